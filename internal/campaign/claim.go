@@ -1,0 +1,130 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Claim is the answer to "may this worker send to this recipient now?".
+type Claim string
+
+const (
+	ClaimOK        Claim = "ok"        // locked for this worker: send
+	ClaimSent      Claim = "sent"      // already accepted by Sinch: never send again
+	ClaimCancelled Claim = "cancelled" // recipient or campaign cancelled: do not send
+	ClaimPaused    Claim = "paused"    // campaign paused: try again later, not a failure
+	ClaimBusy      Claim = "busy"      // another execution holds the recipient: try later
+)
+
+// claimScript checks status and campaign control and takes a short lock, in
+// one round trip on the hot path. KEYS: status, def, lock, counters, attempts.
+// ARGV: key, lock token, lock TTL in ms.
+var claimScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], ARGV[1])
+if st == 'sent' then return {'sent', 0} end
+if st == 'cancelled' then return {'cancelled', 0} end
+local ctl = redis.call('HGET', KEYS[2], 'control')
+if ctl == 'cancelled' then return {'cancelled', 0} end
+if ctl == 'paused' then return {'paused', 0} end
+if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return {'busy', 0} end
+redis.call('HINCRBY', KEYS[4], 'attempts', 1)
+local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
+return {'ok', n}
+`)
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+func lockKey(id, rk string) string { return keyPrefix + "{" + id + "}:lock:" + rk }
+
+// ClaimSend decides whether a worker may send to recipient rk, and if so
+// locks it for ttl and returns this attempt's number (1 for the first).
+func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
+	k := keysFor(id)
+	res, err := claimScript.Run(ctx, s.rdb,
+		[]string{k.status, k.def, lockKey(id, rk), k.counters, keyPrefix + "{" + id + "}:att"},
+		rk, token, ttl.Milliseconds()).Slice()
+	if err != nil {
+		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
+	}
+	c, _ := res[0].(string)
+	n, _ := res[1].(int64)
+	return Claim(c), int(n), nil
+}
+
+// Release drops the lock taken by ClaimSend, if this token still holds it.
+func (s *Store) Release(ctx context.Context, id, rk, token string) error {
+	return releaseScript.Run(ctx, s.rdb, []string{lockKey(id, rk)}, token).Err()
+}
+
+// Control values pause or cancel a whole campaign.
+const (
+	controlPaused    = "paused"
+	controlCancelled = "cancelled"
+)
+
+// Pause stops workers from sending this campaign's messages; their tasks are
+// deferred, not failed. reason is shown in status.
+func (s *Store) Pause(ctx context.Context, id, reason string) error {
+	return s.setControl(ctx, id, controlPaused, reason)
+}
+
+// Resume lets workers send again.
+func (s *Store) Resume(ctx context.Context, id string) error {
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
+	}
+	k := keysFor(id)
+	// A cancelled campaign stays cancelled.
+	cur, err := s.rdb.HGet(ctx, k.def, "control").Result()
+	if err != nil && err != redis.Nil {
+		return err
+	}
+	if cur == controlCancelled {
+		return fmt.Errorf("campaign %s is cancelled and cannot be resumed", id)
+	}
+	return s.rdb.HDel(ctx, k.def, "control", "control_reason").Err()
+}
+
+// Cancel stops the rest of the campaign: pending recipients become cancelled
+// as workers reach them.
+func (s *Store) Cancel(ctx context.Context, id, reason string) error {
+	return s.setControl(ctx, id, controlCancelled, reason)
+}
+
+func (s *Store) setControl(ctx context.Context, id, control, reason string) error {
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
+	}
+	return s.rdb.HSet(ctx, keysFor(id).def, "control", control, "control_reason", reason).Err()
+}
+
+// Control returns whether the campaign is paused or cancelled, and why.
+func (s *Store) Control(ctx context.Context, id string) (paused, cancelled bool, reason string, err error) {
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).def, "control", "control_reason").Result()
+	if err != nil {
+		return false, false, "", err
+	}
+	c, _ := vals[0].(string)
+	reason, _ = vals[1].(string)
+	return c == controlPaused, c == controlCancelled, reason, nil
+}
+
+// Attempts returns how many send attempts a recipient has had.
+func (s *Store) Attempts(ctx context.Context, id, rk string) (int, error) {
+	v, err := s.rdb.HGet(ctx, keyPrefix+"{"+id+"}:att", rk).Result()
+	if err == redis.Nil {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(v))
+}

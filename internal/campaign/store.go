@@ -1,0 +1,419 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned for a campaign ID that does not exist.
+var ErrNotFound = errors.New("campaign not found")
+
+// keyPrefix namespaces everything this project stores next to asynq's keys.
+const keyPrefix = "sd:"
+
+// Retention is how long a campaign's keys live after its last change.
+const Retention = 90 * 24 * time.Hour
+
+// keys of one campaign. The {id} hash tag keeps them in one cluster slot so
+// the Lua scripts may touch several at once.
+type keys struct{ def, counters, status, records, msgIDs, sentPerSec string }
+
+func keysFor(id string) keys {
+	p := keyPrefix + "{" + id + "}:"
+	return keys{
+		def:        p + "def",
+		counters:   p + "n",
+		status:     p + "st",
+		records:    p + "rec",
+		msgIDs:     p + "mid",
+		sentPerSec: p + "ts",
+	}
+}
+
+const campaignsKey = keyPrefix + "campaigns"
+
+// Store reads and writes campaigns in Redis.
+type Store struct {
+	rdb redis.UniversalClient
+	now func() time.Time
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient) *Store {
+	return &Store{rdb: rdb, now: time.Now}
+}
+
+// Redis returns the underlying client.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// Create stores def unless a campaign with that ID exists, and returns the
+// stored definition and whether it was created now.
+func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, error) {
+	if err := ValidateID(def.ID); err != nil {
+		return Definition{}, false, err
+	}
+	if def.CreatedAt.IsZero() {
+		def.CreatedAt = s.now().UTC()
+	}
+	b, err := json.Marshal(def)
+	if err != nil {
+		return Definition{}, false, err
+	}
+	k := keysFor(def.ID)
+	created, err := s.rdb.HSetNX(ctx, k.def, "def", b).Result()
+	if err != nil {
+		return Definition{}, false, fmt.Errorf("create campaign: %w", err)
+	}
+	if !created {
+		existing, err := s.Get(ctx, def.ID)
+		return existing, false, err
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.ZAdd(ctx, campaignsKey, redis.Z{Score: float64(def.CreatedAt.Unix()), Member: def.ID})
+	pipe.Expire(ctx, k.def, Retention)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Definition{}, false, fmt.Errorf("create campaign: %w", err)
+	}
+	return def, true, nil
+}
+
+// Get returns a campaign's definition.
+func (s *Store) Get(ctx context.Context, id string) (Definition, error) {
+	b, err := s.rdb.HGet(ctx, keysFor(id).def, "def").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Definition{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Definition{}, fmt.Errorf("get campaign: %w", err)
+	}
+	var def Definition
+	if err := json.Unmarshal(b, &def); err != nil {
+		return Definition{}, fmt.Errorf("get campaign %s: corrupt definition: %w", id, err)
+	}
+	return def, nil
+}
+
+// IDs lists campaign IDs, newest first.
+func (s *Store) IDs(ctx context.Context) ([]string, error) {
+	return s.rdb.ZRevRange(ctx, campaignsKey, 0, -1).Result()
+}
+
+// Counters returns a campaign's counts.
+func (s *Store) Counters(ctx context.Context, id string) (Counters, error) {
+	m, err := s.rdb.HGetAll(ctx, keysFor(id).counters).Result()
+	if err != nil {
+		return Counters{}, fmt.Errorf("campaign counters: %w", err)
+	}
+	n := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
+	return Counters{
+		Rows: n("rows"), Enqueued: n("enqueued"), AlreadyEnqueued: n("already_enqueued"),
+		Duplicates: n("duplicates"), Rejected: n("rejected"),
+		Pending: n("st:pending"), Sent: n("st:sent"), Failed: n("st:failed"), Cancelled: n("st:cancelled"),
+		Attempts: n("attempts"), RateLimited: n("rate_limited"),
+	}, nil
+}
+
+// Upload is what one enqueue run adds to the upload counters.
+type Upload struct {
+	Rows, Enqueued, AlreadyEnqueued, Duplicates, Rejected int64
+}
+
+// AddUpload adds one enqueue run's counts.
+func (s *Store) AddUpload(ctx context.Context, id string, u Upload) error {
+	k := keysFor(id)
+	pipe := s.rdb.Pipeline()
+	for f, v := range map[string]int64{"rows": u.Rows, "enqueued": u.Enqueued,
+		"already_enqueued": u.AlreadyEnqueued, "duplicates": u.Duplicates, "rejected": u.Rejected} {
+		if v != 0 {
+			pipe.HIncrBy(ctx, k.counters, f, v)
+		}
+	}
+	pipe.Expire(ctx, k.counters, Retention)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// incr adds to a counter that is not a status count (attempts, rate_limited).
+func (s *Store) incr(ctx context.Context, id, field string, by int64) error {
+	return s.rdb.HIncrBy(ctx, keysFor(id).counters, field, by).Err()
+}
+
+// CountAttempt counts one send attempt.
+func (s *Store) CountAttempt(ctx context.Context, id string) error {
+	return s.incr(ctx, id, "attempts", 1)
+}
+
+// CountRateLimited counts one 429 answer.
+func (s *Store) CountRateLimited(ctx context.Context, id string) error {
+	return s.incr(ctx, id, "rate_limited", 1)
+}
+
+// RegisterResult says what Register found for one recipient.
+type RegisterResult string
+
+const (
+	RegisteredNew       RegisterResult = "new"       // first time in this campaign: now pending
+	RegisteredDuplicate RegisterResult = "duplicate" // repeated within this upload
+)
+
+// Existing reports whether r names a status the recipient already had from an
+// earlier upload, and which.
+func (r RegisterResult) Existing() (Status, bool) {
+	switch Status(r) {
+	case StatusPending, StatusSent, StatusFailed, StatusCancelled:
+		return Status(r), true
+	}
+	return "", false
+}
+
+// Registration is one recipient offered by an upload.
+type Registration struct {
+	Key    string // recipient key (see RecipientKey)
+	Record Record
+}
+
+// registerScript adds recipients as pending unless known. ARGV: pairs of
+// (key, record JSON). KEYS[4] is the upload's set of keys seen, which tells a
+// repeat inside this CSV from a recipient of an earlier run.
+var registerScript = redis.NewScript(`
+local out = {}
+for i = 1, #ARGV, 2 do
+  local rk = ARGV[i]
+  if redis.call('SADD', KEYS[4], rk) == 0 then
+    out[#out+1] = 'duplicate'
+  else
+    local old = redis.call('HGET', KEYS[1], rk)
+    if old then
+      out[#out+1] = old
+    else
+      redis.call('HSET', KEYS[1], rk, 'pending')
+      redis.call('HSET', KEYS[2], rk, ARGV[i+1])
+      redis.call('HINCRBY', KEYS[3], 'st:pending', 1)
+      out[#out+1] = 'new'
+    end
+  end
+end
+return out
+`)
+
+// Register records a batch of recipients of one upload (runID) as pending and
+// reports, for each, whether it is new, a repeat within this upload, or
+// already known with some status.
+func (s *Store) Register(ctx context.Context, id, runID string, regs []Registration) ([]RegisterResult, error) {
+	if len(regs) == 0 {
+		return nil, nil
+	}
+	k := keysFor(id)
+	args := make([]any, 0, 2*len(regs))
+	for _, r := range regs {
+		b, err := json.Marshal(r.Record)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, r.Key, b)
+	}
+	runKey := keyPrefix + "{" + id + "}:run:" + runID
+	res, err := registerScript.Run(ctx, s.rdb, []string{k.status, k.records, k.counters, runKey}, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("register recipients: %w", err)
+	}
+	s.rdb.Expire(ctx, runKey, 24*time.Hour)
+	out := make([]RegisterResult, len(res))
+	for i, r := range res {
+		out[i] = RegisterResult(r)
+	}
+	return out, nil
+}
+
+// EndUpload drops the upload's set of seen keys and refreshes key expiry.
+func (s *Store) EndUpload(ctx context.Context, id, runID string) error {
+	k := keysFor(id)
+	pipe := s.rdb.Pipeline()
+	pipe.Del(ctx, keyPrefix+"{"+id+"}:run:"+runID)
+	for _, key := range []string{k.def, k.counters, k.status, k.records} {
+		pipe.Expire(ctx, key, Retention)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// transitionScript moves one recipient to a new status if its current status
+// is one of the allowed ones, keeping the per-status counters exact.
+// KEYS: status, records, counters, msgIDs, sentPerSec.
+// ARGV: key, new status, record JSON or "", allowed old statuses
+// (comma-separated, "-" for absent), message ID or "", unix second.
+var transitionScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+local o = old or '-'
+if not string.find(',' .. ARGV[4] .. ',', ',' .. o .. ',', 1, true) then
+  return {0, o}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+if old then redis.call('HINCRBY', KEYS[3], 'st:' .. old, -1) end
+redis.call('HINCRBY', KEYS[3], 'st:' .. ARGV[2], 1)
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[1]) end
+if ARGV[2] == 'sent' then redis.call('HINCRBY', KEYS[5], ARGV[6], 1) end
+return {1, o}
+`)
+
+// transition applies one status change; it reports whether it applied and
+// the status the recipient had.
+func (s *Store) transition(ctx context.Context, id, rk string, to Status, rec *Record, from ...Status) (bool, Status, error) {
+	recJSON := ""
+	if rec != nil {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return false, "", err
+		}
+		recJSON = string(b)
+	}
+	allowed := make([]string, len(from))
+	for i, f := range from {
+		allowed[i] = string(f)
+		if f == "" {
+			allowed[i] = "-"
+		}
+	}
+	msgID := ""
+	if rec != nil && to == StatusSent {
+		msgID = rec.MessageID
+	}
+	k := keysFor(id)
+	res, err := transitionScript.Run(ctx, s.rdb,
+		[]string{k.status, k.records, k.counters, k.msgIDs, k.sentPerSec},
+		rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix()).Slice()
+	if err != nil {
+		return false, "", fmt.Errorf("recipient %s -> %s: %w", rk, to, err)
+	}
+	old, _ := res[1].(string)
+	if old == "-" {
+		old = ""
+	}
+	return res[0].(int64) == 1, Status(old), nil
+}
+
+// MarkSent records acceptance by Sinch. It returns false when the recipient
+// was already sent: the caller must not count or report it twice.
+func (s *Store) MarkSent(ctx context.Context, id, rk string, rec Record) (bool, error) {
+	ok, _, err := s.transition(ctx, id, rk, StatusSent, &rec, "", StatusPending, StatusFailed, StatusCancelled)
+	return ok, err
+}
+
+// MarkFailed records a final failure, unless the recipient was sent meanwhile.
+func (s *Store) MarkFailed(ctx context.Context, id, rk string, rec Record) (bool, error) {
+	ok, _, err := s.transition(ctx, id, rk, StatusFailed, &rec, "", StatusPending, StatusFailed)
+	return ok, err
+}
+
+// MarkCancelled records that a pending recipient will not be sent.
+func (s *Store) MarkCancelled(ctx context.Context, id, rk string) (bool, error) {
+	ok, _, err := s.transition(ctx, id, rk, StatusCancelled, nil, StatusPending)
+	return ok, err
+}
+
+// MarkPending puts a failed or cancelled recipient back in the queue (retry).
+func (s *Store) MarkPending(ctx context.Context, id, rk string, from ...Status) (bool, error) {
+	ok, _, err := s.transition(ctx, id, rk, StatusPending, nil, from...)
+	return ok, err
+}
+
+// NoteAttempt updates a pending recipient's record (attempts, last error)
+// without changing its status.
+func (s *Store) NoteAttempt(ctx context.Context, id, rk string, rec Record) error {
+	_, _, err := s.transition(ctx, id, rk, StatusPending, &rec, StatusPending)
+	return err
+}
+
+// Status returns a recipient's status, or "" when unknown.
+func (s *Store) Status(ctx context.Context, id, rk string) (Status, error) {
+	v, err := s.rdb.HGet(ctx, keysFor(id).status, rk).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return Status(v), err
+}
+
+// Record returns a recipient's record.
+func (s *Store) Record(ctx context.Context, id, rk string) (Record, error) {
+	var rec Record
+	b, err := s.rdb.HGet(ctx, keysFor(id).records, rk).Bytes()
+	if err != nil {
+		return rec, err
+	}
+	return rec, json.Unmarshal(b, &rec)
+}
+
+// KeyForMessage finds the recipient a Sinch message ID belongs to.
+func (s *Store) KeyForMessage(ctx context.Context, id, messageID string) (string, error) {
+	rk, err := s.rdb.HGet(ctx, keysFor(id).msgIDs, messageID).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return rk, err
+}
+
+// SentPerSecond returns accepted sends in each of the last n seconds, oldest first.
+func (s *Store) SentPerSecond(ctx context.Context, id string, n int) ([]int64, error) {
+	now := s.now().Unix()
+	fields := make([]string, n)
+	for i := range fields {
+		fields[i] = strconv.FormatInt(now-int64(n-1-i), 10)
+	}
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).sentPerSec, fields...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, n)
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			out[i], _ = strconv.ParseInt(str, 10, 64)
+		}
+	}
+	return out, nil
+}
+
+// ScanRecipients calls fn for every recipient, in batches, without loading
+// the campaign into memory (HSCAN). Order is unspecified.
+func (s *Store) ScanRecipients(ctx context.Context, id string, fn func(rk string, st Status, rec Record) error) error {
+	k := keysFor(id)
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, k.status, cursor, "", 1000).Result()
+		if err != nil {
+			return fmt.Errorf("scan recipients: %w", err)
+		}
+		if len(kv) > 0 {
+			rks := make([]string, 0, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				rks = append(rks, kv[i])
+			}
+			recs, err := s.rdb.HMGet(ctx, k.records, rks...).Result()
+			if err != nil {
+				return fmt.Errorf("scan recipients: %w", err)
+			}
+			for i, rk := range rks {
+				var rec Record
+				if str, ok := recs[i].(string); ok {
+					if err := json.Unmarshal([]byte(str), &rec); err != nil {
+						return fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
+					}
+				}
+				if err := fn(rk, Status(kv[2*i+1]), rec); err != nil {
+					return err
+				}
+			}
+		}
+		cursor = next
+		if cursor == 0 {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+func newStore(t *testing.T) (*Store, context.Context) {
+	t.Helper()
+	r := redistest.New(t)
+	return NewStore(r.Client), context.Background()
+}
+
+func create(t *testing.T, s *Store, ctx context.Context, id string) {
+	t.Helper()
+	if _, _, err := s.Create(ctx, Definition{ID: id, Priority: PriorityNormal, Channel: sinch.ChannelSMS}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func regs(n int) []Registration {
+	out := make([]Registration, n)
+	for i := range out {
+		id := fmt.Sprintf("+1555000%04d", i)
+		out[i] = Registration{Key: RecipientKey(sinch.ChannelSMS, id), Record: Record{Row: i + 2, Channel: sinch.ChannelSMS, Identity: id}}
+	}
+	return out
+}
+
+func TestCreateKeepsTheFirstDefinition(t *testing.T) {
+	s, ctx := newStore(t)
+	_, created, err := s.Create(ctx, Definition{ID: "c1", Priority: PriorityHigh})
+	if err != nil || !created {
+		t.Fatalf("first create: created=%v err=%v, want created", created, err)
+	}
+	got, created, err := s.Create(ctx, Definition{ID: "c1", Priority: PriorityNormal})
+	if err != nil || created {
+		t.Fatalf("second create: created=%v err=%v, want existing", created, err)
+	}
+	if got.Priority != PriorityHigh {
+		t.Fatalf("got priority %s, want the stored %s", got.Priority, PriorityHigh)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("got %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.Create(ctx, Definition{ID: "bad id!"}); err == nil {
+		t.Fatal("invalid ID accepted")
+	}
+	ids, _ := s.IDs(ctx)
+	if len(ids) != 1 || ids[0] != "c1" {
+		t.Fatalf("got IDs %v, want [c1]", ids)
+	}
+}
+
+func TestRegisterTellsNewDuplicateAndKnown(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	rs := regs(3)
+	batch := append(append([]Registration{}, rs...), rs[1]) // rs[1] repeated in the same upload
+	res, err := s.Register(ctx, "c", "run1", batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []RegisterResult{RegisteredNew, RegisteredNew, RegisteredNew, RegisteredDuplicate}
+	if fmt.Sprint(res) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", res, want)
+	}
+	if ok, err := s.MarkSent(ctx, "c", rs[0].Key, Record{MessageID: "m0"}); !ok || err != nil {
+		t.Fatalf("mark sent: %v %v", ok, err)
+	}
+	// A second upload sees the recipients of the first as known, with status.
+	res, err = s.Register(ctx, "c", "run2", rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st0, known0 := res[0].Existing()
+	st1, known1 := res[1].Existing()
+	if !known0 || st0 != StatusSent || !known1 || st1 != StatusPending {
+		t.Fatalf("got %v, want [sent pending pending]", res)
+	}
+	c, _ := s.Counters(ctx, "c")
+	if c.Total() != 3 || c.Sent != 1 || c.Pending != 2 {
+		t.Fatalf("got counters %+v, want total 3, sent 1, pending 2", c)
+	}
+}
+
+func TestTransitionsKeepCountersExactAndNeverResendSent(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	rs := regs(4)
+	if _, err := s.Register(ctx, "c", "r", rs); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		do   func() (bool, error)
+		want bool
+	}{
+		{"sent", func() (bool, error) { return s.MarkSent(ctx, "c", rs[0].Key, Record{MessageID: "m0"}) }, true},
+		{"sent again", func() (bool, error) { return s.MarkSent(ctx, "c", rs[0].Key, Record{MessageID: "m0b"}) }, false},
+		{"failed after sent", func() (bool, error) { return s.MarkFailed(ctx, "c", rs[0].Key, Record{Error: "x"}) }, false},
+		{"cancel after sent", func() (bool, error) { return s.MarkCancelled(ctx, "c", rs[0].Key) }, false},
+		{"failed", func() (bool, error) { return s.MarkFailed(ctx, "c", rs[1].Key, Record{Error: "400"}) }, true},
+		{"retry failed", func() (bool, error) { return s.MarkPending(ctx, "c", rs[1].Key, StatusFailed) }, true},
+		{"cancelled", func() (bool, error) { return s.MarkCancelled(ctx, "c", rs[2].Key) }, true},
+		{"retry pending as failed", func() (bool, error) { return s.MarkPending(ctx, "c", rs[3].Key, StatusFailed) }, false},
+	}
+	for _, st := range steps {
+		got, err := st.do()
+		if err != nil || got != st.want {
+			t.Fatalf("%s: got %v (err %v), want %v", st.name, got, err, st.want)
+		}
+	}
+	c, _ := s.Counters(ctx, "c")
+	if c.Sent != 1 || c.Pending != 2 || c.Failed != 0 || c.Cancelled != 1 || c.Total() != 4 {
+		t.Fatalf("got %+v, want sent 1 pending 2 failed 0 cancelled 1", c)
+	}
+	rec, err := s.Record(ctx, "c", rs[0].Key)
+	if err != nil || rec.MessageID != "m0" {
+		t.Fatalf("got record %+v (err %v), want the first message ID kept", rec, err)
+	}
+	if rk, _ := s.KeyForMessage(ctx, "c", "m0"); rk != rs[0].Key {
+		t.Fatalf("got key %q for m0, want %q", rk, rs[0].Key)
+	}
+	per, _ := s.SentPerSecond(ctx, "c", 60)
+	var sum int64
+	for _, v := range per {
+		sum += v
+	}
+	if sum != 1 {
+		t.Fatalf("got %d sends in the last minute, want 1", sum)
+	}
+}
+
+func TestClaimSend(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	rs := regs(2)
+	s.Register(ctx, "c", "r", rs)
+	claim := func(rk, token string) Claim {
+		t.Helper()
+		c, _, err := s.ClaimSend(ctx, "c", rk, token, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := claim(rs[0].Key, "a"); c != ClaimOK {
+		t.Fatalf("got %s, want ok", c)
+	}
+	if c := claim(rs[0].Key, "b"); c != ClaimBusy {
+		t.Fatalf("second claim while locked: got %s, want busy", c)
+	}
+	s.Release(ctx, "c", rs[0].Key, "b") // not the holder: no effect
+	if c := claim(rs[0].Key, "b"); c != ClaimBusy {
+		t.Fatalf("release by a non-holder freed the lock")
+	}
+	s.Release(ctx, "c", rs[0].Key, "a")
+	_, n, _ := s.ClaimSend(ctx, "c", rs[0].Key, "b", time.Minute)
+	if n != 2 {
+		t.Fatalf("got attempt %d, want 2", n)
+	}
+	s.MarkSent(ctx, "c", rs[0].Key, Record{MessageID: "m"})
+	if c := claim(rs[0].Key, "c"); c != ClaimSent {
+		t.Fatalf("got %s, want sent", c)
+	}
+	if err := s.Pause(ctx, "c", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if c := claim(rs[1].Key, "x"); c != ClaimPaused {
+		t.Fatalf("got %s, want paused", c)
+	}
+	s.Resume(ctx, "c")
+	s.Cancel(ctx, "c", "operator")
+	if c := claim(rs[1].Key, "y"); c != ClaimCancelled {
+		t.Fatalf("got %s, want cancelled", c)
+	}
+	if err := s.Resume(ctx, "c"); err == nil {
+		t.Fatal("resumed a cancelled campaign")
+	}
+}
+
+func TestScanRecipientsVisitsEveryone(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	rs := regs(2500)
+	for i := 0; i < len(rs); i += 500 {
+		if _, err := s.Register(ctx, "c", "r", rs[i:i+500]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	err := s.ScanRecipients(ctx, "c", func(rk string, st Status, rec Record) error {
+		if st != StatusPending || rec.Identity == "" {
+			return fmt.Errorf("recipient %s: got status %q identity %q", rk, st, rec.Identity)
+		}
+		seen[rk] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(rs) {
+		t.Fatalf("got %d recipients, want %d", len(seen), len(rs))
+	}
+}
+
+func TestValidateIDAndState(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{{"spring-sale_2026.1", true}, {"", false}, {"-x", false}, {"a b", false}, {string(make([]byte, 65)), false}} {
+		if err := ValidateID(tc.id); (err == nil) != tc.ok {
+			t.Errorf("ValidateID(%q): got err %v, want ok=%v", tc.id, err, tc.ok)
+		}
+	}
+	now := time.Now()
+	future := Definition{ScheduledAt: now.Add(time.Hour)}
+	for _, tc := range []struct {
+		def               Definition
+		c                 Counters
+		paused, cancelled bool
+		want              State
+	}{
+		{future, Counters{Pending: 3}, false, false, StateScheduled},
+		{Definition{}, Counters{Pending: 3, Sent: 1}, false, false, StateRunning},
+		{Definition{}, Counters{Pending: 3}, true, false, StatePaused},
+		{Definition{}, Counters{Pending: 1}, false, true, StateCancelled},
+		{Definition{}, Counters{Sent: 2, Failed: 1}, false, false, StateDone},
+	} {
+		if got := DeriveState(tc.def, tc.c, tc.paused, tc.cancelled, now); got != tc.want {
+			t.Errorf("DeriveState(%+v): got %s, want %s", tc.c, got, tc.want)
+		}
+	}
+}
