@@ -1,0 +1,70 @@
+package sinch
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// App is a Conversation API app as returned by GET apps/{app_id}. Only the
+// settings a sender needs are decoded; channel credentials keep their channel
+// and state but never their tokens or secrets, and callback_settings (a
+// signing secret) is left out.
+type App struct {
+	ID                             string              `json:"id"`
+	DisplayName                    string              `json:"display_name"`
+	ProcessingMode                 ProcessingMode      `json:"processing_mode,omitempty"`
+	ConversationMetadataReportView string              `json:"conversation_metadata_report_view,omitempty"`
+	RateLimits                     RateLimits          `json:"rate_limits"`
+	RetentionPolicy                RetentionPolicy     `json:"retention_policy"`
+	DispatchRetentionPolicy        RetentionPolicy     `json:"dispatch_retention_policy"`
+	QueueStats                     QueueStats          `json:"queue_stats"`
+	ChannelCredentials             []ChannelCredential `json:"channel_credentials,omitempty"`
+}
+
+// RateLimits are the app's limits in messages per second.
+type RateLimits struct {
+	Outbound int `json:"outbound"`
+	Inbound  int `json:"inbound"`
+	Webhooks int `json:"webhooks"`
+}
+
+// RetentionPolicy is how long messages are stored. A DISPATCH retention of 0
+// days means correlation_id and conversation_metadata are not kept.
+type RetentionPolicy struct {
+	RetentionType RetentionType `json:"retention_type,omitempty"`
+	TTLDays       int           `json:"ttl_days"`
+}
+
+// QueueStats is the app's outbound queue: when OutboundSize reaches
+// OutboundLimit, sends are refused.
+type QueueStats struct {
+	OutboundSize  int `json:"outbound_size"`
+	OutboundLimit int `json:"outbound_limit"`
+}
+
+// ChannelCredential is one channel configured on the app, without its secrets.
+type ChannelCredential struct {
+	Channel        Channel      `json:"channel"`
+	State          ChannelState `json:"state"`
+	ChannelKnownID string       `json:"channel_known_id,omitempty"`
+}
+
+// ChannelState is whether a configured channel works, e.g. status "ACTIVE".
+type ChannelState struct {
+	Status      string `json:"status"`
+	Description string `json:"description,omitempty"`
+}
+
+// GetApp fetches the client's app (GET /v1/projects/{project_id}/apps/{app_id}).
+func (c *Client) GetApp(ctx context.Context) (*App, error) {
+	req, err := c.NewRequest(http.MethodGet, c.projectPath("apps", url.PathEscape(c.appID)), nil)
+	if err != nil {
+		return nil, err
+	}
+	var out App
+	if _, err := c.do(ctx, "get app", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
