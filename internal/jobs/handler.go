@@ -1,0 +1,243 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// Sender sends one message (implemented by *sinch.Client).
+type Sender interface {
+	SendMessage(ctx context.Context, req *sinch.SendMessageRequest) (*sinch.SendMessageResponse, error)
+}
+
+// Limiter is the global send budget (implemented by *ratelimit.Limiter).
+type Limiter interface {
+	Wait(ctx context.Context) error
+	Throttled(ctx context.Context, retryAfter time.Duration) error
+}
+
+// Observer receives one call per send attempt, for metrics. result is
+// "sent" or a Class name.
+type Observer interface {
+	ObserveSend(result string, latency time.Duration)
+}
+
+// SendHandler processes TypeSend tasks.
+type SendHandler struct {
+	sender      Sender
+	store       *campaign.Store
+	limiter     Limiter
+	appID       string
+	callbackURL string
+	maxRetry    int
+	lockTTL     time.Duration
+	pausedDelay time.Duration
+	logger      *slog.Logger
+	observer    Observer
+}
+
+// HandlerConfig configures a SendHandler.
+type HandlerConfig struct {
+	AppID string // Sinch app ID; required
+	// CallbackURL overrides the app's delivery-receipt URL when set.
+	CallbackURL string
+	// MaxRetry is how many failed attempts (5xx, timeouts, resets) a send may
+	// have before it is archived. 429s and pauses never count. Defaults to 10.
+	MaxRetry int
+	// HTTPTimeout is the Sinch client's timeout; the per-recipient lock lasts
+	// longer than one wait plus one call. Defaults to 10s.
+	HTTPTimeout time.Duration
+	// PausedDelay is how long a paused campaign's task waits before it looks
+	// again. Defaults to 1s, so resume takes effect within about a second.
+	PausedDelay time.Duration
+	Logger      *slog.Logger
+	Observer    Observer // optional
+}
+
+// DefaultMaxRetry is the default failure budget of one send.
+const DefaultMaxRetry = 10
+
+// maxLimiterWait bounds the wait for a token while holding a recipient lock.
+const maxLimiterWait = time.Minute
+
+// NewSendHandler returns a handler; cfg is validated.
+func NewSendHandler(sender Sender, store *campaign.Store, limiter Limiter, cfg HandlerConfig) (*SendHandler, error) {
+	if cfg.AppID == "" {
+		return nil, errors.New("jobs: AppID is required")
+	}
+	if cfg.MaxRetry == 0 {
+		cfg.MaxRetry = DefaultMaxRetry
+	}
+	if cfg.MaxRetry < 1 {
+		return nil, errors.New("jobs: MaxRetry must be at least 1 (0 would archive a task on its first 429)")
+	}
+	if cfg.HTTPTimeout <= 0 {
+		cfg.HTTPTimeout = 10 * time.Second
+	}
+	if cfg.PausedDelay <= 0 {
+		cfg.PausedDelay = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &SendHandler{
+		sender: sender, store: store, limiter: limiter,
+		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
+		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
+		logger: cfg.Logger, observer: cfg.Observer,
+	}, nil
+}
+
+// deferred is returned to Asynq to run a task again later. Failure says
+// whether it counts against the retry budget.
+type deferred struct {
+	err     error
+	delay   time.Duration
+	failure bool
+}
+
+func (d *deferred) Error() string { return d.err.Error() }
+func (d *deferred) Unwrap() error { return d.err }
+
+// archived carries the reason recorded for the recipient (shown by Asynq
+// as the task's last error) and keeps the Sinch error for errors.As.
+type archived struct {
+	reason string
+	err    error
+}
+
+func (a *archived) Error() string { return a.reason }
+func (a *archived) Unwrap() error { return a.err }
+
+var (
+	errPaused = errors.New("campaign paused")
+	errBusy   = errors.New("recipient is being sent by another execution")
+)
+
+// ProcessTask sends one message. It never sends to a recipient Sinch has
+// already accepted, whatever Asynq redelivers.
+func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	p, err := decodeSend(t.Payload())
+	if err != nil {
+		// A poison payload cannot become valid by retrying.
+		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	token := newToken()
+	claim, attempt, err := h.store.ClaimSend(ctx, p.CampaignID, p.Key, token, h.lockTTL)
+	if err != nil {
+		return &deferred{err: err, failure: true}
+	}
+	switch claim {
+	case campaign.ClaimSent:
+		h.logger.InfoContext(ctx, "skip: already accepted by sinch", "campaign_id", p.CampaignID, "recipient", p.Key)
+		return nil
+	case campaign.ClaimCancelled:
+		_, err := h.store.MarkCancelled(ctx, p.CampaignID, p.Key)
+		return err
+	case campaign.ClaimPaused:
+		return &deferred{err: errPaused, delay: h.pausedDelay}
+	case campaign.ClaimBusy:
+		return &deferred{err: errBusy, delay: 5 * time.Second}
+	}
+	defer h.store.Release(context.WithoutCancel(ctx), p.CampaignID, p.Key, token)
+
+	waitCtx, cancel := context.WithTimeout(ctx, maxLimiterWait)
+	err = h.limiter.Wait(waitCtx)
+	cancel()
+	if err != nil {
+		return &deferred{err: fmt.Errorf("wait for rate limit: %w", err), delay: time.Second}
+	}
+
+	start := time.Now()
+	resp, err := h.sender.SendMessage(ctx, h.request(p))
+	latency := time.Since(start)
+	rec := campaign.Record{Row: p.Row, Channel: p.Channel, Identity: p.Identity, Attempts: attempt}
+	if err == nil {
+		h.observe("sent", latency)
+		rec.MessageID, rec.AcceptedTime = resp.MessageID, resp.AcceptedTime
+		fresh, err := h.store.MarkSent(context.WithoutCancel(ctx), p.CampaignID, p.Key, rec)
+		if err != nil {
+			// Sinch accepted it: retrying would send twice. Log, do not fail.
+			h.logger.ErrorContext(ctx, "accepted but not recorded", "campaign_id", p.CampaignID, "recipient", p.Key, "err", err)
+		} else if !fresh {
+			h.logger.WarnContext(ctx, "accepted twice", "campaign_id", p.CampaignID, "recipient", p.Key)
+		}
+		return nil
+	}
+
+	retried, _ := asynq.GetRetryCount(ctx)
+	d := decide(err, retried, h.maxRetry)
+	h.observe(d.Class.String(), latency)
+	rec.Error = reason(d, err, attempt)
+	store := context.WithoutCancel(ctx)
+	switch {
+	case d.Class == ClassRateLimited:
+		h.limiter.Throttled(store, d.Delay)
+		h.store.CountRateLimited(store, p.CampaignID)
+	case d.Archive:
+		if _, merr := h.store.MarkFailed(store, p.CampaignID, p.Key, rec); merr != nil {
+			return &deferred{err: merr, failure: true}
+		}
+		return fmt.Errorf("%w: %w", asynq.SkipRetry, &archived{reason: rec.Error, err: err})
+	default:
+		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
+	}
+	return &deferred{err: err, delay: d.Delay, failure: d.Failure}
+}
+
+func (h *SendHandler) observe(result string, latency time.Duration) {
+	if h.observer != nil {
+		h.observer.ObserveSend(result, latency)
+	}
+}
+
+// request builds the messages:send call for one recipient.
+func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
+	return &sinch.SendMessageRequest{
+		AppID: h.appID,
+		Recipient: sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
+			ChannelIdentities: []sinch.ChannelIdentity{{Channel: p.Channel, Identity: p.Identity}},
+		}},
+		Message:            p.Message,
+		CallbackURL:        h.callbackURL,
+		MessageMetadata:    p.CampaignID,
+		Queue:              p.Queue,
+		TTL:                sinch.TTL(time.Duration(p.TTLSeconds) * time.Second),
+		ProcessingStrategy: sinch.ProcessingDispatchOnly,
+		CorrelationID:      campaign.CorrelationID(p.CampaignID, p.Row),
+	}
+}
+
+// reason is the error recorded for the recipient and shown in reports.
+func reason(d Decision, err error, attempt int) string {
+	var apiErr *sinch.APIError
+	msg := err.Error()
+	if errors.As(err, &apiErr) {
+		msg = fmt.Sprintf("%d %s: %s", apiErr.StatusCode, apiErr.Status, apiErr.Message)
+	}
+	switch {
+	case d.Class == ClassRevoked:
+		return "credentials rejected by Sinch after a token refresh (check SINCH_KEY_ID/SINCH_KEY_SECRET): " + msg
+	case d.Class == ClassPermanent:
+		return "rejected by Sinch: " + msg
+	case d.Archive:
+		return fmt.Sprintf("gave up after %d attempts: %s", attempt, msg)
+	}
+	return msg
+}
+
+func newToken() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

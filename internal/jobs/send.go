@@ -1,0 +1,79 @@
+// Package jobs owns the Asynq task types, their payloads and handlers, and
+// the one place (classify) that decides retry, defer or fail.
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// TypeSend sends one campaign message to one recipient. The string is a wire
+// contract: renaming it orphans tasks already queued.
+const TypeSend = "campaign:send"
+
+// queueMaxRetry is the Asynq retry budget of a send task. It is deliberately
+// huge: Asynq archives a task whose budget is spent before asking IsFailure,
+// so a 429 on a last attempt would be archived. The handler decides instead,
+// counting real failures against the worker's --max-retry.
+const queueMaxRetry = 1 << 20
+
+// TaskRetention keeps a finished task (and so its TaskID) long enough that
+// re-running the same enqueue command adds nothing.
+const TaskRetention = 30 * 24 * time.Hour
+
+// taskTimeout bounds one execution: rate-limit wait plus one HTTP call.
+const taskTimeout = 2 * time.Minute
+
+// SendPayload is everything a worker needs to send one message without
+// reading the CSV again. The message is rendered at enqueue time.
+type SendPayload struct {
+	CampaignID string           `json:"campaign_id"`
+	Key        string           `json:"key"` // campaign.RecipientKey
+	Row        int              `json:"row"`
+	Channel    sinch.Channel    `json:"channel"`
+	Identity   string           `json:"identity"`
+	Message    sinch.AppMessage `json:"message"`
+	Queue      sinch.Queue      `json:"queue"`
+	TTLSeconds int64            `json:"ttl_s"`
+}
+
+// TaskID is the Asynq task ID of a recipient's send: derived from campaign
+// and recipient, so enqueueing the same CSV twice creates nothing new.
+func TaskID(campaignID, key string) string { return "send:" + campaignID + ":" + key }
+
+// NewSendTask builds the task for p in the Asynq queue of priority, to run at
+// processAt (zero: now).
+func NewSendTask(p SendPayload, priority campaign.Priority, processAt time.Time) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode send payload: %w", err)
+	}
+	opts := []asynq.Option{
+		asynq.TaskID(TaskID(p.CampaignID, p.Key)),
+		asynq.Queue(priority.AsynqQueue()),
+		asynq.MaxRetry(queueMaxRetry),
+		asynq.Retention(TaskRetention),
+		asynq.Timeout(taskTimeout),
+	}
+	if !processAt.IsZero() {
+		opts = append(opts, asynq.ProcessAt(processAt))
+	}
+	return asynq.NewTask(TypeSend, b, opts...), nil
+}
+
+func decodeSend(b []byte) (SendPayload, error) {
+	var p SendPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode send payload: %w", err)
+	}
+	if p.CampaignID == "" || p.Key == "" || p.Identity == "" || p.Channel == "" {
+		return p, fmt.Errorf("decode send payload: missing campaign_id, key, channel or identity")
+	}
+	return p, nil
+}

@@ -1,0 +1,189 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// DefaultQueues are the Asynq queues and weights a worker serves.
+var DefaultQueues = map[string]int{"critical": 6, "default": 3, "low": 1}
+
+// ServerConfig configures the Asynq side of a worker process.
+type ServerConfig struct {
+	// Concurrency is the number of sends in flight in this process. Defaults to 64.
+	Concurrency int
+	// Servers is how many Asynq servers share the concurrency. One server
+	// fetches one task per Redis round trip, so several hide Redis latency.
+	// Defaults to 1.
+	Servers int
+	// Queues and their weights. Defaults to DefaultQueues.
+	Queues map[string]int
+	// ShutdownTimeout is how long in-flight sends get to finish on SIGTERM;
+	// it must exceed the Sinch HTTP timeout. Defaults to 30s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
+	}
+	if c.Servers == 0 {
+		c.Servers = 1
+	}
+	if c.Queues == nil {
+		c.Queues = DefaultQueues
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c ServerConfig) validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return errors.New("concurrency must be at least 1")
+	case c.Servers < 1 || c.Servers > c.Concurrency:
+		return errors.New("servers must be between 1 and concurrency")
+	case c.ShutdownTimeout <= 0:
+		return errors.New("shutdown timeout must be positive")
+	}
+	for q, w := range c.Queues {
+		if q == "" || w < 1 {
+			return fmt.Errorf("queue %q: weight must be at least 1", q)
+		}
+	}
+	return nil
+}
+
+// NewMux routes every task type of this package. Type names are not prefixes
+// of each other, so ServeMux's longest-prefix routing cannot misroute.
+func NewMux(send *SendHandler) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.Handle(TypeSend, send)
+	return mux
+}
+
+// Types lists every task type the mux must route (tested).
+var Types = []string{TypeSend}
+
+// Run serves tasks until ctx is done, then shuts down gracefully: in-flight
+// sends get ShutdownTimeout to finish.
+func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handler asynq.Handler) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	servers := make([]*asynq.Server, cfg.Servers)
+	for i := range servers {
+		n := cfg.Concurrency / cfg.Servers
+		if i < cfg.Concurrency%cfg.Servers {
+			n++
+		}
+		servers[i] = asynq.NewServer(redis, asynq.Config{
+			Concurrency:     n,
+			Queues:          cfg.Queues,
+			IsFailure:       isFailure,
+			RetryDelayFunc:  retryDelay,
+			ErrorHandler:    errorLogger(cfg.Logger),
+			ShutdownTimeout: cfg.ShutdownTimeout,
+			Logger:          asynqLogger{cfg.Logger},
+			LogLevel:        asynq.WarnLevel,
+			// Short polling keeps an idle worker quick to notice new campaigns.
+			TaskCheckInterval: 200 * time.Millisecond,
+		})
+		if err := servers[i].Start(handler); err != nil {
+			for _, s := range servers[:i] {
+				s.Shutdown()
+			}
+			return fmt.Errorf("start worker: %w", err)
+		}
+	}
+	<-ctx.Done()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Shutdown() }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// isFailure keeps 429s, pauses and shutdown interruptions out of the retry
+// budget and out of Asynq's failure stats.
+func isFailure(err error) bool {
+	var d *deferred
+	if errors.As(err, &d) {
+		return d.failure
+	}
+	return true
+}
+
+// retryDelay honours the delay a handler asked for (Retry-After, pause
+// polling), else backs off exponentially.
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var d *deferred
+	if errors.As(err, &d) && d.delay > 0 {
+		return d.delay
+	}
+	return backoff(n)
+}
+
+// backoff is 1s, 2s, 4s ... capped at 5 minutes, with ±25% jitter so retries
+// of a failed burst do not arrive together.
+func backoff(n int) time.Duration {
+	d := time.Second << min(n, 9)
+	d = min(d, 5*time.Minute)
+	jitter := time.Duration(rand.Int64N(int64(d/2))) - d/4
+	return d + jitter
+}
+
+// errorLogger is the one place handler errors are logged. It logs the class
+// and HTTP status, never the recipient or message.
+func errorLogger(l *slog.Logger) asynq.ErrorHandlerFunc {
+	return func(ctx context.Context, t *asynq.Task, err error) {
+		id, _ := asynq.GetTaskID(ctx)
+		retried, _ := asynq.GetRetryCount(ctx)
+		attrs := []any{"task_id", id, "type", t.Type(), "attempt", retried + 1}
+		var d *deferred
+		switch {
+		case errors.Is(err, errPaused):
+			return // expected while paused; status shows it
+		case errors.As(err, &d) && !d.failure:
+			attrs = append(attrs, "class", classify(err).String())
+		case errors.Is(err, asynq.SkipRetry):
+			attrs = append(attrs, "class", "archived")
+		default:
+			attrs = append(attrs, "class", classify(err).String())
+		}
+		var apiErr *sinch.APIError
+		if errors.As(err, &apiErr) {
+			attrs = append(attrs, "status", apiErr.StatusCode, "sinch_status", apiErr.Status)
+		} else {
+			attrs = append(attrs, "err", err.Error())
+		}
+		l.WarnContext(ctx, "send attempt failed", attrs...)
+	}
+}
+
+// asynqLogger routes Asynq's own logs into slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
