@@ -1,0 +1,88 @@
+package sinchsim
+
+import (
+	"net/http"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// Fixed parts of the simulated app, as Sinch reports them by default.
+const (
+	inboundRateLimit  = 100
+	webhookRateLimit  = 200
+	outboundQueueSize = 500000
+)
+
+// appResponse is GET app's body, shaped like Sinch's App. Secrets (channel
+// tokens, callback_settings) are left out.
+type appResponse struct {
+	ID                             string              `json:"id"`
+	DisplayName                    string              `json:"display_name"`
+	ChannelCredentials             []channelCredential `json:"channel_credentials"`
+	ConversationMetadataReportView string              `json:"conversation_metadata_report_view"`
+	RateLimits                     struct {
+		Outbound int `json:"outbound"`
+		Inbound  int `json:"inbound"`
+		Webhooks int `json:"webhooks"`
+	} `json:"rate_limits"`
+	RetentionPolicy         retentionPolicy `json:"retention_policy"`
+	DispatchRetentionPolicy retentionPolicy `json:"dispatch_retention_policy"`
+	ProcessingMode          string          `json:"processing_mode"`
+	SmartConversation       enabled         `json:"smart_conversation"`
+	QueueStats              struct {
+		OutboundSize  int `json:"outbound_size"`
+		OutboundLimit int `json:"outbound_limit"`
+	} `json:"queue_stats"`
+	PersistMessageStatus enabled `json:"persist_message_status"`
+	MessageSearch        enabled `json:"message_search"`
+}
+
+type channelCredential struct {
+	Channel string `json:"channel"`
+	State   struct {
+		Status      string `json:"status"`
+		Description string `json:"description"`
+	} `json:"state"`
+	ChannelKnownID string `json:"channel_known_id"`
+}
+
+type retentionPolicy struct {
+	RetentionType string `json:"retention_type"`
+	TTLDays       int64  `json:"ttl_days"`
+}
+
+type enabled struct {
+	Enabled bool `json:"enabled"`
+}
+
+// handleApp serves GET apps/{app_id}.
+func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, http.MethodGet)
+		return
+	}
+	if id := r.PathValue("app_id"); id != s.cfg.AppID {
+		writeError(w, http.StatusNotFound, "app "+id+" not found")
+		return
+	}
+	a := appResponse{
+		ID:                             s.cfg.AppID,
+		DisplayName:                    "sinchsim " + s.cfg.AppID,
+		ConversationMetadataReportView: "NONE",
+		RetentionPolicy:                retentionPolicy{"CONVERSATION_EXPIRE_POLICY", int64(conversationRetention.Hours() / 24)},
+		DispatchRetentionPolicy:        retentionPolicy{"MESSAGE_EXPIRE_POLICY", s.retentionDays.Load()},
+		ProcessingMode:                 s.cfg.ProcessingMode,
+	}
+	a.RateLimits.Outbound = s.cfg.OutboundRate
+	a.RateLimits.Inbound = inboundRateLimit
+	a.RateLimits.Webhooks = webhookRateLimit
+	a.QueueStats.OutboundLimit = outboundQueueSize
+	// Every channel counts as configured, so channel_priority_order never
+	// names an unconfigured one.
+	for _, ch := range sinch.Channels {
+		c := channelCredential{Channel: string(ch)}
+		c.State.Status = "ACTIVE"
+		a.ChannelCredentials = append(a.ChannelCredentials, c)
+	}
+	writeJSON(w, http.StatusOK, a)
+}

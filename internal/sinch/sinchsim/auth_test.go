@@ -1,0 +1,139 @@
+package sinchsim
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+const appPath = "/v1/projects/" + DefaultProjectID + "/apps/" + DefaultAppID
+
+// fetchToken runs the client credentials grant and returns status and body.
+func (s *sim) fetchToken(t *testing.T, id, secret string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" || secret != "" {
+		req.SetBasicAuth(id, secret)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("token response %s: %v", b, err)
+	}
+	return resp.StatusCode, m
+}
+
+func bearer(tok string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+}
+
+func TestTokenEndpoint(t *testing.T) {
+	s := newSim(t, Config{})
+	grant := url.Values{"grant_type": {"client_credentials"}}
+	tests := []struct {
+		name       string
+		id, secret string
+		form       url.Values
+		wantStatus int
+		wantError  string // OAuth error code; "" for success
+	}{
+		{"good credentials", DefaultKeyID, DefaultKeySecret, grant, 200, ""},
+		{"credentials in the form", "", "", url.Values{"grant_type": {"client_credentials"},
+			"client_id": {DefaultKeyID}, "client_secret": {DefaultKeySecret}}, 200, ""},
+		{"wrong secret", DefaultKeyID, "nope", grant, 401, "invalid_client"},
+		{"wrong key", "other", DefaultKeySecret, grant, 401, "invalid_client"},
+		{"no credentials", "", "", grant, 401, "invalid_client"},
+		{"wrong grant", DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"password"}}, 400, "unsupported_grant_type"},
+		{"no grant", DefaultKeyID, DefaultKeySecret, url.Values{}, 400, "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := s.fetchToken(t, tt.id, tt.secret, tt.form)
+			if status != tt.wantStatus {
+				t.Fatalf("got status %d (%v), want %d", status, body, tt.wantStatus)
+			}
+			if tt.wantError != "" {
+				if body["error"] != tt.wantError {
+					t.Errorf("got error %v, want %q", body["error"], tt.wantError)
+				}
+				return
+			}
+			if body["token_type"] != "bearer" || body["expires_in"] != 3600.0 || body["scope"] != "" {
+				t.Errorf("got %v, want token_type bearer, expires_in 3600, scope \"\"", body)
+			}
+			if tok, _ := body["access_token"].(string); tok == "" {
+				t.Errorf("got no access_token in %v", body)
+			}
+		})
+	}
+	if got := s.Stats().TokenRequests; got != int64(len(tests)) {
+		t.Errorf("got %d token requests, want %d", got, len(tests))
+	}
+}
+
+func TestAPIAuth(t *testing.T) {
+	clock := newFakeClock()
+	s := newSim(t, Config{Clock: clock.Now, TokenTTL: time.Hour})
+	_, body := s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
+	tok := body["access_token"].(string)
+
+	check := func(name string, auth func(*http.Request), want int) {
+		t.Helper()
+		r := s.mustDo(t, http.MethodGet, appPath, "", auth)
+		if r.status != want {
+			t.Fatalf("%s: got status %d (%s), want %d", name, r.status, r.body, want)
+		}
+		if want == http.StatusUnauthorized {
+			e := r.envelope(t).Error
+			if e.Code != 401 || e.Status != "UNAUTHENTICATED" || e.Message == "" || e.Details == nil {
+				t.Errorf("%s: got envelope %+v, want code 401 UNAUTHENTICATED with a message and details []", name, e)
+			}
+		}
+	}
+	check("bearer token", bearer(tok), 200)
+	check("basic access key", basicAuth, 200)
+	check("no credentials", nil, 401)
+	check("wrong basic secret", func(r *http.Request) { r.SetBasicAuth(DefaultKeyID, "wrong") }, 401)
+	check("forged token", bearer(tok[:len(tok)-2]+"AA"), 401)
+	check("unknown scheme", func(r *http.Request) { r.Header.Set("Authorization", "Digest x") }, 401)
+
+	s.ExpireTokens()
+	check("token after ExpireTokens", bearer(tok), 401)
+	_, body = s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
+	tok = body["access_token"].(string)
+	check("re-fetched token", bearer(tok), 200)
+
+	clock.Advance(time.Hour - time.Second)
+	check("token just before expiry", bearer(tok), 200)
+	clock.Advance(time.Second)
+	check("token at expiry", bearer(tok), 401)
+}
+
+func TestAuthDisabled(t *testing.T) {
+	s := newSim(t, Config{AuthDisabled: true})
+	if r := s.mustDo(t, http.MethodGet, appPath, "", nil); r.status != 200 {
+		t.Fatalf("got status %d (%s), want 200 without credentials", r.status, r.body)
+	}
+}
+
+func TestUnknownProject(t *testing.T) {
+	s := newSim(t, Config{})
+	r := s.mustDo(t, http.MethodPost, "/v1/projects/other/messages:send", sendBody(phone(1)), basicAuth)
+	if r.status != http.StatusForbidden || r.envelope(t).Error.Status != "PERMISSION_DENIED" {
+		t.Fatalf("got %d %s, want 403 PERMISSION_DENIED", r.status, r.body)
+	}
+}

@@ -1,0 +1,275 @@
+package sinchsim
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Headers of a signed callback, as Sinch sends them.
+const (
+	HeaderSignature          = "X-Sinch-Webhook-Signature"
+	HeaderSignatureTimestamp = "X-Sinch-Webhook-Signature-Timestamp"
+	HeaderSignatureNonce     = "X-Sinch-Webhook-Signature-Nonce"
+	HeaderSignatureAlgorithm = "X-Sinch-Webhook-Signature-Algorithm"
+	SignatureAlgorithm       = "HmacSHA256"
+)
+
+// Sign returns the x-sinch-webhook-signature of a callback:
+// base64(HMAC-SHA256(secret, body + "." + nonce + "." + timestamp)), where
+// timestamp is Unix seconds in decimal.
+func Sign(secret string, body []byte, nonce, timestamp string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	m.Write([]byte("."))
+	m.Write([]byte(nonce))
+	m.Write([]byte("."))
+	m.Write([]byte(timestamp))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Verify reports whether h carries a valid signature of body made with
+// secret. It does not check the timestamp's age; receivers should.
+func Verify(secret string, h http.Header, body []byte) bool {
+	want := Sign(secret, body, h.Get(HeaderSignatureNonce), h.Get(HeaderSignatureTimestamp))
+	return hmac.Equal([]byte(h.Get(HeaderSignature)), []byte(want))
+}
+
+// deliveryReceipt is a MESSAGE_DELIVERY callback.
+type deliveryReceipt struct {
+	AppID           string         `json:"app_id"`
+	AcceptedTime    string         `json:"accepted_time"`
+	EventTime       string         `json:"event_time"`
+	ProjectID       string         `json:"project_id"`
+	MessageMetadata string         `json:"message_metadata"`
+	CorrelationID   string         `json:"correlation_id"`
+	Report          deliveryReport `json:"message_delivery_report"`
+}
+
+type deliveryReport struct {
+	MessageID       string          `json:"message_id"`
+	ConversationID  string          `json:"conversation_id"`
+	Status          string          `json:"status"`
+	ChannelIdentity channelIdentity `json:"channel_identity"`
+	ContactID       string          `json:"contact_id"`
+	Reason          *failureReason  `json:"reason,omitempty"`
+	Metadata        string          `json:"metadata"`
+	ProcessingMode  string          `json:"processing_mode"`
+}
+
+// inboundEvent is a MESSAGE_INBOUND callback (a contact message).
+type inboundEvent struct {
+	AppID        string      `json:"app_id"`
+	AcceptedTime string      `json:"accepted_time"`
+	EventTime    string      `json:"event_time"`
+	ProjectID    string      `json:"project_id"`
+	Message      messageJSON `json:"message"`
+	// MessageMetadata carries the conversation_metadata and CorrelationID
+	// the correlation_id of the last message sent to the contact.
+	MessageMetadata string `json:"message_metadata"`
+	CorrelationID   string `json:"correlation_id"`
+}
+
+// callbackJob is one POST; next (if any) follows it after next.delay, so
+// a message's callbacks arrive in order and hold one queue slot.
+type callbackJob struct {
+	url   string
+	delay time.Duration
+	body  func(now time.Time) any
+	next  *callbackJob
+}
+
+// scheduleCallbacks queues m's delivery receipts (QUEUED_ON_CHANNEL, then
+// the final status) and, after them, the inbound event of the recipient's
+// answer.
+func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
+	url := cmp.Or(req.callbackURL, s.cfg.CallbackURL)
+	if url == "" {
+		return
+	}
+	receipt := func(status string, reason *failureReason) func(time.Time) any {
+		return func(now time.Time) any {
+			return deliveryReceipt{
+				AppID:           m.appID,
+				AcceptedTime:    formatTime(m.acceptTime),
+				EventTime:       formatTime(now),
+				ProjectID:       s.cfg.ProjectID,
+				MessageMetadata: m.metadata,
+				CorrelationID:   req.correlationID,
+				Report: deliveryReport{
+					MessageID:       m.id,
+					ConversationID:  m.conversationID,
+					Status:          status,
+					ChannelIdentity: m.identity,
+					ContactID:       m.contactID,
+					Reason:          reason,
+					Metadata:        m.metadata,
+					ProcessingMode:  m.mode,
+				},
+			}
+		}
+	}
+	final := &callbackJob{url: url, delay: s.cfg.CallbackDelay, body: receipt(m.final, m.reason)}
+	if answer != nil {
+		final.next = s.inboundJob(answer, string(req.conversationMetadata), req.correlationID)
+	}
+	s.callbacks.submit(&callbackJob{url: url, delay: s.cfg.CallbackDelay,
+		body: receipt("QUEUED_ON_CHANNEL", nil), next: final})
+}
+
+// inboundJob is the MESSAGE_INBOUND callback of contact message m, sent to
+// the app's webhook (Config.CallbackURL); nil when there is none.
+func (s *Server) inboundJob(m *message, metadata, correlationID string) *callbackJob {
+	if s.cfg.CallbackURL == "" {
+		return nil
+	}
+	return &callbackJob{url: s.cfg.CallbackURL, delay: s.cfg.CallbackDelay, body: func(now time.Time) any {
+		return inboundEvent{
+			AppID:           m.appID,
+			AcceptedTime:    formatTime(m.acceptTime),
+			EventTime:       formatTime(now),
+			ProjectID:       s.cfg.ProjectID,
+			Message:         m.toJSON(now, true),
+			MessageMetadata: metadata,
+			CorrelationID:   correlationID,
+		}
+	}}
+}
+
+// callbackPool delivers callbacks with a fixed number of workers. At most
+// limit chains are pending (waiting for their delay, queued or being
+// sent); more are dropped and counted, so memory stays bounded whatever
+// the receiver does.
+type callbackPool struct {
+	client  *http.Client
+	secret  string
+	now     func() time.Time
+	stats   *stats
+	jobs    chan *callbackJob // capacity limit: sends never block
+	pending atomic.Int64
+	limit   int64
+	closed  atomic.Bool
+	ctx     context.Context // cancelled by close, aborting in-flight POSTs
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func newCallbackPool(cfg Config, st *stats) *callbackPool {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = cfg.CallbackWorkers
+	p := &callbackPool{
+		client: &http.Client{Transport: transport, Timeout: cfg.CallbackTimeout},
+		secret: cfg.WebhookSecret,
+		now:    cfg.Clock,
+		stats:  st,
+		jobs:   make(chan *callbackJob, cfg.CallbackQueueSize),
+		limit:  int64(cfg.CallbackQueueSize),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	for range cfg.CallbackWorkers {
+		p.wg.Add(1)
+		go p.work()
+	}
+	return p
+}
+
+// submit takes a queue slot for the chain starting at j, or drops it.
+func (p *callbackPool) submit(j *callbackJob) {
+	if p.closed.Load() {
+		p.drop(j)
+		return
+	}
+	if p.pending.Add(1) > p.limit {
+		p.pending.Add(-1)
+		p.drop(j)
+		return
+	}
+	p.enqueue(j)
+}
+
+// drop counts every callback of j's chain as dropped.
+func (p *callbackPool) drop(j *callbackJob) {
+	for ; j != nil; j = j.next {
+		p.stats.cbDropped.Add(1)
+	}
+}
+
+// enqueue hands j to the workers after its delay; j's chain holds a slot.
+func (p *callbackPool) enqueue(j *callbackJob) {
+	if j.delay <= 0 {
+		p.jobs <- j
+		return
+	}
+	time.AfterFunc(j.delay, func() { p.jobs <- j })
+}
+
+func (p *callbackPool) work() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case j := <-p.jobs:
+			p.deliver(j)
+			if j.next != nil && !p.closed.Load() {
+				p.enqueue(j.next)
+			} else {
+				p.pending.Add(-1)
+			}
+		}
+	}
+}
+
+// deliver POSTs one callback, signed when a secret is configured.
+func (p *callbackPool) deliver(j *callbackJob) {
+	body, err := json.Marshal(j.body(p.now()))
+	if err != nil {
+		panic("sinchsim: marshal callback: " + err.Error()) // our own types
+	}
+	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, j.url, bytes.NewReader(body))
+	if err != nil {
+		p.stats.cbFailed.Add(1)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if p.secret != "" {
+		// The timestamp is wall-clock time even with an injected Clock:
+		// receivers compare it with their own clock to refuse replays.
+		now := time.Now()
+		nonce, ts := newID(now), strconv.FormatInt(now.Unix(), 10)
+		req.Header.Set(HeaderSignature, Sign(p.secret, body, nonce, ts))
+		req.Header.Set(HeaderSignatureTimestamp, ts)
+		req.Header.Set(HeaderSignatureNonce, nonce)
+		req.Header.Set(HeaderSignatureAlgorithm, SignatureAlgorithm)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		p.stats.cbFailed.Add(1)
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		p.stats.cbSent.Add(1)
+	} else {
+		p.stats.cbFailed.Add(1)
+	}
+}
+
+// close stops the workers and waits for them; pending callbacks are dropped.
+func (p *callbackPool) close() {
+	p.closed.Store(true)
+	p.cancel()
+	p.wg.Wait()
+	p.client.CloseIdleConnections()
+}

@@ -1,0 +1,248 @@
+package sinchsim
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxBodyBytes bounds a messages:send body.
+const maxBodyBytes = 1 << 20
+
+// conversationRetention is the app's retention_policy (CONVERSATION mode).
+const conversationRetention = 180 * 24 * time.Hour
+
+// sendResponse is the 200 body of messages:send.
+type sendResponse struct {
+	MessageID    string `json:"message_id"`
+	AcceptedTime string `json:"accepted_time"`
+}
+
+// recipient is where an accepted message goes.
+type recipient struct {
+	identity       channelIdentity
+	contactID      string // CONVERSATION mode only: known, or set on acceptance
+	conversationID string // CONVERSATION mode only: set on acceptance
+	mode           string
+}
+
+// handleSend serves POST messages:send.
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, http.MethodPost)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than 1 MiB")
+			return
+		}
+		noResponse(w) // the client went away mid-body
+		return
+	}
+	req, err := parseSend(body, s.cfg.ProcessingMode == ModeDispatch)
+	if err != nil {
+		writeInvalid(w, err)
+		return
+	}
+	if req.appID != s.cfg.AppID {
+		writeInvalid(w, invalid("app_id", "app %s not found in project %s", req.appID, s.cfg.ProjectID))
+		return
+	}
+	rcpt, err := s.resolveRecipient(req)
+	if err != nil {
+		writeInvalid(w, err)
+		return
+	}
+	if s.cfg.RejectSuffix != "" && strings.HasSuffix(rcpt.identity.Identity, s.cfg.RejectSuffix) {
+		writeInvalid(w, invalid("recipient.identified_by.channel_identities", "the channel refuses this recipient (RejectSuffix)"))
+		return
+	}
+	// Faults come after validation so that invalid requests always get
+	// their 400 and a "lost" message is always one that could be accepted.
+	f := s.faults.draw()
+	if f != faultNone {
+		s.stats.countFault(f)
+	}
+	switch f {
+	case fault500:
+		writeError(w, http.StatusInternalServerError, "internal error (injected by sinchsim)")
+		return
+	case fault503:
+		writeError(w, http.StatusServiceUnavailable, "service unavailable (injected by sinchsim)")
+		return
+	case faultReset:
+		dropConnection(w)
+		return
+	}
+	m := s.accept(req, rcpt)
+	if f == faultLost {
+		dropConnection(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, sendResponse{MessageID: m.id, AcceptedTime: formatTime(m.acceptTime)})
+}
+
+// resolveRecipient picks the channel identity the message goes to; in
+// CONVERSATION mode a contact_id must name a known contact. It creates
+// nothing: a request that then fails must leave no trace.
+func (s *Server) resolveRecipient(req *sendRequest) (recipient, error) {
+	if req.dispatchOnly || s.cfg.ProcessingMode == ModeDispatch {
+		return recipient{identity: pickIdentity(req.identities, req.priority), mode: ModeDispatch}, nil
+	}
+	ids := req.identities
+	if req.contactID != "" {
+		var ok bool
+		if ids, ok = s.contacts.lookup(req.contactID); !ok {
+			return recipient{}, invalid("recipient.contact_id", "contact %s not found", req.contactID)
+		}
+	}
+	return recipient{identity: pickIdentity(ids, req.priority), contactID: req.contactID, mode: ModeConversation}, nil
+}
+
+// pickIdentity returns the identity on the first channel of priority that
+// has one, else the first identity, as Sinch tries them in that order.
+func pickIdentity(ids []channelIdentity, priority []string) channelIdentity {
+	for _, ch := range priority {
+		for _, id := range ids {
+			if id.Channel == ch {
+				return id
+			}
+		}
+	}
+	return ids[0]
+}
+
+// accept stores the message, records it, stores the recipient's simulated
+// answer and schedules the callbacks.
+func (s *Server) accept(req *sendRequest, rc recipient) *message {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	if rc.mode == ModeConversation {
+		// Sinch creates the contact of a new recipient and the
+		// conversation of a new (app, contact) pair on acceptance.
+		rc.contactID, rc.conversationID = s.contacts.resolve(rc.identity, rc.contactID, s.cfg.AppID, now)
+	}
+	m := &message{
+		id:             newID(now),
+		direction:      toContact,
+		appMessage:     req.message,
+		identity:       rc.identity,
+		appID:          s.cfg.AppID,
+		conversationID: rc.conversationID,
+		contactID:      rc.contactID,
+		metadata:       req.messageMetadata,
+		acceptTime:     now,
+		mode:           rc.mode,
+		queuedAt:       now.Add(s.cfg.CallbackDelay),
+		finalAt:        now.Add(2 * s.cfg.CallbackDelay),
+		final:          "DELIVERED",
+	}
+	var answer *message
+	switch id := rc.identity.Identity; {
+	case s.cfg.FailSuffix != "" && strings.HasSuffix(id, s.cfg.FailSuffix):
+		m.final = "FAILED"
+		m.reason = &failureReason{
+			Code:        "RECIPIENT_NOT_REACHABLE",
+			Description: "the recipient is not reachable on " + rc.identity.Channel + " (simulated)",
+			SubCode:     "UNSPECIFIED_SUB_CODE",
+		}
+		answer = s.contactMessage(m, contactContent{Fallback: &fallbackMessage{Reason: m.reason}})
+	case s.cfg.ReplySuffix != "" && strings.HasSuffix(id, s.cfg.ReplySuffix):
+		answer = s.contactMessage(m, contactContent{Text: &textMessage{Text: s.cfg.ReplyText}})
+	}
+	s.store(m)
+	s.stats.recordAccept(now, req.correlationID)
+	if answer != nil {
+		s.store(answer)
+	}
+	s.scheduleCallbacks(req, m, answer)
+	return m
+}
+
+// store keeps m in its mode's store, if that store retains anything.
+func (s *Server) store(m *message) {
+	if m.mode == ModeConversation {
+		s.conv.add(m, m.acceptTime.Add(-conversationRetention))
+		return
+	}
+	if days := s.retentionDays.Load(); days > 0 {
+		s.dispatch.add(m, m.acceptTime.Add(-time.Duration(days)*24*time.Hour))
+	}
+}
+
+// contactContent is a ContactMessage body; reply_to is always set here.
+type contactContent struct {
+	Text     *textMessage     `json:"text_message,omitempty"`
+	Fallback *fallbackMessage `json:"fallback_message,omitempty"`
+	ReplyTo  *replyTo         `json:"reply_to"`
+}
+
+type textMessage struct {
+	Text string `json:"text"`
+}
+
+type fallbackMessage struct {
+	RawMessage string         `json:"raw_message"`
+	Reason     *failureReason `json:"reason"`
+}
+
+type replyTo struct {
+	MessageID string `json:"message_id"`
+}
+
+// contactMessage builds the recipient's answer to app message to: a
+// TO_APP message on the same identity, in the same mode and conversation.
+func (s *Server) contactMessage(to *message, c contactContent) *message {
+	c.ReplyTo = &replyTo{MessageID: to.id}
+	raw, _ := json.Marshal(c) // plain structs cannot fail
+	return &message{
+		id:             newID(to.acceptTime),
+		direction:      toApp,
+		contactMessage: raw,
+		identity:       to.identity,
+		appID:          to.appID,
+		conversationID: to.conversationID,
+		contactID:      to.contactID,
+		acceptTime:     to.acceptTime,
+		mode:           to.mode,
+	}
+}
+
+// writeInvalid answers 400 INVALID_ARGUMENT. The message names the field;
+// the detail carries it as a google.rpc.BadRequest, as Sinch's gateway does.
+func writeInvalid(w http.ResponseWriter, err error) {
+	var ia *invalidArgument
+	if !errors.As(err, &ia) {
+		ia = &invalidArgument{reason: err.Error()}
+	}
+	writeError(w, http.StatusBadRequest, ia.Error(), errorDetail{
+		TypeURL: "type.googleapis.com/google.rpc.BadRequest",
+		Value:   badRequestProto(ia.field, ia.reason),
+	})
+}
+
+// badRequestProto encodes google.rpc.BadRequest{field_violations: [{field,
+// description}]} in protobuf wire format, base64 as proto JSON renders
+// the bytes of an Any.
+func badRequestProto(field, description string) string {
+	lenField := func(b []byte, num byte, s []byte) []byte {
+		b = append(b, num<<3|2) // wire type 2: length-delimited
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+	violation := lenField(nil, 1, []byte(field))
+	violation = lenField(violation, 2, []byte(description))
+	return base64.StdEncoding.EncodeToString(lenField(nil, 1, violation))
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow ...string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+strings.Join(allow, " or "))
+}
