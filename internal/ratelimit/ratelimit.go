@@ -1,0 +1,419 @@
+// Package ratelimit is a rate limiter shared through Redis by any number of
+// processes, so that together they send at most Config.Rate requests per
+// second to one API budget, and as close to that rate as demand allows.
+//
+// The algorithm is GCRA used for reservation. Redis holds the theoretical
+// arrival time (TAT) of the budget on the Redis clock; a Lua script reserves n
+// tokens by returning the start s of the contiguous slots s, s+1/rate, …,
+// s+(n−1)/rate and moving TAT to s+n/rate. Slots never overlap, so the union
+// over all processes is paced at the rate. After an idle period s may lag now
+// by (Burst−1)/(2×Rate): that is the burst.
+//
+// To keep Redis off the hot path a process reserves a lease of several slots
+// per round trip (sized by its recent grant rate and its waiting callers, at
+// most Config.Lease and 50ms worth) and hands the tokens out locally, each no
+// earlier than its slot: Redis times are placed on the local clock through
+// bounds kept from past round trips. A token more than (Burst−1)/Rate past its
+// slot is dropped, never sent, so any window of length w holds at most
+// Rate×w + Burst tokens. Reservations reaching more than 100ms ahead are
+// refused, so no process hoards the future.
+//
+// The effective rate adapts AIMD-style and is shared in the same hash: a
+// throttled request (HTTP 429) multiplies it by DecreaseFactor (at most once
+// per DecreaseCooldown, so a burst of 429s counts once) and a Retry-After
+// moves TAT past it, pausing every process; each RecoverInterval without a
+// 429 adds RecoverStep back, up to Rate. Recovery is computed lazily by the
+// scripts, so there are no background goroutines and nothing to close.
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// horizon is how far ahead of now a reservation may reach.
+const horizon = 2 * MaxLeaseWindow
+
+// demandDecay is the time constant of the grant-rate estimate that sizes leases.
+const demandDecay = 100 * time.Millisecond
+
+// Limiter hands out tokens from a budget shared through Redis. It is safe for
+// concurrent use.
+type Limiter struct {
+	rdb redis.UniversalClient
+	cfg Config
+
+	lateness time.Duration // how late a token may still be used: (Burst−1)/Rate
+	lookback time.Duration // how far behind now an idle timeline restarts
+
+	rate         atomic.Uint64 // float64 bits of the effective rate last seen
+	reservations atomic.Int64  // Redis round trips made by reserve, for tests and benchmarks
+	dropped      atomic.Int64  // leased tokens dropped as too late, for tests
+
+	mu          sync.Mutex
+	gen         uint64        // bumped when leased tokens become void
+	next        time.Time     // release time of the next leased token
+	step        time.Duration // between two leased tokens
+	left        int           // leased tokens not yet taken
+	slack       time.Duration // how long after its release a leased token stays usable
+	pausedUntil time.Time     // set by Throttled with a Retry-After
+	waiting     int           // tokens wanted by callers that hold none
+	demand      float64       // tokens/s granted here, exponentially decayed
+	demandAt    time.Time     // when demand was last updated
+	fetch       chan struct{} // closed when the reservation in flight ends; nil when none
+	clock       clockMap      // Redis TIME on the local clock
+
+	seenMu sync.Mutex // orders observe
+	seenAt int64      // Redis time (µs) of the newest reply observed
+}
+
+// New returns a Limiter drawing from the budget at cfg.Key. It does not
+// contact Redis.
+func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
+	if rdb == nil {
+		return nil, errors.New("ratelimit: nil Redis client")
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("ratelimit: invalid config: %w", err)
+	}
+	lateness := time.Duration(float64(cfg.Burst-1) / cfg.Rate * float64(time.Second))
+	l := &Limiter{rdb: rdb, cfg: cfg, lateness: lateness, lookback: lateness / 2}
+	l.rate.Store(math.Float64bits(cfg.Rate))
+	return l, nil
+}
+
+// Rate returns the effective rate in tokens per second as of this process's
+// last Redis call (Config.Rate before the first): an idle process does not
+// see changes made meanwhile.
+func (l *Limiter) Rate() float64 {
+	return math.Float64frombits(l.rate.Load())
+}
+
+// Wait blocks until the caller may send one request. It returns ctx.Err() as
+// soon as ctx is done, and an error when Redis cannot be reached: the limiter
+// fails closed.
+func (l *Limiter) Wait(ctx context.Context) error {
+	return l.wait(ctx, 1)
+}
+
+// WaitN blocks until the caller may spend n tokens, taking them one slot
+// after another; it returns when the last is due. On error the tokens already
+// taken are spent.
+func (l *Limiter) WaitN(ctx context.Context, n int) error {
+	if n < 1 {
+		return fmt.Errorf("ratelimit: WaitN: n must be at least 1, got %d", n)
+	}
+	for i := range n {
+		if err := l.wait(ctx, n-i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wait takes one token; want is how many the caller still needs, which sizes
+// the lease.
+func (l *Limiter) wait(ctx context.Context, want int) error {
+	l.mu.Lock()
+	l.waiting += want
+	defer func() { l.waiting -= want; l.mu.Unlock() }() // runs with l.mu held
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now := time.Now()
+		l.dropExpired(now)
+
+		if l.left > 0 {
+			release, deadline, gen := l.next, l.next.Add(l.slack), l.gen
+			l.next = l.next.Add(l.step)
+			l.left--
+			l.waiting -= want
+			l.mu.Unlock()
+			err := sleepUntil(ctx, release)
+			l.mu.Lock()
+			l.waiting += want
+			if err != nil {
+				return err
+			}
+			if now := time.Now(); l.gen == gen && !now.After(deadline) {
+				l.decayDemand(now)
+				l.demand += 1 / demandDecay.Seconds()
+				return nil
+			}
+			if l.gen == gen {
+				l.dropped.Add(1)
+			}
+			continue // voided by Throttled, or too late: that slot passes unused
+		}
+
+		if now.Before(l.pausedUntil) {
+			until := l.pausedUntil
+			l.mu.Unlock()
+			err := sleepUntil(ctx, until)
+			l.mu.Lock()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+
+		if l.fetch != nil { // another caller is reserving: wait for its lease
+			done := l.fetch
+			l.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-done:
+			}
+			l.mu.Lock()
+			continue
+		}
+
+		done := make(chan struct{})
+		l.fetch = done
+		l.decayDemand(now)
+		// Lease what the recent grant rate will use within one lease (Lease
+		// tokens at full Rate), but at least what callers wait for now.
+		n := max(l.waiting, int(math.Ceil(float64(l.cfg.Lease)*l.demand/l.cfg.Rate)))
+		gen := l.gen
+		l.mu.Unlock()
+		err := l.reserve(ctx, n, gen)
+		l.mu.Lock()
+		l.fetch = nil
+		close(done)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// decayDemand brings the demand estimate to now. Call with l.mu held.
+func (l *Limiter) decayDemand(now time.Time) {
+	if dt := now.Sub(l.demandAt); dt > 0 {
+		l.demand *= math.Exp(-dt.Seconds() / demandDecay.Seconds())
+		l.demandAt = now
+	}
+}
+
+// dropExpired discards leased tokens that are already too late to use.
+func (l *Limiter) dropExpired(now time.Time) {
+	if l.left == 0 {
+		return
+	}
+	late := now.Sub(l.next.Add(l.slack))
+	if late <= 0 {
+		return
+	}
+	if l.step <= 0 {
+		l.dropped.Add(int64(l.left))
+		l.left = 0
+		return
+	}
+	k := min(int(late/l.step)+1, l.left)
+	l.dropped.Add(int64(k))
+	if k == l.left {
+		l.left = 0
+		return
+	}
+	l.next = l.next.Add(time.Duration(k) * l.step)
+	l.left -= k
+}
+
+// reserve makes one reservation of up to n tokens and installs it as the
+// lease, unless Throttled voided leases (gen changed) meanwhile. When the
+// reservation is refused it waits until it would fit, then returns so the
+// caller tries again.
+func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
+	n = max(1, min(n, l.cfg.Lease, int(l.Rate()*MaxLeaseWindow.Seconds())))
+	l.reservations.Add(1)
+	sent := time.Now()
+	res, err := reserveScript.Run(ctx, l.rdb, []string{l.cfg.Key},
+		l.cfg.Rate, l.cfg.MinRate, l.cfg.RecoverStep, l.cfg.RecoverInterval.Microseconds(),
+		n, l.lookback.Microseconds(), horizon.Microseconds(), MaxLeaseWindow.Microseconds(),
+	).Slice()
+	received := time.Now()
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return fmt.Errorf("ratelimit: reserve %q: %w", l.cfg.Key, err)
+	}
+	var p replyParser
+	granted, start, interval, wait := p.int(res, 0), p.micros(res, 1), p.micros(res, 2), p.micros(res, 3)
+	change := rateChange{old: p.float(res, 4), rate: p.float(res, 5), reason: p.str(res, 6), at: p.int(res, 7)}
+	if p.err != nil {
+		return fmt.Errorf("ratelimit: reserve %q: %w", l.cfg.Key, p.err)
+	}
+	l.observe(change)
+
+	l.mu.Lock()
+	l.clock.update(change.at, sent, received)
+	if granted > 0 && l.gen == gen {
+		// Release at the latest local instant the slot can be (never early);
+		// the deadline counts from the earliest (never late).
+		earliest, latest := l.clock.bounds(change.at, start)
+		l.next = latest
+		l.step = interval
+		l.left = int(granted)
+		l.slack = l.lateness - latest.Sub(earliest)
+	}
+	l.mu.Unlock()
+	if granted == 0 {
+		return sleepUntil(ctx, received.Add(wait))
+	}
+	return nil
+}
+
+// Throttled records that the API answered 429 Too Many Requests. It lowers
+// the effective rate shared by every process (once per DecreaseCooldown) and
+// restarts the recovery clock; a retryAfter > 0 pauses every process until it
+// has passed. This process pauses and drops its leased tokens even when Redis
+// cannot be reached, in which case the error is returned. Other processes
+// learn of the change at their next reservation: tokens they already hold
+// (slots at most 100ms ahead) still go out.
+func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error {
+	if retryAfter > 0 {
+		l.mu.Lock()
+		l.voidLease()
+		if until := time.Now().Add(retryAfter); until.After(l.pausedUntil) {
+			l.pausedUntil = until
+		}
+		l.mu.Unlock()
+	}
+	res, err := throttleScript.Run(ctx, l.rdb, []string{l.cfg.Key},
+		l.cfg.Rate, l.cfg.MinRate, l.cfg.RecoverStep, l.cfg.RecoverInterval.Microseconds(),
+		l.cfg.DecreaseFactor, l.cfg.DecreaseCooldown.Microseconds(), max(0, retryAfter.Microseconds()),
+	).Slice()
+	if err != nil {
+		return fmt.Errorf("ratelimit: throttled %q: %w", l.cfg.Key, err)
+	}
+	var p replyParser
+	change := rateChange{old: p.float(res, 0), rate: p.float(res, 1), reason: p.str(res, 2), at: p.int(res, 3)}
+	if p.err != nil {
+		return fmt.Errorf("ratelimit: throttled %q: %w", l.cfg.Key, p.err)
+	}
+	if change.reason == "throttled" { // tokens leased at the old rate would go out too fast
+		l.mu.Lock()
+		l.voidLease()
+		l.mu.Unlock()
+	}
+	l.observe(change)
+	return nil
+}
+
+// voidLease drops the lease and voids tokens already taken but not yet due.
+// Call with l.mu held.
+func (l *Limiter) voidLease() {
+	l.gen++
+	l.left = 0
+}
+
+// rateChange is the effective rate as a script left it.
+type rateChange struct {
+	old, rate float64 // before and after the script
+	reason    string  // why the script changed it; "" when it did not
+	at        int64   // Redis time of the script, µs
+}
+
+// observe records the effective rate returned by a script. The process whose
+// call changed the rate logs the change at Info, so each change is logged
+// once; others log what they see at Debug. A reply older than one already
+// seen does not roll Rate back.
+func (l *Limiter) observe(c rateChange) {
+	if c.reason != "" && c.rate != c.old {
+		l.cfg.Logger.Info("rate limit changed", "key", l.cfg.Key, "old", c.old, "new", c.rate, "reason", c.reason)
+	}
+	l.seenMu.Lock()
+	defer l.seenMu.Unlock()
+	if c.at < l.seenAt {
+		return
+	}
+	l.seenAt = c.at
+	prev := l.Rate()
+	if c.rate == prev {
+		return
+	}
+	l.rate.Store(math.Float64bits(c.rate))
+	if c.reason == "" {
+		l.cfg.Logger.Debug("rate limit changed", "key", l.cfg.Key, "old", prev, "new", c.rate, "reason", "observed")
+	}
+	if l.cfg.OnRateChange != nil {
+		l.cfg.OnRateChange(c.rate)
+	}
+}
+
+// sleepUntil waits until t or until ctx is done.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// replyParser reads the values of a script reply, keeping the first error.
+type replyParser struct{ err error }
+
+func (p *replyParser) str(res []any, i int) string {
+	if p.err != nil {
+		return ""
+	}
+	if i >= len(res) {
+		p.err = fmt.Errorf("script returned %d values, want more than %d", len(res), i)
+		return ""
+	}
+	if v, ok := res[i].(string); ok {
+		return v
+	}
+	if v, ok := res[i].(int64); ok {
+		return strconv.FormatInt(v, 10)
+	}
+	p.err = fmt.Errorf("script value %d: got %T, want a string or an integer", i, res[i])
+	return ""
+}
+
+func (p *replyParser) int(res []any, i int) int64 {
+	s := p.str(res, i)
+	if p.err != nil {
+		return 0
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		p.err = fmt.Errorf("script value %d: %w", i, err)
+	}
+	return v
+}
+
+func (p *replyParser) float(res []any, i int) float64 {
+	s := p.str(res, i)
+	if p.err != nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		p.err = fmt.Errorf("script value %d: %w", i, err)
+	}
+	return v
+}
+
+// micros reads microseconds, rounded up to the nanosecond.
+func (p *replyParser) micros(res []any, i int) time.Duration {
+	return time.Duration(math.Ceil(p.float(res, i) * float64(time.Microsecond)))
+}

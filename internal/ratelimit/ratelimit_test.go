@@ -1,0 +1,648 @@
+package ratelimit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
+)
+
+const testKey = "sinch:{project}:app"
+
+// processes returns n limiters on one test database, each with its own
+// client, as n worker processes would be. Fields of cfg left zero get the
+// defaults; each limiter logs to its own buffer.
+func processes(t *testing.T, n int, cfg Config) ([]*Limiter, []*syncBuffer) {
+	t.Helper()
+	r := redistest.New(t)
+	cfg.Key = testKey
+	var ls []*Limiter
+	var logs []*syncBuffer
+	for range n {
+		c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB})
+		t.Cleanup(func() { c.Close() })
+		buf := &syncBuffer{}
+		cfg := cfg
+		cfg.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		l, err := New(c, cfg)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		ls = append(ls, l)
+		logs = append(logs, buf)
+	}
+	return ls, logs
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// grants runs workers goroutines per limiter, each calling Wait (after an
+// optional pause) until ctx is done, and returns every grant time, sorted.
+func grants(ctx context.Context, t *testing.T, ls []*Limiter, workers int, pause func() time.Duration) []time.Time {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		all    []time.Time
+		wg     sync.WaitGroup
+		errsMu sync.Mutex
+		errs   []error
+	)
+	for _, l := range ls {
+		for range workers {
+			wg.Go(func() {
+				var mine []time.Time
+				for {
+					if pause != nil {
+						select {
+						case <-ctx.Done():
+						case <-time.After(pause()):
+						}
+					}
+					if err := l.Wait(ctx); err != nil {
+						if ctx.Err() == nil {
+							errsMu.Lock()
+							errs = append(errs, err)
+							errsMu.Unlock()
+						}
+						break
+					}
+					mine = append(mine, time.Now())
+				}
+				mu.Lock()
+				all = append(all, mine...)
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("Wait: got %v, want nil or the context's error", errs[0])
+	}
+	slices.SortFunc(all, time.Time.Compare)
+	return all
+}
+
+// maxInWindow is the most grants in any half-open window [x, x+w).
+func maxInWindow(ts []time.Time, w time.Duration) int {
+	best, j := 0, 0
+	for i := range ts { // every maximal window starts at a grant
+		for j < len(ts) && ts[j].Sub(ts[i]) < w {
+			j++
+		}
+		best = max(best, j-i)
+	}
+	return best
+}
+
+// checkWindows fails when any window holds more than rate×w + burst grants.
+func checkWindows(t *testing.T, ts []time.Time, rate float64, burst int) {
+	t.Helper()
+	for _, w := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond,
+		100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second} {
+		limit := int(rate*w.Seconds()) + burst
+		got := maxInWindow(ts, w)
+		t.Logf("window %v: max %d grants, limit %d", w, got, limit)
+		if got > limit {
+			t.Errorf("window %v: got %d grants, want at most rate×w + burst = %d", w, got, limit)
+		}
+	}
+}
+
+func TestWaitNeverExceedsRateAcrossProcesses(t *testing.T) {
+	const rate = 2000.0
+	tests := []struct {
+		name    string
+		workers int
+		pause   func() time.Duration // between two Waits of one worker
+		minFrac float64              // of rate × duration, 0 for no lower bound
+	}{
+		{name: "saturated", workers: 16, minFrac: 0.8},
+		// Uneven demand leaves leased tokens unused and timelines idle, which
+		// must neither burst past the bound nor starve.
+		{name: "bursty", workers: 16, pause: func() time.Duration {
+			if rand.IntN(10) == 0 {
+				return time.Duration(rand.IntN(40)) * time.Millisecond
+			}
+			return 0
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ls, _ := processes(t, 2, Config{Rate: rate})
+			burst := ls[0].cfg.Burst
+			// The bound must hold on every run. The throughput floor counts
+			// only the time this process could run: when other work on the
+			// machine starves it of CPU, slots pass unused (as they should).
+			// It also gets three runs, each on a fresh budget.
+			const run, attempts = 1500 * time.Millisecond, 3
+			for attempt := 1; attempt <= attempts; attempt++ {
+				if attempt > 1 {
+					ls = rekey(t, ls, fmt.Sprintf("%s:%d", testKey, attempt))
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), run)
+				stalled := measureStalls(ctx)
+				start := time.Now()
+				ts := grants(ctx, t, ls, tt.workers, tt.pause)
+				elapsed := time.Since(start)
+				cancel()
+				stall := stalled()
+
+				t.Logf("run %d: %d grants in %v (%.0f/s, rate %v, burst %d, %d reservations, %d tokens dropped late, process stalled %v)",
+					attempt, len(ts), elapsed, float64(len(ts))/elapsed.Seconds(), rate, burst,
+					ls[0].reservations.Load()+ls[1].reservations.Load(), ls[0].dropped.Load()+ls[1].dropped.Load(), stall)
+				checkWindows(t, ts, rate, burst)
+				want := int(tt.minFrac * rate * max(0, run-stall).Seconds())
+				if len(ts) >= want {
+					return
+				}
+				msg := fmt.Sprintf("got %d grants in %v (stalled %v), want at least %d (%.0f%% of rate × unstalled time)",
+					len(ts), run, stall, want, tt.minFrac*100)
+				if attempt == attempts {
+					t.Error(msg)
+				} else {
+					t.Log(msg + "; running again")
+				}
+			}
+		})
+	}
+}
+
+// measureStalls estimates how long this process was kept from running until
+// ctx is done: a goroutine asks to wake every millisecond and adds up how
+// much later than 10ms it woke (shorter stalls are absorbed by the burst).
+// The returned func waits for the end and reports the total.
+func measureStalls(ctx context.Context) func() time.Duration {
+	var stall time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				now = time.Now() // the tick's time is when it was due, not when we ran
+				if late := now.Sub(last) - time.Millisecond; late > 10*time.Millisecond {
+					stall += late - 10*time.Millisecond
+				}
+				last = now
+			}
+		}
+	}()
+	return func() time.Duration { <-done; return stall }
+}
+
+// rekey returns limiters like ls, on the same clients, for another key.
+func rekey(t *testing.T, ls []*Limiter, key string) []*Limiter {
+	t.Helper()
+	var out []*Limiter
+	for _, l := range ls {
+		cfg := l.cfg
+		cfg.Key = key
+		nl, err := New(l.rdb, cfg)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		out = append(out, nl)
+	}
+	return out
+}
+
+func TestThrottledDecreasesSharedRateOnce(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int][]float64{}
+	const cooldown = time.Second
+	cfg := Config{Rate: 100, MinRate: 30, DecreaseCooldown: cooldown, RecoverInterval: time.Hour}
+	ls, logs := processes(t, 2, cfg)
+	for i, l := range ls {
+		l.cfg.OnRateChange = func(r float64) { mu.Lock(); seen[i] = append(seen[i], r); mu.Unlock() }
+	}
+	a, b := ls[0], ls[1]
+	ctx := t.Context()
+	// Rate is as of the last Redis round trip, which the next Wait makes
+	// once the process has used up its lease.
+	wantRate := func(l *Limiter, name string, want float64) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+			if err := l.Wait(ctx); err != nil {
+				t.Fatalf("%s.Wait: %v", name, err)
+			}
+			if l.Rate() == want {
+				break
+			}
+		}
+		if got := l.Rate(); got != want {
+			t.Fatalf("%s.Rate(): got %v, want %v", name, got, want)
+		}
+	}
+	wantRate(a, "A", 100)
+	wantRate(b, "B", 100)
+
+	// A burst of 429s from both processes counts as one decrease.
+	var decreased time.Time // no earlier than the decrease on the Redis clock
+	for i, l := range []*Limiter{a, b, a, b} {
+		if err := l.Throttled(ctx, 0); err != nil {
+			t.Fatalf("Throttled: %v", err)
+		}
+		if i == 0 {
+			decreased = time.Now()
+		}
+	}
+	if got := a.Rate(); got != 50 {
+		t.Fatalf("A.Rate() after its 429: got %v, want 50", got)
+	}
+	wantRate(b, "B", 50)
+
+	// The lower rate is enforced for both: any window of w holds at most
+	// 50×w + Burst grants.
+	runCtx, cancel := context.WithTimeout(ctx, 600*time.Millisecond)
+	ts := grants(runCtx, t, ls, 4, nil)
+	cancel()
+	checkWindows(t, ts, 50, a.cfg.Burst)
+
+	// After the cooldown the next 429 decreases again, down to MinRate.
+	<-time.After(time.Until(decreased.Add(cooldown)))
+	if err := b.Throttled(ctx, 0); err != nil {
+		t.Fatalf("Throttled: %v", err)
+	}
+	if got := b.Rate(); got != 30 {
+		t.Fatalf("B.Rate() after a 429 past the cooldown: got %v, want MinRate 30", got)
+	}
+	wantRate(a, "A", 30)
+
+	mu.Lock()
+	defer mu.Unlock()
+	for i, want := range [][]float64{{50, 30}, {50, 30}} {
+		if !slices.Equal(seen[i], want) {
+			t.Errorf("OnRateChange of process %d: got %v, want %v", i, seen[i], want)
+		}
+	}
+	for _, want := range []string{"old=100 new=50 reason=throttled", "old=50 new=30 reason=throttled"} {
+		all := logs[0].String() + logs[1].String()
+		if n := strings.Count(all, want); n != 1 {
+			t.Errorf("log lines with %q: got %d, want 1; logs:\n%s", want, n, all)
+		}
+	}
+}
+
+func TestRateRecoversGraduallyWithoutThrottling(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	cfg := Config{Rate: 100, RecoverStep: 25, RecoverInterval: interval}
+	ls, logs := processes(t, 2, cfg)
+	a, b := ls[0], ls[1]
+	ctx := t.Context()
+
+	before := time.Now()
+	if err := a.Throttled(ctx, 0); err != nil {
+		t.Fatalf("Throttled: %v", err)
+	}
+	if got := a.Rate(); got != 50 {
+		t.Fatalf("A.Rate() after a 429: got %v, want 50", got)
+	}
+
+	// B, which never saw a 429, watches the shared rate climb back.
+	var steps []float64
+	var firstStep time.Duration
+	deadline := time.Now().Add(5 * time.Second)
+	for len(steps) == 0 || b.Rate() != 100 && time.Now().Before(deadline) {
+		if err := b.Wait(ctx); err != nil {
+			t.Fatalf("B.Wait: %v", err)
+		}
+		if r := b.Rate(); len(steps) == 0 || r != steps[len(steps)-1] {
+			if r > 50 && firstStep == 0 {
+				firstStep = time.Since(before)
+			}
+			steps = append(steps, r)
+		}
+	}
+	// Steps of 25 from 50 to 100; B may miss one if a Wait spans two intervals.
+	if len(steps) < 2 || steps[len(steps)-1] != 100 || !slices.IsSorted(steps) ||
+		slices.ContainsFunc(steps, func(r float64) bool { return r != 50 && r != 75 && r != 100 }) {
+		t.Fatalf("rates seen by B: got %v, want 50, 75, 100", steps)
+	}
+	if firstStep < interval {
+		t.Errorf("first recovery step seen %v after the 429, want at least RecoverInterval %v", firstStep, interval)
+	}
+	if err := a.Wait(ctx); err != nil {
+		t.Fatalf("A.Wait: %v", err)
+	}
+	if got := a.Rate(); got != 100 {
+		t.Errorf("A.Rate() after recovery: got %v, want 100", got)
+	}
+	all := logs[0].String() + logs[1].String()
+	if n := strings.Count(all, "new=100 reason=recovered"); n != 1 {
+		t.Errorf("log lines for the recovery to 100: got %d, want 1; logs:\n%s", n, all)
+	}
+}
+
+func TestRetryAfterPausesEveryProcess(t *testing.T) {
+	const retryAfter = 300 * time.Millisecond
+	ls, _ := processes(t, 2, Config{Rate: 1000})
+	ctx := t.Context()
+	for _, l := range ls {
+		if err := l.Wait(ctx); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	}
+	before := time.Now()
+	if err := ls[0].Throttled(ctx, retryAfter); err != nil {
+		t.Fatalf("Throttled: %v", err)
+	}
+	var wg sync.WaitGroup
+	got := make([]time.Duration, len(ls))
+	errs := make([]error, len(ls))
+	for i, l := range ls {
+		wg.Go(func() {
+			errs[i] = l.Wait(ctx)
+			got[i] = time.Since(before)
+		})
+	}
+	wg.Wait()
+	for i := range ls {
+		if errs[i] != nil {
+			t.Fatalf("process %d: Wait: %v", i, errs[i])
+		}
+		if got[i] < retryAfter {
+			t.Errorf("process %d: token granted %v after the 429, want at least Retry-After %v", i, got[i], retryAfter)
+		}
+	}
+}
+
+func TestWaitReturnsPromptlyWhenContextEnds(t *testing.T) {
+	tests := []struct {
+		name string
+		ctx  func(context.Context) (context.Context, context.CancelFunc)
+		want error
+	}{
+		{name: "canceled", want: context.Canceled, ctx: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(ctx)
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}},
+		{name: "deadline", want: context.DeadlineExceeded, ctx: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 50*time.Millisecond)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// At 0.1/s with a burst of 2 the second token is 5s after the first.
+			ls, _ := processes(t, 1, Config{Rate: 0.1})
+			l := ls[0]
+			if err := l.Wait(t.Context()); err != nil {
+				t.Fatalf("first Wait: %v", err)
+			}
+			ctx, cancel := tt.ctx(t.Context())
+			defer cancel()
+			// Several callers: one holds the reservation, the others wait for it.
+			const callers = 3
+			start := time.Now()
+			errs := make(chan error, callers)
+			for range callers {
+				go func() { errs <- l.Wait(ctx) }()
+			}
+			for range callers {
+				if err := <-errs; !errors.Is(err, tt.want) {
+					t.Errorf("Wait: got %v, want %v", err, tt.want)
+				}
+			}
+			if elapsed := time.Since(start); elapsed > 2*time.Second {
+				t.Errorf("Wait returned %v after start, want promptly after the context ended at 50ms, not at the next slot 5s away", elapsed)
+			}
+		})
+	}
+}
+
+func TestWaitN(t *testing.T) {
+	ls, _ := processes(t, 1, Config{Rate: 100, Burst: 2})
+	l := ls[0]
+	if err := l.WaitN(t.Context(), 0); err == nil || !strings.Contains(err.Error(), "n must be at least 1") {
+		t.Fatalf("WaitN(0): got %v, want an error naming n", err)
+	}
+	start := time.Now()
+	if err := l.WaitN(t.Context(), 10); err != nil {
+		t.Fatalf("WaitN(10): %v", err)
+	}
+	// 10 tokens within w need 10 ≤ 100×w + 2, so w ≥ 80ms.
+	if elapsed := time.Since(start); elapsed < 80*time.Millisecond {
+		t.Errorf("WaitN(10) at 100/s with burst 2 returned after %v, want at least 80ms", elapsed)
+	}
+}
+
+func TestStaleLeasedTokensAreDropped(t *testing.T) {
+	ls, _ := processes(t, 1, Config{Rate: 1000})
+	l := ls[0]
+	ctx := t.Context()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	// Pretend a lease of 10 tokens went unused for a second: sending them now
+	// would be a burst on top of what other processes were granted meanwhile.
+	l.mu.Lock()
+	l.next, l.step, l.left, l.slack = time.Now().Add(-time.Second), time.Millisecond, 10, l.lateness
+	l.mu.Unlock()
+	before := l.reservations.Load()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if got := l.reservations.Load() - before; got != 1 {
+		t.Errorf("reservations for a Wait after a stale lease: got %d, want 1 (stale tokens dropped)", got)
+	}
+}
+
+func TestRedisDownFailsClosed(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	l, err := New(c, Config{Key: testKey, Rate: 100, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx := t.Context()
+	if err := l.Wait(ctx); err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "ratelimit: reserve") {
+		t.Fatalf("Wait with Redis down: got %v, want a reserve error", err)
+	}
+	if err := l.Throttled(ctx, time.Minute); err == nil || !strings.Contains(err.Error(), "ratelimit: throttled") {
+		t.Fatalf("Throttled with Redis down: got %v, want a throttled error", err)
+	}
+	// The Retry-After still pauses this process, without calling Redis.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	before := l.reservations.Load()
+	if err := l.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait during a local pause: got %v, want %v", err, context.DeadlineExceeded)
+	}
+	if got := l.reservations.Load() - before; got != 0 {
+		t.Errorf("reservations during a local pause: got %d, want 0", got)
+	}
+}
+
+// TestScriptsOnMiniredis runs the scripts on the embedded server even when a
+// real one is present, so both Lua engines are always exercised.
+func TestScriptsOnMiniredis(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { c.Close() })
+	l, err := New(c, Config{Key: testKey, Rate: 100, RecoverInterval: 10 * time.Millisecond, RecoverStep: 50,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx := t.Context()
+	if err := l.WaitN(ctx, 3); err != nil {
+		t.Fatalf("WaitN: %v", err)
+	}
+	if err := l.Throttled(ctx, 20*time.Millisecond); err != nil {
+		t.Fatalf("Throttled: %v", err)
+	}
+	if got := l.Rate(); got != 50 {
+		t.Fatalf("Rate() after a 429: got %v, want 50", got)
+	}
+	for l.Rate() != 100 {
+		if err := l.Wait(ctx); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	}
+	if ttl := m.TTL(testKey); ttl <= 0 || ttl > 2*time.Minute {
+		t.Errorf("TTL of the state: got %v, want about a minute", ttl)
+	}
+	for _, f := range []string{"tat", "rate", "adj", "dec"} {
+		if v := m.HGet(testKey, f); v == "" {
+			t.Errorf("field %s of the state: got empty, want a number", f)
+		}
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never contacted
+	t.Cleanup(func() { c.Close() })
+	valid := Config{Key: testKey, Rate: 800}
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string // in the error; "" for none
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"missing key", func(c *Config) { c.Key = "" }, "Key is required"},
+		{"zero rate", func(c *Config) { c.Rate = 0 }, "Rate must be greater than 0"},
+		{"negative rate", func(c *Config) { c.Rate = -1 }, "Rate must be greater than 0"},
+		{"burst of one", func(c *Config) { c.Burst = 1 }, "Burst must be at least 2"},
+		{"negative lease", func(c *Config) { c.Lease = -1 }, "Lease must be between 1 and 40"},
+		{"lease over 50ms of tokens", func(c *Config) { c.Lease = 41 }, "Lease must be between 1 and 40"},
+		{"lease at the limit", func(c *Config) { c.Lease = 40 }, ""},
+		{"negative min rate", func(c *Config) { c.MinRate = -1 }, "MinRate must be greater than 0"},
+		{"min rate above rate", func(c *Config) { c.MinRate = 801 }, "MinRate must be greater than 0 and at most Rate"},
+		{"decrease factor of one", func(c *Config) { c.DecreaseFactor = 1 }, "DecreaseFactor must be greater than 0 and less than 1"},
+		{"negative decrease factor", func(c *Config) { c.DecreaseFactor = -0.5 }, "DecreaseFactor must be"},
+		{"negative decrease cooldown", func(c *Config) { c.DecreaseCooldown = -time.Second }, "DecreaseCooldown must be greater than 0"},
+		{"negative recover step", func(c *Config) { c.RecoverStep = -1 }, "RecoverStep must be greater than 0"},
+		{"recover step above rate", func(c *Config) { c.RecoverStep = 900 }, "RecoverStep must be greater than 0 and at most Rate"},
+		{"recover interval below 1ms", func(c *Config) { c.RecoverInterval = time.Microsecond }, "RecoverInterval must be at least 1ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := valid
+			tt.modify(&cfg)
+			_, err := New(c, cfg)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("New: got %v, want no error", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("New: got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := New(nil, valid); err == nil {
+		t.Errorf("New(nil client): got no error, want one")
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	tests := []struct {
+		rate               float64
+		burst, lease       int
+		minRate, recovStep float64
+	}{
+		{rate: 800, burst: 40, lease: 20, minRate: 80, recovStep: 40},
+		{rate: 2000, burst: 100, lease: 50, minRate: 200, recovStep: 100},
+		{rate: 10, burst: 2, lease: 1, minRate: 1, recovStep: 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.rate), func(t *testing.T) {
+			c := Config{Key: testKey, Rate: tt.rate}.WithDefaults()
+			if c.Burst != tt.burst || c.Lease != tt.lease || c.MinRate != tt.minRate || c.RecoverStep != tt.recovStep {
+				t.Errorf("got Burst %d Lease %d MinRate %v RecoverStep %v, want %d %d %v %v",
+					c.Burst, c.Lease, c.MinRate, c.RecoverStep, tt.burst, tt.lease, tt.minRate, tt.recovStep)
+			}
+			if c.DecreaseFactor != DefaultDecreaseFactor || c.DecreaseCooldown != DefaultDecreaseCooldown ||
+				c.RecoverInterval != DefaultRecoverInterval || c.Logger == nil {
+				t.Errorf("got %+v, want the package defaults", c)
+			}
+			if err := c.validate(); err != nil {
+				t.Errorf("defaults do not validate: %v", err)
+			}
+		})
+	}
+}
+
+// BenchmarkWait measures tokens per second through one limiter whose rate is
+// far above what it can hand out, so the figure is the limiter's own ceiling.
+// Lease=1 shows the cost of one Redis round trip per token.
+func BenchmarkWait(b *testing.B) {
+	for _, lease := range []int{0, 1} {
+		name := "lease=default"
+		if lease == 1 {
+			name = "lease=1"
+		}
+		b.Run(name, func(b *testing.B) {
+			r := redistest.New(b)
+			l, err := New(r.Client, Config{Key: testKey, Rate: 100_000, Lease: lease})
+			if err != nil {
+				b.Fatalf("New: %v", err)
+			}
+			ctx := context.Background()
+			b.SetParallelism(32)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := l.Wait(ctx); err != nil {
+						b.Errorf("Wait: %v", err)
+						return
+					}
+				}
+			})
+			elapsed := time.Since(start)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tokens/s")
+			b.ReportMetric(float64(b.N)/float64(max(1, l.reservations.Load())), "tokens/roundtrip")
+		})
+	}
+}

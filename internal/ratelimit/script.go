@@ -1,0 +1,117 @@
+package ratelimit
+
+import "github.com/redis/go-redis/v9"
+
+// The shared state is one hash at Config.Key (one key, so it also works on a
+// cluster), times in microseconds of the Redis clock (TIME), the one clock all
+// processes agree on:
+//
+//	tat   theoretical arrival time: the first slot not yet handed out
+//	rate  effective rate in tokens/s (absent: Config.Rate)
+//	adj   when the recovery clock last started or stepped
+//	dec   when the rate was last decreased
+//
+// TIME inside a script is fine with effects replication (the default since
+// Redis 5; replicate_commands turns it on for 3.2 and 4) and on miniredis,
+// where the tests run it too. Numbers leave Lua as formatted strings: a Lua
+// number returned to Redis is truncated to an integer, and tostring keeps
+// only 14 digits.
+
+// statePrelude reads the state and applies the additive recovery owed since
+// the last adjustment, lazily, so no process has to run a timer.
+//
+// ARGV[1] Rate, ARGV[2] MinRate, ARGV[3] RecoverStep, ARGV[4] RecoverInterval (µs).
+const statePrelude = `
+if redis.replicate_commands then redis.replicate_commands() end
+local key = KEYS[1]
+local maxRate = tonumber(ARGV[1])
+local minRate = tonumber(ARGV[2])
+local step = tonumber(ARGV[3])
+local interval = tonumber(ARGV[4])
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local h = redis.call('HMGET', key, 'tat', 'rate', 'adj', 'dec')
+local tat = tonumber(h[1]) or 0
+local old = tonumber(h[2]) or maxRate
+local adj = tonumber(h[3]) or now
+local dec = tonumber(h[4]) or 0
+
+local rate = math.min(math.max(old, minRate), maxRate)
+local reason = ''
+if rate ~= old then reason = 'config' end
+if rate < maxRate then
+  local k = math.floor((now - adj) / interval)
+  if k > 0 then
+    rate = math.min(maxRate, rate + k * step)
+    adj = adj + k * interval
+    reason = 'recovered'
+  end
+else
+  adj = now
+end
+
+local function save()
+  redis.call('HSET', key, 'tat', string.format('%.3f', tat), 'rate', string.format('%.17g', rate),
+    'adj', string.format('%.3f', adj), 'dec', string.format('%.3f', dec))
+  -- Keep the state while it still matters: until the last reserved slot and
+  -- full recovery have passed, plus a minute.
+  local ttl = math.max(tat - now, 0) + math.ceil((maxRate - rate) / step) * interval + 60000000
+  redis.call('PEXPIRE', key, string.format('%d', math.ceil(ttl / 1000)))
+end
+`
+
+// reserveScript reserves up to n contiguous slots on the shared timeline.
+//
+// ARGV[5] n wanted, ARGV[6] look-back (µs): how far behind now an idle
+// timeline may start again (the burst), ARGV[7] horizon (µs): no slot is
+// reserved later than now+horizon, ARGV[8] MaxLeaseWindow (µs).
+//
+// It returns {granted, start−now (µs), slot interval (µs), wait (µs), old
+// rate, rate, reason, now (µs)}. granted is n or 0: a lease that does not fit within
+// the horizon is refused, and wait says how long until it would.
+var reserveScript = redis.NewScript(statePrelude + `
+local n = tonumber(ARGV[5])
+local lookback = tonumber(ARGV[6])
+local horizon = tonumber(ARGV[7])
+local window = tonumber(ARGV[8])
+
+local interval = 1000000 / rate
+n = math.max(1, math.min(n, math.floor(rate * window / 1000000)))
+local start = math.max(tat, now - lookback)
+local last = start + (n - 1) * interval
+local granted, wait = 0, 0
+if last <= now + horizon then
+  granted = n
+  tat = start + n * interval
+else
+  wait = last - now - horizon
+end
+save()
+return {granted, string.format('%.3f', start - now), string.format('%.3f', interval),
+  string.format('%.3f', wait), string.format('%.17g', old), string.format('%.17g', rate), reason,
+  string.format('%.0f', now)}
+`)
+
+// throttleScript records a throttled request: it decreases the rate
+// multiplicatively unless it was decreased within the cooldown, restarts the
+// recovery clock and, for a Retry-After, moves the timeline past it.
+//
+// ARGV[5] DecreaseFactor, ARGV[6] DecreaseCooldown (µs), ARGV[7] Retry-After (µs).
+//
+// It returns {old rate, rate, reason, now (µs)}.
+var throttleScript = redis.NewScript(statePrelude + `
+local factor = tonumber(ARGV[5])
+local cooldown = tonumber(ARGV[6])
+local retry = tonumber(ARGV[7])
+
+if now - dec >= cooldown and rate > minRate then
+  rate = math.max(minRate, rate * factor)
+  dec = now
+  reason = 'throttled'
+end
+adj = now
+if retry > 0 then tat = math.max(tat, now + retry) end
+save()
+return {string.format('%.17g', old), string.format('%.17g', rate), reason, string.format('%.0f', now)}
+`)
