@@ -82,7 +82,8 @@ type Config struct {
 
 	// HTTPClient supplies the transport, redirect policy and cookie jar. Its
 	// Timeout is replaced by Config.Timeout (the caller's client is not
-	// modified). Defaults to nil: http.DefaultTransport.
+	// modified). Defaults to nil: a clone of http.DefaultTransport keeping
+	// 512 idle connections per host, sized for bulk sending.
 	HTTPClient *http.Client
 
 	// Logger receives debug lines about calls and token refreshes. It never
