@@ -209,7 +209,8 @@ func TestFixtures(t *testing.T) {
 
 // checkSendRequest checks the fields the four send fixtures share, that
 // they round-trip unchanged, and that Validate flags their placeholder
-// callback_url and their 2s ttl.
+// callback_url, their string conversation_metadata (the API takes only an
+// object) and their 2s ttl.
 func checkSendRequest(t *testing.T, name string) *sinch.SendMessageRequest {
 	t.Helper()
 	r := decodeFixture[sinch.SendMessageRequest](t, name)
@@ -236,7 +237,7 @@ func checkSendRequest(t *testing.T, name string) *sinch.SendMessageRequest {
 			fields = append(fields, ve.Field)
 		}
 	}
-	check(t, "Validate fields", strings.Join(fields, ","), "callback_url,ttl")
+	check(t, "Validate fields", strings.Join(fields, ","), "callback_url,conversation_metadata,ttl")
 	return r
 }
 

@@ -47,7 +47,7 @@ type SendMessageRequest struct {
 	ChannelPriorityOrder               []Channel              `json:"channel_priority_order,omitempty"`
 	ChannelProperties                  map[string]string      `json:"channel_properties,omitempty"`
 	MessageMetadata                    string                 `json:"message_metadata,omitempty"`
-	ConversationMetadata               json.RawMessage        `json:"conversation_metadata,omitempty"` // real payloads send an object or (in SDK fixtures) a string
+	ConversationMetadata               json.RawMessage        `json:"conversation_metadata,omitempty"` // the API takes an object; SDK fixtures carry a string, which Validate refuses
 	Queue                              Queue                  `json:"queue,omitempty"`
 	TTL                                TTL                    `json:"ttl,omitempty"`
 	ProcessingStrategy                 ProcessingStrategy     `json:"processing_strategy,omitempty"`
@@ -392,8 +392,18 @@ func (r *SendMessageRequest) Validate() error {
 	}
 	p.maxLen(r.MessageMetadata, MaxMessageMetadataLen, "message_metadata")
 	if len(r.ConversationMetadata) > 0 {
-		p.check(json.Valid(r.ConversationMetadata), "conversation_metadata", "is not valid JSON")
-		p.maxLen(string(r.ConversationMetadata), MaxConversationMetadataLen, "conversation_metadata")
+		// The API takes only a JSON object (null means unset) and measures
+		// it as sent: json.Marshal compacts a RawMessage (and escapes <, >, &).
+		wire, err := json.Marshal(r.ConversationMetadata)
+		switch {
+		case err != nil:
+			p.add("conversation_metadata", "is not valid JSON")
+		case string(wire) == "null":
+		case wire[0] != '{':
+			p.add("conversation_metadata", "must be a JSON object")
+		default:
+			p.maxLen(string(wire), MaxConversationMetadataLen, "conversation_metadata")
+		}
 	}
 	p.check(r.Queue == "" || r.Queue.Valid(), "queue", notInEnum(r.Queue))
 	if ttl := time.Duration(r.TTL); ttl != 0 {

@@ -90,7 +90,10 @@ func TestSendMessageRequestValidate(t *testing.T) {
 		{"conversation_metadata JSON", func(r *sinch.SendMessageRequest) { r.ConversationMetadata = json.RawMessage(`{`) },
 			[]string{"conversation_metadata"}},
 		{"conversation_metadata length", func(r *sinch.SendMessageRequest) {
-			r.ConversationMetadata = json.RawMessage(`"` + strings.Repeat("x", sinch.MaxConversationMetadataLen) + `"`)
+			r.ConversationMetadata = json.RawMessage(`{"k":"` + strings.Repeat("x", sinch.MaxConversationMetadataLen) + `"}`)
+		}, []string{"conversation_metadata"}},
+		{"conversation_metadata not an object", func(r *sinch.SendMessageRequest) {
+			r.ConversationMetadata = json.RawMessage(`"k=v"`)
 		}, []string{"conversation_metadata"}},
 		{"queue", func(r *sinch.SendMessageRequest) { r.Queue = "LOW_PRIORITY" }, []string{"queue"}},
 		{"ttl too short", func(r *sinch.SendMessageRequest) { r.TTL = sinch.TTL(2 * time.Second) }, []string{"ttl"}},
