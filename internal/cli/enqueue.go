@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+const enqueueUsage = `enqueue --campaign ID --csv FILE (--text TEMPLATE | --template-id ID | --media-url URL) [options]`
+
+// Enqueue is the enqueue command: CSV in, one task per recipient out.
+func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("enqueue", stderr, enqueueUsage)
+	settings := config.Register(fs)
+	var (
+		campaignID = fs.String("campaign", "", "campaign ID (letters, digits, . _ -; at most 64) [required]")
+		csvPath    = fs.String("csv", "", "recipient CSV file with a header row and a phone column [required]")
+		text       = fs.String("text", "", "message text: a Go template over the CSV columns, e.g. 'Hi {{.first_name}}'")
+		tmplID     = fs.String("template-id", "", "Sinch omni template ID; its parameters come from the CSV columns")
+		tmplVer    = fs.String("template-version", "", "Sinch template version (with --template-id)")
+		tmplLang   = fs.String("template-language", "", "Sinch template language code, e.g. en-US (with --template-id)")
+		mediaURL   = fs.String("media-url", "", "send this media URL to every recipient")
+		channel    = fs.String("channel", "SMS", "default channel; a 'channel' column overrides it per row")
+		priority   = fs.String("priority", "normal", "high (Sinch HIGH_PRIORITY, queue critical) or normal (NORMAL_PRIORITY, queue default)")
+		ttl        = fs.Duration("ttl", enqueue.DefaultTTL, "message time to live at Sinch (whole seconds, 3s or more)")
+		at         = fs.String("at", "", "send at this RFC3339 time instead of now")
+		in         = fs.Duration("in", 0, "send after this delay instead of now")
+		region     = fs.String("default-region", "", "country code (e.g. US, FR) for phone numbers written without +country code")
+		rejects    = fs.String("rejects", "", "write rejected rows (row, column, reason) to this CSV file")
+		delimiter  = fs.String("delimiter", ",", "CSV field delimiter (one character; \\t for tab)")
+		dryRun     = fs.Bool("dry-run", false, "validate and render every row; enqueue nothing")
+		jsonOut    = fs.Bool("json", false, "print the summary as one JSON object on the last line of stdout")
+		conc       = fs.Int("concurrency", enqueue.DefaultConcurrency, "concurrent enqueue calls to Redis")
+	)
+	if err := parse(fs, settings, args, getenv); err != nil {
+		return err
+	}
+
+	// Validate every flag before touching the CSV or Redis.
+	opts := enqueue.Options{CampaignID: *campaignID, Channel: sinch.Channel(strings.ToUpper(*channel)),
+		TTL: *ttl, DefaultRegion: strings.ToUpper(*region), DryRun: *dryRun, Concurrency: *conc}
+	if err := campaign.ValidateID(*campaignID); err != nil {
+		return fmt.Errorf("--campaign: %w", err)
+	}
+	if *csvPath == "" {
+		return errors.New("--csv is required")
+	}
+	if !opts.Channel.Valid() {
+		return fmt.Errorf("--channel %q is not a Sinch channel (one of %s)", *channel, channelList())
+	}
+	p, err := campaign.ParsePriority(*priority)
+	if err != nil {
+		return fmt.Errorf("--priority: %w", err)
+	}
+	opts.Priority = p
+	if *ttl < sinch.MinTTL || *ttl > sinch.MaxTTL || *ttl%time.Second != 0 {
+		return fmt.Errorf("--ttl must be whole seconds between %s and %s", sinch.MinTTL, sinch.MaxTTL)
+	}
+	if opts.ProcessAt, err = schedule(*at, *in, time.Now()); err != nil {
+		return err
+	}
+	d, err := parseDelimiter(*delimiter)
+	if err != nil {
+		return err
+	}
+	opts.Delimiter = d
+	if *conc < 1 {
+		return errors.New("--concurrency must be at least 1")
+	}
+	if opts.Source, err = messageSource(*text, *tmplID, *tmplVer, *tmplLang, *mediaURL); err != nil {
+		return err
+	}
+
+	f, err := os.Open(*csvPath)
+	if err != nil {
+		return fmt.Errorf("--csv: %w", err)
+	}
+	defer f.Close()
+	opts.CSV, opts.CSVName = f, filepath.Base(*csvPath)
+	if *rejects != "" {
+		rf, err := os.Create(*rejects)
+		if err != nil {
+			return fmt.Errorf("--rejects: %w", err)
+		}
+		defer rf.Close()
+		opts.Rejects = rf
+	}
+	if fi, err := f.Stat(); err == nil && isTerminal(stderr) && !*jsonOut {
+		bar := newProgress(stderr, fi.Size(), f)
+		opts.CSV = bar
+		opts.Progress = bar.rows
+		defer bar.done()
+	}
+
+	var e *enqueue.Enqueuer
+	if !*dryRun {
+		rdb, err := connectRedis(ctx, settings)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		ropt, _ := settings.RedisOpt()
+		client := asynq.NewClient(ropt)
+		defer client.Close()
+		e = enqueue.New(campaign.NewStore(rdb), client)
+	} else {
+		e = enqueue.New(nil, nil)
+	}
+
+	sum, err := e.Run(ctx, opts)
+	if err != nil {
+		if sum.Rows > 0 {
+			fmt.Fprintf(stderr, "stopped after %d rows; run the same command again to finish (nothing is sent twice)\n", sum.Rows)
+		}
+		return err
+	}
+	return printSummary(stdout, sum, *jsonOut, *rejects)
+}
+
+func printSummary(w io.Writer, s enqueue.Summary, asJSON bool, rejectsPath string) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(s)
+	}
+	verb := "enqueued"
+	if s.DryRun {
+		verb = "would enqueue (dry run)"
+	}
+	fmt.Fprintf(w, "campaign %s: %d rows, %s %d, already enqueued %d, duplicates %d, rejected %d\n",
+		s.CampaignID, s.Rows, verb, s.Enqueued, s.AlreadyEnqueued, s.Duplicates, s.Rejected)
+	if s.Rejected > 0 && rejectsPath != "" {
+		fmt.Fprintf(w, "rejected rows are listed in %s\n", rejectsPath)
+	} else if s.Rejected > 0 {
+		fmt.Fprintln(w, "pass --rejects FILE to see which rows were rejected and why")
+	}
+	return nil
+}
+
+// messageSource picks exactly one of the three message sources.
+func messageSource(text, tmplID, tmplVer, tmplLang, mediaURL string) (enqueue.Source, error) {
+	n := 0
+	for _, v := range []string{text, tmplID, mediaURL} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("give exactly one message source: --text, --template-id or --media-url")
+	}
+	if (tmplVer != "" || tmplLang != "") && tmplID == "" {
+		return nil, errors.New("--template-version and --template-language need --template-id")
+	}
+	switch {
+	case text != "":
+		s, err := enqueue.NewTextSource(text)
+		if err != nil {
+			return nil, fmt.Errorf("--text: %w", err)
+		}
+		return s, nil
+	case tmplID != "":
+		return &enqueue.TemplateSource{ID: tmplID, Version: tmplVer, Language: tmplLang}, nil
+	}
+	return enqueue.NewMediaSource(mediaURL)
+}
+
+// schedule turns --at/--in into a send time (zero: now).
+func schedule(at string, in time.Duration, now time.Time) (time.Time, error) {
+	switch {
+	case at != "" && in != 0:
+		return time.Time{}, errors.New("give --at or --in, not both")
+	case at != "":
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("--at must be an RFC3339 time like 2026-11-23T09:00:00+01:00: %v", err)
+		}
+		return t, nil
+	case in < 0:
+		return time.Time{}, errors.New("--in must not be negative")
+	case in > 0:
+		return now.Add(in), nil
+	}
+	return time.Time{}, nil
+}
+
+func parseDelimiter(s string) (rune, error) {
+	if s == `\t` {
+		return '\t', nil
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 || size != len(s) || r == '"' || r == '\r' || r == '\n' || r == utf8.RuneError {
+		return 0, fmt.Errorf("--delimiter must be one character other than a quote or newline, got %q", s)
+	}
+	return r, nil
+}
+
+func channelList() string {
+	names := make([]string, len(sinch.Channels))
+	for i, c := range sinch.Channels {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+const workerUsage = `worker [--concurrency N] [--rate R] [--burst B] [--queues critical=6,default=3,low=1] [options]`
+
+// jitterMargin is the spread between a token's grant and the send's arrival
+// at Sinch that --burst absorbs.
+const jitterMargin = 20 * time.Millisecond
+
+// DefaultRate is used when --rate is not given and GetApp does not say.
+const DefaultRate = 20
+
+// Worker is the worker command: it sends queued messages until SIGTERM.
+func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("worker", stderr, workerUsage)
+	settings := config.Register(fs)
+	var (
+		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for rate × 250ms, at least 16)")
+		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
+		rateFlag    = fs.Float64("rate", 0, "sends per second across ALL workers on this Redis (default: the app's rate_limits.outbound, else 20)")
+		burst       = fs.Int("burst", 0, "sends that may go above --rate in any one second at Sinch (default: rate/20, at least 3)")
+		queues      = fs.String("queues", "critical=6,default=3,low=1", "Asynq queues and weights")
+		maxRetry    = fs.Int("max-retry", jobs.DefaultMaxRetry, "failed attempts (5xx, timeouts) before a send is archived; 429s never count")
+		shutdown    = fs.Duration("shutdown-timeout", 0, "time in-flight sends get to finish on SIGTERM (default: 3 × --sinch-timeout)")
+		callbackURL = fs.String("callback-url", "", "delivery-receipt URL sent with every message (default: the app's webhook)")
+		logFormat   = fs.String("log-format", "text", "log format: text or json")
+		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	)
+	if err := parse(fs, settings, args, getenv); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	qs, err := parseQueues(*queues)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *rateFlag < 0:
+		return errors.New("--rate must be positive")
+	case *burst < 0:
+		return errors.New("--burst must not be negative")
+	case *concurrency < 0:
+		return errors.New("--concurrency must be positive")
+	case *servers < 0:
+		return errors.New("--servers must be positive")
+	case *maxRetry < 1:
+		return errors.New("--max-retry must be at least 1 (0 would archive a send on its first 429)")
+	case *shutdown < 0:
+		return errors.New("--shutdown-timeout must be positive")
+	}
+	if *shutdown == 0 {
+		*shutdown = 3 * settings.SinchTimeout
+	}
+	if *shutdown <= settings.SinchTimeout {
+		return fmt.Errorf("--shutdown-timeout (%s) must exceed --sinch-timeout (%s) so in-flight sends can finish", *shutdown, settings.SinchTimeout)
+	}
+	if err := settings.RequireSinch(); err != nil {
+		return err
+	}
+	client, err := newSinchClient(settings)
+	if err != nil {
+		return err
+	}
+	rdb, err := connectRedis(ctx, settings)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	rate := *rateFlag
+	if rate == 0 {
+		rate = defaultRate(ctx, client, logger)
+	}
+	b := *burst
+	if b == 0 {
+		b = max(ratelimit.MinBurst+1, int(math.Ceil(rate/20)))
+	}
+	// --burst is what Sinch may see above the rate in one second. A send
+	// reaches Sinch a little after its token is granted, and scheduling
+	// jitter can bunch sends: keep jitterMargin worth of tokens in reserve.
+	margin := int(math.Ceil(rate * jitterMargin.Seconds()))
+	if b-margin < ratelimit.MinBurst {
+		return fmt.Errorf("--burst must be at least %d at --rate %g (%d for the limiter plus %d for network jitter)",
+			ratelimit.MinBurst+margin, rate, ratelimit.MinBurst, margin)
+	}
+	limiter, err := ratelimit.New(rdb, ratelimit.Config{
+		Key: "sinch:" + settings.SinchProjectID + ":" + settings.SinchAppID, Rate: rate, Burst: b - margin, Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+
+	conc := *concurrency
+	if conc == 0 {
+		// Little's law: sends in flight = rate × latency. 250ms covers a
+		// slow API call with margin.
+		conc = max(16, int(rate/4))
+	}
+	srv := *servers
+	if srv == 0 {
+		srv = max(1, conc/32)
+	}
+	handler, err := jobs.NewSendHandler(client, campaign.NewStore(rdb), limiter, jobs.HandlerConfig{
+		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
+		HTTPTimeout: settings.SinchTimeout, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ropt, _ := settings.RedisOpt()
+	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues)
+	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
+		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
+	}, jobs.NewMux(handler))
+	logger.Info("worker stopped")
+	return err
+}
+
+// newSinchClient builds the API client from the shared settings.
+func newSinchClient(s *config.Settings) (*sinch.Client, error) {
+	c, err := sinch.New(sinch.Config{
+		ProjectID: s.SinchProjectID, AppID: s.SinchAppID, KeyID: s.SinchKeyID, KeySecret: s.SinchKeySecret,
+		Region: s.SinchRegion, BaseURL: s.SinchBaseURL, TokenURL: s.SinchAuthURL,
+		Auth: sinch.AuthMode(s.SinchAuth), Timeout: s.SinchTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sinch settings: %w", err)
+	}
+	return c, nil
+}
+
+// defaultRate asks Sinch for the app's outbound rate, else uses DefaultRate,
+// and says which.
+func defaultRate(ctx context.Context, c *sinch.Client, logger *slog.Logger) float64 {
+	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	app, err := c.GetApp(actx)
+	if err == nil && app.RateLimits.Outbound > 0 {
+		logger.Info("rate from the app's rate_limits.outbound", "rate", app.RateLimits.Outbound)
+		return float64(app.RateLimits.Outbound)
+	}
+	reason := "the app reports no outbound rate"
+	if err != nil {
+		reason = "GetApp failed: " + err.Error()
+	}
+	logger.Warn("using the default rate; pass --rate to choose", "rate", DefaultRate, "reason", reason)
+	return DefaultRate
+}
+
+// parseQueues reads "critical=6,default=3,low=1".
+func parseQueues(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
+		w, err := strconv.Atoi(weight)
+		if !ok || name == "" || err != nil || w < 1 {
+			return nil, fmt.Errorf("--queues must look like critical=6,default=3,low=1 (weights ≥ 1), got %q", s)
+		}
+		out[name] = w
+	}
+	return out, nil
+}

@@ -1,0 +1,401 @@
+// Package enqueue turns a recipient CSV into one Asynq send task per valid,
+// distinct recipient, and records the campaign and its counts in Redis.
+//
+// Rows stream through in batches: one Redis round trip registers a batch of
+// recipients, then several goroutines enqueue the new ones concurrently
+// (asynq has no batch enqueue). Memory does not grow with the file: repeats
+// within the upload are detected in Redis, not in a map.
+package enqueue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// Defaults for Options.
+const (
+	DefaultTTL         = 24 * time.Hour
+	DefaultConcurrency = 16
+	DefaultBatchSize   = 256
+)
+
+// Options describe one upload.
+type Options struct {
+	CampaignID string
+	CSV        io.Reader
+	CSVName    string // shown in status; not read
+	Source     Source
+
+	// Channel is the default channel; a "channel" column overrides it. Defaults to SMS.
+	Channel sinch.Channel
+	// Priority selects both Sinch's queue and the Asynq queue. Defaults to normal.
+	Priority campaign.Priority
+	// TTL is the message's time to live at Sinch. Defaults to 24h.
+	TTL time.Duration
+	// ProcessAt schedules the sends; zero sends now.
+	ProcessAt time.Time
+	// DefaultRegion parses national-format numbers (e.g. "US").
+	DefaultRegion string
+	// Delimiter separates CSV fields. Defaults to ','.
+	Delimiter rune
+	// Rejects receives one CSV line per rejected row; may be nil.
+	Rejects io.Writer
+	// DryRun validates and renders every row but writes nothing to Redis.
+	DryRun bool
+	// Concurrency is the number of concurrent Enqueue calls. Defaults to 16.
+	Concurrency int
+	// BatchSize is the number of rows registered per Redis round trip. Defaults to 256.
+	BatchSize int
+	// Progress, when set, is called after each batch with rows read so far.
+	Progress func(rows int64)
+}
+
+// Summary is the result of one upload. Rows = Enqueued + AlreadyEnqueued +
+// Duplicates + Rejected.
+type Summary struct {
+	CampaignID      string `json:"campaign_id"`
+	Rows            int64  `json:"rows"`
+	Enqueued        int64  `json:"enqueued"`
+	AlreadyEnqueued int64  `json:"already_enqueued"`
+	Duplicates      int64  `json:"duplicates"`
+	Rejected        int64  `json:"rejected"`
+	DryRun          bool   `json:"dry_run,omitempty"`
+}
+
+// Enqueuer runs uploads.
+type Enqueuer struct {
+	store  *campaign.Store
+	client *asynq.Client
+}
+
+// New returns an Enqueuer. store and client may be nil for dry runs only.
+func New(store *campaign.Store, client *asynq.Client) *Enqueuer {
+	return &Enqueuer{store: store, client: client}
+}
+
+func (o *Options) withDefaults() error {
+	if err := campaign.ValidateID(o.CampaignID); err != nil {
+		return err
+	}
+	if o.CSV == nil {
+		return errors.New("no CSV given")
+	}
+	if o.Source == nil {
+		return errors.New("no message source given")
+	}
+	if o.Channel == "" {
+		o.Channel = sinch.ChannelSMS
+	}
+	if !o.Channel.Valid() {
+		return fmt.Errorf("channel %q is not a Sinch channel", o.Channel)
+	}
+	if o.Priority == "" {
+		o.Priority = campaign.PriorityNormal
+	}
+	if _, err := campaign.ParsePriority(string(o.Priority)); err != nil {
+		return err
+	}
+	if o.TTL == 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.TTL < sinch.MinTTL || o.TTL > sinch.MaxTTL || o.TTL%time.Second != 0 {
+		return fmt.Errorf("ttl must be whole seconds between %s and %s", sinch.MinTTL, sinch.MaxTTL)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Concurrency < 1 || o.BatchSize < 1 {
+		return errors.New("concurrency and batch size must be at least 1")
+	}
+	return nil
+}
+
+// pending is one valid row waiting for registration.
+type pending struct {
+	reg     campaign.Registration
+	payload jobs.SendPayload
+}
+
+// run holds one upload's moving parts.
+type run struct {
+	e       *Enqueuer
+	opts    Options
+	def     campaign.Definition
+	runID   string
+	sum     Summary
+	rejects *recipients.RejectWriter
+	seen    map[string]struct{} // dry run only: repeats without Redis
+
+	tasks    chan *asynq.Task
+	enqueued atomic.Int64
+	already  atomic.Int64
+	errMu    sync.Mutex
+	err      error // first fatal error of an enqueue goroutine
+	cancel   context.CancelFunc
+}
+
+// Run reads the CSV and enqueues every valid recipient. A fatal error (bad
+// file, Redis down) stops the run; everything done so far is recorded so
+// that running the same command again finishes the job.
+func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
+	if err := opts.withDefaults(); err != nil {
+		return Summary{}, err
+	}
+	r := &run{e: e, opts: opts, sum: Summary{CampaignID: opts.CampaignID, DryRun: opts.DryRun}}
+	if opts.Rejects != nil {
+		r.rejects = recipients.NewRejectWriter(opts.Rejects)
+	}
+	reader, err := recipients.NewReader(opts.CSV, recipients.Options{
+		Delimiter: opts.Delimiter, DefaultRegion: opts.DefaultRegion, DefaultChannel: opts.Channel,
+	})
+	if err != nil {
+		return r.sum, err
+	}
+	if err := opts.Source.Check(reader.Columns()); err != nil {
+		return r.sum, err
+	}
+	if opts.DryRun {
+		r.seen = map[string]struct{}{}
+		return r.read(ctx, reader, nil)
+	}
+	if e.store == nil || e.client == nil {
+		return r.sum, errors.New("enqueue needs Redis unless it is a dry run")
+	}
+	if err := r.createCampaign(ctx); err != nil {
+		return r.sum, err
+	}
+	r.runID = newRunID()
+
+	ctx, r.cancel = context.WithCancel(ctx)
+	defer r.cancel()
+	r.tasks = make(chan *asynq.Task, opts.Concurrency*4)
+	var wg sync.WaitGroup
+	for range opts.Concurrency {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.enqueueLoop(ctx) }()
+	}
+	sum, readErr := r.read(ctx, reader, r.tasks)
+	close(r.tasks)
+	wg.Wait()
+	sum.Enqueued, sum.AlreadyEnqueued = r.enqueued.Load(), r.already.Load()+sum.AlreadyEnqueued
+
+	// Record what was done even after a failure, so status adds up.
+	rec := context.WithoutCancel(ctx)
+	upErr := e.store.AddUpload(rec, opts.CampaignID, campaign.Upload{
+		Rows: sum.Rows, Enqueued: sum.Enqueued, AlreadyEnqueued: sum.AlreadyEnqueued,
+		Duplicates: sum.Duplicates, Rejected: sum.Rejected,
+	})
+	endErr := e.store.EndUpload(rec, opts.CampaignID, r.runID)
+	if err := r.firstErr(nil); err != nil {
+		return sum, err
+	}
+	if readErr != nil {
+		return sum, readErr
+	}
+	return sum, errors.Join(upErr, endErr)
+}
+
+func (r *run) createCampaign(ctx context.Context) error {
+	def := campaign.Definition{
+		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
+		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
+	}
+	stored, _, err := r.e.store.Create(ctx, def)
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if stored.Priority != def.Priority {
+		return fmt.Errorf("campaign %s exists with priority %s; use the same priority or a new campaign ID", def.ID, stored.Priority)
+	}
+	r.def = stored
+	return nil
+}
+
+// read streams rows, rejects bad ones, and registers good ones in batches.
+func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *asynq.Task) (Summary, error) {
+	batch := make([]pending, 0, r.opts.BatchSize)
+	flush := func() error {
+		err := r.register(ctx, batch, out)
+		batch = batch[:0]
+		if r.opts.Progress != nil {
+			r.opts.Progress(r.sum.Rows)
+		}
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return r.sum, r.firstErr(err)
+		}
+		row, err := reader.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var rowErr *recipients.RowError
+		if errors.As(err, &rowErr) {
+			r.sum.Rows++
+			if err := r.reject(rowErr); err != nil {
+				return r.sum, err
+			}
+			continue
+		}
+		if err != nil {
+			return r.sum, err
+		}
+		r.sum.Rows++
+		msg, err := r.opts.Source.Build(row)
+		if errors.As(err, &rowErr) {
+			if rowErr.Line == 0 {
+				rowErr.Line = row.Line
+			}
+			if err := r.reject(rowErr); err != nil {
+				return r.sum, err
+			}
+			continue
+		}
+		if err != nil {
+			return r.sum, err
+		}
+		key := campaign.RecipientKey(row.Channel, row.Identity)
+		batch = append(batch, pending{
+			reg: campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}},
+			payload: jobs.SendPayload{
+				CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
+				Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
+			},
+		})
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return r.sum, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return r.sum, err
+	}
+	if r.rejects != nil {
+		if err := r.rejects.Flush(); err != nil {
+			return r.sum, fmt.Errorf("write rejects: %w", err)
+		}
+	}
+	return r.sum, nil
+}
+
+func (r *run) reject(e *recipients.RowError) error {
+	r.sum.Rejected++
+	if r.rejects == nil {
+		return nil
+	}
+	if err := r.rejects.Write(e); err != nil {
+		return fmt.Errorf("write rejects: %w", err)
+	}
+	return nil
+}
+
+// register records a batch in Redis (or, in a dry run, in memory) and hands
+// new recipients to the enqueue goroutines.
+func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.Task) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if r.opts.DryRun {
+		for _, p := range batch {
+			if _, dup := r.seen[p.reg.Key]; dup {
+				r.sum.Duplicates++
+				continue
+			}
+			r.seen[p.reg.Key] = struct{}{}
+			r.sum.Enqueued++ // would be enqueued
+		}
+		return nil
+	}
+	regs := make([]campaign.Registration, len(batch))
+	for i, p := range batch {
+		regs[i] = p.reg
+	}
+	results, err := r.e.store.Register(ctx, r.opts.CampaignID, r.runID, regs)
+	if err != nil {
+		return r.firstErr(fmt.Errorf("redis: %w", err))
+	}
+	for i, res := range results {
+		if res == campaign.RegisteredDuplicate {
+			r.sum.Duplicates++
+			continue
+		}
+		// New, or pending from an earlier run whose task may be missing:
+		// Asynq's TaskID tells which. Sent, failed or cancelled: done already.
+		if st, known := res.Existing(); known && st != campaign.StatusPending {
+			r.sum.AlreadyEnqueued++
+			continue
+		}
+		task, err := jobs.NewSendTask(batch[i].payload, r.opts.Priority, r.opts.ProcessAt)
+		if err != nil {
+			return err
+		}
+		select {
+		case out <- task:
+		case <-ctx.Done():
+			return r.firstErr(ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (r *run) enqueueLoop(ctx context.Context) {
+	for task := range r.tasks {
+		if ctx.Err() != nil {
+			continue // drain after a failure
+		}
+		_, err := r.e.client.EnqueueContext(ctx, task)
+		switch {
+		case err == nil:
+			r.enqueued.Add(1)
+		case errors.Is(err, asynq.ErrTaskIDConflict), errors.Is(err, asynq.ErrDuplicateTask):
+			r.already.Add(1)
+		default:
+			r.setErr(fmt.Errorf("redis: enqueue: %w", err))
+		}
+	}
+}
+
+func (r *run) setErr(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err == nil {
+		r.err = err
+		r.cancel()
+	}
+}
+
+// firstErr prefers the error that stopped the enqueue goroutines over the
+// cancellation it caused.
+func (r *run) firstErr(err error) error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	return err
+}
+
+func newRunID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,80 @@
+package enqueue
+
+import (
+	"errors"
+	"net/url"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// Source builds each recipient's message from its CSV row.
+type Source interface {
+	// Build returns the message for one row; a *recipients.RowError rejects the row.
+	Build(row recipients.Row) (sinch.AppMessage, error)
+	// Check fails early when the CSV lacks a column the source needs.
+	Check(columns []string) error
+	// Describe names the source for status pages, e.g. "text" or "template:welcome".
+	Describe() string
+}
+
+// TextSource renders a Go text/template over the row's columns.
+type TextSource struct{ tmpl *recipients.Template }
+
+// NewTextSource parses the template; a parse error is fatal for the upload.
+func NewTextSource(text string) (*TextSource, error) {
+	t, err := recipients.ParseTemplate(text)
+	if err != nil {
+		return nil, err
+	}
+	return &TextSource{tmpl: t}, nil
+}
+
+func (s *TextSource) Build(row recipients.Row) (sinch.AppMessage, error) {
+	text, err := s.tmpl.Render(row.Vars)
+	if err != nil {
+		return sinch.AppMessage{}, err
+	}
+	return sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: text}}, nil
+}
+
+func (s *TextSource) Check(columns []string) error { return s.tmpl.CheckColumns(columns) }
+func (s *TextSource) Describe() string             { return "text" }
+
+// TemplateSource sends a Sinch omni template whose parameters are the row's
+// columns (other than phone and channel).
+type TemplateSource struct {
+	ID, Version, Language string
+}
+
+func (s *TemplateSource) Build(row recipients.Row) (sinch.AppMessage, error) {
+	params := make(map[string]string, len(row.Vars))
+	for k, v := range row.Vars {
+		params[k] = v
+	}
+	return sinch.AppMessage{TemplateMessage: &sinch.TemplateMessage{OmniTemplate: &sinch.TemplateReference{
+		TemplateID: s.ID, Version: s.Version, LanguageCode: s.Language, Parameters: params,
+	}}}, nil
+}
+
+func (s *TemplateSource) Check([]string) error { return nil }
+func (s *TemplateSource) Describe() string     { return "template:" + s.ID }
+
+// MediaSource sends the same media URL to every recipient.
+type MediaSource struct{ URL string }
+
+// NewMediaSource checks the URL is absolute http(s).
+func NewMediaSource(raw string) (*MediaSource, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("--media-url must be an absolute http(s) URL")
+	}
+	return &MediaSource{URL: raw}, nil
+}
+
+func (s *MediaSource) Build(recipients.Row) (sinch.AppMessage, error) {
+	return sinch.AppMessage{MediaMessage: &sinch.MediaMessage{URL: s.URL}}, nil
+}
+
+func (s *MediaSource) Check([]string) error { return nil }
+func (s *MediaSource) Describe() string     { return "media" }

@@ -1,0 +1,42 @@
+// Package recipients reads a campaign's recipient CSV, one row at a time, and
+// turns each valid row into a [Row] ready to be sent through Sinch.
+//
+// # File format
+//
+// The first non-blank line is a header. It must name a recipient column,
+// "phone" (alias "identity"); it may name a "channel" column that overrides
+// [Options.DefaultChannel] for that row; every other column is a template
+// variable, keyed by its header name. Header names are trimmed and matched
+// case-insensitively for "phone", "identity" and "channel"; two columns whose
+// names differ only in case are duplicates.
+//
+// The reader accepts a UTF-8 byte order mark, CRLF or LF line endings, quoted
+// fields (RFC 4180: "a, b", "line 1\nline 2", "say ""hi""") and any single-byte
+// delimiter. Blank lines are skipped.
+//
+// # Errors
+//
+// Problems with the file as a whole (empty file, no header, no phone column,
+// duplicate or empty column names, too many columns, a broken header) are
+// fatal: [NewReader] returns a [*FatalError] that wraps one of the Err*
+// sentinels, so callers can use errors.Is. Problems with one row are not fatal:
+// [Reader.Next] returns a [*RowError] for that row and the caller moves on to
+// the next one. Neither kind of error ever contains a cell value from a data
+// row, because phone numbers and names are personal data that must stay out of
+// logs.
+//
+// # Row numbers
+//
+// A row's number ([Row.Line], [RowError.Line]) is the 1-based physical line of
+// the file on which the record starts, counting LF characters, so the header of
+// an ordinary file is line 1 and the first data row is line 2. Blank lines and
+// line breaks inside quoted fields count, so the number is the line an editor
+// shows, not the index of the record.
+//
+// # Memory
+//
+// Memory does not grow with the file: the reader holds one record at a time,
+// and a record is never larger than [Options.MaxRowBytes] (bytes past the
+// limit are skipped and the row is rejected) nor wider than
+// [Options.MaxColumns]+1 fields.
+package recipients

@@ -1,0 +1,95 @@
+package recipients
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// Defaults for [Options].
+const (
+	DefaultDelimiter     = ','
+	DefaultChannel       = sinch.ChannelSMS
+	DefaultMaxFieldBytes = 64 << 10 // 64 KiB
+	DefaultMaxColumns    = 1000
+	DefaultMaxRowBytes   = 1 << 20 // 1 MiB
+)
+
+// Options configures a [Reader]. The zero value is usable: every zero field
+// takes its default. Invalid values make [NewReader] fail; they are never
+// silently clamped.
+type Options struct {
+	// Delimiter separates fields. It must be a single-byte ASCII character
+	// other than '"', '\r' and '\n' (for example ',', ';', '\t' or '|').
+	// Defaults to DefaultDelimiter (',').
+	Delimiter rune
+
+	// DefaultRegion is the ISO 3166-1 alpha-2 code ("US", "FR") of the country
+	// whose national format is assumed for numbers written without a "+"
+	// country code, such as "(201) 555-0123" or "06 12 34 56 78". It is
+	// matched case-insensitively and must be a region libphonenumber knows.
+	// Defaults to "", which rejects numbers without a country code.
+	DefaultRegion string
+
+	// DefaultChannel is the channel of rows that have no channel column or
+	// leave it empty. It must be a value of sinch.Channels.
+	// Defaults to DefaultChannel (SMS).
+	DefaultChannel sinch.Channel
+
+	// MaxFieldBytes is the longest accepted cell, in bytes; a row with a
+	// longer cell is rejected. Defaults to DefaultMaxFieldBytes (64 KiB).
+	MaxFieldBytes int
+
+	// MaxColumns is the most columns a header may have. Defaults to
+	// DefaultMaxColumns (1000).
+	MaxColumns int
+
+	// MaxRowBytes is the longest accepted record, in bytes of the file
+	// (without its final line break). A longer data row is rejected and the
+	// rest of it skipped without being buffered; a longer header is fatal.
+	// Defaults to DefaultMaxRowBytes (1 MiB).
+	MaxRowBytes int
+
+	// Template, if set, is checked against the header: NewReader fails with
+	// ErrUnknownVariable if the template uses a variable the file has no
+	// column for. Defaults to nil (no check).
+	Template *Template
+}
+
+// WithDefaults returns a copy of o with every zero field set to its default.
+func (o Options) WithDefaults() Options {
+	o.Delimiter = cmp.Or(o.Delimiter, DefaultDelimiter)
+	o.DefaultRegion = strings.ToUpper(strings.TrimSpace(o.DefaultRegion))
+	o.DefaultChannel = cmp.Or(o.DefaultChannel, DefaultChannel)
+	o.MaxFieldBytes = cmp.Or(o.MaxFieldBytes, DefaultMaxFieldBytes)
+	o.MaxColumns = cmp.Or(o.MaxColumns, DefaultMaxColumns)
+	o.MaxRowBytes = cmp.Or(o.MaxRowBytes, DefaultMaxRowBytes)
+	return o
+}
+
+// validate checks options that have been through WithDefaults.
+func (o Options) validate() error {
+	if d := o.Delimiter; d <= 0 || d > 0x7f || d == '"' || d == '\r' || d == '\n' {
+		return fmt.Errorf("recipients: Options.Delimiter %q must be a single-byte ASCII character other than '\"', '\\r' and '\\n'", d)
+	}
+	if o.DefaultRegion != "" && !phonenumbers.GetSupportedRegions()[o.DefaultRegion] {
+		return fmt.Errorf("recipients: Options.DefaultRegion %q is not a known ISO 3166-1 alpha-2 region code", o.DefaultRegion)
+	}
+	if !o.DefaultChannel.Valid() {
+		return fmt.Errorf("recipients: Options.DefaultChannel %q is not a Sinch channel (want one of %s)", o.DefaultChannel, channelList())
+	}
+	if o.MaxFieldBytes < 1 {
+		return fmt.Errorf("recipients: Options.MaxFieldBytes must be at least 1, got %d", o.MaxFieldBytes)
+	}
+	if o.MaxColumns < 1 {
+		return fmt.Errorf("recipients: Options.MaxColumns must be at least 1, got %d", o.MaxColumns)
+	}
+	if o.MaxRowBytes < 1 {
+		return fmt.Errorf("recipients: Options.MaxRowBytes must be at least 1, got %d", o.MaxRowBytes)
+	}
+	return nil
+}

@@ -1,0 +1,353 @@
+package recipients
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gocarina/gocsv"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// Row is one valid recipient.
+type Row struct {
+	// Line is the 1-based line of the file on which the row starts.
+	Line int
+	// Channel is the row's channel column, or Options.DefaultChannel.
+	Channel sinch.Channel
+	// Identity is the recipient: an E.164 number for phone-based channels
+	// (SMS, MMS, WHATSAPP, RCS, VIBERBM), else the cell trimmed of spaces.
+	Identity string
+	// Vars holds the template variables: every column other than the phone
+	// and channel columns, keyed by header name, with the cell's value as
+	// written. An empty cell is an empty string, not a missing variable.
+	Vars map[string]string
+}
+
+// Recognised header names, compared after trimming and lower-casing.
+const (
+	colPhone    = "phone"
+	colIdentity = "identity"
+	colChannel  = "channel"
+)
+
+// Reader reads recipients from a CSV file, one row per call to Next. It is
+// not safe for concurrent use.
+//
+// The CSV layer is gocsv's CSVReader plumbing over an encoding/csv.Reader of
+// our own (gocsv.NewSimpleDecoderFromCSVReader): gocsv's Unmarshal* and
+// *ToCallback APIs decode into structs, which a file whose columns are
+// template variables cannot have; CSVToMaps reads the whole file into memory
+// and CSVToChanMaps stops at the first bad record; LazyCSVReader turns on
+// LazyQuotes and TrimLeadingSpace, which would quietly accept broken quoting
+// and change cell values; and SetCSVReader is process-wide state. Pulling one
+// record at a time from a decoder we configured keeps memory flat, keeps the
+// delimiter per Reader, and lets us carry on after a record encoding/csv
+// rejects. The guard underneath bounds each record (see guard.go).
+type Reader struct {
+	opts Options
+	g    *guard
+	csv  *csv.Reader
+	dec  gocsv.SimpleDecoder
+
+	header     []string // trimmed names, in file order
+	headerLine int
+	phoneIdx   int
+	channelIdx int // -1 if there is no channel column
+	varIdx     []int
+	err        error // sticky: io.EOF or a fatal error
+}
+
+// NewReader reads and checks the header of the CSV in r.
+//
+// A problem with the file as a whole is returned as a [*FatalError] wrapping
+// one of the Err* sentinels; invalid options and read errors are returned as
+// plain errors.
+func NewReader(r io.Reader, opts Options) (*Reader, error) {
+	opts = opts.WithDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	g := newGuard(r, byte(opts.Delimiter), opts.MaxRowBytes, opts.MaxColumns)
+	g.start()
+	cr := csv.NewReader(g)
+	cr.Comma = opts.Delimiter
+	cr.FieldsPerRecord = -1 // checked against the header by us, with a better message
+	cr.ReuseRecord = true   // each record's cells still get a fresh string
+	rd := &Reader{
+		opts:       opts,
+		g:          g,
+		csv:        cr,
+		dec:        gocsv.NewSimpleDecoderFromCSVReader(cr),
+		channelIdx: -1,
+	}
+	if err := rd.readHeader(); err != nil {
+		return nil, err
+	}
+	if opts.Template != nil {
+		if err := opts.Template.CheckColumns(rd.Columns()); err != nil {
+			var fe *FatalError
+			if errors.As(err, &fe) {
+				fe.Line = rd.headerLine
+			}
+			return nil, err
+		}
+	}
+	return rd, nil
+}
+
+// Columns returns the names of the template-variable columns, in file order.
+func (r *Reader) Columns() []string {
+	cols := make([]string, len(r.varIdx))
+	for i, j := range r.varIdx {
+		cols[i] = r.header[j]
+	}
+	return cols
+}
+
+// PhoneColumn returns the header name of the recipient column as written in
+// the file ("phone", "Phone", "identity", …).
+func (r *Reader) PhoneColumn() string { return r.header[r.phoneIdx] }
+
+// ChannelColumn returns the header name of the channel column, or "".
+func (r *Reader) ChannelColumn() string {
+	if r.channelIdx < 0 {
+		return ""
+	}
+	return r.header[r.channelIdx]
+}
+
+// read returns the next record from encoding/csv with what the guard knows
+// about it. err is nil, a *csv.ParseError for a record with a quote error,
+// io.EOF, or a fatal error.
+func (r *Reader) read() (rec []string, info recordInfo, perr *csv.ParseError, err error) {
+	rec, err = r.dec.GetCSVRow()
+	if err != nil && !errors.As(err, &perr) {
+		if err == io.EOF {
+			return nil, recordInfo{}, nil, io.EOF
+		}
+		return nil, recordInfo{}, nil, fmt.Errorf("recipients: reading line %d: %w", r.g.line, err)
+	}
+	info, ok := r.g.pop()
+	if !ok {
+		return nil, info, nil, errors.New("recipients: internal error: a CSV record has no line information")
+	}
+	if perr == nil && len(rec) > 0 {
+		if line, _ := r.csv.FieldPos(0); line != info.emittedLine {
+			return nil, info, nil, fmt.Errorf("recipients: internal error: line %d: record boundaries out of step with encoding/csv", info.line)
+		}
+	}
+	return rec, info, perr, nil
+}
+
+func (r *Reader) readHeader() error {
+	rec, info, perr, err := r.read()
+	fatal := func(sentinel error, format string, args ...any) error {
+		return &FatalError{Err: sentinel, Line: info.line, Detail: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case err == io.EOF && r.g.dataBytes == 0:
+		return &FatalError{Err: ErrEmpty}
+	case err == io.EOF:
+		return &FatalError{Err: ErrNoHeader, Detail: "the file has only blank lines"}
+	case err != nil:
+		return err
+	case r.g.utf16BOM:
+		return fatal(ErrEncoding, "the file is UTF-16; save it as \"CSV UTF-8\"")
+	case info.unterminated:
+		return fatal(ErrMalformedHeader, "a quoted column name is never closed")
+	case info.cut == cutFields || len(rec) > r.opts.MaxColumns:
+		return fatal(ErrTooManyColumns, "the header has more than %d columns (MaxColumns)", r.opts.MaxColumns)
+	case info.cut == cutBytes:
+		return fatal(ErrMalformedHeader, "the header is longer than %d bytes (MaxRowBytes)", r.opts.MaxRowBytes)
+	case perr != nil && info.quoteErrField >= 0:
+		return fatal(ErrMalformedHeader, "column %d: %s", info.quoteErrField+1, quoteReason(perr))
+	case perr != nil:
+		return fatal(ErrMalformedHeader, "%s", quoteReason(perr))
+	}
+
+	r.headerLine = info.line
+	r.header = make([]string, len(rec))
+	seen := make(map[string]int, len(rec)) // lower-cased name -> column index
+	var dups []string
+	for i, raw := range rec {
+		switch {
+		case !utf8.ValidString(raw):
+			return fatal(ErrEncoding, "column %d: the name is not valid UTF-8; save the file as \"CSV UTF-8\"", i+1)
+		case strings.IndexByte(raw, 0) >= 0:
+			return fatal(ErrMalformedHeader, "column %d: the name contains a NUL byte (is the file UTF-16?)", i+1)
+		case len(raw) > r.opts.MaxFieldBytes:
+			return fatal(ErrMalformedHeader, "column %d: the name is longer than %d bytes (MaxFieldBytes)", i+1, r.opts.MaxFieldBytes)
+		}
+		name := strings.TrimSpace(raw)
+		if name == "" {
+			return fatal(ErrEmptyColumnName, "column %d has no name", i+1)
+		}
+		r.header[i] = name
+		key := strings.ToLower(name)
+		if key == colIdentity {
+			key = colPhone // two recipient columns are ambiguous too
+		}
+		if j, ok := seen[key]; ok {
+			dups = append(dups, fmt.Sprintf("%s (column %d) and %s (column %d)", quoteName(r.header[j]), j+1, quoteName(name), i+1))
+			continue
+		}
+		seen[key] = i
+	}
+	if len(dups) > 0 {
+		return fatal(ErrDuplicateColumn, "%s", strings.Join(dups, ", "))
+	}
+
+	phone, ok := seen[colPhone]
+	if !ok {
+		hint := ""
+		if len(rec) == 1 {
+			for _, d := range ";\t|," {
+				if d != r.opts.Delimiter && strings.ContainsRune(rec[0], d) {
+					hint = fmt.Sprintf("; the header has a single column containing %q: is the delimiter %q?", d, d)
+					break
+				}
+			}
+		}
+		return fatal(ErrNoPhoneColumn, "want a column named %q or %q, and the first line must be the header%s", colPhone, colIdentity, hint)
+	}
+	r.phoneIdx = phone
+	if ch, ok := seen[colChannel]; ok {
+		r.channelIdx = ch
+	}
+	for i := range r.header {
+		if i != r.phoneIdx && i != r.channelIdx {
+			r.varIdx = append(r.varIdx, i)
+		}
+	}
+	return nil
+}
+
+// Next returns the next row.
+//
+// It returns io.EOF after the last row. A row that cannot be used is returned
+// as a [*RowError] (with a zero Row): record it and call Next again. Any other
+// error is fatal and Next keeps returning it.
+func (r *Reader) Next() (Row, error) {
+	if r.err != nil {
+		return Row{}, r.err
+	}
+	rec, info, perr, err := r.read()
+	if err != nil {
+		r.err = err
+		return Row{}, err
+	}
+	if rerr := r.check(rec, info, perr); rerr != nil {
+		return Row{}, rerr
+	}
+	return r.row(rec, info.line)
+}
+
+// check rejects records that are malformed as CSV.
+func (r *Reader) check(rec []string, info recordInfo, perr *csv.ParseError) *RowError {
+	reject := func(col int, format string, args ...any) *RowError {
+		return &RowError{Line: info.line, Column: r.columnName(col), Reason: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case info.unterminated:
+		return reject(-1, "a quoted field starting on this row is never closed, so the rest of the file could not be read")
+	case info.cut == cutBytes:
+		return reject(-1, "row is longer than %d bytes (MaxRowBytes)", r.opts.MaxRowBytes)
+	case info.cut == cutFields:
+		return reject(-1, "row has more than %d fields, want %d (one per header column)", r.opts.MaxColumns, len(r.header))
+	case perr != nil:
+		return reject(info.quoteErrField, "%s", quoteReason(perr))
+	case len(rec) != len(r.header):
+		return reject(-1, "row has %s, want %d (one per header column)", plural(len(rec), "field"), len(r.header))
+	}
+	for i, v := range rec {
+		switch {
+		case len(v) > r.opts.MaxFieldBytes:
+			return reject(i, "value is longer than %d bytes (MaxFieldBytes)", r.opts.MaxFieldBytes)
+		case !utf8.ValidString(v):
+			return reject(i, "value is not valid UTF-8 (save the file as \"CSV UTF-8\")")
+		case strings.IndexByte(v, 0) >= 0:
+			return reject(i, "value contains a NUL byte")
+		}
+	}
+	return nil
+}
+
+// row validates the channel and recipient of a well-formed record.
+func (r *Reader) row(rec []string, line int) (Row, error) {
+	reject := func(col int, reason string) (Row, error) {
+		return Row{}, &RowError{Line: line, Column: r.header[col], Reason: reason}
+	}
+	ch := r.opts.DefaultChannel
+	if r.channelIdx >= 0 {
+		if v := strings.TrimSpace(rec[r.channelIdx]); v != "" {
+			c, err := ParseChannel(v)
+			if err != nil {
+				return reject(r.channelIdx, err.Error())
+			}
+			ch = c
+		}
+	}
+
+	id := strings.TrimSpace(rec[r.phoneIdx])
+	switch {
+	case ch.PhoneBased():
+		e164, err := NormalizePhone(id, r.opts.DefaultRegion)
+		if err != nil {
+			return reject(r.phoneIdx, err.Error())
+		}
+		id = e164
+	case id == "":
+		return reject(r.phoneIdx, fmt.Sprintf("recipient is empty (a %s identity is required)", ch))
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return reject(r.phoneIdx, "recipient contains control characters")
+	}
+
+	vars := make(map[string]string, len(r.varIdx))
+	for _, i := range r.varIdx {
+		vars[r.header[i]] = rec[i]
+	}
+	return Row{Line: line, Channel: ch, Identity: id, Vars: vars}, nil
+}
+
+func (r *Reader) columnName(i int) string {
+	if i < 0 || i >= len(r.header) {
+		return ""
+	}
+	return r.header[i]
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func quoteReason(perr *csv.ParseError) string {
+	if errors.Is(perr.Err, csv.ErrBareQuote) {
+		return `bare " in a non-quoted value (quote the whole value and double the " inside it)`
+	}
+	return `stray " in a quoted value (a " inside quotes must be doubled)`
+}
+
+// quoteName quotes a header name for an error message, cutting long ones.
+func quoteName(s string) string {
+	const max = 64
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return fmt.Sprintf("%q…", s[:cut])
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// compile-time check that the csv.Reader is what gocsv expects.
+var _ gocsv.CSVReader = (*csv.Reader)(nil)
