@@ -1,0 +1,144 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+)
+
+type fixture struct {
+	sim     *sinchsim.Server
+	store   *campaign.Store
+	handler *SendHandler
+	payload SendPayload
+}
+
+func newFixture(t *testing.T, simCfg sinchsim.Config) *fixture {
+	t.Helper()
+	r := redistest.New(t)
+	sim, err := sinchsim.New(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+	client, err := sinch.New(sinch.Config{
+		ProjectID: sinchsim.DefaultProjectID, AppID: sinchsim.DefaultAppID,
+		KeyID: sinchsim.DefaultKeyID, KeySecret: sinchsim.DefaultKeySecret,
+		BaseURL: ts.URL, TokenURL: ts.URL + "/oauth2/token",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := ratelimit.New(r.Client, ratelimit.Config{Key: "test", Rate: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := campaign.NewStore(r.Client)
+	ctx := context.Background()
+	store.Create(ctx, campaign.Definition{ID: "c", Priority: campaign.PriorityNormal})
+	p := SendPayload{CampaignID: "c", Row: 2, Channel: sinch.ChannelSMS, Identity: "+33612345678",
+		Message: sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}, Queue: sinch.QueueNormal, TTLSeconds: 3600}
+	p.Key = campaign.RecipientKey(p.Channel, p.Identity)
+	store.Register(ctx, "c", "run", []campaign.Registration{{Key: p.Key, Record: campaign.Record{Row: 2, Channel: p.Channel, Identity: p.Identity}}})
+	h, err := NewSendHandler(client, store, lim, HandlerConfig{AppID: sinchsim.DefaultAppID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{sim: sim, store: store, handler: h, payload: p}
+}
+
+func (f *fixture) task(t *testing.T) *asynq.Task {
+	t.Helper()
+	task, err := NewSendTask(f.payload, campaign.PriorityNormal, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+func TestRedeliveredTaskIsNeverSentTwice(t *testing.T) {
+	f := newFixture(t, sinchsim.Config{})
+	ctx := context.Background()
+	for i := range 3 { // the first delivery and two redeliveries
+		if err := f.handler.ProcessTask(ctx, f.task(t)); err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+	}
+	if st := f.sim.Stats(); st.Accepted != 1 {
+		t.Fatalf("simulator accepted %d messages, want 1", st.Accepted)
+	}
+	rec, _ := f.store.Record(ctx, "c", f.payload.Key)
+	if rec.MessageID == "" || rec.Attempts != 1 {
+		t.Fatalf("got record %+v, want a message ID after 1 attempt", rec)
+	}
+}
+
+func TestRequestCarriesTheDispatchFields(t *testing.T) {
+	f := newFixture(t, sinchsim.Config{})
+	req := f.handler.request(f.payload)
+	if req.ProcessingStrategy != sinch.ProcessingDispatchOnly || req.Queue != sinch.QueueNormal ||
+		time.Duration(req.TTL) != time.Hour || req.CorrelationID != "c:2" || req.MessageMetadata != "c" ||
+		req.Recipient.IdentifiedBy == nil || req.Recipient.IdentifiedBy.ChannelIdentities[0].Identity != "+33612345678" {
+		t.Fatalf("got request %+v, want DISPATCH_ONLY, NORMAL_PRIORITY, ttl 1h, correlation c:2, metadata c, identified_by", req)
+	}
+	if err := req.Validate(); err != nil {
+		t.Fatalf("request does not validate: %v", err)
+	}
+}
+
+func TestPoisonPayloadIsArchivedAtOnce(t *testing.T) {
+	f := newFixture(t, sinchsim.Config{})
+	for _, payload := range []string{"not json", `{"campaign_id":"c"}`, `[]`} {
+		err := f.handler.ProcessTask(context.Background(), asynq.NewTask(TypeSend, []byte(payload)))
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("payload %q: got %v, want SkipRetry", payload, err)
+		}
+	}
+	if st := f.sim.Stats(); st.Requests != 0 {
+		t.Fatalf("poison tasks reached the API %d times", st.Requests)
+	}
+}
+
+func TestPausedCampaignIsDeferredNotFailedAndCancelledIsCounted(t *testing.T) {
+	f := newFixture(t, sinchsim.Config{})
+	ctx := context.Background()
+	f.store.Pause(ctx, "c", "test")
+	err := f.handler.ProcessTask(ctx, f.task(t))
+	var d *deferred
+	if !errors.As(err, &d) || d.failure || isFailure(err) || retryDelay(0, err, nil) != time.Second {
+		t.Fatalf("paused: got %v, want a 1s deferral that is not a failure", err)
+	}
+	f.store.Cancel(ctx, "c", "test")
+	if err := f.handler.ProcessTask(ctx, f.task(t)); err != nil {
+		t.Fatalf("cancelled: got %v, want the task completed without sending", err)
+	}
+	c, _ := f.store.Counters(ctx, "c")
+	if c.Cancelled != 1 || c.Pending != 0 || f.sim.Stats().Accepted != 0 {
+		t.Fatalf("got %+v and %d accepted, want 1 cancelled and nothing sent", c, f.sim.Stats().Accepted)
+	}
+}
+
+func TestPermanentErrorArchivesWithReason(t *testing.T) {
+	f := newFixture(t, sinchsim.Config{RejectSuffix: "678"})
+	err := f.handler.ProcessTask(context.Background(), f.task(t))
+	var apiErr *sinch.APIError
+	if !errors.Is(err, asynq.SkipRetry) || !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Fatalf("got %v, want SkipRetry carrying the 400", err)
+	}
+	st, _ := f.store.Status(context.Background(), "c", f.payload.Key)
+	rec, _ := f.store.Record(context.Background(), "c", f.payload.Key)
+	if st != campaign.StatusFailed || rec.Error == "" {
+		t.Fatalf("got status %s error %q, want failed with a reason", st, rec.Error)
+	}
+}
