@@ -239,3 +239,30 @@ func TestValidateIDAndState(t *testing.T) {
 		}
 	}
 }
+
+func TestSuppressionList(t *testing.T) {
+	s, ctx := newStore(t)
+	added, err := s.Suppress(ctx, Suppression{Channel: sinch.ChannelSMS, Identity: "+33612345678", Reason: "replied STOP"})
+	if err != nil || !added {
+		t.Fatalf("got added=%v err=%v, want added", added, err)
+	}
+	if again, _ := s.Suppress(ctx, Suppression{Channel: sinch.ChannelSMS, Identity: "+33612345678", Reason: "x"}); again {
+		t.Fatal("suppressed twice")
+	}
+	got, err := s.Suppressed(ctx, []sinch.Channel{sinch.ChannelSMS, sinch.ChannelWhatsApp, sinch.ChannelSMS},
+		[]string{"+33612345678", "+33612345678", "+33600000000"})
+	if err != nil || fmt.Sprint(got) != "[true false false]" {
+		t.Fatalf("got %v (err %v), want [true false false]: suppression is per channel", got, err)
+	}
+	var list []Suppression
+	s.ScanSuppressed(ctx, func(sup Suppression) error { list = append(list, sup); return nil })
+	if len(list) != 1 || list[0].Reason != "replied STOP" || list[0].At.IsZero() {
+		t.Fatalf("got %+v, want the first reason with a time", list)
+	}
+	if removed, _ := s.Unsuppress(ctx, sinch.ChannelSMS, "+33612345678"); !removed {
+		t.Fatal("unsuppress found nothing")
+	}
+	if got, _ := s.Suppressed(ctx, []sinch.Channel{sinch.ChannelSMS}, []string{"+33612345678"}); got[0] {
+		t.Fatal("still suppressed after removal")
+	}
+}
