@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
@@ -167,5 +169,26 @@ func TestHelpShowsNoSecretsAndDoubleDashFlagsWork(t *testing.T) {
 		if name != "demo" && (!strings.Contains(help, "SINCH_KEY_SECRET") || !strings.Contains(help, "-redis-url")) {
 			t.Fatalf("%s --help does not document the shared settings:\n%s", name, help)
 		}
+	}
+}
+
+func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
+	s := newStack(t, sinchsim.Config{OutboundRate: 37})
+	path := filepath.Join(t.TempDir(), "r.csv")
+	os.WriteFile(path, []byte("phone\n+33612345678\n"), 0o600)
+	s.enqueue("--campaign", "rate", "--csv", path, "--text", "Hi")
+	_, logs := s.runWorkerLogs("rate", 30*time.Second, "--log-format", "json")
+	if !strings.Contains(logs, `"msg":"rate from the app's rate_limits.outbound","rate":37`) {
+		t.Fatalf("worker did not log the app's outbound rate 37:\n%s", logs)
+	}
+	// Without an app rate the worker says it uses the default.
+	s2 := newStack(t, sinchsim.Config{})
+	s2.env["SINCH_APP_ID"] = "no-such-app"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out syncBuffer
+	Worker(ctx, []string{"--log-format", "json"}, s2.getenv, io.Discard, &out)
+	if !strings.Contains(out.String(), `"msg":"using the default rate; pass --rate to choose","rate":20`) {
+		t.Fatalf("worker did not say it fell back to 20/s:\n%s", out.String())
 	}
 }

@@ -74,7 +74,18 @@ func (s *stack) enqueue(args ...string) enqueue.Summary {
 }
 
 // runWorker runs the worker command until the campaign has nothing pending.
+// Its logs must never hold a phone number of the campaign (all test numbers
+// start with +336).
 func (s *stack) runWorker(id string, timeout time.Duration, args ...string) campaign.Counters {
+	s.t.Helper()
+	c, logs := s.runWorkerLogs(id, timeout, args...)
+	if strings.Contains(logs, "+336") || strings.Contains(logs, "336123") {
+		s.t.Fatalf("worker logs hold a phone number:\n%s", logs)
+	}
+	return c
+}
+
+func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) (campaign.Counters, string) {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -108,7 +119,7 @@ func (s *stack) runWorker(id string, timeout time.Duration, args ...string) camp
 	if err := <-done; err != nil {
 		s.t.Fatalf("worker: %v", err)
 	}
-	return c
+	return c, logs.String()
 }
 
 type syncBuffer struct {
