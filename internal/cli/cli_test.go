@@ -192,3 +192,19 @@ func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
 		t.Fatalf("worker did not say it fell back to 20/s:\n%s", out.String())
 	}
 }
+
+func TestDefaultBurstCoversTheJitterReserveAtEveryRate(t *testing.T) {
+	s := newStack(t, sinchsim.Config{})
+	for _, rate := range []string{"1", "20", "60", "99", "100", "333", "800", "5000"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		err := Worker(ctx, []string{"--rate", rate}, s.getenv, io.Discard, io.Discard)
+		cancel()
+		if err != nil {
+			t.Errorf("--rate %s with the default burst: got %v, want it to start", rate, err)
+		}
+	}
+	err := Worker(context.Background(), []string{"--rate", "100", "--burst", "3"}, s.getenv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--burst must be at least 5") {
+		t.Fatalf("got %v, want --burst must be at least 5", err)
+	}
+}

@@ -22,7 +22,7 @@ const workerUsage = `worker [--concurrency N] [--rate R] [--burst B] [--queues c
 
 // jitterMargin is the spread between a token's grant and the send's arrival
 // at Sinch that --burst absorbs.
-const jitterMargin = 20 * time.Millisecond
+const jitterMargin = 30 * time.Millisecond
 
 // DefaultRate is used when --rate is not given and GetApp does not say.
 const DefaultRate = 20
@@ -35,7 +35,7 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for rate × 250ms, at least 16)")
 		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
 		rateFlag    = fs.Float64("rate", 0, "sends per second across ALL workers on this Redis (default: the app's rate_limits.outbound, else 20)")
-		burst       = fs.Int("burst", 0, "sends that may go above --rate in any one second at Sinch (default: rate/20, at least 3)")
+		burst       = fs.Int("burst", 0, "sends that may go above --rate in any one second at Sinch (default: rate/20, at least what the jitter reserve needs)")
 		queues      = fs.String("queues", "critical=6,default=3,low=1", "Asynq queues and weights")
 		maxRetry    = fs.Int("max-retry", jobs.DefaultMaxRetry, "failed attempts (5xx, timeouts) before a send is archived; 429s never count")
 		shutdown    = fs.Duration("shutdown-timeout", 0, "time in-flight sends get to finish on SIGTERM (default: 3 × --sinch-timeout)")
@@ -91,14 +91,14 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 	if rate == 0 {
 		rate = defaultRate(ctx, client, logger)
 	}
-	b := *burst
-	if b == 0 {
-		b = max(ratelimit.MinBurst+1, int(math.Ceil(rate/20)))
-	}
 	// --burst is what Sinch may see above the rate in one second. A send
 	// reaches Sinch a little after its token is granted, and scheduling
 	// jitter can bunch sends: keep jitterMargin worth of tokens in reserve.
 	margin := int(math.Ceil(rate * jitterMargin.Seconds()))
+	b := *burst
+	if b == 0 {
+		b = max(ratelimit.MinBurst+margin, int(math.Ceil(rate/20)))
+	}
 	if b-margin < ratelimit.MinBurst {
 		return fmt.Errorf("--burst must be at least %d at --rate %g (%d for the limiter plus %d for network jitter)",
 			ratelimit.MinBurst+margin, rate, ratelimit.MinBurst, margin)
