@@ -23,9 +23,12 @@ const TypeSend = "campaign:send"
 // counting real failures against the worker's --max-retry.
 const queueMaxRetry = 1 << 20
 
-// TaskRetention keeps a finished task (and so its TaskID) long enough that
-// re-running the same enqueue command adds nothing.
-const TaskRetention = 30 * 24 * time.Hour
+// TaskRetention keeps a finished task (and so its TaskID) for a day, so a
+// re-run of the same enqueue command conflicts on the TaskID and adds
+// nothing. Re-runs after that are still no-ops: the campaign store records
+// every sent, failed and cancelled recipient and enqueue skips them. Keeping
+// completed tasks longer would cost Redis hundreds of MB per million sends.
+const TaskRetention = 24 * time.Hour
 
 // taskTimeout bounds one execution: rate-limit wait plus one HTTP call.
 const taskTimeout = 2 * time.Minute
