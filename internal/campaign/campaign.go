@@ -108,6 +108,13 @@ type Definition struct {
 	TTL         time.Duration `json:"ttl"`
 	ScheduledAt time.Time     `json:"scheduled_at,omitzero"`
 	CSVName     string        `json:"csv_name,omitempty"`
+	// Window, when set, is the daily send window: sends due outside it wait
+	// for the next opening (see Window).
+	Window *Window `json:"window,omitempty"`
+	// AutoPause is the campaign's error breaker; nil means
+	// DefaultAutoPause. It is stored next to the definition (see
+	// Store.SetAutoPause) and filled in by Store.Get.
+	AutoPause *AutoPause `json:"autopause,omitempty"`
 }
 
 // Record is one recipient's row in reports. The identity is personal data:
@@ -122,7 +129,8 @@ type Record struct {
 	Error        string        `json:"error,omitempty"`
 }
 
-// Counters are a campaign's counts. Upload counters describe the CSV runs;
+// Counters are a campaign's counts. Upload counters describe the CSV runs
+// (Rows = Enqueued + AlreadyEnqueued + Duplicates + Rejected + Suppressed);
 // status counters describe recipients now.
 type Counters struct {
 	Rows            int64 `json:"rows"`
@@ -130,6 +138,7 @@ type Counters struct {
 	AlreadyEnqueued int64 `json:"already_enqueued"`
 	Duplicates      int64 `json:"duplicates"`
 	Rejected        int64 `json:"rejected"`
+	Suppressed      int64 `json:"suppressed"` // on the suppression list or the upload's --suppress file
 
 	Pending   int64 `json:"pending"`
 	Sent      int64 `json:"sent"`

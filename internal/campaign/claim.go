@@ -90,6 +90,10 @@ func (s *Store) Resume(ctx context.Context, id string) error {
 	if cur == controlCancelled {
 		return fmt.Errorf("campaign %s is cancelled and cannot be resumed", id)
 	}
+	// Failures from before the pause must not pause it again at once.
+	if err := s.resetAutoPause(ctx, id); err != nil {
+		return err
+	}
 	return s.rdb.HDel(ctx, k.def, "control", "control_reason").Err()
 }
 

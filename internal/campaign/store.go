@@ -77,6 +77,9 @@ func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, e
 	}
 	pipe := s.rdb.Pipeline()
 	pipe.ZAdd(ctx, campaignsKey, redis.Z{Score: float64(def.CreatedAt.Unix()), Member: def.ID})
+	if a := def.AutoPause; a != nil {
+		pipe.HSet(ctx, k.def, "autopause_window", a.Window, "autopause_threshold", strconv.FormatFloat(a.Threshold, 'g', -1, 64))
+	}
 	pipe.Expire(ctx, k.def, Retention)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Definition{}, false, fmt.Errorf("create campaign: %w", err)
@@ -86,16 +89,21 @@ func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, e
 
 // Get returns a campaign's definition.
 func (s *Store) Get(ctx context.Context, id string) (Definition, error) {
-	b, err := s.rdb.HGet(ctx, keysFor(id).def, "def").Bytes()
-	if errors.Is(err, redis.Nil) {
-		return Definition{}, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).def, "def", "autopause_window", "autopause_threshold").Result()
 	if err != nil {
 		return Definition{}, fmt.Errorf("get campaign: %w", err)
 	}
+	b, ok := vals[0].(string)
+	if !ok {
+		return Definition{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
 	var def Definition
-	if err := json.Unmarshal(b, &def); err != nil {
+	if err := json.Unmarshal([]byte(b), &def); err != nil {
 		return Definition{}, fmt.Errorf("get campaign %s: corrupt definition: %w", id, err)
+	}
+	if vals[1] != nil || vals[2] != nil {
+		a := autoPauseFrom(vals[1], vals[2])
+		def.AutoPause = &a
 	}
 	return def, nil
 }
@@ -114,7 +122,7 @@ func (s *Store) Counters(ctx context.Context, id string) (Counters, error) {
 	n := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
 	return Counters{
 		Rows: n("rows"), Enqueued: n("enqueued"), AlreadyEnqueued: n("already_enqueued"),
-		Duplicates: n("duplicates"), Rejected: n("rejected"),
+		Duplicates: n("duplicates"), Rejected: n("rejected"), Suppressed: n("suppressed"),
 		Pending: n("st:pending"), Sent: n("st:sent"), Failed: n("st:failed"), Cancelled: n("st:cancelled"),
 		Attempts: n("attempts"), RateLimited: n("rate_limited"),
 	}, nil
@@ -122,7 +130,7 @@ func (s *Store) Counters(ctx context.Context, id string) (Counters, error) {
 
 // Upload is what one enqueue run adds to the upload counters.
 type Upload struct {
-	Rows, Enqueued, AlreadyEnqueued, Duplicates, Rejected int64
+	Rows, Enqueued, AlreadyEnqueued, Duplicates, Rejected, Suppressed int64
 }
 
 // AddUpload adds one enqueue run's counts.
@@ -130,7 +138,8 @@ func (s *Store) AddUpload(ctx context.Context, id string, u Upload) error {
 	k := keysFor(id)
 	pipe := s.rdb.Pipeline()
 	for f, v := range map[string]int64{"rows": u.Rows, "enqueued": u.Enqueued,
-		"already_enqueued": u.AlreadyEnqueued, "duplicates": u.Duplicates, "rejected": u.Rejected} {
+		"already_enqueued": u.AlreadyEnqueued, "duplicates": u.Duplicates, "rejected": u.Rejected,
+		"suppressed": u.Suppressed} {
 		if v != 0 {
 			pipe.HIncrBy(ctx, k.counters, f, v)
 		}
@@ -260,7 +269,13 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
 if old then redis.call('HINCRBY', KEYS[3], 'st:' .. old, -1) end
 redis.call('HINCRBY', KEYS[3], 'st:' .. ARGV[2], 1)
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[1]) end
-if ARGV[2] == 'sent' then redis.call('HINCRBY', KEYS[5], ARGV[6], 1) end
+if ARGV[2] == 'sent' then
+  redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
+  redis.call('HSETNX', KEYS[3], 'first_sent', ARGV[6])
+  if tonumber(redis.call('HGET', KEYS[3], 'last_sent') or '0') < tonumber(ARGV[6]) then
+    redis.call('HSET', KEYS[3], 'last_sent', ARGV[6])
+  end
+end
 return {1, o}
 `)
 

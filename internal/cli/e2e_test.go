@@ -67,7 +67,7 @@ func (s *stack) enqueue(args ...string) enqueue.Summary {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		s.t.Fatalf("last stdout line is not the JSON summary: %q", lines[len(lines)-1])
 	}
-	if sum.Rows != sum.Enqueued+sum.AlreadyEnqueued+sum.Duplicates+sum.Rejected {
+	if sum.Rows != sum.Enqueued+sum.AlreadyEnqueued+sum.Duplicates+sum.Rejected+sum.Suppressed {
 		s.t.Fatalf("summary does not add up: %+v", sum)
 	}
 	return sum

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,6 +40,9 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 		ttl        = fs.Duration("ttl", enqueue.DefaultTTL, "message time to live at Sinch (whole seconds, 3s or more)")
 		at         = fs.String("at", "", "send at this RFC3339 time instead of now")
 		in         = fs.Duration("in", 0, "send after this delay instead of now")
+		window     = fs.String("window", "", "send only between these local times each day, e.g. 09:00-20:00 (20:00-08:00 crosses midnight); sends due outside wait")
+		tz         = fs.String("tz", "UTC", "time zone of --window, an IANA name such as Europe/Paris")
+		suppress   = fs.String("suppress", "", "skip the identities in this file for this upload only: a CSV with a phone column, or one number per line")
 		region     = fs.String("default-region", "", "country code (e.g. US, FR) for phone numbers written without +country code")
 		rejects    = fs.String("rejects", "", "write rejected rows (row, column, reason) to this CSV file")
 		delimiter  = fs.String("delimiter", ",", "CSV field delimiter (one character; \\t for tab)")
@@ -46,6 +50,7 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 		jsonOut    = fs.Bool("json", false, "print the summary as one JSON object on the last line of stdout")
 		conc       = fs.Int("concurrency", enqueue.DefaultConcurrency, "concurrent enqueue calls to Redis")
 	)
+	autoPause := autoPauseFlags(fs) // --autopause-window, --autopause-threshold (autopause.go)
 	if err := parse(fs, settings, args, getenv); err != nil {
 		return err
 	}
@@ -73,6 +78,9 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 	if opts.ProcessAt, err = schedule(*at, *in, time.Now()); err != nil {
 		return err
 	}
+	if opts.Window, err = sendWindow(*window, *tz, flagSet(fs, "tz")); err != nil {
+		return err
+	}
 	d, err := parseDelimiter(*delimiter)
 	if err != nil {
 		return err
@@ -80,6 +88,9 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 	opts.Delimiter = d
 	if *conc < 1 {
 		return errors.New("--concurrency must be at least 1")
+	}
+	if err := autoPause.validate(fs); err != nil {
+		return err
 	}
 	if opts.Source, err = messageSource(*text, *tmplID, *tmplVer, *tmplLang, *mediaURL); err != nil {
 		return err
@@ -91,6 +102,11 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 	}
 	defer f.Close()
 	opts.CSV, opts.CSVName = f, filepath.Base(*csvPath)
+	if *suppress != "" {
+		if opts.Suppress, err = readSuppress(*suppress, opts.DefaultRegion); err != nil {
+			return err
+		}
+	}
 	if *rejects != "" {
 		rf, err := os.Create(*rejects)
 		if err != nil {
@@ -117,6 +133,11 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 		client := asynq.NewClient(ropt)
 		defer client.Close()
 		e = enqueue.New(campaign.NewStore(rdb), client)
+		undo, err := autoPause.apply(ctx, campaign.NewStore(rdb), *campaignID)
+		if err != nil {
+			return err
+		}
+		defer undo()
 	} else {
 		e = enqueue.New(nil, nil)
 	}
@@ -139,8 +160,8 @@ func printSummary(w io.Writer, s enqueue.Summary, asJSON bool, rejectsPath strin
 	if s.DryRun {
 		verb = "would enqueue (dry run)"
 	}
-	fmt.Fprintf(w, "campaign %s: %d rows, %s %d, already enqueued %d, duplicates %d, rejected %d\n",
-		s.CampaignID, s.Rows, verb, s.Enqueued, s.AlreadyEnqueued, s.Duplicates, s.Rejected)
+	fmt.Fprintf(w, "campaign %s: %d rows, %s %d, already enqueued %d, duplicates %d, rejected %d, suppressed %d\n",
+		s.CampaignID, s.Rows, verb, s.Enqueued, s.AlreadyEnqueued, s.Duplicates, s.Rejected, s.Suppressed)
 	if s.Rejected > 0 && rejectsPath != "" {
 		fmt.Fprintf(w, "rejected rows are listed in %s\n", rejectsPath)
 	} else if s.Rejected > 0 {
@@ -193,6 +214,46 @@ func schedule(at string, in time.Duration, now time.Time) (time.Time, error) {
 		return now.Add(in), nil
 	}
 	return time.Time{}, nil
+}
+
+// sendWindow reads --window and --tz (nil: no window).
+func sendWindow(window, tz string, tzSet bool) (*campaign.Window, error) {
+	loc, err := campaign.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("--tz: %w", err)
+	}
+	if window == "" {
+		if tzSet {
+			return nil, errors.New("--tz needs --window (it is the window's time zone)")
+		}
+		return nil, nil
+	}
+	w, err := campaign.ParseWindow(window, loc)
+	if err != nil {
+		return nil, fmt.Errorf("--window: %w", err)
+	}
+	return w, nil
+}
+
+// readSuppress reads the --suppress file.
+func readSuppress(path, region string) (*enqueue.SuppressList, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--suppress: %w", err)
+	}
+	defer f.Close()
+	l, err := enqueue.ReadSuppressList(f, region)
+	if err != nil {
+		return nil, fmt.Errorf("--suppress %s: %w", filepath.Base(path), err)
+	}
+	return l, nil
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 func parseDelimiter(s string) (rune, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
+	recurring "github.com/sinch-dispatch/sinch-dispatch/internal/schedule" // enqueue.go has a func schedule
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -42,7 +41,9 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 		callbackURL = fs.String("callback-url", "", "delivery-receipt URL sent with every message (default: the app's webhook)")
 		logFormat   = fs.String("log-format", "text", "log format: text or json")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		schedules   = fs.String("schedules", "", "recurring campaigns file, YAML or JSON (env SCHEDULES_FILE; see README)")
 	)
+	track := trackingFlags(fs) // --track-interval, --track-active, --stop-keywords (tracking.go)
 	if err := parse(fs, settings, args, getenv); err != nil {
 		return err
 	}
@@ -52,6 +53,9 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 	}
 	qs, err := parseQueues(*queues)
 	if err != nil {
+		return err
+	}
+	if err := track.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -74,6 +78,15 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 	if *shutdown <= settings.SinchTimeout {
 		return fmt.Errorf("--shutdown-timeout (%s) must exceed --sinch-timeout (%s) so in-flight sends can finish", *shutdown, settings.SinchTimeout)
 	}
+	if *schedules == "" {
+		*schedules = strings.TrimSpace(getenv("SCHEDULES_FILE"))
+	}
+	var sched *recurring.Config
+	if *schedules != "" {
+		if sched, err = recurring.Load(*schedules); err != nil {
+			return err
+		}
+	}
 	if err := settings.RequireSinch(); err != nil {
 		return err
 	}
@@ -87,27 +100,10 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 	}
 	defer rdb.Close()
 
-	rate := *rateFlag
-	if rate == 0 {
-		rate = defaultRate(ctx, client, logger)
-	}
-	// --burst is what Sinch may see above the rate in one second. A send
-	// reaches Sinch a little after its token is granted, and scheduling
-	// jitter can bunch sends: keep jitterMargin worth of tokens in reserve.
-	margin := int(math.Ceil(rate * jitterMargin.Seconds()))
-	b := *burst
-	if b == 0 {
-		b = max(ratelimit.MinBurst+margin, int(math.Ceil(rate/20)))
-	}
-	if b-margin < ratelimit.MinBurst {
-		return fmt.Errorf("--burst must be at least %d at --rate %g (%d for the limiter plus %d for network jitter)",
-			ratelimit.MinBurst+margin, rate, ratelimit.MinBurst, margin)
-	}
-	limiter, err := ratelimit.New(rdb, ratelimit.Config{
-		Key: "sinch:" + settings.SinchProjectID + ":" + settings.SinchAppID, Rate: rate, Burst: b - margin, Logger: logger,
-	})
+	// One budget for sends and tracking passes (see projectLimiter).
+	limiter, rate, b, err := projectLimiter(ctx, rdb, settings, client, *rateFlag, *burst, logger)
 	if err != nil {
-		return fmt.Errorf("rate limit: %w", err)
+		return err
 	}
 
 	conc := *concurrency
@@ -128,10 +124,30 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 		return err
 	}
 	ropt, _ := settings.RedisOpt()
+	var muxOpts []jobs.MuxOption
+	trackOpt, stopTracking, err := track.start(ctx, client, campaign.NewStore(rdb), limiter, ropt, qs, settings.SinchAppID, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracking()
+	muxOpts = append(muxOpts, trackOpt)
+	if sched != nil {
+		runner, err := recurring.NewRunner(ropt, campaign.NewStore(rdb), sched, logger)
+		if err != nil {
+			return err
+		}
+		if err := runner.Start(); err != nil {
+			return err
+		}
+		defer runner.Close()
+		qs[jobs.ScheduleQueue] = max(1, qs["critical"]) // firings are few and should start on time
+		muxOpts = append(muxOpts, jobs.WithScheduleFire(runner.Handler()))
+		logger.Info("schedules loaded", "file", *schedules, "schedules", len(sched.Entries))
+	}
 	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues)
 	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
 		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
-	}, jobs.NewMux(handler))
+	}, jobs.NewMux(handler, muxOpts...))
 	logger.Info("worker stopped")
 	return err
 }

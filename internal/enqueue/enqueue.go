@@ -48,6 +48,12 @@ type Options struct {
 	TTL time.Duration
 	// ProcessAt schedules the sends; zero sends now.
 	ProcessAt time.Time
+	// Window, when set, is the campaign's daily send window: the workers
+	// defer sends due outside it to its next opening. Nil sends at any hour.
+	Window *campaign.Window
+	// Suppress lists identities this upload skips (counted as suppressed),
+	// on top of the suppression list in Redis. May be nil.
+	Suppress *SuppressList
 	// DefaultRegion parses national-format numbers (e.g. "US").
 	DefaultRegion string
 	// Delimiter separates CSV fields. Defaults to ','.
@@ -65,7 +71,7 @@ type Options struct {
 }
 
 // Summary is the result of one upload. Rows = Enqueued + AlreadyEnqueued +
-// Duplicates + Rejected.
+// Duplicates + Rejected + Suppressed.
 type Summary struct {
 	CampaignID      string `json:"campaign_id"`
 	Rows            int64  `json:"rows"`
@@ -73,7 +79,10 @@ type Summary struct {
 	AlreadyEnqueued int64  `json:"already_enqueued"`
 	Duplicates      int64  `json:"duplicates"`
 	Rejected        int64  `json:"rejected"`
-	DryRun          bool   `json:"dry_run,omitempty"`
+	// Suppressed rows were valid but their identity is on the suppression
+	// list (Redis; not checked in a dry run) or the upload's Suppress list.
+	Suppressed int64 `json:"suppressed"`
+	DryRun     bool  `json:"dry_run,omitempty"`
 }
 
 // Enqueuer runs uploads.
@@ -200,7 +209,7 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	rec := context.WithoutCancel(ctx)
 	upErr := e.store.AddUpload(rec, opts.CampaignID, campaign.Upload{
 		Rows: sum.Rows, Enqueued: sum.Enqueued, AlreadyEnqueued: sum.AlreadyEnqueued,
-		Duplicates: sum.Duplicates, Rejected: sum.Rejected,
+		Duplicates: sum.Duplicates, Rejected: sum.Rejected, Suppressed: sum.Suppressed,
 	})
 	endErr := e.store.EndUpload(rec, opts.CampaignID, r.runID)
 	if err := r.firstErr(nil); err != nil {
@@ -216,6 +225,7 @@ func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
 		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
+		Window: r.opts.Window,
 	}
 	stored, _, err := r.e.store.Create(ctx, def)
 	if err != nil {
@@ -223,6 +233,10 @@ func (r *run) createCampaign(ctx context.Context) error {
 	}
 	if stored.Priority != def.Priority {
 		return fmt.Errorf("campaign %s exists with priority %s; use the same priority or a new campaign ID", def.ID, stored.Priority)
+	}
+	if !stored.Window.Equal(def.Window) {
+		// Tasks carry the window: two windows in one campaign would be both.
+		return fmt.Errorf("campaign %s exists with send window %s; use the same window or a new campaign ID", def.ID, describeWindow(stored.Window))
 	}
 	r.def = stored
 	return nil
@@ -278,6 +292,7 @@ func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *a
 			payload: jobs.SendPayload{
 				CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
 				Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
+				Window: r.opts.Window,
 			},
 		})
 		if len(batch) == cap(batch) {
@@ -311,8 +326,9 @@ func (r *run) reject(e *recipients.RowError) error {
 // register records a batch in Redis (or, in a dry run, in memory) and hands
 // new recipients to the enqueue goroutines.
 func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.Task) error {
-	if len(batch) == 0 {
-		return nil
+	batch, err := r.unsuppressed(ctx, batch)
+	if err != nil || len(batch) == 0 {
+		return err
 	}
 	if r.opts.DryRun {
 		for _, p := range batch {
@@ -355,6 +371,48 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 		}
 	}
 	return nil
+}
+
+// unsuppressed returns the batch without the recipients on the upload's
+// Suppress list or on the suppression list in Redis (one round trip per
+// batch; skipped in a dry run), counting them as suppressed.
+func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, error) {
+	kept := make([]pending, 0, len(batch))
+	for _, p := range batch {
+		if r.opts.Suppress != nil && r.opts.Suppress.Contains(p.reg.Record.Channel, p.reg.Record.Identity) {
+			r.sum.Suppressed++
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if r.opts.DryRun || len(kept) == 0 {
+		return kept, nil
+	}
+	chs := make([]sinch.Channel, len(kept))
+	ids := make([]string, len(kept))
+	for i, p := range kept {
+		chs[i], ids[i] = p.reg.Record.Channel, p.reg.Record.Identity
+	}
+	on, err := r.e.store.Suppressed(ctx, chs, ids)
+	if err != nil {
+		return nil, r.firstErr(fmt.Errorf("redis: %w", err))
+	}
+	out := kept[:0]
+	for i, p := range kept {
+		if on[i] {
+			r.sum.Suppressed++
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func describeWindow(w *campaign.Window) string {
+	if w == nil {
+		return "none"
+	}
+	return w.String()
 }
 
 func (r *run) enqueueLoop(ctx context.Context) {

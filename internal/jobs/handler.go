@@ -44,6 +44,7 @@ type SendHandler struct {
 	pausedDelay time.Duration
 	logger      *slog.Logger
 	observer    Observer
+	now         func() time.Time
 }
 
 // HandlerConfig configures a SendHandler.
@@ -62,6 +63,9 @@ type HandlerConfig struct {
 	PausedDelay time.Duration
 	Logger      *slog.Logger
 	Observer    Observer // optional
+	// Now is the clock that decides whether a send is inside its campaign's
+	// window. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // DefaultMaxRetry is the default failure budget of one send.
@@ -90,11 +94,14 @@ func NewSendHandler(sender Sender, store *campaign.Store, limiter Limiter, cfg H
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &SendHandler{
 		sender: sender, store: store, limiter: limiter,
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
-		logger: cfg.Logger, observer: cfg.Observer,
+		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
 	}, nil
 }
 
@@ -121,7 +128,9 @@ func (a *archived) Unwrap() error { return a.err }
 
 var (
 	errPaused = errors.New("campaign paused")
-	errBusy   = errors.New("recipient is being sent by another execution")
+	// errQuietHours defers a send due outside its campaign's window.
+	errQuietHours = errors.New("outside the campaign's send window")
+	errBusy       = errors.New("recipient is being sent by another execution")
 )
 
 // ProcessTask sends one message. It never sends to a recipient Sinch has
@@ -131,6 +140,13 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		// A poison payload cannot become valid by retrying.
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	// Quiet hours: wait for the next opening. Checked before the claim, so
+	// it costs no Redis round trip, no attempt and no retry.
+	if p.Window != nil {
+		if wait := p.Window.Until(h.now()); wait > 0 {
+			return &deferred{err: errQuietHours, delay: wait}
+		}
 	}
 	token := newToken()
 	claim, attempt, err := h.store.ClaimSend(ctx, p.CampaignID, p.Key, token, h.lockTTL)
@@ -171,6 +187,8 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			h.logger.ErrorContext(ctx, "accepted but not recorded", "campaign_id", p.CampaignID, "recipient", p.Key, "err", err)
 		} else if !fresh {
 			h.logger.WarnContext(ctx, "accepted twice", "campaign_id", p.CampaignID, "recipient", p.Key)
+		} else {
+			h.countFinal(context.WithoutCancel(ctx), p.CampaignID, false)
 		}
 		return nil
 	}
@@ -185,14 +203,30 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.limiter.Throttled(store, d.Delay)
 		h.store.CountRateLimited(store, p.CampaignID)
 	case d.Archive:
-		if _, merr := h.store.MarkFailed(store, p.CampaignID, p.Key, rec); merr != nil {
+		failed, merr := h.store.MarkFailed(store, p.CampaignID, p.Key, rec)
+		if merr != nil {
 			return &deferred{err: merr, failure: true}
+		}
+		if failed { // not when the recipient was sent meanwhile
+			h.countFinal(store, p.CampaignID, true)
 		}
 		return fmt.Errorf("%w: %w", asynq.SkipRetry, &archived{reason: rec.Error, err: err})
 	default:
 		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
 	}
 	return &deferred{err: err, delay: d.Delay, failure: d.Failure}
+}
+
+// countFinal feeds a final outcome to the campaign's auto-pause breaker
+// (429s and retries never get here) and logs when it trips.
+func (h *SendHandler) countFinal(ctx context.Context, campaignID string, failed bool) {
+	paused, why, err := h.store.CountFinal(ctx, campaignID, failed)
+	switch {
+	case err != nil:
+		h.logger.ErrorContext(ctx, "auto-pause check failed", "campaign_id", campaignID, "err", err)
+	case paused:
+		h.logger.WarnContext(ctx, "campaign auto-paused", "campaign_id", campaignID, "reason", why)
+	}
 }
 
 func (h *SendHandler) observe(result string, latency time.Duration) {

@@ -44,6 +44,9 @@ type SendPayload struct {
 	Message    sinch.AppMessage `json:"message"`
 	Queue      sinch.Queue      `json:"queue"`
 	TTLSeconds int64            `json:"ttl_s"`
+	// Window is the campaign's send window, if any. It travels with the task
+	// so the handler enforces quiet hours without reading the campaign.
+	Window *campaign.Window `json:"window,omitempty"`
 }
 
 // TaskID is the Asynq task ID of a recipient's send: derived from campaign

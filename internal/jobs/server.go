@@ -71,14 +71,26 @@ func (c ServerConfig) validate() error {
 
 // NewMux routes every task type of this package. Type names are not prefixes
 // of each other, so ServeMux's longest-prefix routing cannot misroute.
-func NewMux(send *SendHandler) *asynq.ServeMux {
+func NewMux(send *SendHandler, opts ...MuxOption) *asynq.ServeMux {
+	var o muxOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeSend, send)
+	if o.fire == nil {
+		o.fire = noSchedules
+	}
+	mux.Handle(TypeScheduleFire, o.fire)
+	if o.track == nil {
+		o.track = noTracker
+	}
+	mux.Handle(TypeTrack, o.track)
 	return mux
 }
 
 // Types lists every task type the mux must route (tested).
-var Types = []string{TypeSend}
+var Types = []string{TypeSend, TypeScheduleFire, TypeTrack}
 
 // Run serves tasks until ctx is done, then shuts down gracefully: in-flight
 // sends get ShutdownTimeout to finish.
@@ -160,8 +172,8 @@ func errorLogger(l *slog.Logger) asynq.ErrorHandlerFunc {
 		attrs := []any{"task_id", id, "type", t.Type(), "attempt", retried + 1}
 		var d *deferred
 		switch {
-		case errors.Is(err, errPaused):
-			return // expected while paused; status shows it
+		case errors.Is(err, errPaused), errors.Is(err, errQuietHours):
+			return // expected while paused or outside the send window; status shows it
 		case errors.As(err, &d) && !d.failure:
 			attrs = append(attrs, "class", classify(err).String())
 		case errors.Is(err, asynq.SkipRetry):

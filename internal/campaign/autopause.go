@@ -1,0 +1,158 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Auto-pause defaults: a campaign is paused when more than half of its last
+// 200 final send outcomes were failures.
+const (
+	DefaultAutoPauseWindow    = 200
+	DefaultAutoPauseThreshold = 0.5
+)
+
+// AutoPause is a campaign's error breaker: once the last Window final send
+// outcomes (accepted, or failed for good) are known, if more than Threshold
+// of them are failures the campaign is paused, with the reason recorded.
+// 429s, retries and pauses are not outcomes and never count. A campaign
+// smaller than Window never trips it.
+type AutoPause struct {
+	// Window is how many of the latest final outcomes are looked at; 0
+	// disables auto-pause. Defaults to DefaultAutoPauseWindow.
+	Window int `json:"window"`
+	// Threshold is the failure fraction (0 ≤ Threshold < 1) that must be
+	// exceeded. Defaults to DefaultAutoPauseThreshold.
+	Threshold float64 `json:"threshold"`
+}
+
+// DefaultAutoPause is used for campaigns that set none.
+var DefaultAutoPause = AutoPause{Window: DefaultAutoPauseWindow, Threshold: DefaultAutoPauseThreshold}
+
+// Validate checks the settings.
+func (a AutoPause) Validate() error {
+	switch {
+	case a.Window < 0:
+		return errors.New("auto-pause window must not be negative (0 disables auto-pause)")
+	case a.Window > 100000:
+		return errors.New("auto-pause window must be at most 100000")
+	case !(a.Threshold >= 0 && a.Threshold < 1):
+		return fmt.Errorf("auto-pause threshold must be at least 0 and below 1 (a fraction: 0.5 = 50%%), got %g", a.Threshold)
+	}
+	return nil
+}
+
+func (a AutoPause) String() string {
+	if a.Window == 0 {
+		return "off"
+	}
+	return fmt.Sprintf("pause when more than %g%% of the last %d sends fail", a.Threshold*100, a.Window)
+}
+
+func autoPauseWindowKey(id string) string { return keyPrefix + "{" + id + "}:apw" }
+
+// SetAutoPause stores a campaign's auto-pause settings. It may be called
+// before the campaign is created (enqueue does, so that the first sends
+// already use them): the settings live next to the definition.
+func (s *Store) SetAutoPause(ctx context.Context, id string, a AutoPause) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	k := keysFor(id).def
+	pipe := s.rdb.Pipeline()
+	pipe.HSet(ctx, k, "autopause_window", a.Window, "autopause_threshold", strconv.FormatFloat(a.Threshold, 'g', -1, 64))
+	pipe.Expire(ctx, k, Retention)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// ClearAutoPause removes auto-pause settings stored for a campaign that was
+// then never created (enqueue failed before creating it).
+func (s *Store) ClearAutoPause(ctx context.Context, id string) error {
+	return s.rdb.HDel(ctx, keysFor(id).def, "autopause_window", "autopause_threshold").Err()
+}
+
+// AutoPauseOf returns the campaign's auto-pause settings (the defaults when
+// it set none).
+func (s *Store) AutoPauseOf(ctx context.Context, id string) (AutoPause, error) {
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).def, "autopause_window", "autopause_threshold").Result()
+	if err != nil {
+		return AutoPause{}, err
+	}
+	return autoPauseFrom(vals[0], vals[1]), nil
+}
+
+func autoPauseFrom(window, threshold any) AutoPause {
+	a := DefaultAutoPause
+	if str, ok := window.(string); ok {
+		if n, err := strconv.Atoi(str); err == nil {
+			a.Window = n
+		}
+	}
+	if str, ok := threshold.(string); ok {
+		if f, err := strconv.ParseFloat(str, 64); err == nil {
+			a.Threshold = f
+		}
+	}
+	return a
+}
+
+// countFinalScript pushes one final outcome ('1' failed, '0' sent) onto the
+// campaign's window of recent outcomes and pauses the campaign when the
+// window is full and its failure fraction exceeds the threshold.
+// KEYS: window list, counters, def. ARGV: outcome, default window, default
+// threshold, TTL seconds, control value for paused.
+var countFinalScript = redis.NewScript(`
+local win = tonumber(redis.call('HGET', KEYS[3], 'autopause_window') or ARGV[2])
+local thr = tonumber(redis.call('HGET', KEYS[3], 'autopause_threshold') or ARGV[3])
+if not win or win <= 0 then return {0, ''} end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[2], 'ap_fail', 1) end
+local n = redis.call('LLEN', KEYS[1])
+while n > win do
+  if redis.call('RPOP', KEYS[1]) == '1' then redis.call('HINCRBY', KEYS[2], 'ap_fail', -1) end
+  n = n - 1
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if n < win then return {0, ''} end
+local f = tonumber(redis.call('HGET', KEYS[2], 'ap_fail') or '0')
+if f <= thr * n then return {0, ''} end
+if redis.call('HGET', KEYS[3], 'control') then return {0, ''} end
+local reason = string.format('auto-paused: %d of the last %d sends failed permanently (threshold %g%%); fix the cause, then campaign retry and campaign resume', f, n, thr * 100)
+redis.call('HSET', KEYS[3], 'control', ARGV[5], 'control_reason', reason)
+return {1, reason}
+`)
+
+// CountFinal feeds one final send outcome (failed, or accepted when failed
+// is false) to the campaign's auto-pause window. It reports whether this
+// outcome paused the campaign, and why. Call it once per recipient that
+// reached a final status; never for 429s or retries.
+func (s *Store) CountFinal(ctx context.Context, id string, failed bool) (paused bool, reason string, err error) {
+	v := "0"
+	if failed {
+		v = "1"
+	}
+	k := keysFor(id)
+	res, err := countFinalScript.Run(ctx, s.rdb, []string{autoPauseWindowKey(id), k.counters, k.def},
+		v, DefaultAutoPauseWindow, DefaultAutoPauseThreshold, int64(Retention.Seconds()), controlPaused).Slice()
+	if err != nil {
+		return false, "", fmt.Errorf("auto-pause window: %w", err)
+	}
+	n, _ := res[0].(int64)
+	reason, _ = res[1].(string)
+	return n == 1, reason, nil
+}
+
+// resetAutoPause forgets the recent outcomes, so a resumed campaign is not
+// paused again by failures from before the pause.
+func (s *Store) resetAutoPause(ctx context.Context, id string) error {
+	pipe := s.rdb.Pipeline()
+	pipe.Del(ctx, autoPauseWindowKey(id))
+	pipe.HDel(ctx, keysFor(id).counters, "ap_fail")
+	_, err := pipe.Exec(ctx)
+	return err
+}
