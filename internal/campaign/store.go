@@ -396,39 +396,8 @@ func (s *Store) SentPerSecond(ctx context.Context, id string, n int) ([]int64, e
 }
 
 // ScanRecipients calls fn for every recipient, in batches, without loading
-// the campaign into memory (HSCAN). Order is unspecified.
+// the campaign into memory (HSCAN). Order is unspecified. It is ScanReport
+// without the outcome.
 func (s *Store) ScanRecipients(ctx context.Context, id string, fn func(rk string, st Status, rec Record) error) error {
-	k := keysFor(id)
-	var cursor uint64
-	for {
-		kv, next, err := s.rdb.HScan(ctx, k.status, cursor, "", 1000).Result()
-		if err != nil {
-			return fmt.Errorf("scan recipients: %w", err)
-		}
-		if len(kv) > 0 {
-			rks := make([]string, 0, len(kv)/2)
-			for i := 0; i < len(kv); i += 2 {
-				rks = append(rks, kv[i])
-			}
-			recs, err := s.rdb.HMGet(ctx, k.records, rks...).Result()
-			if err != nil {
-				return fmt.Errorf("scan recipients: %w", err)
-			}
-			for i, rk := range rks {
-				var rec Record
-				if str, ok := recs[i].(string); ok {
-					if err := json.Unmarshal([]byte(str), &rec); err != nil {
-						return fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
-					}
-				}
-				if err := fn(rk, Status(kv[2*i+1]), rec); err != nil {
-					return err
-				}
-			}
-		}
-		cursor = next
-		if cursor == 0 {
-			return nil
-		}
-	}
+	return s.ScanReport(ctx, id, func(r ReportRow) error { return fn(r.Key, r.Status, r.Record) })
 }
