@@ -62,7 +62,7 @@ func BenchmarkGuard(b *testing.B) {
 	b.ReportAllocs()
 	buf := make([]byte, 4096)
 	for b.Loop() {
-		g := newGuard(bytes.NewReader(data), ',', DefaultMaxRowBytes, DefaultMaxColumns)
+		g := newGuard(bytes.NewReader(data), ',', DefaultMaxRowBytes, DefaultMaxColumns, DefaultMaxBytes)
 		g.start()
 		for {
 			if _, err := g.Read(buf); err != nil {

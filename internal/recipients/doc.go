@@ -38,5 +38,6 @@
 // Memory does not grow with the file: the reader holds one record at a time,
 // and a record is never larger than [Options.MaxRowBytes] (bytes past the
 // limit are skipped and the row is rejected) nor wider than
-// [Options.MaxColumns]+1 fields.
+// [Options.MaxColumns]+1 fields. A file larger than [Options.MaxBytes] is
+// refused with [ErrTooLarge] when reading reaches the limit.
 package recipients

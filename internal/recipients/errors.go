@@ -24,6 +24,8 @@ var (
 	ErrDuplicateColumn = errors.New("duplicate column name")
 	// ErrTooManyColumns means the header has more than Options.MaxColumns cells.
 	ErrTooManyColumns = errors.New("too many columns")
+	// ErrTooLarge means the file is larger than Options.MaxBytes.
+	ErrTooLarge = errors.New("file is too large")
 	// ErrNoPhoneColumn means no header cell is "phone" or "identity".
 	ErrNoPhoneColumn = errors.New("no phone column")
 	// ErrUnknownVariable means the message template uses a variable that is not

@@ -53,8 +53,13 @@ type guard struct {
 	head    int
 
 	dataBytes int64 // bytes read after the byte order mark
+	maxBytes  int64 // dataBytes past this fail with errTooLarge
 	utf16BOM  bool
 }
+
+// errTooLarge is the guard's read error once the file passes maxBytes; the
+// Reader turns it into a FatalError wrapping ErrTooLarge.
+var errTooLarge = errors.New("file larger than MaxBytes")
 
 // scanState mirrors where encoding/csv's readRecord is within a record.
 type scanState uint8
@@ -97,9 +102,10 @@ var (
 // (guardBufSize + encoding/csv's 4 KiB buffer) / 2 records.
 const guardBufSize = 32 << 10
 
-func newGuard(src io.Reader, delim byte, maxRowBytes, maxFields int) *guard {
+func newGuard(src io.Reader, delim byte, maxRowBytes, maxFields int, maxBytes int64) *guard {
 	return &guard{
 		src:         src,
+		maxBytes:    maxBytes,
 		buf:         make([]byte, guardBufSize),
 		delim:       delim,
 		maxRowBytes: maxRowBytes,
@@ -123,16 +129,29 @@ func (g *guard) start() {
 	case bytes.HasPrefix(head, utf16LEBOM), bytes.HasPrefix(head, utf16BEBOM):
 		g.utf16BOM = true
 	}
+	g.count()
+}
+
+// count adds the buffered bytes to dataBytes. Past maxBytes it keeps only
+// the bytes up to the limit and ends the input with errTooLarge, so the file
+// is refused however it was delivered (a pipe has no size to check up
+// front) while the records wholly within the limit still come through.
+func (g *guard) count() {
 	g.dataBytes += int64(g.w - g.r)
+	if over := g.dataBytes - g.maxBytes; over > 0 {
+		g.w -= int(over)
+		g.dataBytes = g.maxBytes
+		g.srcErr = errTooLarge
+	}
 }
 
 func (g *guard) fill() {
 	n, err := g.src.Read(g.buf)
 	g.r, g.w = 0, n
-	g.dataBytes += int64(n)
 	if err != nil {
 		g.srcErr = err
 	}
+	g.count()
 }
 
 // Read implements io.Reader for encoding/csv.

@@ -20,7 +20,7 @@ type scanned struct {
 // checks that both agree on where every record starts.
 func scan(t testing.TB, input string, delim byte, maxRowBytes, maxFields int) []scanned {
 	t.Helper()
-	g := newGuard(strings.NewReader(input), delim, maxRowBytes, maxFields)
+	g := newGuard(strings.NewReader(input), delim, maxRowBytes, maxFields, DefaultMaxBytes)
 	g.start()
 	cr := csv.NewReader(g)
 	cr.Comma = rune(delim)

@@ -98,18 +98,29 @@ func readFile(t testing.TB, name string, opts Options) ([]outcome, []Row) {
 // match if want's is a substring of got's.
 func compareOutcomes(t testing.TB, got, want []outcome) {
 	t.Helper()
+	diffOutcomes(t, got, want, func(g, w outcome) bool {
+		return g.Line == w.Line && g.Channel == w.Channel && g.Identity == w.Identity && g.Column == w.Column &&
+			(w.Reason == "") == (g.Reason == "") && strings.Contains(g.Reason, w.Reason)
+	})
+}
+
+// compareExact reports every difference between got and want; reasons must
+// match exactly.
+func compareExact(t testing.TB, got, want []outcome) {
+	t.Helper()
+	diffOutcomes(t, got, want, func(g, w outcome) bool { return g == w })
+}
+
+func diffOutcomes(t testing.TB, got, want []outcome, match func(g, w outcome) bool) {
+	t.Helper()
 	for i := range max(len(got), len(want)) {
 		switch {
 		case i >= len(got):
 			t.Errorf("outcome %d: got nothing, want %v", i, want[i])
 		case i >= len(want):
 			t.Errorf("outcome %d: got %v, want nothing", i, got[i])
-		default:
-			g, w := got[i], want[i]
-			if g.Line != w.Line || g.Channel != w.Channel || g.Identity != w.Identity || g.Column != w.Column ||
-				(w.Reason == "") != (g.Reason == "") || !strings.Contains(g.Reason, w.Reason) {
-				t.Errorf("outcome %d: got %v, want %v", i, g, w)
-			}
+		case !match(got[i], want[i]):
+			t.Errorf("outcome %d:\n\tgot  %v\n\twant %v", i, got[i], want[i])
 		}
 	}
 }

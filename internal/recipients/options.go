@@ -17,6 +17,7 @@ const (
 	DefaultMaxFieldBytes = 64 << 10 // 64 KiB
 	DefaultMaxColumns    = 1000
 	DefaultMaxRowBytes   = 1 << 20 // 1 MiB
+	DefaultMaxBytes      = 2 << 30 // 2 GiB
 )
 
 // Options configures a [Reader]. The zero value is usable: every zero field
@@ -54,6 +55,15 @@ type Options struct {
 	// Defaults to DefaultMaxRowBytes (1 MiB).
 	MaxRowBytes int
 
+	// MaxBytes is the largest accepted file, in bytes (after a byte order
+	// mark). Reading stops with a FatalError wrapping ErrTooLarge when the
+	// file passes it; the rows that end within the limit have been
+	// returned by then.
+	// Callers that can stat the file should check its size first, so a
+	// too-large file is refused before any row. Defaults to DefaultMaxBytes
+	// (2 GiB).
+	MaxBytes int64
+
 	// Template, if set, is checked against the header: NewReader fails with
 	// ErrUnknownVariable if the template uses a variable the file has no
 	// column for. Defaults to nil (no check).
@@ -68,6 +78,7 @@ func (o Options) WithDefaults() Options {
 	o.MaxFieldBytes = cmp.Or(o.MaxFieldBytes, DefaultMaxFieldBytes)
 	o.MaxColumns = cmp.Or(o.MaxColumns, DefaultMaxColumns)
 	o.MaxRowBytes = cmp.Or(o.MaxRowBytes, DefaultMaxRowBytes)
+	o.MaxBytes = cmp.Or(o.MaxBytes, DefaultMaxBytes)
 	return o
 }
 
@@ -90,6 +101,9 @@ func (o Options) validate() error {
 	}
 	if o.MaxRowBytes < 1 {
 		return fmt.Errorf("recipients: Options.MaxRowBytes must be at least 1, got %d", o.MaxRowBytes)
+	}
+	if o.MaxBytes < 1 {
+		return fmt.Errorf("recipients: Options.MaxBytes must be at least 1, got %d", o.MaxBytes)
 	}
 	return nil
 }

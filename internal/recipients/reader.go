@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -73,7 +74,7 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	g := newGuard(r, byte(opts.Delimiter), opts.MaxRowBytes, opts.MaxColumns)
+	g := newGuard(r, byte(opts.Delimiter), opts.MaxRowBytes, opts.MaxColumns, opts.MaxBytes)
 	g.start()
 	cr := csv.NewReader(g)
 	cr.Comma = opts.Delimiter
@@ -130,6 +131,10 @@ func (r *Reader) read() (rec []string, info recordInfo, perr *csv.ParseError, er
 	if err != nil && !errors.As(err, &perr) {
 		if err == io.EOF {
 			return nil, recordInfo{}, nil, io.EOF
+		}
+		if errors.Is(err, errTooLarge) {
+			return nil, recordInfo{}, nil, &FatalError{Err: ErrTooLarge, Line: r.g.line,
+				Detail: fmt.Sprintf("the file is larger than %d bytes (MaxBytes); split it or raise the limit", r.opts.MaxBytes)}
 		}
 		return nil, recordInfo{}, nil, fmt.Errorf("recipients: reading line %d: %w", r.g.line, err)
 	}
@@ -234,18 +239,53 @@ func (r *Reader) readHeader() error {
 // as a [*RowError] (with a zero Row): record it and call Next again. Any other
 // error is fatal and Next keeps returning it.
 func (r *Reader) Next() (Row, error) {
+	rec, line, err := r.next()
+	if err != nil {
+		return Row{}, err
+	}
+	return r.row(rec, line)
+}
+
+// Record is a CSV record read by NextRecord whose channel and recipient are
+// not yet validated.
+type Record struct {
+	r    *Reader
+	rec  []string
+	line int
+}
+
+// NextRecord is Next without the validation of the channel and recipient,
+// which Record.Row does. That validation (phone numbers) is the costly part
+// of reading a row, and Row may run on other goroutines while one reads.
+// Errors are as for Next, for what it checks: well-formed CSV, one field per
+// column, field sizes and encoding.
+func (r *Reader) NextRecord() (Record, error) {
+	rec, line, err := r.next()
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{r: r, rec: slices.Clone(rec), line: line}, nil // rec is reused by the next read
+}
+
+// Row validates the record's channel and recipient and returns the row, or a
+// [*RowError], as Next would have. It is safe for concurrent use, also with
+// the Reader's NextRecord.
+func (rc Record) Row() (Row, error) { return rc.r.row(rc.rec, rc.line) }
+
+// next reads one record and checks it is well-formed CSV.
+func (r *Reader) next() ([]string, int, error) {
 	if r.err != nil {
-		return Row{}, r.err
+		return nil, 0, r.err
 	}
 	rec, info, perr, err := r.read()
 	if err != nil {
 		r.err = err
-		return Row{}, err
+		return nil, 0, err
 	}
 	if rerr := r.check(rec, info, perr); rerr != nil {
-		return Row{}, rerr
+		return nil, 0, rerr
 	}
-	return r.row(rec, info.line)
+	return rec, info.line, nil
 }
 
 // check rejects records that are malformed as CSV.

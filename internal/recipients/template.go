@@ -94,6 +94,40 @@ type Template struct {
 	t    *template.Template
 	vars []string
 	opts TemplateOptions
+	// parts is the template when it is only text and {{.name}} values (as
+	// most are): Render joins them instead of running text/template, which
+	// writes the same bytes. Nil for any other template.
+	parts []part
+}
+
+// part is literal text, or (isVar) the name of a variable whose value goes there.
+type part struct {
+	text  string
+	isVar bool
+}
+
+// simpleParts returns root as parts when it holds only text and actions
+// printing one variable ({{.name}}); ok is false for anything else.
+func simpleParts(root *parse.ListNode) (parts []part, ok bool) {
+	for _, n := range root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			parts = append(parts, part{text: string(n.Text)})
+		case *parse.ActionNode:
+			p := n.Pipe
+			if p == nil || p.IsAssign || len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+				return nil, false
+			}
+			f, isField := p.Cmds[0].Args[0].(*parse.FieldNode)
+			if !isField || len(f.Ident) != 1 {
+				return nil, false
+			}
+			parts = append(parts, part{text: f.Ident[0], isVar: true})
+		default:
+			return nil, false
+		}
+	}
+	return parts, true
 }
 
 // ParseTemplate parses a message template with the default TemplateOptions.
@@ -136,7 +170,11 @@ func ParseTemplateWith(text string, opts TemplateOptions) (*Template, error) {
 		vars = append(vars, v)
 	}
 	slices.Sort(vars)
-	return &Template{t: t, vars: vars, opts: opts}, nil
+	tm := &Template{t: t, vars: vars, opts: opts}
+	if parts, ok := simpleParts(t.Tree.Root); ok {
+		tm.parts = parts
+	}
+	return tm, nil
 }
 
 // Vars returns the names of the variables the template uses, sorted.
@@ -180,14 +218,13 @@ func (t *Template) Render(vars map[string]string) (string, error) {
 			return "", &RowError{Column: v, Reason: "missing template variable " + varRef(v)}
 		}
 	}
-	w := limitedWriter{max: t.opts.MaxRenderedBytes}
-	if err := t.t.Execute(&w, vars); err != nil {
-		if errors.Is(err, errRenderedTooLong) {
-			return "", &RowError{Reason: fmt.Sprintf("message is longer than %d bytes (MaxRenderedBytes)", t.opts.MaxRenderedBytes)}
-		}
+	text, err := t.execute(vars)
+	if errors.Is(err, errRenderedTooLong) {
+		return "", &RowError{Reason: fmt.Sprintf("message is longer than %d bytes (MaxRenderedBytes)", t.opts.MaxRenderedBytes)}
+	}
+	if err != nil {
 		return "", execRowError(err)
 	}
-	text := string(w.buf)
 	switch n := utf8.RuneCountInString(text); {
 	case !utf8.ValidString(text):
 		return "", &RowError{Reason: "message is not valid UTF-8 (a slice may have cut a character)"}
@@ -197,6 +234,37 @@ func (t *Template) Render(vars map[string]string) (string, error) {
 		return "", &RowError{Reason: "message is empty"}
 	}
 	return text, nil
+}
+
+// execute writes the template for vars, at most MaxRenderedBytes of it.
+// Every variable the template uses is in vars (Render checked).
+func (t *Template) execute(vars map[string]string) (string, error) {
+	if t.parts == nil {
+		w := limitedWriter{max: t.opts.MaxRenderedBytes}
+		err := t.t.Execute(&w, vars)
+		return string(w.buf), err
+	}
+	n := 0
+	for _, p := range t.parts {
+		if p.isVar {
+			n += len(vars[p.text])
+		} else {
+			n += len(p.text)
+		}
+	}
+	if n > t.opts.MaxRenderedBytes {
+		return "", errRenderedTooLong
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range t.parts {
+		if p.isVar {
+			b.WriteString(vars[p.text])
+		} else {
+			b.WriteString(p.text)
+		}
+	}
+	return b.String(), nil
 }
 
 // RenderRow is Render(row.Vars) with row.Line set on any error.
