@@ -385,7 +385,9 @@ func (r *SendMessageRequest) Validate() error {
 			"callback_url", "must be an absolute http or https URL")
 	}
 	for i, ch := range r.ChannelPriorityOrder {
-		p.check(ch.Valid(), fmt.Sprintf("channel_priority_order[%d]", i), notInEnum(ch))
+		if !ch.Valid() {
+			p.add(fmt.Sprintf("channel_priority_order[%d]", i), notInEnum(ch))
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.ChannelProperties)) {
 		p.maxLen(r.ChannelProperties[k], MaxChannelPropertyLen, "channel_properties."+k)
@@ -405,16 +407,20 @@ func (r *SendMessageRequest) Validate() error {
 			p.maxLen(string(wire), MaxConversationMetadataLen, "conversation_metadata")
 		}
 	}
-	p.check(r.Queue == "" || r.Queue.Valid(), "queue", notInEnum(r.Queue))
+	checkEnum(&p, r.Queue == "" || r.Queue.Valid(), "queue", r.Queue)
 	if ttl := time.Duration(r.TTL); ttl != 0 {
-		p.check(ttl >= MinTTL, "ttl", fmt.Sprintf("must be at least %s, got %s", MinTTL, ttl))
-		p.check(ttl%time.Second == 0, "ttl", fmt.Sprintf("must be whole seconds, got %s", ttl))
+		if ttl < MinTTL {
+			p.add("ttl", fmt.Sprintf("must be at least %s, got %s", MinTTL, ttl))
+		}
+		if ttl%time.Second != 0 {
+			p.add("ttl", fmt.Sprintf("must be whole seconds, got %s", ttl))
+		}
 	}
-	p.check(r.ProcessingStrategy == "" || r.ProcessingStrategy.Valid(), "processing_strategy", notInEnum(r.ProcessingStrategy))
+	checkEnum(&p, r.ProcessingStrategy == "" || r.ProcessingStrategy.Valid(), "processing_strategy", r.ProcessingStrategy)
 	p.maxLen(r.CorrelationID, MaxCorrelationIDLen, "correlation_id")
-	p.check(r.ConversationMetadataUpdateStrategy == "" || r.ConversationMetadataUpdateStrategy.Valid(),
-		"conversation_metadata_update_strategy", notInEnum(r.ConversationMetadataUpdateStrategy))
-	p.check(r.MessageContentType == "" || r.MessageContentType.Valid(), "message_content_type", notInEnum(r.MessageContentType))
+	checkEnum(&p, r.ConversationMetadataUpdateStrategy == "" || r.ConversationMetadataUpdateStrategy.Valid(),
+		"conversation_metadata_update_strategy", r.ConversationMetadataUpdateStrategy)
+	checkEnum(&p, r.MessageContentType == "" || r.MessageContentType.Valid(), "message_content_type", r.MessageContentType)
 	return p.err()
 }
 
@@ -428,6 +434,9 @@ func (r *Recipient) validate(p *problems) {
 		ids := r.IdentifiedBy.ChannelIdentities
 		p.check(len(ids) > 0, "recipient.identified_by.channel_identities", "is empty")
 		for i, id := range ids {
+			if id.Channel.Valid() && id.Identity != "" {
+				continue // the usual case: no message to format
+			}
 			field := fmt.Sprintf("recipient.identified_by.channel_identities[%d]", i)
 			p.check(id.Channel.Valid(), field+".channel", notInEnum(id.Channel))
 			p.check(id.Identity != "", field+".identity", "is required")
@@ -465,7 +474,7 @@ func (m *AppMessage) validate(p *problems, field string) {
 		validateChoices(p, field+".choice_message.choices", c.Choices)
 	}
 	if c := m.CardMessage; c != nil {
-		p.check(c.Height == "" || c.Height.Valid(), field+".card_message.height", notInEnum(c.Height))
+		checkEnum(p, c.Height == "" || c.Height.Valid(), field+".card_message.height", c.Height)
 		validateChoices(p, field+".card_message.choices", c.Choices)
 	}
 	if l := m.LocationMessage; l != nil {
@@ -481,7 +490,7 @@ func (m *AppMessage) validate(p *problems, field string) {
 		p.check(ch.Valid(), field+".channel_specific_message."+string(ch), "is not keyed by a channel")
 	}
 	if m.Agent != nil {
-		p.check(m.Agent.Type == "" || m.Agent.Type.Valid(), field+".agent.type", notInEnum(m.Agent.Type))
+		checkEnum(p, m.Agent.Type == "" || m.Agent.Type.Valid(), field+".agent.type", m.Agent.Type)
 	}
 }
 
@@ -514,6 +523,14 @@ func (p *problems) maxLen(s string, max int, field string) {
 func (p problems) err() error { return errors.Join(p...) }
 
 func notInEnum[T ~string](v T) string { return fmt.Sprintf("has unknown value %q", string(v)) }
+
+// checkEnum adds notInEnum(v) for field unless ok; the message is only
+// formatted when it is needed (Validate runs on every send).
+func checkEnum[T ~string](p *problems, ok bool, field string, v T) {
+	if !ok {
+		p.add(field, notInEnum(v))
+	}
+}
 
 // jsonNames returns the JSON names of a struct type's fields.
 func jsonNames(t reflect.Type) map[string]bool {

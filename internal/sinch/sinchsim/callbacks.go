@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,35 +11,30 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
 // Headers of a signed callback, as Sinch sends them.
 const (
-	HeaderSignature          = "X-Sinch-Webhook-Signature"
-	HeaderSignatureTimestamp = "X-Sinch-Webhook-Signature-Timestamp"
-	HeaderSignatureNonce     = "X-Sinch-Webhook-Signature-Nonce"
-	HeaderSignatureAlgorithm = "X-Sinch-Webhook-Signature-Algorithm"
-	SignatureAlgorithm       = "HmacSHA256"
+	HeaderSignature          = sinch.HeaderWebhookSignature
+	HeaderSignatureTimestamp = sinch.HeaderWebhookSignatureTimestamp
+	HeaderSignatureNonce     = sinch.HeaderWebhookSignatureNonce
+	HeaderSignatureAlgorithm = sinch.HeaderWebhookSignatureAlgorithm
+	SignatureAlgorithm       = sinch.WebhookSignatureAlgorithm
 )
 
-// Sign returns the x-sinch-webhook-signature of a callback:
-// base64(HMAC-SHA256(secret, body + "." + nonce + "." + timestamp)), where
-// timestamp is Unix seconds in decimal.
+// Sign returns the x-sinch-webhook-signature of a callback (see
+// sinch.SignWebhook: the simulator and the receiver share one
+// implementation, tested against an independent one in internal/webhook).
 func Sign(secret string, body []byte, nonce, timestamp string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	m.Write([]byte("."))
-	m.Write([]byte(nonce))
-	m.Write([]byte("."))
-	m.Write([]byte(timestamp))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	return sinch.SignWebhook(secret, body, nonce, timestamp)
 }
 
 // Verify reports whether h carries a valid signature of body made with
 // secret. It does not check the timestamp's age; receivers should.
 func Verify(secret string, h http.Header, body []byte) bool {
-	want := Sign(secret, body, h.Get(HeaderSignatureNonce), h.Get(HeaderSignatureTimestamp))
-	return hmac.Equal([]byte(h.Get(HeaderSignature)), []byte(want))
+	return sinch.ValidWebhookSignature(secret, body, h.Get(HeaderSignatureNonce), h.Get(HeaderSignatureTimestamp), h.Get(HeaderSignature))
 }
 
 // deliveryReceipt is a MESSAGE_DELIVERY callback.

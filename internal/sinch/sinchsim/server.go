@@ -126,7 +126,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &StatusWriter{ResponseWriter: w}
 	s.mux.ServeHTTP(sw, r)
 	s.stats.countResponse(sw.code)
 }
@@ -196,33 +196,38 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// statusWriter records the status code for Stats. Unwrap lets
+// StatusWriter records the status code of a response (for Stats, and for
+// callers wrapping the simulator, such as the benchmarks). Unwrap lets
 // http.ResponseController reach the connection for fault injection.
-type statusWriter struct {
+type StatusWriter struct {
 	http.ResponseWriter
 	code int // 0: nothing written yet; -1: no response at all
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Code is the status written: 0 if nothing yet, -1 if the connection was
+// dropped without a response (a fault).
+func (w *StatusWriter) Code() int { return w.code }
 
 // noResponse marks that the client got no response (dropped connection
 // or cancelled request), so it is not counted under a status code.
 func noResponse(w http.ResponseWriter) {
-	if sw, ok := w.(*statusWriter); ok {
+	if sw, ok := w.(*StatusWriter); ok {
 		sw.code = -1
 	}
 }

@@ -120,6 +120,22 @@ func object(path string, raw json.RawMessage, fields fieldSet) (map[string]json.
 		}
 		return nil, invalid(path, "must be a JSON object")
 	}
+	// Almost every body uses canonical names and no nulls: m is then the
+	// answer, and copying it would only cost allocations.
+	canonical := true
+	for k, v := range m {
+		if fields != nil {
+			name, ok := fields[k]
+			if !ok {
+				return nil, invalid(join(path, k), "unknown field")
+			}
+			canonical = canonical && name == k
+		}
+		canonical = canonical && !isNull(v)
+	}
+	if canonical {
+		return m, nil
+	}
 	out := make(map[string]json.RawMessage, len(m))
 	for k, v := range m {
 		name := k
@@ -154,8 +170,16 @@ func str(obj map[string]json.RawMessage, path, field string) (string, error) {
 	if !ok {
 		return "", nil
 	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", invalid(join(path, field), "must be a string")
+	}
+	// raw was validated with the body it came from: a string with no
+	// escapes and valid UTF-8 decodes to its bytes, as almost all do.
+	if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), nil
+	}
 	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(raw, &s) != nil {
 		return "", invalid(join(path, field), "must be a string")
 	}
 	return s, nil
