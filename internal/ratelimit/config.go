@@ -32,8 +32,12 @@ const (
 	// DefaultMinRateFraction sets the default MinRate to Rate × 0.1.
 	DefaultMinRateFraction = 0.1
 
-	// DefaultDecreaseFactor is the default DecreaseFactor.
-	DefaultDecreaseFactor = 0.5
+	// DefaultDecreaseFactor is the default DecreaseFactor. A 429 at the
+	// configured rate is usually a brief bunching of sends (scheduling
+	// jitter), not a lower capacity at Sinch: a mild cut, repeated at most
+	// once per DecreaseCooldown while 429s go on, finds a real lower limit
+	// in a few seconds without costing seconds of sending for one burst.
+	DefaultDecreaseFactor = 0.8
 
 	// DefaultDecreaseCooldown is the default DecreaseCooldown.
 	DefaultDecreaseCooldown = time.Second
@@ -41,8 +45,10 @@ const (
 	// DefaultRecoverFraction sets the default RecoverStep to Rate × 0.05.
 	DefaultRecoverFraction = 0.05
 
-	// DefaultRecoverInterval is the default RecoverInterval.
-	DefaultRecoverInterval = 2 * time.Second
+	// DefaultRecoverInterval is the default RecoverInterval. With the default
+	// factor and step, the rate is back at Rate 2s after one 429: a single
+	// 429 costs about 0.2s of sending at Rate, plus any Retry-After pause.
+	DefaultRecoverInterval = 500 * time.Millisecond
 )
 
 // Config configures a Limiter. Every process that shares a Key must use the
@@ -113,6 +119,10 @@ type Config struct {
 	// here. It runs on a caller's goroutine and must not block.
 	// Defaults to nil (no callback).
 	OnRateChange func(rate float64)
+
+	// OnThrottled, if set, is called once per Throttled call (each 429 this
+	// process reports); wire a counter here. It must not block.
+	OnThrottled func()
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.

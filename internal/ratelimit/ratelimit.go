@@ -282,6 +282,9 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 // learn of the change at their next reservation: tokens they already hold
 // (slots at most 100ms ahead) still go out.
 func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error {
+	if l.cfg.OnThrottled != nil {
+		l.cfg.OnThrottled()
+	}
 	if retryAfter > 0 {
 		l.mu.Lock()
 		l.voidLease()

@@ -242,7 +242,7 @@ func TestThrottledDecreasesSharedRateOnce(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[int][]float64{}
 	const cooldown = time.Second
-	cfg := Config{Rate: 100, MinRate: 30, DecreaseCooldown: cooldown, RecoverInterval: time.Hour}
+	cfg := Config{Rate: 100, MinRate: 30, DecreaseFactor: 0.5, DecreaseCooldown: cooldown, RecoverInterval: time.Hour}
 	ls, logs := processes(t, 2, cfg)
 	for i, l := range ls {
 		l.cfg.OnRateChange = func(r float64) { mu.Lock(); seen[i] = append(seen[i], r); mu.Unlock() }
@@ -317,7 +317,7 @@ func TestThrottledDecreasesSharedRateOnce(t *testing.T) {
 
 func TestRateRecoversGraduallyWithoutThrottling(t *testing.T) {
 	const interval = 100 * time.Millisecond
-	cfg := Config{Rate: 100, RecoverStep: 25, RecoverInterval: interval}
+	cfg := Config{Rate: 100, DecreaseFactor: 0.5, RecoverStep: 25, RecoverInterval: interval}
 	ls, logs := processes(t, 2, cfg)
 	a, b := ls[0], ls[1]
 	ctx := t.Context()
@@ -511,7 +511,7 @@ func TestScriptsOnMiniredis(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { c.Close() })
-	l, err := New(c, Config{Key: testKey, Rate: 100, RecoverInterval: 10 * time.Millisecond, RecoverStep: 50,
+	l, err := New(c, Config{Key: testKey, Rate: 100, DecreaseFactor: 0.5, RecoverInterval: 10 * time.Millisecond, RecoverStep: 50,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -538,6 +538,71 @@ func TestScriptsOnMiniredis(t *testing.T) {
 		if v := m.HGet(testKey, f); v == "" {
 			t.Errorf("field %s of the state: got empty, want a number", f)
 		}
+	}
+}
+
+// TestOne429CostsLittleWithTheDefaults drives the default AIMD on the Redis
+// clock of the embedded server (miniredis.SetTime), so the steps are checked
+// exactly and without waiting: one 429 (or a burst of them) cuts the rate to
+// 0.8 × Rate once, and it is back at Rate 2s later.
+func TestOne429CostsLittleWithTheDefaults(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { c.Close() })
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	m.SetTime(t0)
+	newLimiter := func() *Limiter {
+		l, err := New(c, Config{Key: testKey, Rate: 500, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return l
+	}
+	a, b := newLimiter(), newLimiter()
+	ctx := t.Context()
+	// rateAt reads the shared rate through B's next reservation at t0+d.
+	rateAt := func(d time.Duration) float64 {
+		t.Helper()
+		m.SetTime(t0.Add(d))
+		if err := b.reserve(ctx, 1, b.gen); err != nil {
+			t.Fatalf("reserve at %v: %v", d, err)
+		}
+		return b.Rate()
+	}
+	if got := rateAt(0); got != 500 {
+		t.Fatalf("rate before any 429: got %v, want 500", got)
+	}
+	for i := range 5 { // a burst of 429s within the cooldown counts once
+		if err := a.Throttled(ctx, 0); err != nil {
+			t.Fatalf("Throttled: %v", err)
+		}
+		if got := a.Rate(); got != 400 {
+			t.Fatalf("rate after 429 number %d: got %v, want 400 (one cut by DefaultDecreaseFactor)", i+1, got)
+		}
+	}
+	for _, step := range []struct {
+		at   time.Duration
+		want float64
+	}{
+		{499 * time.Millisecond, 400},
+		{500 * time.Millisecond, 425},
+		{time.Second, 450},
+		{1999 * time.Millisecond, 475},
+		{2 * time.Second, 500},
+		{time.Minute, 500},
+	} {
+		if got := rateAt(step.at); got != step.want {
+			t.Errorf("rate %v after the 429: got %v, want %v", step.at, got, step.want)
+		}
+	}
+	// A 429 after the cooldown cuts again: repeated 429s still find a lower
+	// limit.
+	m.SetTime(t0.Add(time.Minute + DefaultDecreaseCooldown))
+	if err := a.Throttled(ctx, 0); err != nil {
+		t.Fatalf("Throttled: %v", err)
+	}
+	if got := a.Rate(); got != 400 {
+		t.Errorf("rate after a 429 past the cooldown: got %v, want 400", got)
 	}
 }
 
@@ -644,5 +709,55 @@ func BenchmarkWait(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tokens/s")
 			b.ReportMetric(float64(b.N)/float64(max(1, l.reservations.Load())), "tokens/roundtrip")
 		})
+	}
+}
+
+// With --rate far above Sinch's real limit, repeated 429s must settle the
+// shared rate just under that limit rather than climb back over it every
+// few seconds: each overshoot is a burst of 429s and, with Retry-After, a
+// pause for every process. Simulated on the Redis clock: Sinch (limit 150/s)
+// answers 429 whenever the rate is above it.
+func TestPersistent429sSettleUnderTheRealLimit(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { c.Close() })
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	m.SetTime(t0)
+	l, err := New(c, Config{Key: testKey, Rate: 400, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx := t.Context()
+	const limit, tick = 150.0, 100 * time.Millisecond
+	var cuts, late int
+	var sum float64
+	for i := range 1200 { // two minutes
+		m.SetTime(t0.Add(time.Duration(i) * tick))
+		if err := l.reserve(ctx, 1, l.gen); err != nil {
+			t.Fatalf("reserve: %v", err)
+		}
+		before := l.Rate()
+		if before > limit {
+			if err := l.Throttled(ctx, 0); err != nil {
+				t.Fatalf("Throttled: %v", err)
+			}
+			if l.Rate() < before {
+				cuts++
+				if i >= 600 {
+					late++
+				}
+			}
+		}
+		if i >= 600 {
+			sum += min(before, limit) // what Sinch accepts
+		}
+	}
+	mean := sum / 600
+	t.Logf("cuts %d (%d in the second minute), mean accepted rate in the second minute %.1f/s", cuts, late, mean)
+	if mean < 0.85*limit {
+		t.Errorf("mean accepted rate in the second minute: %.1f/s, want at least %.1f (85%% of the limit)", mean, 0.85*limit)
+	}
+	if late > 8 {
+		t.Errorf("429 bursts in the second minute: %d, want at most 8 (one every 7.5 s)", late)
 	}
 }

@@ -10,6 +10,8 @@ import "github.com/redis/go-redis/v9"
 //	rate  effective rate in tokens/s (absent: Config.Rate)
 //	adj   when the recovery clock last started or stepped
 //	dec   when the rate was last decreased
+//	ceil  the rate of the last cut made before the rate was back at
+//	      Config.Rate: Sinch's real limit is near it (0: none)
 //
 // TIME inside a script is fine with effects replication (the default since
 // Redis 5; replicate_commands turns it on for 3.2 and 4) and on miniredis,
@@ -31,11 +33,12 @@ local interval = tonumber(ARGV[4])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local h = redis.call('HMGET', key, 'tat', 'rate', 'adj', 'dec')
+local h = redis.call('HMGET', key, 'tat', 'rate', 'adj', 'dec', 'ceil')
 local tat = tonumber(h[1]) or 0
 local old = tonumber(h[2]) or maxRate
 local adj = tonumber(h[3]) or now
 local dec = tonumber(h[4]) or 0
+local ceil = tonumber(h[5]) or 0
 
 local rate = math.min(math.max(old, minRate), maxRate)
 local reason = ''
@@ -43,20 +46,38 @@ if rate ~= old then reason = 'config' end
 if rate < maxRate then
   local k = math.floor((now - adj) / interval)
   if k > 0 then
-    rate = math.min(maxRate, rate + k * step)
     adj = adj + k * interval
+    if ceil > 0 then
+      -- After repeated cuts the rate climbs by step only up to 90% of the
+      -- last rate cut, then by 0.5% of that rate per interval (about 10 s
+      -- for the last 10%): it settles just under Sinch's real limit instead
+      -- of overshooting it (and drawing a Retry-After pause for every
+      -- process) every few seconds.
+      local zone = ceil * 0.9
+      if rate < zone then
+        local fast = math.min(k, math.ceil((zone - rate) / step))
+        rate = rate + fast * step
+        k = k - fast
+      end
+      step = ceil * 0.005
+    end
+    rate = math.min(maxRate, rate + k * step)
     reason = 'recovered'
   end
+  if rate >= maxRate then ceil = 0 end
 else
   adj = now
+  ceil = 0
 end
 
 local function save()
   redis.call('HSET', key, 'tat', string.format('%.3f', tat), 'rate', string.format('%.17g', rate),
-    'adj', string.format('%.3f', adj), 'dec', string.format('%.3f', dec))
+    'adj', string.format('%.3f', adj), 'dec', string.format('%.3f', dec), 'ceil', string.format('%.17g', ceil))
   -- Keep the state while it still matters: until the last reserved slot and
   -- full recovery have passed, plus a minute.
-  local ttl = math.max(tat - now, 0) + math.ceil((maxRate - rate) / step) * interval + 60000000
+  local up = tonumber(ARGV[3])
+  if ceil > 0 then up = ceil * 0.005 end
+  local ttl = math.max(tat - now, 0) + math.ceil((maxRate - rate) / up) * interval + 60000000
   redis.call('PEXPIRE', key, string.format('%d', math.ceil(ttl / 1000)))
 end
 `
@@ -106,6 +127,9 @@ local cooldown = tonumber(ARGV[6])
 local retry = tonumber(ARGV[7])
 
 if now - dec >= cooldown and rate > minRate then
+  -- A cut before the rate is back at Config.Rate means the 429s are not a
+  -- passing bunch-up: Sinch's limit is below the configured rate, near here.
+  if rate < maxRate then ceil = rate end
   rate = math.max(minRate, rate * factor)
   dec = now
   reason = 'throttled'
