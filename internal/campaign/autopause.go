@@ -53,7 +53,7 @@ func (a AutoPause) String() string {
 	return fmt.Sprintf("pause when more than %g%% of the last %d sends fail", a.Threshold*100, a.Window)
 }
 
-func autoPauseWindowKey(id string) string { return keyPrefix + "{" + id + "}:apw" }
+func autoPauseWindowKey(id string) string { return keysFor(id).autoPause }
 
 // SetAutoPause stores a campaign's auto-pause settings. It may be called
 // before the campaign is created (enqueue does, so that the first sends
@@ -101,31 +101,43 @@ func autoPauseFrom(window, threshold any) AutoPause {
 	return a
 }
 
-// countFinalScript pushes one final outcome ('1' failed, '0' sent) onto the
-// campaign's window of recent outcomes and pauses the campaign when the
-// window is full and its failure fraction exceeds the threshold.
-// KEYS: window list, counters, def. ARGV: outcome, default window, default
-// threshold, TTL seconds, control value for paused.
-var countFinalScript = redis.NewScript(`
-local win = tonumber(redis.call('HGET', KEYS[3], 'autopause_window') or ARGV[2])
-local thr = tonumber(redis.call('HGET', KEYS[3], 'autopause_threshold') or ARGV[3])
-if not win or win <= 0 then return {0, ''} end
-redis.call('LPUSH', KEYS[1], ARGV[1])
-if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[2], 'ap_fail', 1) end
-local n = redis.call('LLEN', KEYS[1])
-while n > win do
-  if redis.call('RPOP', KEYS[1]) == '1' then redis.call('HINCRBY', KEYS[2], 'ap_fail', -1) end
-  n = n - 1
+// countFinalLua defines count_final(K, A), which pushes one final outcome
+// ('1' failed, '0' sent) onto the campaign's window of recent outcomes and
+// pauses the campaign when the window is full and its failure fraction
+// exceeds the threshold. It returns {1 if it paused the campaign else 0,
+// reason}. K: window list, counters, def. A: outcome, default window,
+// default threshold, TTL seconds, control value for paused.
+const countFinalLua = `
+local function count_final(K, A)
+  local conf = redis.call('HMGET', K[3], 'autopause_window', 'autopause_threshold')
+  local win = tonumber(conf[1] or A[2])
+  local thr = tonumber(conf[2] or A[3])
+  if not win or win <= 0 then return {0, ''} end
+  local f = tonumber(redis.call('HGET', K[2], 'ap_fail') or '0')
+  if A[1] == '0' and f == 0 and redis.call('LLEN', K[1]) >= win then
+    -- A full window of successes stays one: pushing a '0' and popping
+    -- a '0' would change nothing (the steady state of a healthy campaign).
+    return {0, ''}
+  end
+  local n = redis.call('LPUSH', K[1], A[1])
+  -- The window lives as long as the campaign's other keys: its TTL is set
+  -- when it is created (first outcome, or first after a resume).
+  if n == 1 then redis.call('EXPIRE', K[1], A[4]) end
+  if A[1] == '1' then f = redis.call('HINCRBY', K[2], 'ap_fail', 1) end
+  while n > win do
+    if redis.call('RPOP', K[1]) == '1' then f = redis.call('HINCRBY', K[2], 'ap_fail', -1) end
+    n = n - 1
+  end
+  if n < win then return {0, ''} end
+  if f <= thr * n then return {0, ''} end
+  if redis.call('HGET', K[3], 'control') then return {0, ''} end
+  local reason = string.format('auto-paused: %d of the last %d sends failed permanently (threshold %g%%); fix the cause, then campaign retry and campaign resume', f, n, thr * 100)
+  redis.call('HSET', K[3], 'control', A[5], 'control_reason', reason)
+  return {1, reason}
 end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-if n < win then return {0, ''} end
-local f = tonumber(redis.call('HGET', KEYS[2], 'ap_fail') or '0')
-if f <= thr * n then return {0, ''} end
-if redis.call('HGET', KEYS[3], 'control') then return {0, ''} end
-local reason = string.format('auto-paused: %d of the last %d sends failed permanently (threshold %g%%); fix the cause, then campaign retry and campaign resume', f, n, thr * 100)
-redis.call('HSET', KEYS[3], 'control', ARGV[5], 'control_reason', reason)
-return {1, reason}
-`)
+`
+
+var countFinalScript = redis.NewScript(countFinalLua + `return count_final(KEYS, ARGV)`)
 
 // CountFinal feeds one final send outcome (failed, or accepted when failed
 // is false) to the campaign's auto-pause window. It reports whether this
@@ -136,15 +148,26 @@ func (s *Store) CountFinal(ctx context.Context, id string, failed bool) (paused 
 	if failed {
 		v = "1"
 	}
-	k := keysFor(id)
-	res, err := countFinalScript.Run(ctx, s.rdb, []string{autoPauseWindowKey(id), k.counters, k.def},
-		v, DefaultAutoPauseWindow, DefaultAutoPauseThreshold, int64(Retention.Seconds()), controlPaused).Slice()
+	keys, args := countFinalArgs(s.keys(id), v)
+	res, err := countFinalScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return false, "", fmt.Errorf("auto-pause window: %w", err)
 	}
+	paused, reason = countFinalResult(res)
+	return paused, reason, nil
+}
+
+// countFinalArgs are the KEYS and ARGV of count_final() in countFinalLua.
+func countFinalArgs(k keys, outcome string) ([]string, []any) {
+	return []string{k.autoPause, k.counters, k.def},
+		[]any{outcome, DefaultAutoPauseWindow, DefaultAutoPauseThreshold, int64(Retention.Seconds()), controlPaused}
+}
+
+// countFinalResult reads count_final()'s {paused, reason}.
+func countFinalResult(res []any) (bool, string) {
 	n, _ := res[0].(int64)
-	reason, _ = res[1].(string)
-	return n == 1, reason, nil
+	reason, _ := res[1].(string)
+	return n == 1, reason
 }
 
 // resetAutoPause forgets the recent outcomes, so a resumed campaign is not

@@ -79,6 +79,17 @@ func OutcomeForDelivery(s sinch.DeliveryStatus) (Outcome, bool) {
 	return "", false
 }
 
+// DeliveryUpdate is the outcome update a delivery status says, with the
+// reason code for FAILED: one mapping for delivery receipts (the webhook)
+// and listed messages' message_status (tracking). ok is false when the
+// status says nothing (see OutcomeForDelivery). Key is left for the caller.
+func DeliveryUpdate(s sinch.DeliveryStatus, reason *sinch.Reason) (u OutcomeUpdate, ok bool) {
+	if u.Outcome, ok = OutcomeForDelivery(s); ok && u.Outcome == OutcomeFailed && reason != nil {
+		u.Reason = string(reason.Code)
+	}
+	return u, ok
+}
+
 // UnknownReason is the failure reason recorded when a failure names none.
 const UnknownReason = "UNKNOWN"
 

@@ -221,6 +221,48 @@ func TestAutoPauseTripsOnFailuresOnlyWhenTheWindowIsFull(t *testing.T) {
 	}
 }
 
+// A full window of successes is not pushed again (nothing would change):
+// failures after many successes still count from a full window, and the
+// window keeps its expiry.
+func TestAutoPauseAfterAFullWindowOfSuccesses(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "ap")
+	if err := s.SetAutoPause(ctx, "ap", AutoPause{Window: 10, Threshold: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(failed bool, n int) (paused bool, reason string) {
+		t.Helper()
+		for range n {
+			p, r, err := s.CountFinal(ctx, "ap", failed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p {
+				paused, reason = true, r
+			}
+		}
+		return paused, reason
+	}
+	count(false, 25)
+	if l, _ := s.rdb.LLen(ctx, autoPauseWindowKey("ap")).Result(); l != 10 {
+		t.Fatalf("window holds %d outcomes, want 10", l)
+	}
+	if ttl, _ := s.rdb.TTL(ctx, autoPauseWindowKey("ap")).Result(); ttl <= Retention-time.Minute {
+		t.Fatalf("window TTL %s, want about %s", ttl, Retention)
+	}
+	if p, _ := count(true, 5); p {
+		t.Fatal("paused at exactly the threshold")
+	}
+	// A success in between pushes out a success, not a failure.
+	if p, _ := count(false, 1); p {
+		t.Fatal("paused by a success")
+	}
+	p, reason := count(true, 1)
+	if !p || !strings.Contains(reason, "6 of the last 10 sends failed") {
+		t.Fatalf("got paused %v reason %q, want paused: 6 of the last 10", p, reason)
+	}
+}
+
 func TestCancelPendingLeavesSentAndKeepsCountsExact(t *testing.T) {
 	s, ctx := newStore(t)
 	create(t, s, ctx, "cx")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,7 +24,12 @@ const Retention = 90 * 24 * time.Hour
 
 // keys of one campaign. The {id} hash tag keeps them in one cluster slot so
 // the Lua scripts may touch several at once.
-type keys struct{ def, counters, status, records, msgIDs, sentPerSec string }
+type keys struct {
+	def, counters, status, records, msgIDs, sentPerSec string
+	// attempts counts each recipient's attempts; autoPause is the
+	// auto-pause window of recent outcomes.
+	attempts, autoPause string
+}
 
 func keysFor(id string) keys {
 	p := keyPrefix + "{" + id + "}:"
@@ -34,15 +40,36 @@ func keysFor(id string) keys {
 		records:    p + "rec",
 		msgIDs:     p + "mid",
 		sentPerSec: p + "ts",
+		attempts:   p + "att",
+		autoPause:  p + "apw",
 	}
+}
+
+// campaignKeys is one campaign's keys, remembered by Store.keys.
+type campaignKeys struct {
+	id string
+	k  keys
+}
+
+// keys is keysFor(id) for the send path, without building eight strings
+// per call: it remembers the last campaign's keys, and a worker mostly
+// sends one campaign at a time.
+func (s *Store) keys(id string) keys {
+	if c := s.last.Load(); c != nil && c.id == id {
+		return c.k
+	}
+	k := keysFor(id)
+	s.last.Store(&campaignKeys{id: id, k: k})
+	return k
 }
 
 const campaignsKey = keyPrefix + "campaigns"
 
 // Store reads and writes campaigns in Redis.
 type Store struct {
-	rdb redis.UniversalClient
-	now func() time.Time
+	rdb  redis.UniversalClient
+	now  func() time.Time
+	last atomic.Pointer[campaignKeys] // see keys
 }
 
 // NewStore returns a Store on rdb.
@@ -188,39 +215,43 @@ type Registration struct {
 	Record Record
 }
 
-// registerScript adds recipients as pending unless known. ARGV: pairs of
-// (key, record JSON). KEYS[4] is the upload's set of keys seen, which tells a
-// repeat inside this CSV from a recipient of an earlier run.
+// registerScript adds recipients as pending unless known. ARGV: the seen
+// set's TTL in seconds, then pairs of (key, record JSON). KEYS[4] is the
+// upload's set of keys seen, which tells a repeat inside this CSV from a
+// recipient of an earlier run. The pending counter moves once per batch.
 var registerScript = redis.NewScript(`
 local out = {}
-for i = 1, #ARGV, 2 do
+local added = 0
+for i = 2, #ARGV, 2 do
   local rk = ARGV[i]
   if redis.call('SADD', KEYS[4], rk) == 0 then
     out[#out+1] = 'duplicate'
+  elseif redis.call('HSETNX', KEYS[1], rk, 'pending') == 1 then
+    redis.call('HSET', KEYS[2], rk, ARGV[i+1])
+    added = added + 1
+    out[#out+1] = 'new'
   else
-    local old = redis.call('HGET', KEYS[1], rk)
-    if old then
-      out[#out+1] = old
-    else
-      redis.call('HSET', KEYS[1], rk, 'pending')
-      redis.call('HSET', KEYS[2], rk, ARGV[i+1])
-      redis.call('HINCRBY', KEYS[3], 'st:pending', 1)
-      out[#out+1] = 'new'
-    end
+    out[#out+1] = redis.call('HGET', KEYS[1], rk)
   end
 end
+if added > 0 then redis.call('HINCRBY', KEYS[3], 'st:pending', added) end
+redis.call('EXPIRE', KEYS[4], ARGV[1])
 return out
 `)
 
+// seenTTL bounds the life of an upload's seen set if EndUpload never runs.
+const seenTTL = 24 * time.Hour
+
 // Register records a batch of recipients of one upload (runID) as pending and
 // reports, for each, whether it is new, a repeat within this upload, or
-// already known with some status.
+// already known with some status. It is one round trip.
 func (s *Store) Register(ctx context.Context, id, runID string, regs []Registration) ([]RegisterResult, error) {
 	if len(regs) == 0 {
 		return nil, nil
 	}
 	k := keysFor(id)
-	args := make([]any, 0, 2*len(regs))
+	args := make([]any, 0, 1+2*len(regs))
+	args = append(args, int64(seenTTL/time.Second))
 	for _, r := range regs {
 		b, err := json.Marshal(r.Record)
 		if err != nil {
@@ -233,7 +264,6 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 	if err != nil {
 		return nil, fmt.Errorf("register recipients: %w", err)
 	}
-	s.rdb.Expire(ctx, runKey, 24*time.Hour)
 	out := make([]RegisterResult, len(res))
 	for i, r := range res {
 		out[i] = RegisterResult(r)
@@ -253,40 +283,62 @@ func (s *Store) EndUpload(ctx context.Context, id, runID string) error {
 	return err
 }
 
-// transitionScript moves one recipient to a new status if its current status
-// is one of the allowed ones, keeping the per-status counters exact.
-// KEYS: status, records, counters, msgIDs, sentPerSec.
-// ARGV: key, new status, record JSON or "", allowed old statuses
+// transitionLua defines transition(K, A), which moves one recipient to a new
+// status if its current status is one of the allowed ones, keeping the
+// per-status counters exact. It returns {applied (0 or 1), old status or "-"}.
+// K: status, records, counters, msgIDs, sentPerSec.
+// A: key, new status, record JSON or "", allowed old statuses
 // (comma-separated, "-" for absent), message ID or "", unix second.
-var transitionScript = redis.NewScript(`
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-local o = old or '-'
-if not string.find(',' .. ARGV[4] .. ',', ',' .. o .. ',', 1, true) then
-  return {0, o}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-if old then redis.call('HINCRBY', KEYS[3], 'st:' .. old, -1) end
-redis.call('HINCRBY', KEYS[3], 'st:' .. ARGV[2], 1)
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[1]) end
-if ARGV[2] == 'sent' then
-  redis.call('HINCRBY', KEYS[5], ARGV[6], 1)
-  redis.call('HSETNX', KEYS[3], 'first_sent', ARGV[6])
-  if tonumber(redis.call('HGET', KEYS[3], 'last_sent') or '0') < tonumber(ARGV[6]) then
-    redis.call('HSET', KEYS[3], 'last_sent', ARGV[6])
+const transitionLua = `
+local function transition(K, A)
+  local old = redis.call('HGET', K[1], A[1])
+  local o = old or '-'
+  if not string.find(',' .. A[4] .. ',', ',' .. o .. ',', 1, true) then
+    return {0, o}
   end
+  redis.call('HSET', K[1], A[1], A[2])
+  if A[3] ~= '' then redis.call('HSET', K[2], A[1], A[3]) end
+  if old then redis.call('HINCRBY', K[3], 'st:' .. old, -1) end
+  redis.call('HINCRBY', K[3], 'st:' .. A[2], 1)
+  if A[5] ~= '' then redis.call('HSET', K[4], A[5], A[1]) end
+  if A[2] == 'sent' then
+    redis.call('HINCRBY', K[5], A[6], 1)
+    -- first_sent and last_sent are written together, so only a campaign
+    -- without last_sent can lack first_sent.
+    local last = redis.call('HGET', K[3], 'last_sent')
+    if not last then redis.call('HSETNX', K[3], 'first_sent', A[6]) end
+    if tonumber(last or '0') < tonumber(A[6]) then
+      redis.call('HSET', K[3], 'last_sent', A[6])
+    end
+  end
+  return {1, o}
 end
-return {1, o}
-`)
+`
+
+var transitionScript = redis.NewScript(transitionLua + `return transition(KEYS, ARGV)`)
 
 // transition applies one status change; it reports whether it applied and
 // the status the recipient had.
 func (s *Store) transition(ctx context.Context, id, rk string, to Status, rec *Record, from ...Status) (bool, Status, error) {
+	keys, args, err := s.transitionArgs(id, rk, to, rec, from...)
+	if err != nil {
+		return false, "", err
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return false, "", fmt.Errorf("recipient %s -> %s: %w", rk, to, err)
+	}
+	applied, old := transitionResult(res)
+	return applied, old, nil
+}
+
+// transitionArgs are the KEYS and ARGV of transition() in transitionLua.
+func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...Status) ([]string, []any, error) {
 	recJSON := ""
 	if rec != nil {
 		b, err := json.Marshal(rec)
 		if err != nil {
-			return false, "", err
+			return nil, nil, err
 		}
 		recJSON = string(b)
 	}
@@ -301,24 +353,28 @@ func (s *Store) transition(ctx context.Context, id, rk string, to Status, rec *R
 	if rec != nil && to == StatusSent {
 		msgID = rec.MessageID
 	}
-	k := keysFor(id)
-	res, err := transitionScript.Run(ctx, s.rdb,
-		[]string{k.status, k.records, k.counters, k.msgIDs, k.sentPerSec},
-		rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix()).Slice()
-	if err != nil {
-		return false, "", fmt.Errorf("recipient %s -> %s: %w", rk, to, err)
-	}
+	k := s.keys(id)
+	return []string{k.status, k.records, k.counters, k.msgIDs, k.sentPerSec},
+		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix()}, nil
+}
+
+// transitionResult reads transition()'s {applied, old status}.
+func transitionResult(res []any) (bool, Status) {
+	applied, _ := res[0].(int64)
 	old, _ := res[1].(string)
 	if old == "-" {
 		old = ""
 	}
-	return res[0].(int64) == 1, Status(old), nil
+	return applied == 1, Status(old)
 }
+
+// sentFrom are the statuses a recipient may be marked sent from.
+var sentFrom = []Status{"", StatusPending, StatusFailed, StatusCancelled}
 
 // MarkSent records acceptance by Sinch. It returns false when the recipient
 // was already sent: the caller must not count or report it twice.
 func (s *Store) MarkSent(ctx context.Context, id, rk string, rec Record) (bool, error) {
-	ok, _, err := s.transition(ctx, id, rk, StatusSent, &rec, "", StatusPending, StatusFailed, StatusCancelled)
+	ok, _, err := s.transition(ctx, id, rk, StatusSent, &rec, sentFrom...)
 	return ok, err
 }
 
@@ -377,10 +433,17 @@ func (s *Store) KeyForMessage(ctx context.Context, id, messageID string) (string
 
 // SentPerSecond returns accepted sends in each of the last n seconds, oldest first.
 func (s *Store) SentPerSecond(ctx context.Context, id string, n int) ([]int64, error) {
-	now := s.now().Unix()
+	return s.SentPerSecondUntil(ctx, id, s.now(), n)
+}
+
+// SentPerSecondUntil returns accepted sends in each of the n seconds ending
+// with end's second, oldest first (the dashboard charts a finished
+// campaign's last minutes of sending).
+func (s *Store) SentPerSecondUntil(ctx context.Context, id string, end time.Time, n int) ([]int64, error) {
+	last := end.Unix()
 	fields := make([]string, n)
 	for i := range fields {
-		fields[i] = strconv.FormatInt(now-int64(n-1-i), 10)
+		fields[i] = strconv.FormatInt(last-int64(n-1-i), 10)
 	}
 	vals, err := s.rdb.HMGet(ctx, keysFor(id).sentPerSec, fields...).Result()
 	if err != nil {

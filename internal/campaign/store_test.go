@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,5 +265,89 @@ func TestSuppressionList(t *testing.T) {
 	}
 	if got, _ := s.Suppressed(ctx, []sinch.Channel{sinch.ChannelSMS}, []string{"+33612345678"}); got[0] {
 		t.Fatal("still suppressed after removal")
+	}
+}
+
+func TestFinishSentMarksCountsAndReleasesInOneCall(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	if err := s.SetAutoPause(ctx, "c", AutoPause{Window: 2, Threshold: 0.4}); err != nil {
+		t.Fatal(err)
+	}
+	rs := regs(2)
+	s.Register(ctx, "c", "r", rs)
+	if c, _, err := s.ClaimSend(ctx, "c", rs[0].Key, "a", time.Minute); c != ClaimOK || err != nil {
+		t.Fatalf("claim: %s %v", c, err)
+	}
+	got, err := s.FinishSent(ctx, "c", rs[0].Key, "a", Record{Row: 2, MessageID: "m0", Attempts: 1})
+	if err != nil || !got.Fresh || got.Paused {
+		t.Fatalf("FinishSent: got %+v %v, want fresh, not paused", got, err)
+	}
+	if st, _ := s.Status(ctx, "c", rs[0].Key); st != StatusSent {
+		t.Fatalf("status: got %s, want sent", st)
+	}
+	if rk, _ := s.KeyForMessage(ctx, "c", "m0"); rk != rs[0].Key {
+		t.Fatalf("message ID maps to %q, want %q", rk, rs[0].Key)
+	}
+	n, _ := s.Counters(ctx, "c")
+	if n.Sent != 1 || n.Pending != 1 {
+		t.Fatalf("counters: got sent %d pending %d, want 1 and 1", n.Sent, n.Pending)
+	}
+	// The lock is gone: another token can claim (and is told it is sent).
+	if c, _, _ := s.ClaimSend(ctx, "c", rs[0].Key, "b", time.Minute); c != ClaimSent {
+		t.Fatalf("claim after FinishSent: got %s, want sent (lock released)", c)
+	}
+	// A second acceptance is not fresh and changes no count, nor the
+	// auto-pause window.
+	got, err = s.FinishSent(ctx, "c", rs[0].Key, "a", Record{MessageID: "m0-again"})
+	if err != nil || got.Fresh {
+		t.Fatalf("second FinishSent: got %+v %v, want not fresh", got, err)
+	}
+	if n, _ := s.Counters(ctx, "c"); n.Sent != 1 {
+		t.Fatalf("sent after a second acceptance: got %d, want 1", n.Sent)
+	}
+	if l, _ := s.rdb.LLen(ctx, autoPauseWindowKey("c")).Result(); l != 1 {
+		t.Fatalf("auto-pause window: got %d outcomes, want 1", l)
+	}
+	// FinishSent does not drop a lock held by another token.
+	if c, _, _ := s.ClaimSend(ctx, "c", rs[1].Key, "x", time.Minute); c != ClaimOK {
+		t.Fatalf("claim: got %s, want ok", c)
+	}
+	if _, err := s.FinishSent(ctx, "c", rs[1].Key, "not-x", Record{MessageID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.rdb.Exists(ctx, lockKey("c", rs[1].Key)).Result(); ok != 1 {
+		t.Fatal("FinishSent with another token released the lock")
+	}
+	// The outcome it counts can trip auto-pause: a failure then this
+	// success fills the window of 2 with 1 failure of 2 (above 0.4).
+	s.rdb.Del(ctx, autoPauseWindowKey("c"))
+	s.rdb.HDel(ctx, keysFor("c").counters, "ap_fail")
+	if _, _, err := s.CountFinal(ctx, "c", true); err != nil {
+		t.Fatal(err)
+	}
+	s.Register(ctx, "c", "r2", regs(3)[2:])
+	got, err = s.FinishSent(ctx, "c", regs(3)[2].Key, "", Record{MessageID: "m2"})
+	if err != nil || !got.Fresh || !got.Paused || !strings.Contains(got.Reason, "1 of the last 2 sends failed") {
+		t.Fatalf("FinishSent filling the window: got %+v %v, want fresh and paused with the reason", got, err)
+	}
+}
+
+func TestRegisterCountsPendingAndBoundsTheSeenSet(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	rs := regs(5)
+	if _, err := s.Register(ctx, "c", "r", append(rs, rs[0])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Register(ctx, "c", "r", rs[3:]); err != nil { // repeats only
+		t.Fatal(err)
+	}
+	if n, _ := s.Counters(ctx, "c"); n.Pending != 5 {
+		t.Errorf("pending: got %d, want 5", n.Pending)
+	}
+	ttl, err := s.rdb.TTL(ctx, keyPrefix+"{c}:run:r").Result()
+	if err != nil || ttl <= 0 || ttl > seenTTL {
+		t.Errorf("TTL of the upload's seen set: got %v (%v), want at most %v", ttl, err, seenTTL)
 	}
 }

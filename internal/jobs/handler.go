@@ -165,30 +165,51 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	case campaign.ClaimBusy:
 		return &deferred{err: errBusy, delay: 5 * time.Second}
 	}
-	defer h.store.Release(context.WithoutCancel(ctx), p.CampaignID, p.Key, token)
+	// FinishSent drops the lock on the hot path; every other way out
+	// releases it here.
+	released := false
+	defer func() {
+		if !released {
+			h.store.Release(context.WithoutCancel(ctx), p.CampaignID, p.Key, token)
+		}
+	}()
+	if done, err := h.reconcile(ctx, p, attempt, token); done || err != nil { // reconcile.go
+		released = done
+		return err
+	}
 
+	rec := campaign.Record{Row: p.Row, Channel: p.Channel, Identity: p.Identity, Attempts: attempt}
+	store := context.WithoutCancel(ctx)
 	waitCtx, cancel := context.WithTimeout(ctx, maxLimiterWait)
 	err = h.limiter.Wait(waitCtx)
 	cancel()
 	if err != nil {
+		// Recorded as not sent, so the next attempt needs no reconciliation.
+		rec.Error = notSentReason + "waiting for the rate limit: " + err.Error()
+		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
 		return &deferred{err: fmt.Errorf("wait for rate limit: %w", err), delay: time.Second}
 	}
 
 	start := time.Now()
 	resp, err := h.sender.SendMessage(ctx, h.request(p))
 	latency := time.Since(start)
-	rec := campaign.Record{Row: p.Row, Channel: p.Channel, Identity: p.Identity, Attempts: attempt}
 	if err == nil {
 		h.observe("sent", latency)
 		rec.MessageID, rec.AcceptedTime = resp.MessageID, resp.AcceptedTime
-		fresh, err := h.store.MarkSent(context.WithoutCancel(ctx), p.CampaignID, p.Key, rec)
-		if err != nil {
-			// Sinch accepted it: retrying would send twice. Log, do not fail.
+		// One round trip: mark sent, count the outcome, release the lock;
+		// retried while Redis restarts (reconcile.go).
+		sent, err := h.recordAccepted(ctx, p, token, rec)
+		released = err == nil
+		switch {
+		case err != nil:
+			// Redis is still away: run the task again; that attempt is in
+			// doubt and is reconciled with Sinch, not sent again.
 			h.logger.ErrorContext(ctx, "accepted but not recorded", "campaign_id", p.CampaignID, "recipient", p.Key, "err", err)
-		} else if !fresh {
+			return &deferred{err: fmt.Errorf("accepted by sinch but not recorded: %w", err), delay: time.Second}
+		case !sent.Fresh:
 			h.logger.WarnContext(ctx, "accepted twice", "campaign_id", p.CampaignID, "recipient", p.Key)
-		} else {
-			h.countFinal(context.WithoutCancel(ctx), p.CampaignID, false)
+		case sent.Paused:
+			h.logAutoPause(ctx, p.CampaignID, sent.Reason)
 		}
 		return nil
 	}
@@ -197,11 +218,14 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	d := decide(err, retried, h.maxRetry)
 	h.observe(d.Class.String(), latency)
 	rec.Error = reason(d, err, attempt)
-	store := context.WithoutCancel(ctx)
 	switch {
 	case d.Class == ClassRateLimited:
 		h.limiter.Throttled(store, d.Delay)
 		h.store.CountRateLimited(store, p.CampaignID)
+		// Sinch answered, so the next attempt is not in doubt: without this
+		// note every 429 would cost a reconciling list call, under the very
+		// rate limit that refused it.
+		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
 	case d.Archive:
 		failed, merr := h.store.MarkFailed(store, p.CampaignID, p.Key, rec)
 		if merr != nil {
@@ -225,8 +249,12 @@ func (h *SendHandler) countFinal(ctx context.Context, campaignID string, failed 
 	case err != nil:
 		h.logger.ErrorContext(ctx, "auto-pause check failed", "campaign_id", campaignID, "err", err)
 	case paused:
-		h.logger.WarnContext(ctx, "campaign auto-paused", "campaign_id", campaignID, "reason", why)
+		h.logAutoPause(ctx, campaignID, why)
 	}
+}
+
+func (h *SendHandler) logAutoPause(ctx context.Context, campaignID, why string) {
+	h.logger.WarnContext(ctx, "campaign auto-paused", "campaign_id", campaignID, "reason", why)
 }
 
 func (h *SendHandler) observe(result string, latency time.Duration) {

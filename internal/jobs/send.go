@@ -3,6 +3,7 @@
 package jobs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -56,7 +57,7 @@ func TaskID(campaignID, key string) string { return "send:" + campaignID + ":" +
 // NewSendTask builds the task for p in the Asynq queue of priority, to run at
 // processAt (zero: now).
 func NewSendTask(p SendPayload, priority campaign.Priority, processAt time.Time) (*asynq.Task, error) {
-	b, err := json.Marshal(p)
+	b, err := encodeSend(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode send payload: %w", err)
 	}
@@ -73,10 +74,47 @@ func NewSendTask(p SendPayload, priority campaign.Priority, processAt time.Time)
 	return asynq.NewTask(TypeSend, b, opts...), nil
 }
 
+// sendWire is SendPayload as read by decodeSend's fallback: the message
+// stays raw until AppMessage.UnmarshalJSON reads it.
+type sendWire struct {
+	SendPayload
+	Message json.RawMessage `json:"message"`
+}
+
+// sendTyped is SendPayload with the message's typed fields only: what
+// enqueue writes, decoded in one pass.
+type sendTyped struct {
+	SendPayload
+	Message typedMessage `json:"message"`
+}
+
+// typedMessage is sinch.AppMessage without its methods: decoding into it
+// fills the typed fields in one pass.
+type typedMessage sinch.AppMessage
+
+// decodeSend decodes a payload in one pass when it has only known fields,
+// as every payload enqueue writes does. AppMessage's own UnmarshalJSON
+// decodes twice (typed fields, then a map for the other kinds it keeps in
+// Other); it is the fallback for a payload with fields of other kinds.
 func decodeSend(b []byte) (SendPayload, error) {
 	var p SendPayload
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("decode send payload: %w", err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var t sendTyped
+	if err := dec.Decode(&t); err == nil && len(bytes.TrimSpace(b[dec.InputOffset():])) == 0 {
+		p = t.SendPayload
+		p.Message = sinch.AppMessage(t.Message)
+	} else {
+		var w sendWire
+		if err := json.Unmarshal(b, &w); err != nil {
+			return w.SendPayload, fmt.Errorf("decode send payload: %w", err)
+		}
+		p = w.SendPayload
+		if len(w.Message) > 0 {
+			if err := json.Unmarshal(w.Message, &p.Message); err != nil {
+				return p, fmt.Errorf("decode send payload: message: %w", err)
+			}
+		}
 	}
 	if p.CampaignID == "" || p.Key == "" || p.Identity == "" || p.Channel == "" {
 		return p, fmt.Errorf("decode send payload: missing campaign_id, key, channel or identity")

@@ -74,6 +74,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger defaults to a discarding logger.
 	Logger *slog.Logger
+	// OnPage, if set, is called after each page listed (for metrics).
+	OnPage func()
 }
 
 // Tracker runs tracking passes. It is safe for concurrent use.
@@ -218,6 +220,9 @@ func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 			return rep, fmt.Errorf("list messages (page %d): %w", rep.Pages+1, err)
 		}
 		rep.Pages++
+		if t.cfg.OnPage != nil {
+			t.cfg.OnPage()
+		}
 		rep.Messages += int64(len(page.Messages))
 		if err := t.reconcile(ctx, id, page.Messages, &rep); err != nil {
 			return rep, err
@@ -403,25 +408,22 @@ func (t *Tracker) outcomeOf(m *sinch.ConversationMessage) (campaign.OutcomeUpdat
 	// null) may say more.
 	u := campaign.OutcomeUpdate{Outcome: campaign.OutcomeStored}
 	if ms := m.MessageStatus; ms != nil {
-		if o, ok := campaign.OutcomeForDelivery(ms.Status); ok {
-			u.Outcome = o
-			if o == campaign.OutcomeFailed {
-				u.Reason = statusReason(ms.Raw)
-			}
+		if d, ok := campaign.DeliveryUpdate(ms.Status, statusReason(ms.Raw)); ok {
+			u = d
 		}
 	}
 	return u, true
 }
 
-// statusReason reads reason.code from a raw message_status object.
-func statusReason(raw json.RawMessage) string {
+// statusReason reads the reason from a raw message_status object.
+func statusReason(raw json.RawMessage) *sinch.Reason {
 	var v struct {
 		Reason *sinch.Reason `json:"reason"`
 	}
-	if json.Unmarshal(raw, &v) != nil || v.Reason == nil {
-		return ""
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
 	}
-	return string(v.Reason.Code)
+	return v.Reason
 }
 
 // suppress puts opted-out recipients on the suppression list.

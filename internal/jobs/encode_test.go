@@ -1,0 +1,92 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// TestEncodeSendIsJSONMarshal: the hand-written payload encoder writes the
+// bytes json.Marshal writes, for strings that need escaping, every message
+// kind, and a text message next to any other AppMessage field (so a field
+// added to AppMessage later cannot be dropped by the text fast path).
+func TestEncodeSendIsJSONMarshal(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	win, err := campaign.ParseWindow("08:30-20:00", paris)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := SendPayload{CampaignID: "spring-sale", Key: "0123456789abcdef01234567", Row: 42, Channel: sinch.ChannelSMS,
+		Identity: "+33612345678", Queue: sinch.QueueHigh, TTLSeconds: 86400}
+	text := func(s string) sinch.AppMessage { return sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: s}} }
+
+	var cases []SendPayload
+	for _, s := range []string{"", "Hi Ann, your offer is waiting!", `say "hi"`, `back\slash`, "<b>&amp;</b>",
+		"tab\tnew\nline\x00\x1f\x7f", "Grüße, 你好 👋", "bad utf8 \xff\xfe", "line sep \u2028 para \u2029"} {
+		p := base
+		p.Message = text(s)
+		cases = append(cases, p)
+		p.Identity, p.CampaignID = s, s+"-c"
+		cases = append(cases, p)
+	}
+	p := base
+	p.Window, p.Row, p.TTLSeconds = win, -1, 0
+	p.Message = text("windowed")
+	cases = append(cases, p)
+	for _, m := range []sinch.AppMessage{
+		{},
+		{TemplateMessage: &sinch.TemplateMessage{OmniTemplate: &sinch.TemplateReference{TemplateID: "t", Version: "1", Parameters: map[string]string{"name": "<Ann>"}}}},
+		{MediaMessage: &sinch.MediaMessage{URL: "https://example.com/a.png?x=1&y=2"}},
+		{Other: map[string]json.RawMessage{"carousel_message": json.RawMessage(`{ "choices" : [] }`)}},
+	} {
+		p := base
+		p.Message = m
+		cases = append(cases, p)
+	}
+	// A text message plus each other field of AppMessage set to something.
+	typ := reflect.TypeFor[sinch.AppMessage]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Name == "TextMessage" {
+			continue
+		}
+		m := text("and more")
+		v := reflect.ValueOf(&m).Elem().Field(i)
+		switch f.Type.Kind() {
+		case reflect.Pointer:
+			v.Set(reflect.New(f.Type.Elem()))
+		case reflect.Map:
+			mv := reflect.MakeMap(f.Type)
+			val := reflect.New(f.Type.Elem()).Elem()
+			if val.Kind() == reflect.Slice { // json.RawMessage
+				val = reflect.ValueOf([]byte(`{"x":1}`)).Convert(f.Type.Elem())
+			}
+			mv.SetMapIndex(reflect.ValueOf("extra_kind").Convert(f.Type.Key()), val)
+			v.Set(mv)
+		default:
+			t.Fatalf("AppMessage.%s: kind %s not covered by this test", f.Name, f.Type.Kind())
+		}
+		p := base
+		p.Message = m
+		if _, ok := textOnly(m); ok {
+			t.Errorf("AppMessage.%s set: still taken for a text-only message", f.Name)
+		}
+		cases = append(cases, p)
+	}
+
+	for _, p := range cases {
+		want, wantErr := json.Marshal(p)
+		got, err := encodeSend(p)
+		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("encodeSend:\n got  %s (err %v)\n want %s (err %v)", got, err, want, wantErr)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+)
+
+func TestDecodeSendKeepsEveryMessageField(t *testing.T) {
+	base := SendPayload{CampaignID: "c", Key: "SMS:+33612345678", Row: 7, Channel: sinch.ChannelSMS,
+		Identity: "+33612345678", Queue: sinch.QueueHigh, TTLSeconds: 60}
+	for name, msg := range map[string]sinch.AppMessage{
+		"text":     {TextMessage: &sinch.TextMessage{Text: "hello"}},
+		"template": {TemplateMessage: &sinch.TemplateMessage{OmniTemplate: &sinch.TemplateReference{TemplateID: "t", Version: "1", Parameters: map[string]string{"name": "Ann"}}}},
+		"media":    {MediaMessage: &sinch.MediaMessage{URL: "https://example.com/a.png"}},
+		// A kind without a typed field takes AppMessage's own decoder.
+		"other kind": {Other: map[string]json.RawMessage{"carousel_message": json.RawMessage(`{"choices":[]}`)}},
+		"typed and other": {TextMessage: &sinch.TextMessage{Text: "hi"},
+			Other: map[string]json.RawMessage{"list_message": json.RawMessage(`{"title":"x"}`)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := base
+			p.Message = msg
+			b, err := json.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeSend(b)
+			if err != nil {
+				t.Fatalf("decodeSend: %v", err)
+			}
+			if !reflect.DeepEqual(got, p) {
+				t.Fatalf("got %+v\nwant %+v", got, p)
+			}
+		})
+	}
+	t.Run("bad message", func(t *testing.T) {
+		b := []byte(`{"campaign_id":"c","key":"k","channel":"SMS","identity":"+33612345678","message":{"text_message":7}}`)
+		if _, err := decodeSend(b); err == nil || !strings.Contains(err.Error(), "message") {
+			t.Fatalf("got %v, want an error about the message", err)
+		}
+	})
+}
+
+// storeCalls counts the round trips that touch a campaign's keys.
+type storeCalls struct{ n atomic.Int64 }
+
+func (c *storeCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *storeCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+func (c *storeCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		// An EVALSHA of a script the server has not loaded yet (a fresh
+		// Redis) is answered NOSCRIPT and replayed as EVAL: count the replay.
+		if strings.Contains(fmt.Sprint(cmd.Args()...), "sd:{c}:") && (err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT")) {
+			c.n.Add(1)
+		}
+		return err
+	}
+}
+
+func TestAcceptedSendCostsTwoStoreRoundTripsAndReleasesTheLock(t *testing.T) {
+	f := newFixture(t, sinchsim.Config{})
+	ctx := context.Background()
+	var calls storeCalls
+	rdb := f.store.Redis().(*redis.Client)
+	rdb.AddHook(&calls)
+	if err := f.handler.ProcessTask(ctx, f.task(t)); err != nil {
+		t.Fatalf("ProcessTask: %v", err)
+	}
+	// ClaimSend, then FinishSent (mark sent, auto-pause count, release).
+	if got := calls.n.Load(); got != 2 {
+		t.Errorf("campaign store round trips for one send: got %d, want 2", got)
+	}
+	if st, _ := f.store.Status(ctx, "c", f.payload.Key); st != campaign.StatusSent {
+		t.Errorf("status: got %q, want sent", st)
+	}
+	locks, err := rdb.Keys(ctx, "sd:{c}:lock:*").Result()
+	if err != nil || len(locks) != 0 {
+		t.Errorf("locks left after the send: got %v (%v), want none", locks, err)
+	}
+}
