@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,11 @@ type Options struct {
 	DefaultRegion string
 	// Delimiter separates CSV fields. Defaults to ','.
 	Delimiter rune
+	// MaxBytes, MaxRowBytes, MaxFieldBytes and MaxColumns bound the CSV as
+	// the fields of the same names in recipients.Options do; zero takes
+	// recipients' default.
+	MaxBytes                               int64
+	MaxRowBytes, MaxFieldBytes, MaxColumns int
 	// Rejects receives one CSV line per rejected row; may be nil.
 	Rejects io.Writer
 	// DryRun validates and renders every row but writes nothing to Redis.
@@ -136,10 +142,11 @@ func (o *Options) withDefaults() error {
 	return nil
 }
 
-// pending is one valid row waiting for registration.
+// pending is one valid row waiting for registration, with its task built
+// (nil in a dry run).
 type pending struct {
-	reg     campaign.Registration
-	payload jobs.SendPayload
+	reg  campaign.Registration
+	task *asynq.Task
 }
 
 // run holds one upload's moving parts.
@@ -173,6 +180,7 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	reader, err := recipients.NewReader(opts.CSV, recipients.Options{
 		Delimiter: opts.Delimiter, DefaultRegion: opts.DefaultRegion, DefaultChannel: opts.Channel,
+		MaxBytes: opts.MaxBytes, MaxRowBytes: opts.MaxRowBytes, MaxFieldBytes: opts.MaxFieldBytes, MaxColumns: opts.MaxColumns,
 	})
 	if err != nil {
 		return r.sum, err
@@ -194,7 +202,9 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
-	r.tasks = make(chan *asynq.Task, opts.Concurrency*4)
+	// Room for two whole batches: the enqueue goroutines keep working on one
+	// while the next is registered (two Redis round trips).
+	r.tasks = make(chan *asynq.Task, opts.Concurrency*4+2*opts.BatchSize)
 	var wg sync.WaitGroup
 	for range opts.Concurrency {
 		wg.Add(1)
@@ -242,8 +252,51 @@ func (r *run) createCampaign(ctx context.Context) error {
 	return nil
 }
 
+// chunkRows is how many consecutive CSV records one worker validates and
+// renders at a time.
+const chunkRows = 64
+
+// chunk is a run of consecutive records. A worker fills in each item; the
+// collector takes chunks in file order once done is closed.
+type chunk struct {
+	items []item
+	done  chan struct{}
+	err   error // fatal error of the item at errAt: the run stops there
+	errAt int
+}
+
+// item is one CSV record: rejected (rowErr) or valid (p).
+type item struct {
+	rec    recipients.Record
+	rowErr *recipients.RowError
+	p      pending
+}
+
 // read streams rows, rejects bad ones, and registers good ones in batches.
+//
+// Three stages keep the single-threaded parts short: one goroutine reads
+// and splits the CSV into chunks; GOMAXPROCS workers validate (phone
+// numbers: the costly part), render and encode them; this goroutine takes
+// the chunks in file order and registers rows in batches. Row numbers,
+// rejects (in file order) and duplicates (the first occurrence wins) are
+// exactly those of reading row by row.
 func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *asynq.Task) (Summary, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reader and the workers on an early return
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *chunk, workers)
+	ordered := make(chan *chunk, 2*workers+2) // bounds the chunks in flight
+	var readErr error                         // fatal read error; set before ordered is closed
+	go r.split(ctx, reader, work, ordered, &readErr)
+	for range workers {
+		go func() {
+			for c := range work {
+				r.prepare(c)
+				close(c.done)
+			}
+		}()
+	}
+
 	batch := make([]pending, 0, r.opts.BatchSize)
 	flush := func() error {
 		err := r.register(ctx, batch, out)
@@ -253,53 +306,37 @@ func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *a
 		}
 		return err
 	}
-	for {
+	for c := range ordered {
 		if err := ctx.Err(); err != nil {
 			return r.sum, r.firstErr(err)
 		}
-		row, err := reader.Next()
-		if errors.Is(err, io.EOF) {
-			break
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return r.sum, r.firstErr(ctx.Err())
 		}
-		var rowErr *recipients.RowError
-		if errors.As(err, &rowErr) {
+		for i := range c.items {
 			r.sum.Rows++
-			if err := r.reject(rowErr); err != nil {
-				return r.sum, err
+			if c.err != nil && i == c.errAt {
+				return r.sum, c.err
 			}
-			continue
-		}
-		if err != nil {
-			return r.sum, err
-		}
-		r.sum.Rows++
-		msg, err := r.opts.Source.Build(row)
-		if errors.As(err, &rowErr) {
-			if rowErr.Line == 0 {
-				rowErr.Line = row.Line
+			it := &c.items[i]
+			if it.rowErr != nil {
+				if err := r.reject(it.rowErr); err != nil {
+					return r.sum, err
+				}
+				continue
 			}
-			if err := r.reject(rowErr); err != nil {
-				return r.sum, err
-			}
-			continue
-		}
-		if err != nil {
-			return r.sum, err
-		}
-		key := campaign.RecipientKey(row.Channel, row.Identity)
-		batch = append(batch, pending{
-			reg: campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}},
-			payload: jobs.SendPayload{
-				CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
-				Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
-				Window: r.opts.Window,
-			},
-		})
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return r.sum, err
+			batch = append(batch, it.p)
+			if len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return r.sum, err
+				}
 			}
 		}
+	}
+	if readErr != nil {
+		return r.sum, r.firstErr(readErr)
 	}
 	if err := flush(); err != nil {
 		return r.sum, err
@@ -310,6 +347,109 @@ func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *a
 		}
 	}
 	return r.sum, nil
+}
+
+// split reads records into chunks and hands each to the workers and, in
+// file order, to the collector. It sets *errp to the fatal read error, if
+// any, after handing over the records read before it, and before closing
+// the channels.
+func (r *run) split(ctx context.Context, reader *recipients.Reader, work, ordered chan<- *chunk, errp *error) (err error) {
+	defer close(ordered)
+	defer close(work)
+	defer func() { *errp = err }() // runs first
+	c := &chunk{items: make([]item, 0, chunkRows), done: make(chan struct{})}
+	emit := func() error {
+		for _, ch := range []chan<- *chunk{ordered, work} {
+			select {
+			case ch <- c:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		c = &chunk{items: make([]item, 0, chunkRows), done: make(chan struct{})}
+		return nil
+	}
+	for {
+		rec, err := reader.NextRecord()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var rowErr *recipients.RowError
+		switch {
+		case errors.As(err, &rowErr):
+			c.items = append(c.items, item{rowErr: rowErr})
+		case err != nil:
+			if len(c.items) > 0 {
+				if eerr := emit(); eerr != nil {
+					return eerr
+				}
+			}
+			return err
+		default:
+			c.items = append(c.items, item{rec: rec})
+		}
+		if len(c.items) == chunkRows {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(c.items) > 0 {
+		return emit()
+	}
+	return nil
+}
+
+// prepare validates, renders and encodes the records of c. It runs on the
+// workers, concurrently for different chunks.
+func (r *run) prepare(c *chunk) {
+	for i := range c.items {
+		it := &c.items[i]
+		if it.rowErr != nil {
+			continue
+		}
+		if err := r.prepareRow(it); err != nil {
+			c.err, c.errAt = err, i
+			return
+		}
+	}
+}
+
+// prepareRow fills in one item; an error is fatal for the run.
+func (r *run) prepareRow(it *item) error {
+	row, err := it.rec.Row()
+	var rowErr *recipients.RowError
+	if errors.As(err, &rowErr) {
+		it.rowErr = rowErr
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	msg, err := r.opts.Source.Build(row)
+	if errors.As(err, &rowErr) {
+		if rowErr.Line == 0 {
+			rowErr.Line = row.Line
+		}
+		it.rowErr = rowErr
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	key := campaign.RecipientKey(row.Channel, row.Identity)
+	it.p.reg = campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}}
+	if r.opts.DryRun {
+		return nil
+	}
+	// Built for every valid row, also the few that turn out to be repeats:
+	// encoding here runs on the workers instead of the collector.
+	it.p.task, err = jobs.NewSendTask(jobs.SendPayload{
+		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
+		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
+		Window: r.opts.Window,
+	}, r.opts.Priority, r.opts.ProcessAt)
+	return err
 }
 
 func (r *run) reject(e *recipients.RowError) error {
@@ -360,12 +500,8 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 			r.sum.AlreadyEnqueued++
 			continue
 		}
-		task, err := jobs.NewSendTask(batch[i].payload, r.opts.Priority, r.opts.ProcessAt)
-		if err != nil {
-			return err
-		}
 		select {
-		case out <- task:
+		case out <- batch[i].task:
 		case <-ctx.Done():
 			return r.firstErr(ctx.Err())
 		}

@@ -23,7 +23,13 @@ type TextSource struct{ tmpl *recipients.Template }
 
 // NewTextSource parses the template; a parse error is fatal for the upload.
 func NewTextSource(text string) (*TextSource, error) {
-	t, err := recipients.ParseTemplate(text)
+	return NewTextSourceWith(text, recipients.TemplateOptions{})
+}
+
+// NewTextSourceWith is NewTextSource with limits on the template and on
+// each rendered message.
+func NewTextSourceWith(text string, opts recipients.TemplateOptions) (*TextSource, error) {
+	t, err := recipients.ParseTemplateWith(text, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,157 @@
+package enqueue
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+)
+
+// mixedCSV has n data rows (lines 2..n+1): every 7th row a bad number, every
+// 11th a repeat of the row 5 lines earlier, every 13th an empty name (the
+// template rejects it), the rest distinct valid recipients. It returns the
+// CSV and what reading it row by row must give: rejected lines in order,
+// and the line of the first occurrence of every accepted recipient.
+func mixedCSV(n int) (data []byte, rejected []int, first map[string]int, dups int) {
+	var b strings.Builder
+	b.WriteString("phone,name\n")
+	phones := make([]string, n+2)
+	first = map[string]int{}
+	for line := 2; line <= n+1; line++ {
+		phone, name := fmt.Sprintf("+336%08d", line), "N"+strconv.Itoa(line)
+		switch {
+		case line%7 == 0:
+			phone = "12ab"
+		case line%11 == 0 && line > 6:
+			phone = phones[line-5]
+		case line%13 == 0:
+			name = ""
+		}
+		phones[line] = phone
+		fmt.Fprintf(&b, "%s,%s\n", phone, name)
+		switch {
+		case phone == "12ab" || name == "":
+			rejected = append(rejected, line)
+		case first[phone] != 0:
+			dups++
+		default:
+			first[phone] = line
+		}
+	}
+	return []byte(b.String()), rejected, first, dups
+}
+
+func TestRunKeepsRowOrderRejectsAndFirstOccurrenceAcrossChunksAndBatches(t *testing.T) {
+	r := redistest.New(t)
+	client := asynq.NewClient(r.AsynqOpt())
+	t.Cleanup(func() { client.Close() })
+	store := campaign.NewStore(r.Client)
+	const n = 2000 // 32 chunks, 286 batches of 7
+	data, wantRejected, first, wantDups := mixedCSV(n)
+	src, err := NewTextSource("{{.name}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, dry := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dry run %v", dry), func(t *testing.T) {
+			var rejects bytes.Buffer
+			var progress []int64
+			sum, err := New(store, client).Run(ctx, Options{
+				CampaignID: "order", CSV: bytes.NewReader(data), Source: src, Rejects: &rejects,
+				BatchSize: 7, Concurrency: 3, DryRun: dry, Progress: func(rows int64) { progress = append(progress, rows) },
+			})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			want := Summary{CampaignID: "order", Rows: n, Enqueued: int64(len(first)), Duplicates: int64(wantDups),
+				Rejected: int64(len(wantRejected)), DryRun: dry}
+			if sum != want {
+				t.Fatalf("summary: got %+v, want %+v", sum, want)
+			}
+			recs, err := csv.NewReader(&rejects).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotRejected []int
+			for _, rec := range recs[1:] {
+				line, _ := strconv.Atoi(rec[0])
+				gotRejected = append(gotRejected, line)
+			}
+			if !slices.Equal(gotRejected, wantRejected) {
+				t.Fatalf("rejected lines, in order: got %v\nwant %v", gotRejected, wantRejected)
+			}
+			if !slices.IsSorted(progress) || progress[len(progress)-1] != n {
+				t.Errorf("progress: got %v, want rising to %d", progress, n)
+			}
+		})
+	}
+	// The first occurrence is the one registered and enqueued.
+	insp := asynq.NewInspector(r.AsynqOpt())
+	t.Cleanup(func() { insp.Close() })
+	for phone, line := range first {
+		key := campaign.RecipientKey(sinch.ChannelSMS, phone)
+		rec, err := store.Record(ctx, "order", key)
+		if err != nil || rec.Row != line {
+			t.Fatalf("record of %s: got row %d (%v), want %d", phone, rec.Row, err, line)
+		}
+		if line%50 != 0 {
+			continue // a sample of the tasks is enough
+		}
+		info, err := insp.GetTaskInfo("default", jobs.TaskID("order", key))
+		if err != nil {
+			t.Fatalf("task of %s: %v", phone, err)
+		}
+		var p jobs.SendPayload
+		if err := json.Unmarshal(info.Payload, &p); err != nil || p.Row != line || p.Message.TextMessage.Text != "N"+strconv.Itoa(line) {
+			t.Fatalf("task of %s: got row %d text %+v (%v), want row %d", phone, p.Row, p.Message.TextMessage, err, line)
+		}
+	}
+	if c, _ := store.Counters(ctx, "order"); c.Pending != int64(len(first)) {
+		t.Errorf("pending counter: got %d, want %d", c.Pending, len(first))
+	}
+}
+
+// failingSource fails (not a row error) on one line.
+type failingSource struct {
+	TextSource
+	line int
+}
+
+func (s *failingSource) Build(row recipients.Row) (sinch.AppMessage, error) {
+	if row.Line == s.line {
+		return sinch.AppMessage{}, errors.New("source broke")
+	}
+	return s.TextSource.Build(row)
+}
+
+func TestRunStopsAtAFatalSourceErrorCountingRowsUpToIt(t *testing.T) {
+	data, _, _, _ := mixedCSV(500)
+	tmpl, err := NewTextSource("Hi {{.name}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := New(nil, nil).Run(context.Background(), Options{
+		CampaignID: "fatal", CSV: bytes.NewReader(data), Source: &failingSource{TextSource: *tmpl, line: 300}, DryRun: true,
+	})
+	if err == nil || !strings.Contains(err.Error(), "source broke") {
+		t.Fatalf("Run: got %v, want the source's error", err)
+	}
+	if sum.Rows != 299 { // lines 2..300
+		t.Errorf("rows: got %d, want 299", sum.Rows)
+	}
+}
