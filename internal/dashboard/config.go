@@ -1,0 +1,104 @@
+package dashboard
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaignctl"
+)
+
+// Config is what New needs.
+type Config struct {
+	// Campaigns runs the campaign operations (required).
+	Campaigns *campaignctl.Controller
+	// RedisOpt is the queue's Redis, for asynqmon (required).
+	RedisOpt asynq.RedisConnOpt
+	// Admin enables asynqmon's write actions (run, delete, archive tasks,
+	// pause queues). Campaign actions are always available.
+	Admin bool
+	// PrometheusURL, when set, lets asynqmon chart queue metrics over time.
+	PrometheusURL string
+	Auth          Auth
+	// Webhook, when set, serves POST /webhooks/sinch: the only route
+	// without dashboard auth (it checks Sinch's signature instead).
+	Webhook http.Handler
+	// Metrics, when set, serves /metrics (behind auth).
+	Metrics http.Handler
+	// Refresh is how often campaign pages reload (default 5s).
+	Refresh time.Duration
+	Logger  *slog.Logger
+}
+
+// DefaultRefresh is the campaign pages' auto-refresh period.
+const DefaultRefresh = 5 * time.Second
+
+// Setting errors, by what is wrong.
+var (
+	ErrOpenOnNetwork  = errors.New("refusing to serve without credentials on a non-loopback address")
+	ErrHalfCredential = errors.New("incomplete credentials")
+)
+
+// Validate checks the auth settings for serving on addr: a user needs a
+// password and the reverse, and only a loopback address may go without
+// credentials.
+func (a Auth) Validate(addr string) error {
+	switch {
+	case a.User != "" && a.Password == "":
+		return fmt.Errorf("%w: DASHBOARD_USER is set but DASHBOARD_PASSWORD is empty", ErrHalfCredential)
+	case a.User == "" && a.Password != "":
+		return fmt.Errorf("%w: DASHBOARD_PASSWORD is set but DASHBOARD_USER is empty", ErrHalfCredential)
+	}
+	if a.Enabled() {
+		return nil
+	}
+	if !isLoopback(addr) {
+		return fmt.Errorf("%w: --addr %s: set DASHBOARD_USER and DASHBOARD_PASSWORD, or DASHBOARD_TOKEN, or listen on 127.0.0.1",
+			ErrOpenOnNetwork, addr)
+	}
+	return nil
+}
+
+// isLoopback reports whether addr (host:port) only accepts local
+// connections. An empty host listens on every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Campaigns == nil:
+		return errors.New("dashboard: Config.Campaigns is required")
+	case c.RedisOpt == nil:
+		return errors.New("dashboard: Config.RedisOpt is required")
+	case c.Refresh < 0:
+		return errors.New("dashboard: Config.Refresh must not be negative")
+	}
+	if c.PrometheusURL != "" {
+		u, err := url.Parse(c.PrometheusURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("--prometheus-url must be an http(s) URL such as http://prometheus:9090")
+		}
+	}
+	if c.Refresh == 0 {
+		c.Refresh = DefaultRefresh
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
