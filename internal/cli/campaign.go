@@ -17,12 +17,11 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaignctl"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
@@ -142,25 +141,14 @@ func (c *campaignCmd) list(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, s, args, 0, false, ""); err != nil {
 		return err
 	}
-	rdb, store, err := c.open(ctx, s, "")
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	ids, err := store.IDs(ctx)
+	defer closeCtl()
+	sums, err := ctl.List(ctx)
 	if err != nil {
 		return err
-	}
-	sums := make([]campaign.Summary, 0, len(ids))
-	for _, id := range ids {
-		sum, err := store.Summary(ctx, id, nil)
-		if errors.Is(err, campaign.ErrNotFound) {
-			continue // expired
-		}
-		if err != nil {
-			return err
-		}
-		sums = append(sums, sum)
 	}
 	if *asJSON {
 		return json.NewEncoder(c.stdout).Encode(sums)
@@ -185,12 +173,12 @@ func (c *campaignCmd) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb, store, err := c.open(ctx, s, pos[0])
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	sum, err := store.Summary(ctx, pos[0], jobs.NewTaskCounter(rdb))
+	defer closeCtl()
+	sum, err := ctl.Status(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -336,12 +324,16 @@ func writeReport(ctx context.Context, w io.Writer, store *campaign.Store, id str
 	return n, bw.Flush()
 }
 
-// queueOps opens what the queue operations need.
-func (c *campaignCmd) queueOps(s *config.Settings, rdb redis.UniversalClient, store *campaign.Store) (*jobs.Ops, func()) {
-	ropt, _ := s.RedisOpt()
-	insp := asynq.NewInspector(ropt)
-	client := asynq.NewClient(ropt)
-	return jobs.NewOps(rdb, insp, client, store), func() { insp.Close(); client.Close() }
+// controller connects to Redis and opens the operations the CLI shares
+// with the dashboard; closeCtl closes both.
+func (c *campaignCmd) controller(ctx context.Context, s *config.Settings) (ctl *campaignctl.Controller, closeCtl func(), err error) {
+	rdb, err := connectRedis(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	ropt, _ := s.RedisOpt() // validated by Load
+	ctl = campaignctl.New(rdb, ropt)
+	return ctl, func() { ctl.Close(); rdb.Close() }, nil
 }
 
 func (c *campaignCmd) retry(ctx context.Context, args []string) error {
@@ -351,14 +343,12 @@ func (c *campaignCmd) retry(ctx context.Context, args []string) error {
 		return err
 	}
 	id := pos[0]
-	rdb, store, err := c.open(ctx, s, id)
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	ops, closeOps := c.queueOps(s, rdb, store)
-	defer closeOps()
-	res, err := ops.RetryFailed(ctx, id)
+	defer closeCtl()
+	res, err := ctl.Retry(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -366,7 +356,7 @@ func (c *campaignCmd) retry(ctx context.Context, args []string) error {
 	if res.FailedLeft > 0 {
 		fmt.Fprintf(c.stdout, "%d failed recipient(s) not re-queued: their archived task is gone (asynq keeps 10,000 archived tasks per queue, for 90 days)\n", res.FailedLeft)
 	}
-	if paused, _, _, err := store.Control(ctx, id); err == nil && paused && res.Requeued > 0 {
+	if res.Paused {
 		fmt.Fprintf(c.stdout, "the campaign is paused: they are sent after: campaign resume %s\n", id)
 	}
 	return nil
@@ -387,49 +377,32 @@ func (c *campaignCmd) control(ctx context.Context, name string, args []string) e
 		return err
 	}
 	id := pos[0]
-	rdb, store, err := c.open(ctx, s, id)
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer closeCtl()
 	switch name {
 	case "pause":
-		if _, cancelled, _, err := store.Control(ctx, id); err != nil {
-			return err
-		} else if cancelled {
-			return fmt.Errorf("campaign %s is cancelled", id)
-		}
-		if err := store.Pause(ctx, id, cmpOr(*reason, "paused by an operator")); err != nil {
+		if err := ctl.Pause(ctx, id, *reason); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "campaign %s paused: workers stop sending it within about a second (nothing is lost); continue with: campaign resume %s\n", id, id)
 	case "resume":
-		if err := store.Resume(ctx, id); err != nil {
+		if err := ctl.Resume(ctx, id); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "campaign %s resumed\n", id)
 	case "cancel":
-		ops, closeOps := c.queueOps(s, rdb, store)
-		defer closeOps()
-		res, err := ops.Cancel(ctx, id, cmpOr(*reason, "cancelled by an operator"))
+		res, err := ctl.Cancel(ctx, id, *reason)
 		if err != nil {
 			return err
 		}
-		cn, err := store.Counters(ctx, id)
-		if err != nil {
-			return err
-		}
+		cn := res.Counters
 		fmt.Fprintf(c.stdout, "campaign %s cancelled: %d pending recipients cancelled; now %d sent, %d failed, %d cancelled of %d\n",
 			id, res.Cancelled, cn.Sent, cn.Failed, cn.Cancelled, cn.Total())
 	}
 	return nil
-}
-
-func cmpOr(s, def string) string {
-	if strings.TrimSpace(s) == "" {
-		return def
-	}
-	return s
 }
 
 func (c *campaignCmd) track(ctx context.Context, args []string) error {

@@ -394,10 +394,12 @@ func TestAutoPauseOnABurstOfPermanentFailures(t *testing.T) {
 
 func TestRateLimitedSendsNeverTripAutoPause(t *testing.T) {
 	// Sinch allows 30 requests/s; the worker tries 100/s: many 429s, no failure.
+	// The AIMD takes about 5 s to come down from 100 to 30 (×0.8 a second):
+	// the timeout leaves room for a busy CI machine.
 	s := newStack(t, sinchsim.Config{RateLimit: 30, RateBurst: 5})
 	s.enqueue("--campaign", "limited", "--csv", campaignCSV(t, 60, nil, 0), "--text", "Hi",
 		"--autopause-window", "10", "--autopause-threshold", "0")
-	c := s.runWorker("limited", 12*time.Second, "--rate", "100", "--burst", "10", "--track-interval", "0")
+	c := s.runWorker("limited", 30*time.Second, "--rate", "100", "--burst", "10", "--track-interval", "0")
 	if c.Sent != 60 || c.RateLimited == 0 {
 		t.Fatalf("got %+v, want all sent after some 429s", c)
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
@@ -122,22 +122,8 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	return c, logs.String()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer collects process logs written concurrently.
+type syncBuffer = procs.Buffer
 
 // campaignCSV writes a CSV of n valid distinct French mobile numbers, then
 // appends the given bad rows and repeats of the first rows.

@@ -18,6 +18,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -51,6 +52,7 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 		conc       = fs.Int("concurrency", enqueue.DefaultConcurrency, "concurrent enqueue calls to Redis")
 	)
 	autoPause := autoPauseFlags(fs) // --autopause-window, --autopause-threshold (autopause.go)
+	limits := limitFlags(fs)        // --max-bytes, --max-row-bytes, … (limits.go)
 	if err := parse(fs, settings, args, getenv); err != nil {
 		return err
 	}
@@ -92,7 +94,11 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 	if err := autoPause.validate(fs); err != nil {
 		return err
 	}
-	if opts.Source, err = messageSource(*text, *tmplID, *tmplVer, *tmplLang, *mediaURL); err != nil {
+	if err := limits.validate(); err != nil {
+		return err
+	}
+	limits.apply(&opts)
+	if opts.Source, err = messageSource(*text, *tmplID, *tmplVer, *tmplLang, *mediaURL, limits.template()); err != nil {
 		return err
 	}
 
@@ -101,6 +107,9 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 		return fmt.Errorf("--csv: %w", err)
 	}
 	defer f.Close()
+	if err := limits.checkSize(f); err != nil {
+		return err
+	}
 	opts.CSV, opts.CSVName = f, filepath.Base(*csvPath)
 	if *suppress != "" {
 		if opts.Suppress, err = readSuppress(*suppress, opts.DefaultRegion); err != nil {
@@ -144,7 +153,7 @@ func Enqueue(ctx context.Context, args []string, getenv Env, stdout, stderr io.W
 
 	sum, err := e.Run(ctx, opts)
 	if err != nil {
-		if sum.Rows > 0 {
+		if sum.Rows > 0 && !errors.Is(err, recipients.ErrTooLarge) { // re-running cannot finish a file over --max-bytes
 			fmt.Fprintf(stderr, "stopped after %d rows; run the same command again to finish (nothing is sent twice)\n", sum.Rows)
 		}
 		return err
@@ -171,7 +180,7 @@ func printSummary(w io.Writer, s enqueue.Summary, asJSON bool, rejectsPath strin
 }
 
 // messageSource picks exactly one of the three message sources.
-func messageSource(text, tmplID, tmplVer, tmplLang, mediaURL string) (enqueue.Source, error) {
+func messageSource(text, tmplID, tmplVer, tmplLang, mediaURL string, textLimits recipients.TemplateOptions) (enqueue.Source, error) {
 	n := 0
 	for _, v := range []string{text, tmplID, mediaURL} {
 		if v != "" {
@@ -186,7 +195,7 @@ func messageSource(text, tmplID, tmplVer, tmplLang, mediaURL string) (enqueue.So
 	}
 	switch {
 	case text != "":
-		s, err := enqueue.NewTextSource(text)
+		s, err := enqueue.NewTextSourceWith(text, textLimits)
 		if err != nil {
 			return nil, fmt.Errorf("--text: %w", err)
 		}

@@ -21,7 +21,7 @@ import (
 // least what the jitter reserve needs. It returns the limiter, the rate and
 // the burst as Sinch sees it.
 func projectLimiter(ctx context.Context, rdb redis.UniversalClient, settings *config.Settings, client *sinch.Client,
-	rateFlag float64, burstFlag int, logger *slog.Logger) (*ratelimit.Limiter, float64, int, error) {
+	rateFlag float64, burstFlag int, logger *slog.Logger, hooks ...func(*ratelimit.Config)) (*ratelimit.Limiter, float64, int, error) {
 	rate := rateFlag
 	if rate == 0 {
 		rate = defaultRate(ctx, client, logger)
@@ -38,9 +38,13 @@ func projectLimiter(ctx context.Context, rdb redis.UniversalClient, settings *co
 		return nil, 0, 0, fmt.Errorf("--burst must be at least %d at --rate %g (%d for the limiter plus %d for network jitter)",
 			ratelimit.MinBurst+margin, rate, ratelimit.MinBurst, margin)
 	}
-	limiter, err := ratelimit.New(rdb, ratelimit.Config{
+	cfg := ratelimit.Config{
 		Key: "sinch:" + settings.SinchProjectID + ":" + settings.SinchAppID, Rate: rate, Burst: b - margin, Logger: logger,
-	})
+	}
+	for _, h := range hooks { // metrics
+		h(&cfg)
+	}
+	limiter, err := ratelimit.New(rdb, cfg)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("rate limit: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 
@@ -31,12 +32,7 @@ func buildBinaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", binDir+"/",
-			"github.com/sinch-dispatch/sinch-dispatch/cmd/worker",
-			"github.com/sinch-dispatch/sinch-dispatch/cmd/enqueue").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		buildErr = procs.Build(context.Background(), binDir, "worker", "enqueue")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

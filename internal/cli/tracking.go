@@ -23,6 +23,7 @@ import (
 type workerTracking struct {
 	interval, active *time.Duration
 	keywords         *string
+	onPage           func() // metrics: one call per page listed
 }
 
 // trackingFlags registers the worker's tracking flags on fs.
@@ -58,7 +59,7 @@ func (w *workerTracking) start(ctx context.Context, client *sinch.Client, store 
 	if err != nil {
 		return nil, nil, err
 	}
-	tracker, err := tracking.New(client, store, limiter, tracking.Config{AppID: appID, StopKeywords: kw, Logger: logger})
+	tracker, err := tracking.New(client, store, limiter, tracking.Config{AppID: appID, StopKeywords: kw, Logger: logger, OnPage: w.onPage})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/metrics"
 	recurring "github.com/sinch-dispatch/sinch-dispatch/internal/schedule" // enqueue.go has a func schedule
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -42,6 +43,7 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 		logFormat   = fs.String("log-format", "text", "log format: text or json")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		schedules   = fs.String("schedules", "", "recurring campaigns file, YAML or JSON (env SCHEDULES_FILE; see README)")
+		metricsAddr = fs.String("metrics-addr", "", "serve Prometheus /metrics on this address, e.g. :9100; empty: off (env WORKER_METRICS_ADDR)")
 	)
 	track := trackingFlags(fs) // --track-interval, --track-active, --stop-keywords (tracking.go)
 	if err := parse(fs, settings, args, getenv); err != nil {
@@ -81,6 +83,9 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 	if *schedules == "" {
 		*schedules = strings.TrimSpace(getenv("SCHEDULES_FILE"))
 	}
+	if *metricsAddr == "" {
+		*metricsAddr = strings.TrimSpace(getenv("WORKER_METRICS_ADDR"))
+	}
 	var sched *recurring.Config
 	if *schedules != "" {
 		if sched, err = recurring.Load(*schedules); err != nil {
@@ -100,11 +105,20 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 	}
 	defer rdb.Close()
 
+	// Fetch the access token before serving: sends granted while it is
+	// fetched would wait for it and then reach Sinch as one burst (429s).
+	// The client refreshes it in the background from then on.
+	if err := authenticate(ctx, client); err != nil {
+		logger.Warn("could not fetch the Sinch access token at startup; the first send will try again", "err", err)
+	}
+
 	// One budget for sends and tracking passes (see projectLimiter).
-	limiter, rate, b, err := projectLimiter(ctx, rdb, settings, client, *rateFlag, *burst, logger)
+	met := metrics.New() // counted always, served with --metrics-addr
+	limiter, rate, b, err := projectLimiter(ctx, rdb, settings, client, *rateFlag, *burst, logger, limiterMetrics(met))
 	if err != nil {
 		return err
 	}
+	met.SetRate(limiter.Rate())
 
 	conc := *concurrency
 	if conc == 0 {
@@ -118,12 +132,20 @@ func Worker(ctx context.Context, args []string, getenv Env, stdout, stderr io.Wr
 	}
 	handler, err := jobs.NewSendHandler(client, campaign.NewStore(rdb), limiter, jobs.HandlerConfig{
 		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
-		HTTPTimeout: settings.SinchTimeout, Logger: logger,
+		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
 	})
 	if err != nil {
 		return err
 	}
 	ropt, _ := settings.RedisOpt()
+	if *metricsAddr != "" {
+		stopMetrics, err := serveMetrics(met, *metricsAddr, ropt, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	track.onPage = met.TrackerPage
 	var muxOpts []jobs.MuxOption
 	trackOpt, stopTracking, err := track.start(ctx, client, campaign.NewStore(rdb), limiter, ropt, qs, settings.SinchAppID, logger)
 	if err != nil {
@@ -163,6 +185,13 @@ func newSinchClient(s *config.Settings) (*sinch.Client, error) {
 		return nil, fmt.Errorf("sinch settings: %w", err)
 	}
 	return c, nil
+}
+
+// authenticate warms the client's access token, bounded like defaultRate.
+func authenticate(ctx context.Context, c *sinch.Client) error {
+	actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return c.Authenticate(actx)
 }
 
 // defaultRate asks Sinch for the app's outbound rate, else uses DefaultRate,
