@@ -5,27 +5,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
+	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/bench"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := bench.Command(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, bench.ErrUsage):
-		fmt.Fprintf(os.Stderr, "bench: %v (see --help)\n", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintf(os.Stderr, "bench: error: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Main("bench", func(ctx context.Context, args []string, _ cli.Env, stdout, stderr io.Writer) error {
+		return bench.Command(ctx, args, stdout, stderr)
+	}))
 }

@@ -24,6 +24,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 )
 
 // Groups are the figure groups, in the order they run; --only takes these names.
@@ -135,7 +138,7 @@ func num(v float64) string {
 // temporary directory and the sizes.
 type harness struct {
 	sizes  Sizes
-	redis  *redisServer
+	redis  *procs.Redis
 	binDir string
 	tmp    string
 	log    io.Writer
@@ -190,11 +193,11 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	if slices.ContainsFunc(only, func(g string) bool { return slices.Contains(groupsNeedingBinaries, g) }) {
 		h.binDir = filepath.Join(tmp, "bin")
 		h.logf("building cmd/worker and cmd/enqueue")
-		if err := buildBinaries(ctx, h.binDir); err != nil {
+		if err := procs.Build(ctx, h.binDir, "worker", "enqueue"); err != nil {
 			return nil, err
 		}
 	}
-	if h.redis, err = startRedis(ctx, tmp); err != nil {
+	if h.redis, err = procs.StartRedis(ctx, tmp, procs.RedisOptions{}); err != nil {
 		return nil, err
 	}
 	defer h.redis.Close()
@@ -253,8 +256,8 @@ func cmpWriter(w io.Writer) io.Writer {
 	return w
 }
 
-// ErrUsage marks a command-line error.
-var ErrUsage = errors.New("usage")
+// ErrUsage marks a command-line error: cli.Main exits 2 for it.
+var ErrUsage = cli.ErrUsage
 
 const usage = `bench [--only GROUP[,GROUP...]] [--quick] [--cpuprofile FILE]`
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 )
 
 // cpuSample is a reading of the CPU counters that explain a figure: the
@@ -19,6 +21,7 @@ type cpuSample struct {
 	steal  uint64
 	redis  time.Duration
 	self   time.Duration
+	cmds   int64 // Redis total_commands_processed; -1 when unknown
 	hasSys bool
 }
 
@@ -41,8 +44,10 @@ func (h *harness) cpuNow() cpuSample {
 			s.idle, s.steal, s.hasSys = v[3]+v[4], v[7], true
 		}
 	}
+	s.cmds = -1
 	if h.redis != nil {
-		s.redis = procCPU(h.redis.cmd.Process.Pid)
+		s.redis = procCPU(h.redis.Pid())
+		s.cmds = commands(h.redis)
 	}
 	return s
 }
@@ -51,11 +56,15 @@ func (h *harness) cpuNow() cpuSample {
 type cpuUse struct {
 	busy, steal float64 // fractions of the machine's CPU time
 	redis, self time.Duration
+	cmds        int64 // Redis commands processed; -1 when unknown
 	hasSys      bool
 }
 
 func cpuSince(a, b cpuSample) cpuUse {
-	u := cpuUse{redis: b.redis - a.redis, self: b.self - a.self, hasSys: a.hasSys && b.hasSys}
+	u := cpuUse{redis: b.redis - a.redis, self: b.self - a.self, cmds: -1, hasSys: a.hasSys && b.hasSys}
+	if a.cmds >= 0 && b.cmds >= 0 {
+		u.cmds = b.cmds - a.cmds - 1 // less the INFO of the second sample
+	}
 	if d := float64(b.total - a.total); u.hasSys && d > 0 {
 		u.busy = 1 - float64(b.idle-a.idle)/d
 		u.steal = float64(b.steal-a.steal) / d
@@ -69,6 +78,9 @@ func (u cpuUse) perItem(n int, item, selfLabel string) string {
 		return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(max(n, 1)))
 	}
 	s := fmt.Sprintf("CPU per %s: redis %s, %s %s", item, per(u.redis), selfLabel, per(u.self))
+	if u.cmds >= 0 {
+		s += fmt.Sprintf("; Redis commands per %s %.2f", item, float64(u.cmds)/float64(max(n, 1)))
+	}
 	if u.hasSys {
 		s += fmt.Sprintf("; machine %.0f%% busy, %.0f%% stolen by the hypervisor", 100*u.busy, 100*u.steal)
 	}
@@ -104,8 +116,8 @@ func procCPU(pid int) time.Duration {
 }
 
 // cpu is the user + system time of an exited process.
-func (p *process) cpu() time.Duration {
-	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+func processCPU(p *procs.Process) time.Duration {
+	if ru, ok := p.Cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return 0

@@ -16,6 +16,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -101,7 +102,7 @@ func rawEnqueue(ctx context.Context, client *asynq.Client, campaignID string, n,
 }
 
 // enqueueCampaign runs the real enqueue pipeline over a generated CSV of n rows.
-func enqueueCampaign(ctx context.Context, rs *redisServer, campaignID string, n int) (enqueue.Summary, error) {
+func enqueueCampaign(ctx context.Context, rs *procs.Redis, campaignID string, n int) (enqueue.Summary, error) {
 	client := asynq.NewClient(rs.AsynqOpt())
 	defer client.Close()
 	src, err := enqueue.NewTextSource(messageText)

@@ -26,7 +26,7 @@ func benchEnqueue(ctx context.Context, h *harness) ([]Figure, error) {
 	}
 	var subject, baseline trials
 	for round := range h.sizes.Rounds {
-		if err := h.redis.Fresh(ctx); err != nil {
+		if err := fresh(ctx, h.redis); err != nil {
 			return nil, err
 		}
 		client := asynq.NewClient(h.redis.AsynqOpt())
@@ -39,7 +39,7 @@ func benchEnqueue(ctx context.Context, h *harness) ([]Figure, error) {
 		}
 		baseline = append(baseline, trial{float64(n) / elapsed.Seconds(), cpuSince(c0, c1)})
 
-		if err := h.redis.Fresh(ctx); err != nil {
+		if err := fresh(ctx, h.redis); err != nil {
 			return nil, err
 		}
 		client = asynq.NewClient(h.redis.AsynqOpt())

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 )
 
 // smallCSVRows is the size of the memory baseline's CSV: the binary's fixed cost.
@@ -39,10 +40,10 @@ func benchMemory(ctx context.Context, h *harness) ([]Figure, error) {
 		return nil, err
 	}
 
-	if err := h.redis.Fresh(ctx); err != nil {
+	if err := fresh(ctx, h.redis); err != nil {
 		return nil, err
 	}
-	before, err := h.redis.UsedMemory(ctx)
+	before, err := usedMemory(ctx, h.redis)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +53,7 @@ func benchMemory(ctx context.Context, h *harness) ([]Figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	after, err := h.redis.UsedMemory(ctx)
+	after, err := usedMemory(ctx, h.redis)
 	if err != nil {
 		return nil, err
 	}
@@ -88,42 +89,42 @@ type enqueueRun struct {
 // runEnqueue runs the enqueue binary on csv into an empty Redis.
 func (h *harness) runEnqueue(ctx context.Context, id, csv string, rows int) (enqueueRun, error) {
 	var res enqueueRun
-	if err := h.redis.Fresh(ctx); err != nil {
+	if err := fresh(ctx, h.redis); err != nil {
 		return res, err
 	}
-	before, err := h.redis.UsedMemory(ctx)
+	before, err := usedMemory(ctx, h.redis)
 	if err != nil {
 		return res, err
 	}
 	start := time.Now()
-	p, err := startProcess(filepath.Join(h.binDir, "enqueue"), []string{"REDIS_URL=" + h.redis.URL()},
+	p, err := procs.Start(filepath.Join(h.binDir, "enqueue"), []string{"REDIS_URL=" + h.redis.URL()},
 		"--campaign", id, "--csv", csv, "--text", messageText, "--json")
 	if err != nil {
 		return res, err
 	}
-	peak := p.watchPeakRSS()
+	peak := watchPeakRSS(p)
 	timeout := time.Minute + time.Duration(rows)*time.Millisecond
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(timeout):
-		p.stop(5 * time.Second)
+		p.Stop(5 * time.Second)
 		return res, fmt.Errorf("enqueue of %d rows did not finish within %s", rows, timeout)
 	case <-ctx.Done():
-		p.stop(5 * time.Second)
+		p.Stop(5 * time.Second)
 		return res, ctx.Err()
 	}
 	res.wall = time.Since(start)
-	out := p.out.String()
-	if p.err != nil {
-		return res, fmt.Errorf("enqueue: %v\n%s", p.err, lastLines(out, 10))
+	out := p.Output()
+	if err := p.Err(); err != nil {
+		return res, fmt.Errorf("enqueue: %v\n%s", err, procs.LastLines(out, 10))
 	}
 	var sum enqueue.Summary
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Enqueued != int64(rows) {
-		return res, fmt.Errorf("enqueue: got %q, want a JSON summary with %d enqueued", lastLines(out, 3), rows)
+		return res, fmt.Errorf("enqueue: got %q, want a JSON summary with %d enqueued", procs.LastLines(out, 3), rows)
 	}
 	res.rss = peak()
-	after, err := h.redis.UsedMemory(ctx)
+	after, err := usedMemory(ctx, h.redis)
 	if err != nil {
 		return res, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 
@@ -60,7 +61,7 @@ type workerResult struct {
 // stops them with SIGTERM.
 func (h *harness) runWorkers(ctx context.Context, run workerRun) (workerResult, error) {
 	var res workerResult
-	if err := h.redis.Fresh(ctx); err != nil {
+	if err := fresh(ctx, h.redis); err != nil {
 		return res, err
 	}
 	if _, err := enqueueCampaign(ctx, h.redis, run.id, run.n); err != nil {
@@ -79,43 +80,43 @@ func (h *harness) runWorkers(ctx context.Context, run workerRun) (workerResult, 
 	if run.rateFromApp {
 		args = run.args
 	}
-	var procs []*process
+	var workers []*procs.Process
 	defer func() {
-		for _, p := range procs {
-			if !p.exited() {
-				p.stop(time.Second)
+		for _, p := range workers {
+			if !p.Exited() {
+				p.Stop(time.Second)
 			}
 		}
 	}()
 	c0, start := h.cpuNow(), time.Now()
 	for range run.workers {
-		p, err := startProcess(filepath.Join(h.binDir, "worker"), sim.env(url), args...)
+		p, err := procs.Start(filepath.Join(h.binDir, "worker"), sim.env(url), args...)
 		if err != nil {
 			return res, err
 		}
-		procs = append(procs, p)
+		workers = append(workers, p)
 	}
 	timeout := 30*time.Second + time.Duration(3*float64(run.n)/run.rate*float64(time.Second))
-	res.counters, err = drained(ctx, campaign.NewStore(h.redis.Client), run.id, int64(run.n), timeout, procs)
+	res.counters, err = procs.WaitDrained(ctx, campaign.NewStore(h.redis.Client), run.id, int64(run.n), timeout, workers)
 	res.wall = time.Since(start)
 	res.cpu = cpuSince(c0, h.cpuNow())
 	if err != nil {
 		return res, err
 	}
 	var errs []error
-	for i, p := range procs {
-		if err := p.stop(15 * time.Second); err != nil {
-			errs = append(errs, fmt.Errorf("worker %d: %v\n%s", i, err, lastLines(p.out.String(), 10)))
+	for i, p := range workers {
+		if err := p.Stop(15 * time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("worker %d: %v\n%s", i, err, procs.LastLines(p.Output(), 10)))
 		}
 	}
-	for _, p := range procs {
-		res.workerCPU += p.cpu()
+	for _, p := range workers {
+		res.workerCPU += processCPU(p)
 	}
 	res.limited = sim.limitedAt()
 	if res.limited != "" { // the workers' first reactions to the 429s
 		var changes []string
-		for _, p := range procs {
-			for line := range strings.SplitSeq(p.out.String(), "\n") {
+		for _, p := range workers {
+			for line := range strings.SplitSeq(p.Output(), "\n") {
 				if strings.Contains(line, "rate limit changed") {
 					changes = append(changes, line)
 				}
@@ -129,7 +130,7 @@ func (h *harness) runWorkers(ctx context.Context, run workerRun) (workerResult, 
 			res.limited += "\n" + line
 		}
 	}
-	res.conc, res.servers = workerSizing(procs[0].out.String())
+	res.conc, res.servers = workerSizing(workers[0].Output())
 	res.stats = sim.Stats()
 	res.rate, res.span = sim.acceptRate()
 	if res.counters.Sent != int64(run.n) || res.stats.Duplicates != 0 {

@@ -50,9 +50,9 @@ func (s *simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.Server.ServeHTTP(w, r)
 		return
 	}
-	sw := &codeWriter{ResponseWriter: w}
+	sw := &sinchsim.StatusWriter{ResponseWriter: w}
 	s.Server.ServeHTTP(sw, r)
-	switch sw.code {
+	switch sw.Code() {
 	case http.StatusOK:
 		now := time.Now()
 		s.mu.Lock()
@@ -161,25 +161,3 @@ func (s *simulator) env(redisURL string) []string {
 		"SINCH_AUTH_URL=" + s.URL + "/oauth2/token",
 	}
 }
-
-type codeWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *codeWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *codeWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets the simulator's fault injection reach the connection.
-func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
