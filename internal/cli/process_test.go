@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,27 +16,11 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
 // buildBinaries compiles the commands once per test run, so tests can run
 // them as real processes.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "sinch-dispatch-bin")
-		if buildErr != nil {
-			return
-		}
-		buildErr = procs.Build(context.Background(), binDir, "worker", "enqueue")
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	return procs.BuildForTest(t, "worker", "enqueue")
 }
 
 // startProcess runs a built command with the stack's environment.

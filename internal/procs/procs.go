@@ -19,7 +19,7 @@ import (
 const ModulePath = "github.com/sinch-dispatch/sinch-dispatch"
 
 // Build compiles the named commands (e.g. "worker", "enqueue": packages
-// under cmd/) into dir.
+// under cmd/; "..." for all of them) into dir.
 func Build(ctx context.Context, dir string, commands ...string) error {
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	for _, c := range commands {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 
@@ -68,7 +69,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := buildCommands(t, root)
+	bin := procs.BuildForTest(t, commands...)
 	outDir := t.TempDir()
 	work := t.TempDir()
 	redisSrv := startRedis(t, redisPass, false)
@@ -255,22 +256,6 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if !strings.Contains(pd, "sinch_dispatch_sends_total") || !strings.Contains(pd, "dashboard listening") {
 		t.Fatalf("the metrics pages or the dashboard log were not captured:\n%s", pd)
 	}
-}
-
-// buildCommands builds every command into a temporary directory.
-func buildCommands(t *testing.T, root string) string {
-	t.Helper()
-	dir := t.TempDir()
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	for _, c := range commands {
-		args = append(args, "./cmd/"+c)
-	}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return dir
 }
 
 // command prepares a binary with only env (and PATH) in its environment,
