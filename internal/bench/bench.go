@@ -273,14 +273,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "Usage: %s\n\nGroups: %s.\nFlags (each also accepts --name):\n", usage, strings.Join(Groups, ", "))
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
 	}
 	cfg := Config{Quick: *quick, Out: stdout, Log: stderr, CPUProfile: *cpuProfile}
 	if *only != "" {

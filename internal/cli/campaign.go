@@ -94,10 +94,7 @@ func (c *campaignCmd) parse(fs *flag.FlagSet, s *config.Settings, args []string,
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+			return nil, flagError(err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {

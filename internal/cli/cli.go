@@ -38,16 +38,30 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 
 // parse parses args and loads the shared settings from env.
 func parse(fs *flag.FlagSet, s *config.Settings, args []string, getenv Env) error {
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	return s.Load(getenv)
+}
+
+// ParseFlags parses args, which must be flags only. A bad flag or a stray
+// argument is an ErrUsage (exit 2 from Main); --help is flag.ErrHelp.
+func ParseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
-	return s.Load(getenv)
+	return nil
+}
+
+// flagError makes a FlagSet.Parse error an ErrUsage, leaving --help as is.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUsage, err)
 }
 
 // connectRedis opens the configured Redis and checks it answers, so an

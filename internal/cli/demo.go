@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -38,11 +37,8 @@ func Demo(ctx context.Context, args []string, getenv Env, stdout, stderr io.Writ
 		redisURL = fs.String("redis-url", "", "use this Redis instead of an embedded one [env REDIS_URL]")
 		timeout  = fs.Duration("timeout", 2*time.Minute, "give up if the campaign has not finished by then")
 	)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+	if err := ParseFlags(fs, args); err != nil {
+		return err
 	}
 	if *rate <= 0 {
 		return errors.New("--rate must be positive")
