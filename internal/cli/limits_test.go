@@ -65,7 +65,7 @@ func TestEnqueueFileLimits(t *testing.T) {
 		wantErr string
 	}{
 		{"file over --max-bytes", good, []string{"--max-bytes", "100"}, "--csv: good.csv is 187B, larger than --max-bytes 100B; split it or raise --max-bytes"},
-		{"pipe over --max-bytes", fifo, []string{"--max-bytes", "100"}, "recipients: line 6: file is too large: the file is larger than 100 bytes (MaxBytes)"},
+		{"pipe over --max-bytes", fifo, []string{"--max-bytes", "100"}, "recipients: line 6: file is too large: the file is larger than 100 bytes (--max-bytes)"},
 		{"header over --max-columns", good, []string{"--max-columns", "1"}, "too many columns: the header has more than 1 columns"},
 		{"zero --max-bytes", good, []string{"--max-bytes", "0"}, "--max-bytes must be at least 1"},
 		{"unreadable --max-bytes", good, []string{"--max-bytes", "2XB"}, `invalid value "2XB" for flag -max-bytes`},
@@ -127,8 +127,8 @@ func TestEnqueueRowLimits(t *testing.T) {
 	}
 	got, _ := os.ReadFile(rejects)
 	want := "row,column,reason\n" +
-		"3,,\"message is 14 characters long, more than 13 (MaxTextRunes)\"\n" +
-		"4,first_name,value is longer than 12 bytes (MaxFieldBytes)\n"
+		"3,,\"message is 14 characters long, more than 13 (--max-message-chars)\"\n" +
+		"4,first_name,value is longer than 12 bytes (--max-field-bytes)\n"
 	if string(got) != want {
 		t.Fatalf("got rejects\n%s\nwant\n%s", got, want)
 	}

@@ -133,25 +133,25 @@ var hostileCorpus = []corpusCase{
 		return io.MultiReader(strings.NewReader("phone,note\n+33612345678,"),
 			newRepeatReader('a', tenMB), strings.NewReader("\n+33612345678,ok\n"))
 	}, want: []outcome{
-		rejected(2, "", "row is longer than 1048576 bytes (MaxRowBytes)"),
+		rejected(2, "", "row is longer than 1048576 bytes (--max-row-bytes)"),
 		ok(3, sms, "+33612345678"),
 	}, maxAlloc: largeAlloc},
 	{name: "10 MB quoted field of line breaks", gen: func() io.Reader {
 		return io.MultiReader(strings.NewReader("phone,note\n+33612345678,\""),
 			newRepeatReader('\n', tenMB), strings.NewReader("\"\n+33612345678,ok\n"))
 	}, want: []outcome{
-		rejected(2, "", "row is longer than 1048576 bytes (MaxRowBytes)"),
+		rejected(2, "", "row is longer than 1048576 bytes (--max-row-bytes)"),
 		ok(3+tenMB, sms, "+33612345678"),
 	}, maxAlloc: largeAlloc},
 	{name: "field over MaxFieldBytes", gen: func() io.Reader {
 		return strings.NewReader("phone,note\n+33612345678," + strings.Repeat("a", DefaultMaxFieldBytes+1) + "\n+33612345678,ok\n")
 	}, want: []outcome{
-		rejected(2, "note", "value is longer than 65536 bytes (MaxFieldBytes)"),
+		rejected(2, "note", "value is longer than 65536 bytes (--max-field-bytes)"),
 		ok(3, sms, "+33612345678"),
 	}},
 	{name: "10 MB header name", gen: func() io.Reader {
 		return io.MultiReader(strings.NewReader("phone,"), newRepeatReader('a', tenMB), strings.NewReader("\n+33612345678,ok\n"))
-	}, fatal: ErrMalformedHeader, fatalMsg: "recipients: line 1: malformed header row: the header is longer than 1048576 bytes (MaxRowBytes)",
+	}, fatal: ErrMalformedHeader, fatalMsg: "recipients: line 1: malformed header row: the header is longer than 1048576 bytes (--max-row-bytes)",
 		maxAlloc: largeAlloc},
 	{name: "1,000,000 header columns", gen: func() io.Reader {
 		var b strings.Builder
@@ -161,7 +161,7 @@ var hostileCorpus = []corpusCase{
 		}
 		b.WriteString("\n+33612345678\n")
 		return strings.NewReader(b.String())
-	}, fatal: ErrTooManyColumns, fatalMsg: "recipients: line 1: too many columns: the header has more than 1000 columns (MaxColumns)",
+	}, fatal: ErrTooManyColumns, fatalMsg: "recipients: line 1: too many columns: the header has more than 1000 columns (--max-columns)",
 		maxAlloc: largeAlloc},
 	{name: "1,000,000 fields in a row", gen: func() io.Reader {
 		return io.MultiReader(strings.NewReader("phone,note\n+33612345678"),
@@ -177,11 +177,11 @@ var hostileCorpus = []corpusCase{
 		ok(2, sms, "+33612345678"),
 		ok(3, sms, "+33612345678"),
 		ok(4, sms, "+33612345678"),
-	}, fatal: ErrTooLarge, fatalMsg: "recipients: line 5: file is too large: the file is larger than 60 bytes (MaxBytes); split it or raise the limit"},
+	}, fatal: ErrTooLarge, fatalMsg: "recipients: line 5: file is too large: the file is larger than 60 bytes (--max-bytes); split it or raise --max-bytes"},
 	{name: "10 MB stream over MaxBytes in the header", gen: func() io.Reader {
 		return io.MultiReader(strings.NewReader("phone,"), newRepeatReader('a', tenMB))
 	}, opts: Options{MaxBytes: 1 << 20, MaxRowBytes: 2 << 20}, fatal: ErrTooLarge,
-		fatalMsg: "recipients: line 1: file is too large: the file is larger than 1048576 bytes (MaxBytes); split it or raise the limit",
+		fatalMsg: "recipients: line 1: file is too large: the file is larger than 1048576 bytes (--max-bytes); split it or raise --max-bytes",
 		maxAlloc: largeAlloc},
 
 	// Cells a spreadsheet would run: kept as written (escaping is for
@@ -246,7 +246,7 @@ var hostileCorpus = []corpusCase{
 	{name: "template output bomb", file: "template-rows.csv", template: "output-bomb.tmpl", want: []outcome{
 		ok(2, sms, "+33612345678"),
 		rejected(3, "", "message is longer than 8000 bytes (MaxRenderedBytes)"),
-		rejected(4, "", "message is 3010 characters long, more than 2000 (MaxTextRunes)"),
+		rejected(4, "", "message is 3010 characters long, more than 2000 (--max-message-chars)"),
 		ok(5, sms, "+4915123456789"),
 	}},
 }

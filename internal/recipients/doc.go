@@ -23,7 +23,9 @@
 // [Reader.Next] returns a [*RowError] for that row and the caller moves on to
 // the next one. Neither kind of error ever contains a cell value from a data
 // row, because phone numbers and names are personal data that must stay out of
-// logs.
+// logs. An error caused by a limit names the enqueue flag that sets it
+// (--max-field-bytes for [Options.MaxFieldBytes], and so on), because that is
+// what the person reading the rejects file can change.
 //
 // # Row numbers
 //

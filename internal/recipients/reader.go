@@ -134,7 +134,7 @@ func (r *Reader) read() (rec []string, info recordInfo, perr *csv.ParseError, er
 		}
 		if errors.Is(err, errTooLarge) {
 			return nil, recordInfo{}, nil, &FatalError{Err: ErrTooLarge, Line: r.g.line,
-				Detail: fmt.Sprintf("the file is larger than %d bytes (MaxBytes); split it or raise the limit", r.opts.MaxBytes)}
+				Detail: fmt.Sprintf("the file is larger than %d bytes (--max-bytes); split it or raise --max-bytes", r.opts.MaxBytes)}
 		}
 		return nil, recordInfo{}, nil, fmt.Errorf("recipients: reading line %d: %w", r.g.line, err)
 	}
@@ -167,9 +167,9 @@ func (r *Reader) readHeader() error {
 	case info.unterminated:
 		return fatal(ErrMalformedHeader, "a quoted column name is never closed")
 	case info.cut == cutFields || len(rec) > r.opts.MaxColumns:
-		return fatal(ErrTooManyColumns, "the header has more than %d columns (MaxColumns)", r.opts.MaxColumns)
+		return fatal(ErrTooManyColumns, "the header has more than %d columns (--max-columns)", r.opts.MaxColumns)
 	case info.cut == cutBytes:
-		return fatal(ErrMalformedHeader, "the header is longer than %d bytes (MaxRowBytes)", r.opts.MaxRowBytes)
+		return fatal(ErrMalformedHeader, "the header is longer than %d bytes (--max-row-bytes)", r.opts.MaxRowBytes)
 	case perr != nil && info.quoteErrField >= 0:
 		return fatal(ErrMalformedHeader, "column %d: %s", info.quoteErrField+1, quoteReason(perr))
 	case perr != nil:
@@ -187,7 +187,7 @@ func (r *Reader) readHeader() error {
 		case strings.IndexByte(raw, 0) >= 0:
 			return fatal(ErrMalformedHeader, "column %d: the name contains a NUL byte (is the file UTF-16?)", i+1)
 		case len(raw) > r.opts.MaxFieldBytes:
-			return fatal(ErrMalformedHeader, "column %d: the name is longer than %d bytes (MaxFieldBytes)", i+1, r.opts.MaxFieldBytes)
+			return fatal(ErrMalformedHeader, "column %d: the name is longer than %d bytes (--max-field-bytes)", i+1, r.opts.MaxFieldBytes)
 		}
 		name := strings.TrimSpace(raw)
 		if name == "" {
@@ -297,7 +297,7 @@ func (r *Reader) check(rec []string, info recordInfo, perr *csv.ParseError) *Row
 	case info.unterminated:
 		return reject(-1, "a quoted field starting on this row is never closed, so the rest of the file could not be read")
 	case info.cut == cutBytes:
-		return reject(-1, "row is longer than %d bytes (MaxRowBytes)", r.opts.MaxRowBytes)
+		return reject(-1, "row is longer than %d bytes (--max-row-bytes)", r.opts.MaxRowBytes)
 	case info.cut == cutFields:
 		return reject(-1, "row has more than %d fields, want %d (one per header column)", r.opts.MaxColumns, len(r.header))
 	case perr != nil:
@@ -308,7 +308,7 @@ func (r *Reader) check(rec []string, info recordInfo, perr *csv.ParseError) *Row
 	for i, v := range rec {
 		switch {
 		case len(v) > r.opts.MaxFieldBytes:
-			return reject(i, "value is longer than %d bytes (MaxFieldBytes)", r.opts.MaxFieldBytes)
+			return reject(i, "value is longer than %d bytes (--max-field-bytes)", r.opts.MaxFieldBytes)
 		case !utf8.ValidString(v):
 			return reject(i, "value is not valid UTF-8 (save the file as \"CSV UTF-8\")")
 		case strings.IndexByte(v, 0) >= 0:

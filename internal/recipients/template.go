@@ -229,7 +229,7 @@ func (t *Template) Render(vars map[string]string) (string, error) {
 	case !utf8.ValidString(text):
 		return "", &RowError{Reason: "message is not valid UTF-8 (a slice may have cut a character)"}
 	case n > t.opts.MaxTextRunes:
-		return "", &RowError{Reason: fmt.Sprintf("message is %d characters long, more than %d (MaxTextRunes)", n, t.opts.MaxTextRunes)}
+		return "", &RowError{Reason: fmt.Sprintf("message is %d characters long, more than %d (--max-message-chars)", n, t.opts.MaxTextRunes)}
 	case strings.TrimSpace(text) == "":
 		return "", &RowError{Reason: "message is empty"}
 	}

@@ -192,7 +192,7 @@ func TestRenderLimits(t *testing.T) {
 		wantReason string
 	}{
 		{"at the rune limit", "{{.x}}", "éééééééééé", "éééééééééé", ""},
-		{"over the rune limit", "{{.x}}", "ééééééééééé", "", "message is 11 characters long, more than 10 (MaxTextRunes)"},
+		{"over the rune limit", "{{.x}}", "ééééééééééé", "", "message is 11 characters long, more than 10 (--max-message-chars)"},
 		{"over the byte limit", "{{.x}}", strings.Repeat("a", 41), "", "message is longer than 40 bytes (MaxRenderedBytes)"},
 		{"repeated variable over the byte limit", strings.Repeat("{{.x}}", 100), strings.Repeat("a", 10), "", "longer than 40 bytes"},
 		{"escaping over the byte limit", "{{js .x}}", strings.Repeat("<", 10), "", "longer than 40 bytes"},
