@@ -96,7 +96,7 @@ func TestEnqueueDryRunNeedsNoRedisAndEnqueuesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(out.String()); got != `{"campaign_id":"dry","rows":3,"enqueued":1,"already_enqueued":0,"duplicates":1,"rejected":1,"suppressed":0,"dry_run":true}` {
+	if got := strings.TrimSpace(out.String()); got != `{"campaign_id":"dry","rows":3,"enqueued":1,"already_enqueued":0,"duplicates":1,"rejected":1,"suppressed":0,"dry_run":true,"first_rejects":[{"row":4,"column":"phone","reason":"not a phone number"}]}` {
 		t.Fatalf("got %s", got)
 	}
 }

@@ -88,12 +88,11 @@ func Demo(ctx context.Context, args []string, getenv Env, stdout, stderr io.Writ
 	getDemoEnv := func(k string) string { return env[k] }
 
 	id := "demo-" + strconv.FormatInt(time.Now().Unix(), 10)
-	rejects := filepath.Join(os.TempDir(), id+"-rejects.csv")
 	fmt.Fprintf(stdout, "sinch-dispatch demo: campaign %s against the built-in Sinch simulator at %s (no real messages are sent), %s\n", id, simURL, redisNote)
 
 	var out bytes.Buffer
 	err = Enqueue(ctx, []string{"--campaign", id, "--csv", *csvPath, "--text", *text,
-		"--default-region", "US", "--rejects", rejects, "--json"}, getDemoEnv, &out, stderr)
+		"--default-region", "US", "--json"}, getDemoEnv, &out, stderr)
 	if err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
@@ -104,12 +103,7 @@ func Demo(ctx context.Context, args []string, getenv Env, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "enqueued %d of %d rows (%d duplicates, %d rejected)\n",
 		sum.Enqueued, sum.Rows, sum.Duplicates, sum.Rejected)
-	if b, err := os.ReadFile(rejects); err == nil && sum.Rejected > 0 {
-		fmt.Fprintf(stdout, "rejected rows (%s):\n", rejects)
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			fmt.Fprintln(stdout, "  "+line)
-		}
-	}
+	printRejects(stdout, sum)
 
 	wctx, stopWorker := context.WithCancel(ctx)
 	workerDone := make(chan error, 1)

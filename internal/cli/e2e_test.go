@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +171,11 @@ func TestCampaignEndToEnd(t *testing.T) {
 
 	sum := s.enqueue(args...)
 	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10}
-	if sum != want {
+	if len(sum.FirstRejects) != 10 || sum.FirstRejects[0].Row != 487 || sum.FirstRejects[0].Reason == "" {
+		t.Fatalf("summary's first rejects: got %+v, want the 10 bad rows from row 487, with reasons", sum.FirstRejects)
+	}
+	sum.FirstRejects = nil
+	if !reflect.DeepEqual(sum, want) {
 		t.Fatalf("got summary %+v, want %+v", sum, want)
 	}
 	// Rejects: header + 10 rows, each with the row number (line) of the bad row.

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
@@ -171,10 +173,11 @@ func printSummary(w io.Writer, s enqueue.Summary, asJSON bool, rejectsPath strin
 	}
 	fmt.Fprintf(w, "campaign %s: %d rows, %s %d, already enqueued %d, duplicates %d, rejected %d, suppressed %d\n",
 		s.CampaignID, s.Rows, verb, s.Enqueued, s.AlreadyEnqueued, s.Duplicates, s.Rejected, s.Suppressed)
+	printRejects(w, s)
 	if s.Rejected > 0 && rejectsPath != "" {
-		fmt.Fprintf(w, "rejected rows are listed in %s\n", rejectsPath)
-	} else if s.Rejected > 0 {
-		fmt.Fprintln(w, "pass --rejects FILE to see which rows were rejected and why")
+		fmt.Fprintf(w, "every rejected row is listed in %s\n", rejectsPath)
+	} else if s.Rejected > int64(len(s.FirstRejects)) {
+		fmt.Fprintln(w, "pass --rejects FILE to list every rejected row")
 	}
 	return nil
 }
@@ -282,4 +285,38 @@ func channelList() string {
 		names[i] = string(c)
 	}
 	return strings.Join(names, ", ")
+}
+
+// printRejects lists the summary's first rejected rows, if any.
+func printRejects(w io.Writer, s enqueue.Summary) {
+	if s.Rejected == 0 {
+		return
+	}
+	fmt.Fprintf(w, "rejected rows (%s):\n", firstOf(len(s.FirstRejects), s.Rejected))
+	for _, r := range s.FirstRejects {
+		if r.Column != "" {
+			fmt.Fprintf(w, "  row %d, column %s: %s\n", r.Row, printable(r.Column), r.Reason)
+		} else {
+			fmt.Fprintf(w, "  row %d: %s\n", r.Row, r.Reason)
+		}
+	}
+}
+
+// firstOf says how much of a list of total is shown: "all 3" or "first 10 of 37".
+func firstOf(shown int, total int64) string {
+	if int64(shown) == total {
+		return fmt.Sprintf("all %d", total)
+	}
+	return fmt.Sprintf("first %d of %d", shown, total)
+}
+
+// printable returns a CSV header name as is, or Go-quoted if it holds a
+// control or other non-printing character that a terminal could act on.
+func printable(name string) string {
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(name)
+		}
+	}
+	return name
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func TestEnqueueSkipsSuppressedIdentities(t *testing.T) {
 
 	sum := s.enqueue(args...)
 	want := enqueue.Summary{CampaignID: "sup", Rows: 10, Enqueued: 7, Suppressed: 3}
-	if sum != want {
+	if !reflect.DeepEqual(sum, want) {
 		t.Fatalf("got summary %+v, want %+v", sum, want)
 	}
 	c := s.runWorker("sup", 30*time.Second, "--rate", "200")

@@ -89,6 +89,20 @@ type Summary struct {
 	// list (Redis; not checked in a dry run) or the upload's Suppress list.
 	Suppressed int64 `json:"suppressed"`
 	DryRun     bool  `json:"dry_run,omitempty"`
+	// FirstRejects are the first SummaryRejects rejected rows, in file
+	// order, so a summary can say what went wrong without a rejects file.
+	FirstRejects []RejectedRow `json:"first_rejects,omitempty"`
+}
+
+// SummaryRejects is how many rejected rows a Summary lists.
+const SummaryRejects = 10
+
+// RejectedRow is a rejected row as the summary lists it. Like the rejects
+// file, it holds no cell value: only the row number, column and reason.
+type RejectedRow struct {
+	Row    int    `json:"row"`
+	Column string `json:"column,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Enqueuer runs uploads.
@@ -454,6 +468,9 @@ func (r *run) prepareRow(it *item) error {
 
 func (r *run) reject(e *recipients.RowError) error {
 	r.sum.Rejected++
+	if len(r.sum.FirstRejects) < SummaryRejects {
+		r.sum.FirstRejects = append(r.sum.FirstRejects, RejectedRow{Row: e.Line, Column: e.Column, Reason: e.Reason})
+	}
 	if r.rejects == nil {
 		return nil
 	}
