@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 
@@ -95,32 +95,14 @@ func TestFlagValidation(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var readyURL = regexp.MustCompile(`msg="sinchsim ready" url=(http://\S+)`)
 
 // start runs the command in the background and returns its URL once the
 // ready line is logged.
-func start(t *testing.T, args []string, env map[string]string) (baseURL string, logs *syncBuffer, stop func() error) {
+func start(t *testing.T, args []string, env map[string]string) (baseURL string, logs *logbuf.Buffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &logbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), envOf(env), io.Discard, logs)

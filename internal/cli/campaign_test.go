@@ -18,6 +18,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
@@ -56,7 +57,7 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	go func() { done <- Worker(ctx, args, s.getenv, io.Discard, logs) }()
 	stopped := false
 	stop = func() string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 
@@ -186,7 +187,7 @@ func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
 	s2.env["SINCH_APP_ID"] = "no-such-app"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out logbuf.Buffer
 	Worker(ctx, []string{"--log-format", "json"}, s2.getenv, io.Discard, &out)
 	if !strings.Contains(out.String(), `"msg":"using the default rate; pass --rate to choose","rate":20`) {
 		t.Fatalf("worker did not say it fell back to 20/s:\n%s", out.String())

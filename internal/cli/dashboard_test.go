@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 )
@@ -43,7 +44,7 @@ func (s *stack) startDashboard(env map[string]string, args ...string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	go func() { done <- Dashboard(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), getenv, logs, logs) }()
 	s.t.Cleanup(func() {
 		cancel()

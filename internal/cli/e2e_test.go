@@ -19,7 +19,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
@@ -90,7 +90,7 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	go func() { done <- Worker(ctx, args, s.getenv, io.Discard, &logs) }()
 	store := campaign.NewStore(s.redis.Client)
 	deadline := time.Now().Add(timeout)
@@ -122,9 +122,6 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	}
 	return c, logs.String()
 }
-
-// syncBuffer collects process logs written concurrently.
-type syncBuffer = procs.Buffer
 
 // campaignCSV writes a CSV of n valid distinct French mobile numbers, then
 // appends the given bad rows and repeats of the first rows.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/metrics"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
@@ -86,7 +87,7 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	go func() {
 		done <- Worker(ctx, []string{"--metrics-addr", "127.0.0.1:0", "--rate", "40", "--track-interval", "200ms"},
 			s.getenv, io.Discard, logs)
@@ -211,7 +212,7 @@ func TestDashboardObservabilityHandlers(t *testing.T) {
 		}
 		return st
 	}()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	wh, met, closeFn, err := dashboardObservability(settings, "", 0, logger)
 	if err != nil || wh != nil || met == nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
@@ -24,7 +25,7 @@ func buildBinaries(t *testing.T) string {
 }
 
 // startProcess runs a built command with the stack's environment.
-func (s *stack) startProcess(t *testing.T, name string, logs *syncBuffer, args ...string) *exec.Cmd {
+func (s *stack) startProcess(t *testing.T, name string, logs *logbuf.Buffer, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(buildBinaries(t), name), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
@@ -57,7 +58,7 @@ func TestTwoWorkerProcessesShareTheRate(t *testing.T) {
 	}
 
 	buildBinaries(t) // before the clock starts
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	start := time.Now()
 	workers := []*exec.Cmd{
 		s.startProcess(t, "worker", &logs, "--rate", fmt.Sprint(rate), "--burst", fmt.Sprint(burst)),

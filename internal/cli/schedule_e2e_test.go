@@ -17,6 +17,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
@@ -245,7 +246,7 @@ func TestRecurringScheduleFiresOnceWithTwoWorkers(t *testing.T) {
 
 	store := campaign.NewStore(s.redis.Client)
 	wctx, stop := context.WithCancel(ctx)
-	var logs [2]syncBuffer
+	var logs [2]logbuf.Buffer
 	done := make(chan error, 2)
 	for i := range logs {
 		args := []string{"--rate", "200", "--log-level", "debug"}

@@ -3,16 +3,16 @@
 package procs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 )
 
 // ModulePath is the module whose commands Build compiles.
@@ -34,7 +34,7 @@ func Build(ctx context.Context, dir string, commands ...string) error {
 // Process is a running binary whose output is kept for error reports.
 type Process struct {
 	Cmd  *exec.Cmd
-	out  *Buffer
+	out  *logbuf.Buffer
 	done chan struct{}
 	err  error
 }
@@ -43,7 +43,7 @@ type Process struct {
 func Start(bin string, env []string, args ...string) (*Process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	p := &Process{Cmd: cmd, out: &Buffer{}, done: make(chan struct{})}
+	p := &Process{Cmd: cmd, out: &logbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
@@ -94,24 +94,6 @@ func (p *Process) Stop(grace time.Duration) error {
 func (p *Process) Kill() {
 	p.Cmd.Process.Kill()
 	<-p.done
-}
-
-// Buffer is a bytes.Buffer safe for concurrent writers and readers.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // LastLines is the last n lines of s, for error messages.

@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 )
 
@@ -24,16 +24,16 @@ const testKey = "sinch:{project}:app"
 // processes returns n limiters on one test database, each with its own
 // client, as n worker processes would be. Fields of cfg left zero get the
 // defaults; each limiter logs to its own buffer.
-func processes(t *testing.T, n int, cfg Config) ([]*Limiter, []*syncBuffer) {
+func processes(t *testing.T, n int, cfg Config) ([]*Limiter, []*logbuf.Buffer) {
 	t.Helper()
 	r := redistest.New(t)
 	cfg.Key = testKey
 	var ls []*Limiter
-	var logs []*syncBuffer
+	var logs []*logbuf.Buffer
 	for range n {
 		c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB})
 		t.Cleanup(func() { c.Close() })
-		buf := &syncBuffer{}
+		buf := &logbuf.Buffer{}
 		cfg := cfg
 		cfg.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		l, err := New(c, cfg)
@@ -44,23 +44,6 @@ func processes(t *testing.T, n int, cfg Config) ([]*Limiter, []*syncBuffer) {
 		logs = append(logs, buf)
 	}
 	return ls, logs
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // grants runs workers goroutines per limiter, each calling Wait (after an

@@ -1,7 +1,6 @@
 package schedule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 )
 
@@ -22,7 +22,7 @@ type fireFixture struct {
 	insp    *asynq.Inspector
 	handler *Handler
 	entry   *Entry
-	logs    *lockedBuffer
+	logs    *logbuf.Buffer
 	clock   *clock
 }
 
@@ -34,18 +34,6 @@ type clock struct {
 func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
 // newFireFixture has the weekly-digest entry (2 recipients, one of them on
 // the entry's suppress file) and a clock at its firing of Monday 2026-11-23.
@@ -60,7 +48,7 @@ func newFireFixture(t *testing.T) *fireFixture {
 	insp := asynq.NewInspector(r.AsynqOpt())
 	t.Cleanup(func() { client.Close(); insp.Close() })
 	store := campaign.NewStore(r.Client)
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	paris, _ := campaign.LoadLocation("Europe/Paris")
 	c := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, int(30*time.Millisecond), paris)}
 	h := NewHandler(cfg, store, client, HandlerConfig{Now: c.now, Logger: slog.New(slog.NewTextHandler(logs, nil))})

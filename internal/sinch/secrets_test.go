@@ -1,7 +1,6 @@
 package sinch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -11,9 +10,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -100,7 +99,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			if fl.token != nil {
 				f.token = fl.token
 			}
-			var logs syncBuffer
+			var logs logbuf.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			c := f.client(t, func(cfg *sinch.Config) {
 				cfg.Logger = logger
@@ -149,28 +148,4 @@ func resetConn(t *testing.T) http.HandlerFunc {
 		_ = conn.(*net.TCPConn).SetLinger(0)
 		_ = conn.Close()
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }
