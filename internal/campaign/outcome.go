@@ -136,42 +136,37 @@ type OutcomeCounts struct {
 
 // Get returns the count of one outcome.
 func (c OutcomeCounts) Get(o Outcome) int64 {
-	switch o {
-	case OutcomeStored:
-		return c.Stored
-	case OutcomeQueued:
-		return c.Queued
-	case OutcomeFailed:
-		return c.Failed
-	case OutcomeDelivered:
-		return c.Delivered
-	case OutcomeRead:
-		return c.Read
-	case OutcomeReplied:
-		return c.Replied
-	case OutcomeOptedOut:
-		return c.OptedOut
+	if f := c.field(o); f != nil {
+		return *f
 	}
 	return 0
 }
 
 func (c *OutcomeCounts) set(o Outcome, n int64) {
+	if f := c.field(o); f != nil {
+		*f = n
+	}
+}
+
+// field is the counter of outcome o, or nil for an unknown outcome.
+func (c *OutcomeCounts) field(o Outcome) *int64 {
 	switch o {
 	case OutcomeStored:
-		c.Stored = n
+		return &c.Stored
 	case OutcomeQueued:
-		c.Queued = n
+		return &c.Queued
 	case OutcomeFailed:
-		c.Failed = n
+		return &c.Failed
 	case OutcomeDelivered:
-		c.Delivered = n
+		return &c.Delivered
 	case OutcomeRead:
-		c.Read = n
+		return &c.Read
 	case OutcomeReplied:
-		c.Replied = n
+		return &c.Replied
 	case OutcomeOptedOut:
-		c.OptedOut = n
+		return &c.OptedOut
 	}
+	return nil
 }
 
 // Total is the number of recipients with a known outcome.
