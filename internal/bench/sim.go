@@ -142,11 +142,7 @@ func (s *simulator) acceptRate() (float64, time.Duration) {
 
 // clientConfig is the Sinch client configuration pointing at s.
 func (s *simulator) clientConfig() sinch.Config {
-	return sinch.Config{
-		ProjectID: sinchsim.DefaultProjectID, AppID: sinchsim.DefaultAppID,
-		KeyID: sinchsim.DefaultKeyID, KeySecret: sinchsim.DefaultKeySecret,
-		BaseURL: s.URL, TokenURL: s.URL + "/oauth2/token",
-	}
+	return sinchsim.ClientConfig(s.URL)
 }
 
 // env is the environment of a worker process talking to s and redisURL.

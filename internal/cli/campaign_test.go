@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,14 +89,9 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 func (s *stack) useNewSim(cfg sinchsim.Config) *sinchsim.Server {
 	s.t.Helper()
 	cfg.ProcessingMode = sinchsim.ModeDispatch
-	sim, err := sinchsim.New(cfg)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim)
-	s.t.Cleanup(func() { ts.Close(); sim.Close() })
-	s.sim, s.url = sim, ts.URL
-	s.env["SINCH_BASE_URL"], s.env["SINCH_AUTH_URL"] = ts.URL, ts.URL+"/oauth2/token"
+	sim, url := sinchsim.ServeTest(s.t, cfg)
+	s.sim, s.url = sim, url
+	s.env["SINCH_BASE_URL"], s.env["SINCH_AUTH_URL"] = url, url+"/oauth2/token"
 	return sim
 }
 

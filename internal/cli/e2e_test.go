@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -37,20 +36,15 @@ func newStack(t *testing.T, cfg sinchsim.Config) *stack {
 	t.Helper()
 	r := redistest.New(t)
 	cfg.ProcessingMode = sinchsim.ModeDispatch
-	sim, err := sinchsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim)
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	return &stack{t: t, redis: r, sim: sim, url: ts.URL, env: map[string]string{
+	sim, url := sinchsim.ServeTest(t, cfg)
+	return &stack{t: t, redis: r, sim: sim, url: url, env: map[string]string{
 		"REDIS_URL":        r.URL(),
 		"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
 		"SINCH_APP_ID":     sinchsim.DefaultAppID,
 		"SINCH_KEY_ID":     sinchsim.DefaultKeyID,
 		"SINCH_KEY_SECRET": sinchsim.DefaultKeySecret,
-		"SINCH_BASE_URL":   ts.URL,
-		"SINCH_AUTH_URL":   ts.URL + "/oauth2/token",
+		"SINCH_BASE_URL":   url,
+		"SINCH_AUTH_URL":   url + "/oauth2/token",
 	}}
 }
 

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -26,17 +25,8 @@ type fixture struct {
 func newFixture(t *testing.T, simCfg sinchsim.Config) *fixture {
 	t.Helper()
 	r := redistest.New(t)
-	sim, err := sinchsim.New(simCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim)
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	client, err := sinch.New(sinch.Config{
-		ProjectID: sinchsim.DefaultProjectID, AppID: sinchsim.DefaultAppID,
-		KeyID: sinchsim.DefaultKeyID, KeySecret: sinchsim.DefaultKeySecret,
-		BaseURL: ts.URL, TokenURL: ts.URL + "/oauth2/token",
-	})
+	sim, url := sinchsim.ServeTest(t, simCfg)
+	client, err := sinch.New(sinchsim.ClientConfig(url))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,20 +28,15 @@ func TestRedisWithPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const password, wrong = "redis-pw-Kq7vX2mZr4", "wrong-pw-Hh3nB8sLp1"
 			srv := startRedis(t, password, tc.tls)
-			sim, err := sinchsim.New(sinchsim.Config{ProcessingMode: sinchsim.ModeDispatch, RateLimit: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ts := httptest.NewServer(sim)
-			t.Cleanup(func() { ts.Close(); sim.Close() })
+			sim, simURL := sinchsim.ServeTest(t, sinchsim.Config{ProcessingMode: sinchsim.ModeDispatch, RateLimit: -1})
 			env := map[string]string{
 				"REDIS_URL":        srv.URL,
 				"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
 				"SINCH_APP_ID":     sinchsim.DefaultAppID,
 				"SINCH_KEY_ID":     sinchsim.DefaultKeyID,
 				"SINCH_KEY_SECRET": sinchsim.DefaultKeySecret,
-				"SINCH_BASE_URL":   ts.URL,
-				"SINCH_AUTH_URL":   ts.URL + "/oauth2/token",
+				"SINCH_BASE_URL":   simURL,
+				"SINCH_AUTH_URL":   simURL + "/oauth2/token",
 			}
 			getenv := func(k string) string { return env[k] }
 			// Everything every command prints; a file, as the worker

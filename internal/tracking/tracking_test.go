@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -28,17 +27,8 @@ func newEnv(t *testing.T, cfg sinchsim.Config) *env {
 	t.Helper()
 	r := redistest.New(t)
 	cfg.ProcessingMode = sinchsim.ModeDispatch
-	sim, err := sinchsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim)
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	client, err := sinch.New(sinch.Config{
-		ProjectID: sinchsim.DefaultProjectID, AppID: sinchsim.DefaultAppID,
-		KeyID: sinchsim.DefaultKeyID, KeySecret: sinchsim.DefaultKeySecret,
-		BaseURL: ts.URL, TokenURL: ts.URL + "/oauth2/token",
-	})
+	sim, url := sinchsim.ServeTest(t, cfg)
+	client, err := sinch.New(sinchsim.ClientConfig(url))
 	if err != nil {
 		t.Fatal(err)
 	}

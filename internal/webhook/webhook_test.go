@@ -88,15 +88,9 @@ func newEnv(t *testing.T) *env {
 		got <- callback{header: r.Header.Clone(), body: b}
 	}))
 	t.Cleanup(rcv.Close)
-	sim, err := sinchsim.New(sinchsim.Config{WebhookSecret: secret, CallbackURL: rcv.URL, FailSuffix: "99",
+	_, url := sinchsim.ServeTest(t, sinchsim.Config{WebhookSecret: secret, CallbackURL: rcv.URL, FailSuffix: "99",
 		ProcessingMode: sinchsim.ModeDispatch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim)
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	client, err := sinch.New(sinch.Config{ProjectID: sinchsim.DefaultProjectID, AppID: sinchsim.DefaultAppID,
-		KeyID: sinchsim.DefaultKeyID, KeySecret: sinchsim.DefaultKeySecret, BaseURL: ts.URL, TokenURL: ts.URL + "/oauth2/token"})
+	client, err := sinch.New(sinchsim.ClientConfig(url))
 	if err != nil {
 		t.Fatal(err)
 	}
