@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
 	"go.yaml.in/yaml/v3"
 )
 

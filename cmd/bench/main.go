@@ -1,4 +1,4 @@
-// Command bench runs the benchmark suite (see internal/bench and BENCHMARKS.md):
+// Command bench runs the benchmark suite (see internal/devtools/bench and BENCHMARKS.md):
 //
 //	go run ./cmd/bench [--only GROUP[,GROUP...]] [--quick]
 package main
@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/sinch-dispatch/sinch-dispatch/internal/bench"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/bench"
 )
 
 func main() {

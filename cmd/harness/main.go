@@ -1,5 +1,5 @@
-// Command harness runs the fault scenarios (see internal/harness and
-// README's Reliability section) and prints their table:
+// Command harness runs the fault scenarios (see internal/devtools/harness and
+// docs/reliability.md) and prints their table:
 //
 //	go run ./cmd/harness [--scenarios 3,4,5] [--soak] [--recipients N]
 //
@@ -12,7 +12,7 @@ import (
 	"os"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/harness"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/harness"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 

@@ -1,7 +1,6 @@
 // Package campaignctl holds the campaign operations that both the `campaign`
 // CLI and the dashboard offer: list, status, pause, resume, cancel, retry.
-// They live here, not in internal/cli, so both front ends run the same code
-// and show the same numbers.
+// Both front ends run this code, so they show the same numbers.
 package campaignctl
 
 import (

@@ -1,6 +1,9 @@
-// Package cli implements every binary's command line: flags, environment,
-// validation at startup, and wiring. Mains stay thin and tests call these
-// functions in-process.
+// Package cli holds what every command shares: the exit-code contract of
+// Main, flag parsing that turns mistakes into usage errors, the Redis
+// connection check, the logger, and the Sinch client and shared rate limit
+// built from the settings. Each binary's own flags and wiring live in its
+// package (workercli, enqueuecli, campaigncli, dashboardcli, democli), so a
+// binary links only what it runs.
 package cli
 
 import (
@@ -26,7 +29,7 @@ type Env func(string) string
 var ErrUsage = errors.New("usage")
 
 // newFlagSet returns a FlagSet that reports errors instead of exiting.
-func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
+func NewFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -36,8 +39,8 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args and loads the shared settings from env.
-func parse(fs *flag.FlagSet, s *config.Settings, args []string, getenv Env) error {
+// Parse parses args and loads the shared settings from env.
+func Parse(fs *flag.FlagSet, s *config.Settings, args []string, getenv Env) error {
 	if err := ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,7 +51,7 @@ func parse(fs *flag.FlagSet, s *config.Settings, args []string, getenv Env) erro
 // argument is an ErrUsage (exit 2 from Main); --help is flag.ErrHelp.
 func ParseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+		return FlagError(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
@@ -57,7 +60,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 // flagError makes a FlagSet.Parse error an ErrUsage, leaving --help as is.
-func flagError(err error) error {
+func FlagError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
@@ -66,7 +69,7 @@ func flagError(err error) error {
 
 // connectRedis opens the configured Redis and checks it answers, so an
 // unreachable server fails at startup with a clear message.
-func connectRedis(ctx context.Context, s *config.Settings) (redis.UniversalClient, error) {
+func ConnectRedis(ctx context.Context, s *config.Settings) (redis.UniversalClient, error) {
 	rdb, err := s.RedisClient()
 	if err != nil {
 		return nil, err
@@ -75,16 +78,16 @@ func connectRedis(ctx context.Context, s *config.Settings) (redis.UniversalClien
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis unreachable (REDIS_URL): %s", redactRedisErr(err, s))
+		return nil, fmt.Errorf("redis unreachable (REDIS_URL): %s", RedactRedisErr(err, s))
 	}
 	return rdb, nil
 }
 
 // redactRedisErr keeps the reason but never the password from the URL.
-func redactRedisErr(err error, s *config.Settings) string {
+func RedactRedisErr(err error, s *config.Settings) string {
 	msg := err.Error()
 	if opt, perr := s.RedisOpt(); perr == nil {
-		if pw := redisPassword(opt); pw != "" {
+		if pw := RedisPassword(opt); pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "<redacted>")
 		}
 	}
@@ -92,7 +95,7 @@ func redactRedisErr(err error, s *config.Settings) string {
 }
 
 // newLogger builds the process logger: JSON or text on stderr.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", level)
@@ -109,11 +112,28 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // isTerminal reports whether w is a character device (a progress bar is
 // only drawn there).
-func isTerminal(w io.Writer) bool {
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// StopKeywords reads --stop-keywords, a comma-separated keyword list.
+func StopKeywords(s string) ([]string, error) {
+	var out []string
+	for _, k := range strings.Split(s, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			if strings.ContainsFunc(k, func(r rune) bool { return r == ' ' || r == '\t' }) {
+				return nil, errors.New("--stop-keywords: each keyword is one word, got " + `"` + k + `"`)
+			}
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--stop-keywords must list at least one keyword")
+	}
+	return out, nil
 }

@@ -19,10 +19,10 @@ type Command func(ctx context.Context, args []string, getenv Env, stdout, stderr
 func Main(name string, cmd Command) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return exitCode(name, cmd(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr)
+	return ExitCode(name, cmd(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr)
 }
 
-func exitCode(name string, err error, stderr io.Writer) int {
+func ExitCode(name string, err error, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0

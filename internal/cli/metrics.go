@@ -18,7 +18,7 @@ import (
 // serveMetrics serves m (with Asynq's queue collector) at /metrics on addr
 // until the returned stop is called. The address is bound here, so a bad or
 // busy --metrics-addr fails at startup naming the flag.
-func serveMetrics(m *metrics.Metrics, addr string, ropt asynq.RedisConnOpt, logger *slog.Logger) (stop func(), err error) {
+func ServeMetrics(m *metrics.Metrics, addr string, ropt asynq.RedisConnOpt, logger *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr %q: %w", addr, err)
@@ -42,7 +42,7 @@ func serveMetrics(m *metrics.Metrics, addr string, ropt asynq.RedisConnOpt, logg
 }
 
 // limiterMetrics wires a limiter's rate changes and 429s to m.
-func limiterMetrics(m *metrics.Metrics) func(*ratelimit.Config) {
+func LimiterMetrics(m *metrics.Metrics) func(*ratelimit.Config) {
 	return func(c *ratelimit.Config) {
 		c.OnRateChange, c.OnThrottled = m.SetRate, m.Throttled
 	}

@@ -3,7 +3,7 @@ package cli
 import "github.com/hibiken/asynq"
 
 // redisPassword extracts the password of a parsed REDIS_URL, for redaction.
-func redisPassword(opt asynq.RedisConnOpt) string {
+func RedisPassword(opt asynq.RedisConnOpt) string {
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
 		return o.Password

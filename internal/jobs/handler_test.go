@@ -13,6 +13,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
 )
 
 type fixture struct {
@@ -25,7 +26,7 @@ type fixture struct {
 func newFixture(t *testing.T, simCfg sinchsim.Config) *fixture {
 	t.Helper()
 	r := redistest.New(t)
-	sim, url := sinchsim.ServeTest(t, simCfg)
+	sim, url := sinchsimtest.Serve(t, simCfg)
 	client, err := sinch.New(sinchsim.ClientConfig(url))
 	if err != nil {
 		t.Fatal(err)

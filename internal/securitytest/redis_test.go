@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaigncli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueuecli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
 // TestRedisWithPassword runs a campaign end to end through the command
@@ -28,7 +31,7 @@ func TestRedisWithPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const password, wrong = "redis-pw-Kq7vX2mZr4", "wrong-pw-Hh3nB8sLp1"
 			srv := startRedis(t, password, tc.tls)
-			sim, simURL := sinchsim.ServeTest(t, sinchsim.Config{ProcessingMode: sinchsim.ModeDispatch, RateLimit: -1})
+			sim, simURL := sinchsimtest.Serve(t, sinchsim.Config{ProcessingMode: sinchsim.ModeDispatch, RateLimit: -1})
 			env := map[string]string{
 				"REDIS_URL":        srv.URL,
 				"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
@@ -61,7 +64,7 @@ func TestRedisWithPassword(t *testing.T) {
 
 			// A wrong password fails at startup, naming the setting.
 			env["REDIS_URL"] = strings.Replace(srv.URL, password, wrong, 1)
-			err = cli.Enqueue(ctx, enqueueArgs, getenv, out, out)
+			err = enqueuecli.Run(ctx, enqueueArgs, getenv, out, out)
 			if err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 				t.Fatalf("enqueue with a wrong password: got %v, want an error naming REDIS_URL", err)
 			}
@@ -69,12 +72,12 @@ func TestRedisWithPassword(t *testing.T) {
 			out.WriteString(err.Error())
 			env["REDIS_URL"] = srv.URL
 
-			if err := cli.Enqueue(ctx, enqueueArgs, getenv, out, out); err != nil {
+			if err := enqueuecli.Run(ctx, enqueueArgs, getenv, out, out); err != nil {
 				t.Fatalf("enqueue: %v\n%s", err, printed())
 			}
 			wctx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
-			go func() { done <- cli.Worker(wctx, []string{"--rate", "100"}, getenv, out, out) }()
+			go func() { done <- workercli.Run(wctx, []string{"--rate", "100"}, getenv, out, out) }()
 			store := campaign.NewStore(srv.Client)
 			deadline := time.Now().Add(30 * time.Second)
 			for {
@@ -103,7 +106,7 @@ func TestRedisWithPassword(t *testing.T) {
 			}
 
 			var status bytes.Buffer
-			if err := cli.Campaign(ctx, []string{"status", "pw", "--json"}, getenv, &status, out); err != nil {
+			if err := campaigncli.Run(ctx, []string{"status", "pw", "--json"}, getenv, &status, out); err != nil {
 				t.Fatalf("campaign status: %v", err)
 			}
 			var sum campaign.Summary

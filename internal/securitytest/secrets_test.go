@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/procs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sinch-dispatch/sinch-dispatch/internal/logbuf"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 

@@ -13,6 +13,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
 )
 
 type env struct {
@@ -27,7 +28,7 @@ func newEnv(t *testing.T, cfg sinchsim.Config) *env {
 	t.Helper()
 	r := redistest.New(t)
 	cfg.ProcessingMode = sinchsim.ModeDispatch
-	sim, url := sinchsim.ServeTest(t, cfg)
+	sim, url := sinchsimtest.Serve(t, cfg)
 	client, err := sinch.New(sinchsim.ClientConfig(url))
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 )
 
@@ -88,7 +89,7 @@ func newEnv(t *testing.T) *env {
 		got <- callback{header: r.Header.Clone(), body: b}
 	}))
 	t.Cleanup(rcv.Close)
-	_, url := sinchsim.ServeTest(t, sinchsim.Config{WebhookSecret: secret, CallbackURL: rcv.URL, FailSuffix: "99",
+	_, url := sinchsimtest.Serve(t, sinchsim.Config{WebhookSecret: secret, CallbackURL: rcv.URL, FailSuffix: "99",
 		ProcessingMode: sinchsim.ModeDispatch})
 	client, err := sinch.New(sinchsim.ClientConfig(url))
 	if err != nil {

@@ -1,0 +1,133 @@
+// Package dashboardcli is the dashboard command: campaign pages and JSON API,
+// asynqmon, the delivery-receipt webhook and /metrics behind one listener.
+package dashboardcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaignctl"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/dashboard"
+)
+
+const dashboardUsage = `dashboard [--addr 127.0.0.1:8080] [--admin] [--prometheus-url URL] [options]
+
+Credentials come from the environment only (never flags, so they stay out
+of ps and --help): DASHBOARD_USER + DASHBOARD_PASSWORD (HTTP Basic) and/or
+DASHBOARD_TOKEN (Authorization: Bearer). Without any, the dashboard only
+starts on a loopback address. SINCH_WEBHOOK_SECRET verifies delivery receipts.`
+
+// DefaultDashboardAddr is loopback: serving to the network needs credentials.
+const DefaultDashboardAddr = "127.0.0.1:8080"
+
+// Run is the dashboard command: it serves until ctx is cancelled.
+func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("dashboard", stderr, dashboardUsage)
+	settings := config.Register(fs)
+	var (
+		addr      = fs.String("addr", "", "listen address (env DASHBOARD_ADDR; default "+DefaultDashboardAddr+"); a non-loopback one needs credentials")
+		admin     = fs.Bool("admin", false, "let the task monitor (/monitoring/) run, delete and archive tasks and pause queues; read-only otherwise")
+		promURL   = fs.String("prometheus-url", "", "Prometheus server for the task monitor's charts, e.g. http://prometheus:9090 (env PROMETHEUS_URL)")
+		tolerance = fs.Duration("webhook-tolerance", 5*time.Minute, "delivery receipts whose timestamp is further than this from now are rejected")
+		refresh   = fs.Duration("refresh", dashboard.DefaultRefresh, "how often campaign pages reload")
+		logFormat = fs.String("log-format", "text", "log format: text or json")
+		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	)
+	if err := cli.Parse(fs, settings, args, getenv); err != nil {
+		return err
+	}
+	logger, err := cli.NewLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	*addr = firstNonEmpty(*addr, getenv("DASHBOARD_ADDR"), DefaultDashboardAddr)
+	*promURL = firstNonEmpty(*promURL, getenv("PROMETHEUS_URL"))
+	auth := dashboard.Auth{
+		User:     strings.TrimSpace(getenv("DASHBOARD_USER")),
+		Password: getenv("DASHBOARD_PASSWORD"),
+		Token:    strings.TrimSpace(getenv("DASHBOARD_TOKEN")),
+	}
+	switch {
+	case *tolerance <= 0:
+		return errors.New("--webhook-tolerance must be positive")
+	case *refresh < time.Second:
+		return errors.New("--refresh must be at least 1s")
+	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return fmt.Errorf("--addr must be host:port, such as %s: %v", DefaultDashboardAddr, err)
+	}
+	if err := auth.Validate(*addr); err != nil {
+		return err
+	}
+	rdb, err := cli.ConnectRedis(ctx, settings)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	ropt, _ := settings.RedisOpt() // validated by Load
+	ctl := campaignctl.New(rdb, ropt)
+	defer ctl.Close()
+
+	webhook, metrics, closeRoutes, err := Observability(settings, getenv("SINCH_WEBHOOK_SECRET"), *tolerance, logger)
+	if err != nil {
+		return err
+	}
+	defer closeRoutes()
+	srv, err := dashboard.New(dashboard.Config{
+		Campaigns: ctl, RedisOpt: ropt, Admin: *admin, PrometheusURL: *promURL, Auth: auth,
+		Webhook: webhook, Metrics: metrics, Refresh: *refresh, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", *addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // asynqmon's Prometheus charts can be slow
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if !auth.Enabled() {
+		logger.Warn("dashboard has no credentials: anyone who can reach " + ln.Addr().String() + " can use it; set DASHBOARD_USER/DASHBOARD_PASSWORD or DASHBOARD_TOKEN")
+	}
+	logger.Info("dashboard listening", "url", "http://"+ln.Addr().String(), "admin", *admin,
+		"auth", auth.Enabled(), "webhook", webhook != nil, "metrics", metrics != nil)
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	<-done
+	logger.Info("dashboard stopped")
+	return err
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
+)
+
+// smallCSVRows is the size of the memory baseline's CSV: the binary's fixed cost.
+const smallCSVRows = 1000
+
+// benchMemory (figure 6): peak RSS of the enqueue binary on a large CSV
+// (baseline: the same binary on a 1,000-row CSV), and Redis bytes per pending
+// recipient (INFO used_memory delta / recipients; baseline: raw asynq tasks
+// with the same payload).
+func benchMemory(ctx context.Context, h *harness) ([]Figure, error) {
+	n := h.sizes.MemoryRows
+	big, small := filepath.Join(h.tmp, "big.csv"), filepath.Join(h.tmp, "small.csv")
+	if err := writeCSVFile(big, n); err != nil {
+		return nil, err
+	}
+	if err := writeCSVFile(small, smallCSVRows); err != nil {
+		return nil, err
+	}
+
+	smallRun, err := h.runEnqueue(ctx, "memsmall", small, smallCSVRows)
+	if err != nil {
+		return nil, err
+	}
+	bigRun, err := h.runEnqueue(ctx, "mem", big, n)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := fresh(ctx, h.redis); err != nil {
+		return nil, err
+	}
+	before, err := usedMemory(ctx, h.redis)
+	if err != nil {
+		return nil, err
+	}
+	client := asynq.NewClient(h.redis.AsynqOpt())
+	err = rawEnqueue(ctx, client, "mem", n, enqueue.DefaultConcurrency)
+	client.Close()
+	if err != nil {
+		return nil, err
+	}
+	after, err := usedMemory(ctx, h.redis)
+	if err != nil {
+		return nil, err
+	}
+	rawBytes := float64(after-before) / float64(n)
+
+	const mb = 1 << 20
+	rss := float64(bigRun.rss) / mb
+	return []Figure{
+		{
+			Name: fmt.Sprintf("6 enqueue peak RSS, %d rows", n), Value: rss, Unit: "MB",
+			Baseline: fmt.Sprintf("same binary on %d rows %.1f MB", smallCSVRows, float64(smallRun.rss)/mb),
+			Ratio:    float64(bigRun.rss) / float64(smallRun.rss),
+			Target:   "≤ 100 MB", Pass: rss <= 100,
+			Note: fmt.Sprintf("enqueue binary as a process into an empty private Redis: %s, %.0f rows/s; peak RSS is the process's VmHWM, polled every 5 ms",
+				bigRun.wall.Round(time.Millisecond), float64(n)/bigRun.wall.Seconds()),
+		},
+		{
+			Name: "6 redis bytes per pending recipient", Value: bigRun.bytesPer, Unit: "B",
+			Baseline: fmt.Sprintf("raw asynq task, same payload and options, %.0f B", rawBytes),
+			Ratio:    bigRun.bytesPer / rawBytes,
+			Note:     fmt.Sprintf("INFO used_memory delta over %d recipients; the rest is the campaign's status and record of each recipient", n),
+		},
+	}, nil
+}
+
+// enqueueRun is one run of the enqueue binary.
+type enqueueRun struct {
+	rss      int64 // peak resident set, bytes
+	wall     time.Duration
+	bytesPer float64 // Redis used_memory delta per enqueued recipient
+}
+
+// runEnqueue runs the enqueue binary on csv into an empty Redis.
+func (h *harness) runEnqueue(ctx context.Context, id, csv string, rows int) (enqueueRun, error) {
+	var res enqueueRun
+	if err := fresh(ctx, h.redis); err != nil {
+		return res, err
+	}
+	before, err := usedMemory(ctx, h.redis)
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	p, err := procs.Start(filepath.Join(h.binDir, "enqueue"), []string{"REDIS_URL=" + h.redis.URL()},
+		"--campaign", id, "--csv", csv, "--text", messageText, "--json")
+	if err != nil {
+		return res, err
+	}
+	peak := watchPeakRSS(p)
+	timeout := time.Minute + time.Duration(rows)*time.Millisecond
+	select {
+	case <-p.Done():
+	case <-time.After(timeout):
+		p.Stop(5 * time.Second)
+		return res, fmt.Errorf("enqueue of %d rows did not finish within %s", rows, timeout)
+	case <-ctx.Done():
+		p.Stop(5 * time.Second)
+		return res, ctx.Err()
+	}
+	res.wall = time.Since(start)
+	out := p.Output()
+	if err := p.Err(); err != nil {
+		return res, fmt.Errorf("enqueue: %v\n%s", err, procs.LastLines(out, 10))
+	}
+	var sum enqueue.Summary
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Enqueued != int64(rows) {
+		return res, fmt.Errorf("enqueue: got %q, want a JSON summary with %d enqueued", procs.LastLines(out, 3), rows)
+	}
+	res.rss = peak()
+	after, err := usedMemory(ctx, h.redis)
+	if err != nil {
+		return res, err
+	}
+	res.bytesPer = float64(after-before) / float64(rows)
+	return res, nil
+}

@@ -1,0 +1,33 @@
+package e2etest
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
+)
+
+// TestWorkerFetchesTheTokenAtStartup: with --rate (so no GetApp call) and
+// nothing queued, the worker still fetches its access token once, before
+// any send could be granted by the rate limiter and wait for it.
+func TestWorkerFetchesTheTokenAtStartup(t *testing.T) {
+	s := newStack(t, sinchsim.Config{})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- workercli.Run(ctx, []string{"--rate", "200"}, s.getenv, io.Discard, io.Discard) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.sim.Stats().TokenRequests == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := s.sim.Stats()
+	if st.TokenRequests != 1 || st.Requests != 1 {
+		t.Fatalf("got %d token requests and %d requests in all, want 1 and 1 (the token, fetched at startup)", st.TokenRequests, st.Requests)
+	}
+}

@@ -1,0 +1,182 @@
+// Package workercli is the worker command: it serves the send, tracking and
+// schedule tasks under the shared Sinch rate limit until SIGTERM.
+package workercli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/metrics"
+	recurring "github.com/sinch-dispatch/sinch-dispatch/internal/schedule" // enqueue.go has a func schedule
+)
+
+const workerUsage = `worker [--concurrency N] [--rate R] [--burst B] [--queues critical=6,default=3,low=1] [options]`
+
+// Run is the worker command: it sends queued messages until SIGTERM.
+func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("worker", stderr, workerUsage)
+	settings := config.Register(fs)
+	var (
+		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for rate × 250ms, at least 16)")
+		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
+		rateFlag    = fs.Float64("rate", 0, "sends per second across ALL workers on this Redis (default: the app's rate_limits.outbound, else 20)")
+		burst       = fs.Int("burst", 0, "sends that may go above --rate in any one second at Sinch (default: rate/20, at least what the jitter reserve needs)")
+		queues      = fs.String("queues", "critical=6,default=3,low=1", "Asynq queues and weights")
+		maxRetry    = fs.Int("max-retry", jobs.DefaultMaxRetry, "failed attempts (5xx, timeouts) before a send is archived; 429s never count")
+		shutdown    = fs.Duration("shutdown-timeout", 0, "time in-flight sends get to finish on SIGTERM (default: 3 × --sinch-timeout)")
+		callbackURL = fs.String("callback-url", "", "delivery-receipt URL sent with every message (default: the app's webhook)")
+		logFormat   = fs.String("log-format", "text", "log format: text or json")
+		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		schedules   = fs.String("schedules", "", "recurring campaigns file, YAML or JSON (env SCHEDULES_FILE; see README)")
+		metricsAddr = fs.String("metrics-addr", "", "serve Prometheus /metrics on this address, e.g. :9100; empty: off (env WORKER_METRICS_ADDR)")
+	)
+	track := trackingFlags(fs) // --track-interval, --track-active, --stop-keywords (tracking.go)
+	if err := cli.Parse(fs, settings, args, getenv); err != nil {
+		return err
+	}
+	logger, err := cli.NewLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	qs, err := parseQueues(*queues)
+	if err != nil {
+		return err
+	}
+	if err := track.validate(); err != nil {
+		return err
+	}
+	switch {
+	case *rateFlag < 0:
+		return errors.New("--rate must be positive")
+	case *burst < 0:
+		return errors.New("--burst must not be negative")
+	case *concurrency < 0:
+		return errors.New("--concurrency must be positive")
+	case *servers < 0:
+		return errors.New("--servers must be positive")
+	case *maxRetry < 1:
+		return errors.New("--max-retry must be at least 1 (0 would archive a send on its first 429)")
+	case *shutdown < 0:
+		return errors.New("--shutdown-timeout must be positive")
+	}
+	if *shutdown == 0 {
+		*shutdown = 3 * settings.SinchTimeout
+	}
+	if *shutdown <= settings.SinchTimeout {
+		return fmt.Errorf("--shutdown-timeout (%s) must exceed --sinch-timeout (%s) so in-flight sends can finish", *shutdown, settings.SinchTimeout)
+	}
+	if *schedules == "" {
+		*schedules = strings.TrimSpace(getenv("SCHEDULES_FILE"))
+	}
+	if *metricsAddr == "" {
+		*metricsAddr = strings.TrimSpace(getenv("WORKER_METRICS_ADDR"))
+	}
+	var sched *recurring.Config
+	if *schedules != "" {
+		if sched, err = recurring.Load(*schedules); err != nil {
+			return err
+		}
+	}
+	if err := settings.RequireSinch(); err != nil {
+		return err
+	}
+	client, err := cli.SinchClient(settings)
+	if err != nil {
+		return err
+	}
+	rdb, err := cli.ConnectRedis(ctx, settings)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	// Fetch the access token before serving: sends granted while it is
+	// fetched would wait for it and then reach Sinch as one burst (429s).
+	// The client refreshes it in the background from then on.
+	if err := cli.Authenticate(ctx, client); err != nil {
+		logger.Warn("could not fetch the Sinch access token at startup; the first send will try again", "err", err)
+	}
+
+	// One budget for sends and tracking passes (see cli.ProjectLimiter).
+	met := metrics.New() // counted always, served with --metrics-addr
+	limiter, rate, b, err := cli.ProjectLimiter(ctx, rdb, settings, client, *rateFlag, *burst, logger, cli.LimiterMetrics(met))
+	if err != nil {
+		return err
+	}
+	met.SetRate(limiter.Rate())
+
+	conc := *concurrency
+	if conc == 0 {
+		// Little's law: sends in flight = rate × latency. 250ms covers a
+		// slow API call with margin.
+		conc = max(16, int(rate/4))
+	}
+	srv := *servers
+	if srv == 0 {
+		srv = max(1, conc/32)
+	}
+	handler, err := jobs.NewSendHandler(client, campaign.NewStore(rdb), limiter, jobs.HandlerConfig{
+		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
+		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
+	})
+	if err != nil {
+		return err
+	}
+	ropt, _ := settings.RedisOpt()
+	if *metricsAddr != "" {
+		stopMetrics, err := cli.ServeMetrics(met, *metricsAddr, ropt, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	track.onPage = met.TrackerPage
+	var muxOpts []jobs.MuxOption
+	trackOpt, stopTracking, err := track.start(ctx, client, campaign.NewStore(rdb), limiter, ropt, qs, settings.SinchAppID, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracking()
+	muxOpts = append(muxOpts, trackOpt)
+	if sched != nil {
+		runner, err := recurring.NewRunner(ropt, campaign.NewStore(rdb), sched, logger)
+		if err != nil {
+			return err
+		}
+		if err := runner.Start(); err != nil {
+			return err
+		}
+		defer runner.Close()
+		qs[jobs.ScheduleQueue] = max(1, qs["critical"]) // firings are few and should start on time
+		muxOpts = append(muxOpts, jobs.WithScheduleFire(runner.Handler()))
+		logger.Info("schedules loaded", "file", *schedules, "schedules", len(sched.Entries))
+	}
+	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues)
+	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
+		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
+	}, jobs.NewMux(handler, muxOpts...))
+	logger.Info("worker stopped")
+	return err
+}
+
+// parseQueues reads "critical=6,default=3,low=1".
+func parseQueues(s string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
+		w, err := strconv.Atoi(weight)
+		if !ok || name == "" || err != nil || w < 1 {
+			return nil, fmt.Errorf("--queues must look like critical=6,default=3,low=1 (weights ≥ 1), got %q", s)
+		}
+		out[name] = w
+	}
+	return out, nil
+}
