@@ -1,4 +1,4 @@
-// Package bench is the benchmark suite of issue 5: it measures the enqueue
+// Package bench is the benchmark suite: it measures the enqueue
 // pipeline, the worker's send path, the accuracy of the global rate limit
 // across worker processes, latency hiding, tolerance of a distant Redis and
 // memory use, each figure next to a baseline measured in the same run.
