@@ -13,8 +13,9 @@ import (
 const unknownRegion = "ZZ"
 
 // Cost estimates the price of a campaign from the user's own Prices. It
-// is an estimate, not Sinch's billing. Create it with NewCost; it is not
-// safe for concurrent use: give each worker its own and Merge them.
+// is an estimate, not Sinch's billing. Create it with NewCost (a zero Cost
+// has no prices and counts every segment as unpriced). It is not safe for
+// concurrent use: give each worker its own and Merge them.
 type Cost struct {
 	prices   Prices
 	total    int64            // Price units
@@ -25,13 +26,22 @@ type Cost struct {
 
 // NewCost returns an empty Cost that prices segments with p.
 func NewCost(p Prices) *Cost {
-	return &Cost{prices: p, byRegion: make(map[string]int64), unpriced: make(map[string]int)}
+	c := &Cost{prices: p}
+	c.init()
+	return c
+}
+
+func (c *Cost) init() {
+	if c.byRegion == nil {
+		c.byRegion, c.unpriced = make(map[string]int64), make(map[string]int)
+	}
 }
 
 // Add records segments sent to a number of region (as
 // phonenumbers.GetRegionCodeForNumber returns it; "" counts as "ZZ").
 func (c *Cost) Add(region string, segments int) {
 	region = regionKey(region)
+	c.init()
 	price, ok := c.prices.Lookup(region)
 	if !ok {
 		c.unpriced[region] += segments
@@ -51,6 +61,7 @@ func regionKey(region string) string {
 
 // Merge adds o's amounts into c. Each side was priced when it was added.
 func (c *Cost) Merge(o *Cost) {
+	c.init()
 	c.total += o.total
 	for r, v := range o.byRegion {
 		c.byRegion[r] += v

@@ -1,5 +1,7 @@
 package sms
 
+import "slices"
+
 // Encoding is the data coding a message is sent in.
 type Encoding string
 
@@ -100,7 +102,7 @@ func measureUCS2(rest string, before int) Count {
 	var forced []rune
 	for _, r := range rest {
 		chars++
-		if septets(r) == 0 && !containsRune(forced, r) {
+		if septets(r) == 0 && !slices.Contains(forced, r) {
 			forced = append(forced, r)
 		}
 		n := 1
@@ -118,13 +120,4 @@ func measureUCS2(rest string, before int) Count {
 		segs = 1
 	}
 	return Count{Encoding: UCS2, Segments: segs, Units: units, Chars: chars, UCS2Chars: forced}
-}
-
-func containsRune(rs []rune, r rune) bool {
-	for _, x := range rs {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }

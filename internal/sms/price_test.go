@@ -167,6 +167,11 @@ func TestCost(t *testing.T) {
 	if got, _ := json.Marshal(w1); string(got) != `{"total":75000,"by_country":{"US":75000}}` {
 		t.Errorf("got %s, want zero fields omitted", got)
 	}
+	var zero Cost
+	zero.Add("us", 2)
+	if got, _ := json.Marshal(&zero); string(got) != `{"total":0,"unpriced_segments":2,"unpriced_countries":["US"]}` {
+		t.Errorf("zero Cost: got %s, want 2 unpriced US segments", got)
+	}
 	if got, _ := json.Marshal(NewCost(Prices{})); string(got) != `{"total":0}` {
 		t.Errorf("empty: got %s, want {\"total\":0}", got)
 	}
