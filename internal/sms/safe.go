@@ -1,31 +1,81 @@
 package sms
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+)
 
 // GSMSafe replaces typographic characters (curly quotes, dashes, ellipsis,
 // Unicode spaces, bullets, fullwidth forms, ...) with their GSM-7
 // equivalents and drops invisible zero-width characters, so that text typed
 // in a word processor is not sent as UCS-2 for a single ’.
 //
-// It changes the text only when the result is entirely GSM-7: a message
+// Decomposed accents are composed first (e + U+0301 becomes é).
+// GSMSafe changes the text only when the result is entirely GSM-7: a message
 // that stays UCS-2 anyway (emoji, Cyrillic, CJK) is returned as typed,
 // because replacing would save no segment and could add units (… → ...).
 // The bool reports whether the text was changed. When nothing changes
-// GSMSafe does not allocate.
+// GSMSafe does not allocate, unless the text holds one of the decomposed
+// accents it tries to compose.
 func GSMSafe(text string) (string, bool) {
-	replace := false
+	res, stuck := scanGSMSafe(text)
+	switch {
+	case res == allGSM:
+		return text, false
+	case res == replaceable:
+		return replaceGSMSafe(text), true
+	case !composesToGSM(stuck):
+		return text, false
+	}
+	// A decomposed accent (e + U+0301, as some exports write é) may
+	// compose into a GSM-7 letter.
+	nfc := norm.NFC.String(text)
+	switch res, _ := scanGSMSafe(nfc); res {
+	case allGSM:
+		return nfc, true
+	case replaceable:
+		return replaceGSMSafe(nfc), true
+	}
+	return text, false
+}
+
+// composesToGSM reports whether r is a combining mark that composes with
+// a letter into a GSM-7 one: grave (è), acute (é), tilde (ñ), diaeresis
+// (ä), ring (å) or cedilla (Ç).
+func composesToGSM(r rune) bool {
+	switch r {
+	case '\u0300', '\u0301', '\u0303', '\u0308', '\u030A', '\u0327':
+		return true
+	}
+	return false
+}
+
+type safeScan int
+
+const (
+	allGSM      safeScan = iota // nothing to replace
+	replaceable                 // GSM-7 once gsmSafe replacements are made
+	stuckUCS2                   // holds a character gsmSafe cannot replace
+)
+
+// scanGSMSafe classifies text; for stuckUCS2 it also returns the first
+// character that cannot be replaced.
+func scanGSMSafe(text string) (safeScan, rune) {
+	res := allGSM
 	for _, r := range text {
 		if septets(r) > 0 {
 			continue
 		}
 		if _, ok := gsmSafe[r]; !ok {
-			return text, false
+			return stuckUCS2, r
 		}
-		replace = true
+		res = replaceable
 	}
-	if !replace {
-		return text, false
-	}
+	return res, 0
+}
+
+func replaceGSMSafe(text string) string {
 	var b strings.Builder
 	b.Grow(len(text))
 	for _, r := range text {
@@ -35,7 +85,7 @@ func GSMSafe(text string) (string, bool) {
 			b.WriteRune(r)
 		}
 	}
-	return b.String(), true
+	return b.String()
 }
 
 // gsmSafe maps characters outside GSM-7 to GSM-7 text. It follows the

@@ -31,6 +31,9 @@ func TestGSMSafe(t *testing.T) {
 		{"stays UCS-2 for emoji: left as typed", "We’re live 😀", "We’re live 😀", false},
 		{"stays UCS-2 for Cyrillic: left as typed", "Привет — мир", "Привет — мир", false},
 		{"stays UCS-2 for á: left as typed", "Está “aquí”", "Está “aquí”", false},
+		{"decomposed accent composes into GSM-7", "Cafe\u0301 n\u0303", "Café ñ", true},
+		{"decomposed accent and a curly quote", "Cafe\u0301’s", "Café's", true},
+		{"decomposed á composes but stays UCS-2: left as typed", "esta\u0301", "esta\u0301", false},
 		{"GSM accents kept", "café – à", "café - à", true},
 	}
 	for _, tt := range tests {
@@ -61,7 +64,7 @@ func TestGSMSafeTable(t *testing.T) {
 }
 
 func TestGSMSafeNoChangeDoesNotAllocate(t *testing.T) {
-	for _, text := range []string{strings.Repeat("Hi {name}, code 1234.\n", 8), "Привет — мир 😀"} {
+	for _, text := range []string{strings.Repeat("Hi {name}, code 1234.\n", 8), "Привет — мир 😀", "สวัสดีครับ"} {
 		if n := testing.AllocsPerRun(100, func() { GSMSafe(text) }); n != 0 {
 			t.Errorf("GSMSafe(%q): got %v allocations, want 0", text, n)
 		}
