@@ -124,6 +124,9 @@ func ParsePrices(r io.Reader) (Prices, error) {
 			return Prices{}, &LineError{line, fmt.Errorf("%w, got %d", ErrPriceColumns, len(rec))}
 		}
 		country, price := strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])
+		if first {
+			country = strings.TrimPrefix(country, "\ufeff") // spreadsheet exports start with a BOM
+		}
 		if first && strings.EqualFold(country, "country") && strings.EqualFold(price, "price") {
 			continue
 		}

@@ -49,7 +49,7 @@ func TestParsePrice(t *testing.T) {
 }
 
 func TestParsePrices(t *testing.T) {
-	p, err := ParsePrices(strings.NewReader("country,price\n\nUS,0.0075\ngb, 0.04\n\ndefault,0.1\n"))
+	p, err := ParsePrices(strings.NewReader("\ufeffcountry,price\n\nUS,0.0075\ngb, 0.04\n\ndefault,0.1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
