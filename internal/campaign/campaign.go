@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // Status is where one recipient stands.
@@ -127,6 +128,11 @@ type Record struct {
 	AcceptedTime time.Time     `json:"accepted_time,omitzero"`
 	Attempts     int           `json:"attempts,omitempty"`
 	Error        string        `json:"error,omitempty"`
+	// Encoding and Segments describe an SMS text as enqueued (sms.Measure);
+	// Cost is its estimated price from the upload's prices, if any.
+	Encoding string    `json:"encoding,omitempty"`
+	Segments int       `json:"segments,omitempty"`
+	Cost     sms.Price `json:"cost,omitempty"`
 }
 
 // Counters are a campaign's counts. Upload counters describe the CSV runs

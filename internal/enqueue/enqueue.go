@@ -25,6 +25,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // Defaults for Options.
@@ -74,6 +75,23 @@ type Options struct {
 	BatchSize int
 	// Progress, when set, is called after each batch with rows read so far.
 	Progress func(rows int64)
+
+	// SMS settings; they apply to text messages on the SMS channel.
+	SMS SMSOptions
+	// Preview receives one CSV line per valid row (see PreviewHeader); may
+	// be nil.
+	Preview io.Writer
+}
+
+// SMSOptions count, bound and price each SMS after personalisation.
+type SMSOptions struct {
+	// MaxSegments rejects a row whose SMS needs more segments. Zero: no bound.
+	MaxSegments int
+	// GSMSafe replaces typographic characters with GSM-7 ones before
+	// counting and sending (sms.GSMSafe).
+	GSMSafe bool
+	// Prices, when set, estimate the cost of the SMS sent (Summary.Cost).
+	Prices *sms.Prices
 }
 
 // Summary is the result of one upload. Rows = Enqueued + AlreadyEnqueued +
@@ -92,6 +110,14 @@ type Summary struct {
 	// FirstRejects are the first SummaryRejects rejected rows, in file
 	// order, so a summary can say what went wrong without a rejects file.
 	FirstRejects []RejectedRow `json:"first_rejects,omitempty"`
+	// SMS counts encodings and segments of the SMS this upload enqueues
+	// (in a dry run: would enqueue); nil when it has none.
+	SMS *sms.Totals `json:"sms,omitempty"`
+	// GSMSafeChanged counts the rows whose text --gsm-safe changed.
+	GSMSafeChanged int64 `json:"gsm_safe_changed,omitempty"`
+	// Cost estimates what those SMS cost from the upload's prices; nil
+	// without prices.
+	Cost *sms.Cost `json:"cost,omitempty"`
 }
 
 // SummaryRejects is how many rejected rows a Summary lists.
@@ -161,6 +187,14 @@ func (o *Options) withDefaults() error {
 type pending struct {
 	reg  campaign.Registration
 	task *asynq.Task
+	sms  *smsCount // nil unless an SMS text
+}
+
+// smsCount is what the parallel stage measured of one SMS.
+type smsCount struct {
+	count   sms.Count
+	region  string // for the cost estimate; "" without prices
+	changed bool   // by --gsm-safe
 }
 
 // run holds one upload's moving parts.
@@ -171,6 +205,7 @@ type run struct {
 	runID   string
 	sum     Summary
 	rejects *recipients.RejectWriter
+	preview *previewWriter
 	seen    map[string]struct{} // dry run only: repeats without Redis
 
 	tasks    chan *asynq.Task
@@ -191,6 +226,9 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	r := &run{e: e, opts: opts, sum: Summary{CampaignID: opts.CampaignID, DryRun: opts.DryRun}}
 	if opts.Rejects != nil {
 		r.rejects = recipients.NewRejectWriter(opts.Rejects)
+	}
+	if opts.Preview != nil {
+		r.preview = newPreviewWriter(opts.Preview)
 	}
 	reader, err := recipients.NewReader(opts.CSV, recipients.Options{
 		Delimiter: opts.Delimiter, DefaultRegion: opts.DefaultRegion, DefaultChannel: opts.Channel,
@@ -284,6 +322,7 @@ type item struct {
 	rec    recipients.Record
 	rowErr *recipients.RowError
 	p      pending
+	text   string // the personalised text, for the preview
 }
 
 // read streams rows, rejects bad ones, and registers good ones in batches.
@@ -341,6 +380,11 @@ func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *a
 				}
 				continue
 			}
+			if r.preview != nil {
+				if err := r.preview.write(it); err != nil {
+					return r.sum, err
+				}
+			}
 			batch = append(batch, it.p)
 			if len(batch) == cap(batch) {
 				if err := flush(); err != nil {
@@ -358,6 +402,11 @@ func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *a
 	if r.rejects != nil {
 		if err := r.rejects.Flush(); err != nil {
 			return r.sum, fmt.Errorf("write rejects: %w", err)
+		}
+	}
+	if r.preview != nil {
+		if err := r.preview.flush(); err != nil {
+			return r.sum, err
 		}
 	}
 	return r.sum, nil
@@ -451,8 +500,24 @@ func (r *run) prepareRow(it *item) error {
 	if err != nil {
 		return err
 	}
+	if tm := msg.TextMessage; tm != nil {
+		if row.Channel == sinch.ChannelSMS {
+			if it.p.sms, it.rowErr = r.measure(row, tm); it.rowErr != nil {
+				return nil
+			}
+		}
+		it.text = tm.Text
+	}
 	key := campaign.RecipientKey(row.Channel, row.Identity)
 	it.p.reg = campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}}
+	if c := it.p.sms; c != nil {
+		it.p.reg.Record.Encoding, it.p.reg.Record.Segments = string(c.count.Encoding), c.count.Segments
+		if r.opts.SMS.Prices != nil {
+			if price, ok := r.opts.SMS.Prices.Lookup(c.region); ok {
+				it.p.reg.Record.Cost = price * sms.Price(c.count.Segments)
+			}
+		}
+	}
 	if r.opts.DryRun {
 		return nil
 	}
@@ -464,6 +529,45 @@ func (r *run) prepareRow(it *item) error {
 		Window: r.opts.Window,
 	}, r.opts.Priority, r.opts.ProcessAt)
 	return err
+}
+
+// measure applies --gsm-safe to an SMS text (in place), counts its
+// segments and rejects it above --max-segments.
+func (r *run) measure(row recipients.Row, tm *sinch.TextMessage) (*smsCount, *recipients.RowError) {
+	c := &smsCount{}
+	if r.opts.SMS.GSMSafe {
+		tm.Text, c.changed = sms.GSMSafe(tm.Text)
+	}
+	c.count = sms.Measure(tm.Text)
+	if max := r.opts.SMS.MaxSegments; max > 0 && c.count.Segments > max {
+		return nil, &recipients.RowError{Line: row.Line, Column: "text", Reason: fmt.Sprintf(
+			"the %s SMS needs %d segments, more than --max-segments %d", c.count.Encoding, c.count.Segments, max)}
+	}
+	if r.opts.SMS.Prices != nil {
+		c.region = recipients.RegionOf(row.Identity)
+	}
+	return c, nil
+}
+
+// counted adds a recipient about to be enqueued to the SMS totals and the
+// cost estimate.
+func (r *run) counted(p pending) {
+	if p.sms == nil {
+		return
+	}
+	if r.sum.SMS == nil {
+		r.sum.SMS = &sms.Totals{}
+		if r.opts.SMS.Prices != nil {
+			r.sum.Cost = sms.NewCost(*r.opts.SMS.Prices)
+		}
+	}
+	r.sum.SMS.Add(p.sms.count)
+	if p.sms.changed {
+		r.sum.GSMSafeChanged++
+	}
+	if r.sum.Cost != nil {
+		r.sum.Cost.Add(p.sms.region, p.sms.count.Segments)
+	}
 }
 
 func (r *run) reject(e *recipients.RowError) error {
@@ -495,6 +599,7 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 			}
 			r.seen[p.reg.Key] = struct{}{}
 			r.sum.Enqueued++ // would be enqueued
+			r.counted(p)
 		}
 		return nil
 	}
@@ -517,6 +622,7 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 			r.sum.AlreadyEnqueued++
 			continue
 		}
+		r.counted(batch[i])
 		select {
 		case out <- batch[i].task:
 		case <-ctx.Done():

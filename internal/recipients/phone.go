@@ -197,3 +197,29 @@ func channelList() string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// RegionOf returns the ISO 3166-1 region of an E.164 number ("FR" for
+// "+33…"), as phonenumbers.GetRegionCodeForNumber does, or "" when it
+// cannot tell (not a number). A calling code used by one region only is
+// answered from a table without parsing the number.
+func RegionOf(e164 string) string {
+	if len(e164) < 2 || e164[0] != '+' {
+		return ""
+	}
+	for n := 1; n <= 3 && n < len(e164); n++ {
+		cc, err := strconv.Atoi(e164[1 : 1+n])
+		if err != nil {
+			return ""
+		}
+		if regions := phonenumbers.GetRegionCodesForCountryCode(cc); len(regions) == 1 {
+			return regions[0]
+		} else if len(regions) > 1 {
+			break
+		}
+	}
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return ""
+	}
+	return phonenumbers.GetRegionCodeForNumber(num)
+}

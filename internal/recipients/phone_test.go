@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nyaruka/phonenumbers"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -100,6 +101,39 @@ func TestParseChannel(t *testing.T) {
 	for _, c := range sinch.Channels {
 		if got, err := ParseChannel(strings.ToLower(string(c))); got != c || err != nil {
 			t.Errorf("ParseChannel(%q): got %q, %v, want %q", strings.ToLower(string(c)), got, err, c)
+		}
+	}
+}
+
+// RegionOf agrees with libphonenumber's own answer, on numbers of calling
+// codes shared by several regions too (+1, +7, +44).
+func TestRegionOf(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"+33612345678", "FR"},
+		{"+12025550143", "US"},
+		{"+14165550123", "CA"},
+		{"+442079460958", "GB"},
+		{"+79123456789", "RU"},
+		{"+77012345678", "KZ"},
+		{"+3584573975", "FI"},
+		{"+35312345678", "IE"},
+		{"+819012345678", "JP"},
+		{"", ""},
+		{"33612345678", ""},
+		{"+", ""},
+	} {
+		if got := RegionOf(tc.in); got != tc.want {
+			t.Errorf("RegionOf(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// And libphonenumber is the oracle for the table's shortcut.
+	for _, e164 := range []string{"+447911123456", "+441481123456", "+18095550123", "+61412345678", "+4915123456789", "+5511912345678"} {
+		num, err := phonenumbers.Parse(e164, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := RegionOf(e164), phonenumbers.GetRegionCodeForNumber(num); got != want {
+			t.Errorf("RegionOf(%q): got %q, want libphonenumber's %q", e164, got, want)
 		}
 	}
 }
