@@ -20,6 +20,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // mixedCSV has n data rows (lines 2..n+1): every 7th row a bad number, every
@@ -79,8 +80,13 @@ func TestRunKeepsRowOrderRejectsAndFirstOccurrenceAcrossChunksAndBatches(t *test
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
+			// Every enqueued row is a one-segment GSM-7 SMS ("Hi N123").
+			smsWant := &sms.Totals{}
+			for range len(first) {
+				smsWant.Add(sms.Count{Encoding: sms.GSM7, Segments: 1})
+			}
 			want := Summary{CampaignID: "order", Rows: n, Enqueued: int64(len(first)), Duplicates: int64(wantDups),
-				Rejected: int64(len(wantRejected)), DryRun: dry}
+				Rejected: int64(len(wantRejected)), DryRun: dry, SMS: smsWant}
 			firstRejects := sum.FirstRejects
 			sum.FirstRejects = nil
 			if !reflect.DeepEqual(sum, want) {
