@@ -104,7 +104,7 @@ func TestEnqueueValidatesWindowTZAndSuppressFlags(t *testing.T) {
 		{"unknown tz", []string{"--window", "09:00-20:00", "--tz", "Europe/Lutetia"}, `--tz: unknown time zone "Europe/Lutetia"`},
 		{"tz without window", []string{"--tz", "Europe/Paris"}, "--tz needs --window"},
 		{"missing suppress file", []string{"--suppress", filepath.Join(dir, "nope.txt")}, "--suppress: open"},
-		{"bad suppress entry", []string{"--suppress", badSup}, "--suppress bad.txt: line 2"},
+		{"bad suppress entry", []string{"--suppress", badSup}, "--suppress: bad.txt: line 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--campaign", "v", "--csv", good, "--text", "Hi"}, tc.args...)

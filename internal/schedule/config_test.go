@@ -58,9 +58,9 @@ func TestParseValidEntry(t *testing.T) {
 		t.Fatalf("got %+v, want the one entry", cfg.Entries)
 	}
 	if e.Cron != "CRON_TZ=Europe/Paris 0 9 * * MON" || e.Location.String() != "Europe/Paris" ||
-		e.CSV != filepath.Join(dir, "r.csv") || e.Suppress != filepath.Join(dir, "stop.txt") ||
-		e.Channel != sinch.ChannelSMS || e.Priority != campaign.PriorityHigh || e.TTL != 6*time.Hour ||
-		e.DefaultRegion != "FR" || e.Window.String() != "09:00-20:00 Europe/Paris" || e.Source.Describe() != "text" {
+		e.CSV != filepath.Join(dir, "r.csv") || e.Spec.Suppress != filepath.Join(dir, "stop.txt") ||
+		e.Options.Channel != sinch.ChannelSMS || e.Options.Priority != campaign.PriorityHigh || e.Options.TTL != 6*time.Hour ||
+		e.Options.DefaultRegion != "FR" || e.Options.Window.String() != "09:00-20:00 Europe/Paris" || e.Options.Source.Describe() != "text" {
 		t.Fatalf("got entry %+v", e)
 	}
 	// Defaults, a CRON_TZ prefix instead of tz, another message source.
@@ -70,8 +70,8 @@ func TestParseValidEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	e = cfg.Entries[0]
-	if e.Location.String() != "America/New_York" || e.Channel != sinch.ChannelSMS || e.Priority != campaign.PriorityNormal ||
-		e.TTL != 24*time.Hour || e.Window != nil || e.Source.Describe() != "media" {
+	if e.Location.String() != "America/New_York" || e.Options.Channel != sinch.ChannelSMS || e.Options.Priority != campaign.PriorityNormal ||
+		e.Options.TTL != 24*time.Hour || e.Options.Window != nil || e.Options.Source.Describe() != "media" || e.Options.Delimiter != ';' {
 		t.Fatalf("got entry %+v, want defaults", e)
 	}
 }
@@ -110,10 +110,10 @@ func TestParseNamesTheEntryAndFieldOfEachError(t *testing.T) {
 		{"missing csv", with("csv", "nope.csv"), "csv: stat " + filepath.Join(dir, "nope.csv")},
 		{"csv is a directory", with("csv", "a-dir"), "csv: " + filepath.Join(dir, "a-dir") + " is not a file"},
 		{"csv lacks a template column", with("text", "Hi {{.surname}}"), "csv: "},
-		{"no message", with("text", nil), "text: give exactly one message source"},
-		{"two messages", with("media_url", "https://x.example/a.png"), "text: give exactly one message source"},
+		{"no message", with("text", nil), "text: is required (or template_id or media_url): give exactly one message source"},
+		{"two messages", with("media_url", "https://x.example/a.png"), "media_url: cannot be combined with text: give exactly one message source"},
 		{"bad template", with("text", "Hi {{.first_name"), "text: "},
-		{"version without template", with("template_version", "2"), "template_version: template_version and template_language need template_id"},
+		{"version without template", with("template_version", "2"), "template_version: needs template_id"},
 		{"bad media url", func() map[string]any { e := with("text", nil); e["media_url"] = "ftp://x/a.png"; return e }(), "media_url: must be an absolute http(s) URL"},
 		{"bad channel", with("channel", "PIGEON"), "channel: unknown channel"},
 		{"bad priority", with("priority", "urgent"), "priority: priority must be high or normal"},
@@ -123,7 +123,7 @@ func TestParseNamesTheEntryAndFieldOfEachError(t *testing.T) {
 		{"bad window", with("window", "9am-5pm"), "window: window start: want HH:MM"},
 		{"empty window", with("window", "10:00-10:00"), "window: window \"10:00-10:00\" opens and closes at the same time"},
 		{"missing suppress file", with("suppress", "nope.txt"), "suppress: open " + filepath.Join(dir, "nope.txt")},
-		{"bad suppress file", with("suppress", "bad-stop.txt"), "suppress: line 2: "},
+		{"bad suppress file", with("suppress", "bad-stop.txt"), "suppress: bad-stop.txt: line 2: "},
 		{"unknown field", with("txet", "Hi"), `json: unknown field "txet"`},
 		{"ttl as a number", with("ttl", 3600), "ttl"},
 	} {
