@@ -151,11 +151,6 @@ func (o *Options) withDefaults() error {
 	if err := checkTTL(o.TTL); err != nil {
 		return err
 	}
-	if ap, _ := o.autoPause(campaign.DefaultAutoPause); ap != campaign.DefaultAutoPause {
-		if err := ap.Validate(); err != nil {
-			return err
-		}
-	}
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
 	}
