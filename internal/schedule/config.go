@@ -212,10 +212,9 @@ func (f entryFile) validate(dir string) (*Entry, []error) {
 	if upload.Window == "" {
 		upload.TZ = ""
 	}
-	upload.Campaign = f.Name // checked above; each firing sets its own ID
-	if f.Name == "" || campaign.ValidateID(f.Name) != nil {
-		upload.Campaign = "schedule"
-	}
+	// A stand-in: the name is checked above, and each firing sets its
+	// campaign ID from it.
+	upload.Campaign = "schedule"
 	opts, err := upload.Resolve(time.Now())
 	var specErrs enqueue.Errors
 	if errors.As(err, &specErrs) {
