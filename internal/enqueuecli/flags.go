@@ -17,38 +17,38 @@ func specFlags(fs *flag.FlagSet, s *enqueue.Spec) {
 	str := func(p *string, name, def, usage string) { fs.Var(&textFlag{p: p, def: def}, name, usage) }
 	num := func(p **int, name string, def int, usage string) { fs.Var(&intFlag{p: p, def: def}, name, usage) }
 
-	str(&s.Campaign, "campaign", "", "campaign ID (letters, digits, . _ -; at most 64) [required]")
-	str(&s.Text, "text", "", "message text: a Go template over the CSV columns, e.g. 'Hi {{.first_name}}'")
-	str(&s.TemplateID, "template-id", "", "Sinch omni template ID; its parameters come from the CSV columns")
-	str(&s.TemplateVersion, "template-version", "", "Sinch template version (with --template-id)")
-	str(&s.TemplateLanguage, "template-language", "", "Sinch template language code, e.g. en-US (with --template-id)")
-	str(&s.MediaURL, "media-url", "", "send this media URL to every recipient")
-	str(&s.Channel, "channel", string(recipients.DefaultChannel), "default channel; a 'channel' column overrides it per row")
-	str(&s.Priority, "priority", string(campaign.PriorityNormal), "high (Sinch HIGH_PRIORITY, queue critical) or normal (NORMAL_PRIORITY, queue default)")
-	str(&s.TTL, "ttl", enqueue.DefaultTTL.String(), "message time to live at Sinch (whole seconds, 3s or more)")
-	str(&s.At, "at", "", "send at this RFC3339 time instead of now")
-	str(&s.In, "in", "", "send after this delay (e.g. 2h) instead of now")
-	str(&s.Window, "window", "", "send only between these local times each day, e.g. 09:00-20:00 (20:00-08:00 crosses midnight); sends due outside wait")
-	str(&s.TZ, "tz", "UTC", "time zone of --window, an IANA name such as Europe/Paris")
-	str(&s.Suppress, "suppress", "", "skip the identities in this file for this upload only: a CSV with a phone column, or one number per line")
-	str(&s.DefaultRegion, "default-region", "", "country code (e.g. US, FR) for phone numbers written without +country code")
-	str(&s.Delimiter, "delimiter", string(recipients.DefaultDelimiter), "CSV field delimiter (one character; \\t for tab)")
+	str(&s.Campaign, "campaign", "", "campaign `ID` (letters, digits, . _ -; at most 64) [required]")
+	str(&s.Text, "text", "", "message `text`: a Go template over the CSV columns, e.g. 'Hi {{.first_name}}'")
+	str(&s.TemplateID, "template-id", "", "Sinch omni template `ID`; its parameters come from the CSV columns")
+	str(&s.TemplateVersion, "template-version", "", "Sinch template `version` (with --template-id)")
+	str(&s.TemplateLanguage, "template-language", "", "Sinch template `language` code, e.g. en-US (with --template-id)")
+	str(&s.MediaURL, "media-url", "", "send this media `URL` to every recipient")
+	str(&s.Channel, "channel", string(recipients.DefaultChannel), "default `channel`; a 'channel' column overrides it per row")
+	str(&s.Priority, "priority", string(campaign.PriorityNormal), "priority `level`: high (Sinch HIGH_PRIORITY, queue critical) or normal (NORMAL_PRIORITY, queue default)")
+	str(&s.TTL, "ttl", enqueue.DefaultTTL.String(), "message time to live at Sinch, a `duration` of whole seconds, 3s or more")
+	str(&s.At, "at", "", "send at this RFC3339 `time` instead of now")
+	str(&s.In, "in", "", "send after this `delay` (e.g. 2h) instead of now")
+	str(&s.Window, "window", "", "send only between these local `hours` each day, e.g. 09:00-20:00 (20:00-08:00 crosses midnight); sends due outside wait")
+	str(&s.TZ, "tz", "UTC", "time `zone` of --window, an IANA name such as Europe/Paris")
+	str(&s.Suppress, "suppress", "", "skip the identities in this `file` for this upload only: a CSV with a phone column, or one number per line")
+	str(&s.DefaultRegion, "default-region", "", "`country` code (e.g. US, FR) for phone numbers written without +country code")
+	str(&s.Delimiter, "delimiter", string(recipients.DefaultDelimiter), "CSV field delimiter, one `character` (\\t for tab)")
 
 	// Input limits: each bounds the memory or cost of one hostile or
 	// mistaken upload; the defaults fit any real campaign.
-	str(&s.MaxBytes, "max-bytes", enqueue.FormatSize(recipients.DefaultMaxBytes), "refuse a CSV larger than this (e.g. 2GiB, 500MiB, 10MB)")
-	str(&s.MaxRowBytes, "max-row-bytes", enqueue.FormatSize(recipients.DefaultMaxRowBytes), "reject a CSV row longer than this")
-	str(&s.MaxFieldBytes, "max-field-bytes", enqueue.FormatSize(recipients.DefaultMaxFieldBytes), "reject a CSV row with a cell longer than this")
-	num(&s.MaxColumns, "max-columns", recipients.DefaultMaxColumns, "refuse a CSV whose header has more columns than this")
+	str(&s.MaxBytes, "max-bytes", enqueue.FormatSize(recipients.DefaultMaxBytes), "refuse a CSV larger than this `size` (e.g. 2GiB, 500MiB, 10MB)")
+	str(&s.MaxRowBytes, "max-row-bytes", enqueue.FormatSize(recipients.DefaultMaxRowBytes), "reject a CSV row longer than this `size`")
+	str(&s.MaxFieldBytes, "max-field-bytes", enqueue.FormatSize(recipients.DefaultMaxFieldBytes), "reject a CSV row with a cell longer than this `size`")
+	num(&s.MaxColumns, "max-columns", recipients.DefaultMaxColumns, "refuse a CSV whose header has more columns than this `number`")
 	num(&s.MaxMessageChars, "max-message-chars", recipients.DefaultMaxTextRunes,
-		"reject a row whose rendered --text message is longer than this many characters")
+		"reject a row whose rendered --text message is longer than this `number` of characters")
 
 	// Only the auto-pause flags given change a campaign's settings: a
 	// re-run keeps the others.
 	num(&s.AutoPauseWindow, "autopause-window", campaign.DefaultAutoPauseWindow,
-		"auto-pause: how many of the latest final send outcomes are looked at; 0 disables auto-pause")
+		"auto-pause: how many (a `number`) of the latest final send outcomes are looked at; 0 disables auto-pause")
 	str(&s.AutoPauseThreshold, "autopause-threshold", "50%",
-		"auto-pause: pause the campaign when more than this share of those failed (50% or 0.5)")
+		"auto-pause: pause the campaign when more than this `share` of those failed (50% or 0.5)")
 }
 
 // textFlag sets a Spec string field when given; help shows def.

@@ -52,7 +52,7 @@ func TestFlagsNotGivenLeaveTheSpecEmpty(t *testing.T) {
 	var help strings.Builder
 	fs.SetOutput(&help)
 	fs.PrintDefaults()
-	for _, want := range []string{`-ttl value`, `(default 24h0m0s)`, `(default 2GiB)`, `(default 200)`, `(default 50%)`, `(default UTC)`} {
+	for _, want := range []string{`-ttl duration`, `(default 24h0m0s)`, `(default 2GiB)`, `(default 200)`, `(default 50%)`, `(default UTC)`} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help does not show %q:\n%s", want, help.String())
 		}
