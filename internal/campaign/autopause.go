@@ -55,25 +55,18 @@ func (a AutoPause) String() string {
 
 func autoPauseWindowKey(id string) string { return keysFor(id).autoPause }
 
-// SetAutoPause stores a campaign's auto-pause settings. It may be called
-// before the campaign is created (enqueue does, so that the first sends
-// already use them): the settings live next to the definition.
+// SetAutoPause changes a campaign's auto-pause settings. A new campaign
+// gets its settings from Definition.AutoPause, written by Create.
 func (s *Store) SetAutoPause(ctx context.Context, id string, a AutoPause) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
 	k := keysFor(id).def
 	pipe := s.rdb.Pipeline()
-	pipe.HSet(ctx, k, "autopause_window", a.Window, "autopause_threshold", strconv.FormatFloat(a.Threshold, 'g', -1, 64))
+	pipe.HSet(ctx, k, a.fields()...)
 	pipe.Expire(ctx, k, Retention)
 	_, err := pipe.Exec(ctx)
 	return err
-}
-
-// ClearAutoPause removes auto-pause settings stored for a campaign that was
-// then never created (enqueue failed before creating it).
-func (s *Store) ClearAutoPause(ctx context.Context, id string) error {
-	return s.rdb.HDel(ctx, keysFor(id).def, "autopause_window", "autopause_threshold").Err()
 }
 
 // AutoPauseOf returns the campaign's auto-pause settings (the defaults when
@@ -84,6 +77,11 @@ func (s *Store) AutoPauseOf(ctx context.Context, id string) (AutoPause, error) {
 		return AutoPause{}, err
 	}
 	return autoPauseFrom(vals[0], vals[1]), nil
+}
+
+// fields are the settings as stored in the definition's hash.
+func (a AutoPause) fields() []any {
+	return []any{"autopause_window", a.Window, "autopause_threshold", strconv.FormatFloat(a.Threshold, 'g', -1, 64)}
 }
 
 func autoPauseFrom(window, threshold any) AutoPause {

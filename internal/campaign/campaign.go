@@ -113,8 +113,8 @@ type Definition struct {
 	// for the next opening (see Window).
 	Window *Window `json:"window,omitempty"`
 	// AutoPause is the campaign's error breaker; nil means
-	// DefaultAutoPause. It is stored next to the definition (see
-	// Store.SetAutoPause) and filled in by Store.Get.
+	// DefaultAutoPause. Create writes it next to the definition, where
+	// Store.SetAutoPause changes it and Store.Get reads it.
 	AutoPause *AutoPause `json:"autopause,omitempty"`
 }
 

@@ -80,11 +80,17 @@ func NewStore(rdb redis.UniversalClient) *Store {
 // Redis returns the underlying client.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 
-// Create stores def unless a campaign with that ID exists, and returns the
-// stored definition and whether it was created now.
+// Create stores def, with its auto-pause settings, unless a campaign with
+// that ID exists, and returns the stored definition and whether it was
+// created now.
 func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, error) {
 	if err := ValidateID(def.ID); err != nil {
 		return Definition{}, false, err
+	}
+	if def.AutoPause != nil {
+		if err := def.AutoPause.Validate(); err != nil {
+			return Definition{}, false, err
+		}
 	}
 	if def.CreatedAt.IsZero() {
 		def.CreatedAt = s.now().UTC()
@@ -105,7 +111,7 @@ func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, e
 	pipe := s.rdb.Pipeline()
 	pipe.ZAdd(ctx, campaignsKey, redis.Z{Score: float64(def.CreatedAt.Unix()), Member: def.ID})
 	if a := def.AutoPause; a != nil {
-		pipe.HSet(ctx, k.def, "autopause_window", a.Window, "autopause_threshold", strconv.FormatFloat(a.Threshold, 'g', -1, 64))
+		pipe.HSet(ctx, k.def, a.fields()...)
 	}
 	pipe.Expire(ctx, k.def, Retention)
 	if _, err := pipe.Exec(ctx); err != nil {

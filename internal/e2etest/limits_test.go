@@ -37,7 +37,7 @@ func TestEnqueueFileLimits(t *testing.T) {
 		{"pipe over --max-bytes", fifo, []string{"--max-bytes", "100"}, "recipients: line 6: file is too large: the file is larger than 100 bytes (--max-bytes)"},
 		{"header over --max-columns", good, []string{"--max-columns", "1"}, "too many columns: the header has more than 1 columns"},
 		{"zero --max-bytes", good, []string{"--max-bytes", "0"}, "--max-bytes must be at least 1"},
-		{"unreadable --max-bytes", good, []string{"--max-bytes", "2XB"}, `invalid value "2XB" for flag -max-bytes`},
+		{"unreadable --max-bytes", good, []string{"--max-bytes", "2XB"}, `--max-bytes: want a size such as 1048576, 64KiB, 1MiB or 2GiB, got "2XB"`},
 		{"field over row", good, []string{"--max-field-bytes", "2MiB"}, "--max-field-bytes (2MiB) must not exceed --max-row-bytes (1MiB)"},
 		{"zero --max-row-bytes", good, []string{"--max-row-bytes", "0"}, "--max-row-bytes must be at least 1"},
 		{"zero --max-columns", good, []string{"--max-columns", "0"}, "--max-columns must be at least 1"},

@@ -104,7 +104,7 @@ func TestEnqueueValidatesWindowTZAndSuppressFlags(t *testing.T) {
 		{"unknown tz", []string{"--window", "09:00-20:00", "--tz", "Europe/Lutetia"}, `--tz: unknown time zone "Europe/Lutetia"`},
 		{"tz without window", []string{"--tz", "Europe/Paris"}, "--tz needs --window"},
 		{"missing suppress file", []string{"--suppress", filepath.Join(dir, "nope.txt")}, "--suppress: open"},
-		{"bad suppress entry", []string{"--suppress", badSup}, "--suppress bad.txt: line 2"},
+		{"bad suppress entry", []string{"--suppress", badSup}, "--suppress: bad.txt: line 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--campaign", "v", "--csv", good, "--text", "Hi"}, tc.args...)
@@ -339,5 +339,55 @@ func TestWorkerRefusesABadSchedulesFileAtStartup(t *testing.T) {
 	}
 	if n, _ := s.redis.Client.DBSize(context.Background()).Result(); n != 0 {
 		t.Fatalf("the worker wrote %d keys before refusing its schedules file", n)
+	}
+}
+
+// A recurring schedule's auto-pause settings and input limits apply to the
+// campaigns its firings create, as they do to an enqueue.
+func TestRecurringScheduleAutoPausesAndAppliesItsLimits(t *testing.T) {
+	s := newStack(t, sinchsim.Config{RejectSuffix: "9"}) // numbers ending in 9 are refused with a 400
+	var b strings.Builder
+	b.WriteString("phone,first_name\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "+3361230%03d9,N%d\n", i, i)
+	}
+	for i := range 60 {
+		fmt.Fprintf(&b, "+3361231%03d0,N%d\n", i, i)
+	}
+	b.WriteString("+33612319990,Bartholomew-the-long\n") // over max_field_bytes
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "r.csv")
+	os.WriteFile(csvPath, []byte(b.String()), 0o600)
+	schedPath := filepath.Join(dir, "schedules.yaml")
+	os.WriteFile(schedPath, []byte(`schedules:
+  - name: breaker
+    cron: "@every 2s"
+    csv: r.csv
+    text: "Hi {{.first_name}}"
+    max_field_bytes: 12
+    autopause_window: 20
+    autopause_threshold: 50%
+`), 0o600)
+	s.env["SCHEDULES_FILE"] = schedPath
+
+	store := campaign.NewStore(s.redis.Client)
+	stop := s.startWorker("--rate", "100", "--track-interval", "0")
+	var sum campaign.Summary
+	waitFor(t, 15*time.Second, "a firing's campaign to auto-pause", func() bool {
+		ids, _ := store.IDs(context.Background())
+		for _, id := range ids {
+			if sum = s.statusJSON(id); sum.State == campaign.StatePaused {
+				return true
+			}
+		}
+		return false
+	})
+	stop()
+	if !strings.HasPrefix(sum.CampaignID, "breaker-") || !strings.Contains(sum.Reason, "of the last 20 sends failed") ||
+		sum.AutoPause != (campaign.AutoPause{Window: 20, Threshold: 0.5}) || sum.Pending == 0 {
+		t.Fatalf("got %+v, want a breaker-<firing> campaign auto-paused by its 20-send window with sends left", sum)
+	}
+	if c, _ := store.Counters(context.Background(), sum.CampaignID); c.Rows != 101 || c.Rejected != 1 || c.Total() != 100 {
+		t.Fatalf("got counters %+v; want 101 rows, the long name rejected by max_field_bytes, 100 recipients", c)
 	}
 }

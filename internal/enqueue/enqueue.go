@@ -8,6 +8,7 @@
 package enqueue
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -65,6 +66,12 @@ type Options struct {
 	// recipients' default.
 	MaxBytes                               int64
 	MaxRowBytes, MaxFieldBytes, MaxColumns int
+	// AutoPauseWindow and AutoPauseThreshold, when set, are written with
+	// the campaign: a new campaign is created with them (the one not set
+	// from campaign.DefaultAutoPause), an existing one has them changed.
+	// Nil keeps the campaign's setting.
+	AutoPauseWindow    *int
+	AutoPauseThreshold *float64
 	// Rejects receives one CSV line per rejected row; may be nil.
 	Rejects io.Writer
 	// DryRun validates and renders every row but writes nothing to Redis.
@@ -167,8 +174,8 @@ func (o *Options) withDefaults() error {
 	if o.TTL == 0 {
 		o.TTL = DefaultTTL
 	}
-	if o.TTL < sinch.MinTTL || o.TTL > sinch.MaxTTL || o.TTL%time.Second != 0 {
-		return fmt.Errorf("ttl must be whole seconds between %s and %s", sinch.MinTTL, sinch.MaxTTL)
+	if err := checkTTL(o.TTL); err != nil {
+		return err
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
@@ -230,14 +237,8 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Preview != nil {
 		r.preview = newPreviewWriter(opts.Preview)
 	}
-	reader, err := recipients.NewReader(opts.CSV, recipients.Options{
-		Delimiter: opts.Delimiter, DefaultRegion: opts.DefaultRegion, DefaultChannel: opts.Channel,
-		MaxBytes: opts.MaxBytes, MaxRowBytes: opts.MaxRowBytes, MaxFieldBytes: opts.MaxFieldBytes, MaxColumns: opts.MaxColumns,
-	})
+	reader, err := opts.reader(opts.CSV)
 	if err != nil {
-		return r.sum, err
-	}
-	if err := opts.Source.Check(reader.Columns()); err != nil {
 		return r.sum, err
 	}
 	if opts.DryRun {
@@ -283,13 +284,45 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	return sum, errors.Join(upErr, endErr)
 }
 
+// reader opens the CSV with the upload's options and checks that its
+// header suits the message source.
+func (o *Options) reader(csv io.Reader) (*recipients.Reader, error) {
+	reader, err := recipients.NewReader(csv, recipients.Options{
+		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel,
+		MaxBytes: o.MaxBytes, MaxRowBytes: o.MaxRowBytes, MaxFieldBytes: o.MaxFieldBytes, MaxColumns: o.MaxColumns,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Source.Check(reader.Columns()); err != nil {
+		return nil, err
+	}
+	return reader, nil
+}
+
+// CheckHeader reads the header of csv as Run would and checks the message
+// can be built from it, without reading any row.
+func (o Options) CheckHeader(csv io.Reader) error {
+	if o.Source == nil {
+		return errors.New("no message source given")
+	}
+	_, err := o.reader(csv)
+	return err
+}
+
+// createCampaign creates the campaign with its auto-pause settings, or
+// checks that the existing one suits this upload and applies the
+// auto-pause settings given.
 func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
 		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
 		Window: r.opts.Window,
 	}
-	stored, _, err := r.e.store.Create(ctx, def)
+	if ap, given := r.opts.autoPause(campaign.DefaultAutoPause); given {
+		def.AutoPause = &ap
+	}
+	stored, created, err := r.e.store.Create(ctx, def)
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -299,6 +332,16 @@ func (r *run) createCampaign(ctx context.Context) error {
 	if !stored.Window.Equal(def.Window) {
 		// Tasks carry the window: two windows in one campaign would be both.
 		return fmt.Errorf("campaign %s exists with send window %s; use the same window or a new campaign ID", def.ID, describeWindow(stored.Window))
+	}
+	if !created {
+		// A re-run changes only the auto-pause settings it was given.
+		cur := cmp.Or(stored.AutoPause, &campaign.DefaultAutoPause)
+		if ap, given := r.opts.autoPause(*cur); given && ap != *cur {
+			if err := r.e.store.SetAutoPause(ctx, def.ID, ap); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			stored.AutoPause = &ap
+		}
 	}
 	r.def = stored
 	return nil

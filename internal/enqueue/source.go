@@ -1,9 +1,6 @@
 package enqueue
 
 import (
-	"errors"
-	"net/url"
-
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -69,11 +66,11 @@ func (s *TemplateSource) Describe() string     { return "template:" + s.ID }
 // MediaSource sends the same media URL to every recipient.
 type MediaSource struct{ URL string }
 
-// NewMediaSource checks the URL is absolute http(s).
+// NewMediaSource checks the URL is absolute http(s); the error is a
+// *FieldError for media_url.
 func NewMediaSource(raw string) (*MediaSource, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("--media-url must be an absolute http(s) URL")
+	if err := checkMediaURL(raw); err != nil {
+		return nil, err
 	}
 	return &MediaSource{URL: raw}, nil
 }

@@ -82,12 +82,40 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
+// validDelimiter reports whether d can separate fields.
+func validDelimiter(d rune) bool {
+	return d > 0 && d <= 0x7f && d != '"' && d != '\r' && d != '\n'
+}
+
+// ParseDelimiter reads a delimiter as a person writes it on a command line
+// or in a file: one ASCII character other than a quote or a line break, or
+// `\t` for a tab.
+func ParseDelimiter(s string) (rune, error) {
+	if s == `\t` {
+		return '\t', nil
+	}
+	if len(s) != 1 || !validDelimiter(rune(s[0])) {
+		return 0, fmt.Errorf("must be one character (ASCII, not a quote or line break; \\t for tab), got %q", s)
+	}
+	return rune(s[0]), nil
+}
+
+// ParseRegion normalises a default region ("fr" becomes "FR") and checks
+// that libphonenumber knows it; "" is no region.
+func ParseRegion(s string) (string, error) {
+	r := strings.ToUpper(strings.TrimSpace(s))
+	if r != "" && !phonenumbers.GetSupportedRegions()[r] {
+		return "", fmt.Errorf("%q is not a country code (ISO 3166-1 alpha-2, such as US or FR)", s)
+	}
+	return r, nil
+}
+
 // validate checks options that have been through WithDefaults.
 func (o Options) validate() error {
-	if d := o.Delimiter; d <= 0 || d > 0x7f || d == '"' || d == '\r' || d == '\n' {
+	if d := o.Delimiter; !validDelimiter(d) {
 		return fmt.Errorf("recipients: Options.Delimiter %q must be a single-byte ASCII character other than '\"', '\\r' and '\\n'", d)
 	}
-	if o.DefaultRegion != "" && !phonenumbers.GetSupportedRegions()[o.DefaultRegion] {
+	if _, err := ParseRegion(o.DefaultRegion); err != nil {
 		return fmt.Errorf("recipients: Options.DefaultRegion %q is not a known ISO 3166-1 alpha-2 region code", o.DefaultRegion)
 	}
 	if !o.DefaultChannel.Valid() {

@@ -15,20 +15,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
 // stampLen is the length of the firing time appended to a schedule's name
@@ -55,39 +51,26 @@ type Entry struct {
 	Cron string
 	// Location is the time zone of the cron spec, the send window and the
 	// firing time in campaign IDs. Defaults to UTC.
-	Location      *time.Location
-	CSV           string // absolute path, read at every firing
-	Source        enqueue.Source
-	Channel       sinch.Channel
-	Priority      campaign.Priority
-	TTL           time.Duration
-	DefaultRegion string
-	Delimiter     rune
-	Window        *campaign.Window
-	Suppress      string // absolute path of a per-firing suppress file, or ""
+	Location *time.Location
+	CSV      string // absolute path, read at every firing
+	// Spec is the upload as written, with the suppress path made absolute.
+	Spec enqueue.Spec
+	// Options is the upload Spec resolves to; each firing sets its
+	// campaign ID and CSV.
+	Options enqueue.Options
 
 	schedule cron.Schedule
 	every    time.Duration // the period of an "@every" spec, else 0
 }
 
-// entryFile is one entry as written. Keys are the same in YAML and JSON.
+// entryFile is one entry as written: a name, a cron spec and a CSV, and
+// the upload's keys (enqueue.Spec: the enqueue flags' names). Keys are the
+// same in YAML and JSON.
 type entryFile struct {
-	Name             string `json:"name" yaml:"name"`
-	Cron             string `json:"cron" yaml:"cron"`
-	TZ               string `json:"tz" yaml:"tz"`
-	CSV              string `json:"csv" yaml:"csv"`
-	Text             string `json:"text" yaml:"text"`
-	TemplateID       string `json:"template_id" yaml:"template_id"`
-	TemplateVersion  string `json:"template_version" yaml:"template_version"`
-	TemplateLanguage string `json:"template_language" yaml:"template_language"`
-	MediaURL         string `json:"media_url" yaml:"media_url"`
-	Channel          string `json:"channel" yaml:"channel"`
-	Priority         string `json:"priority" yaml:"priority"`
-	TTL              string `json:"ttl" yaml:"ttl"`
-	DefaultRegion    string `json:"default_region" yaml:"default_region"`
-	Delimiter        string `json:"delimiter" yaml:"delimiter"`
-	Window           string `json:"window" yaml:"window"`
-	Suppress         string `json:"suppress" yaml:"suppress"`
+	Name         string `json:"name" yaml:"name"`
+	Cron         string `json:"cron" yaml:"cron"`
+	CSV          string `json:"csv" yaml:"csv"`
+	enqueue.Spec `yaml:",inline"`
 }
 
 type file struct {
@@ -198,8 +181,15 @@ func (f entryFile) validate(dir string) (*Entry, []error) {
 	case len(f.Name) > MaxNameLen:
 		bad("name", "at most %d characters (the campaign ID adds the firing time)", MaxNameLen)
 	}
+	// Each firing is its own campaign, sent when it fires.
+	for _, k := range []struct{ key, v string }{{"campaign", f.Campaign}, {"at", f.At}, {"in", f.In}} {
+		if k.v != "" {
+			bad(k.key, "not allowed in a schedule: each firing is a new campaign, <name>-<firing time>, sent at once")
+		}
+	}
 
-	e.Cron, e.Location, e.schedule, e.every = parseCron(f.Cron, f.TZ, bad)
+	spec := f.Spec
+	e.Cron, e.Location, e.schedule, e.every = parseCron(f.Cron, &spec, bad)
 
 	switch {
 	case f.CSV == "":
@@ -213,64 +203,35 @@ func (f entryFile) validate(dir string) (*Entry, []error) {
 		}
 	}
 
-	e.Source = messageSource(f, bad)
-
-	e.Channel = sinch.ChannelSMS
-	if f.Channel != "" {
-		ch, err := recipients.ParseChannel(f.Channel)
-		if err != nil {
-			bad("channel", "%v", err)
-		}
-		e.Channel = ch
+	if spec.Suppress != "" {
+		spec.Suppress = resolve(dir, spec.Suppress)
 	}
-	e.Priority = campaign.PriorityNormal
-	if f.Priority != "" {
-		p, err := campaign.ParsePriority(f.Priority)
-		if err != nil {
-			bad("priority", "%v", err)
-		}
-		e.Priority = p
+	// The tz key is the cron spec's time zone too; the upload's check that
+	// it comes with a window is for one-off uploads.
+	upload := spec
+	if upload.Window == "" {
+		upload.TZ = ""
 	}
-	e.TTL = enqueue.DefaultTTL
-	if f.TTL != "" {
-		d, err := time.ParseDuration(f.TTL)
-		switch {
-		case err != nil:
-			bad("ttl", "want a duration such as 24h or 90m, got %q", f.TTL)
-		case d < sinch.MinTTL || d > sinch.MaxTTL || d%time.Second != 0:
-			bad("ttl", "must be whole seconds between %s and %s", sinch.MinTTL, sinch.MaxTTL)
+	// A stand-in: the name is checked above, and each firing sets its
+	// campaign ID from it.
+	upload.Campaign = "schedule"
+	opts, err := upload.Resolve(time.Now())
+	var specErrs enqueue.Errors
+	if errors.As(err, &specErrs) {
+		for _, fe := range specErrs {
+			if fe.Field != "tz" { // parseCron reports the time zone
+				errs = append(errs, fe)
+			}
 		}
-		e.TTL = d
 	}
-	e.Delimiter = ','
-	if f.Delimiter != "" {
-		d, err := delimiter(f.Delimiter)
-		if err != nil {
-			bad("delimiter", "%v", err)
-		}
-		e.Delimiter = d
-	}
-	e.DefaultRegion = strings.ToUpper(strings.TrimSpace(f.DefaultRegion))
-	if f.Window != "" {
-		loc := e.Location
-		if loc == nil {
-			loc = time.UTC // the time zone is reported; check the hours anyway
-		}
-		w, err := campaign.ParseWindow(f.Window, loc)
-		if err != nil {
-			bad("window", "%v", err)
-		}
-		e.Window = w
-	}
-	if f.Suppress != "" {
-		e.Suppress = resolve(dir, f.Suppress)
-		if err := checkSuppress(e.Suppress, e.DefaultRegion); err != nil {
-			bad("suppress", "%v", err)
-		}
+	if _, err := spec.ReadSuppress(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	opts.CampaignID = ""
+	e.Spec, e.Options = spec, opts
 	// The CSV as it is now must suit the message and the options; it is read
 	// again, whole, at every firing.
 	if err := checkCSV(e); err != nil {
@@ -282,30 +243,31 @@ func (f entryFile) validate(dir string) (*Entry, []error) {
 // parseCron reads the cron spec and the time zone (the tz field, or a
 // CRON_TZ= prefix in the spec, not both) with the parser asynq's Scheduler
 // uses: five fields, or a descriptor such as @daily or @every 10m.
-func parseCron(spec, tz string, bad func(field, format string, args ...any)) (string, *time.Location, cron.Schedule, time.Duration) {
+func parseCron(spec string, s *enqueue.Spec, bad func(field, format string, args ...any)) (string, *time.Location, cron.Schedule, time.Duration) {
 	spec = strings.TrimSpace(spec)
 	body, tzField := spec, "tz"
 	for _, p := range []string{"CRON_TZ=", "TZ="} {
 		if rest, ok := strings.CutPrefix(spec, p); ok {
-			if tz != "" {
+			if s.TZ != "" {
 				bad("cron", "give the time zone once: in tz or as a CRON_TZ= prefix, not both")
 				return "", nil, nil, 0
 			}
-			tz, body, _ = strings.Cut(rest, " ")
+			s.TZ, body, _ = strings.Cut(rest, " ")
 			body, tzField = strings.TrimSpace(body), "cron"
 		}
 	}
-	loc, err := campaign.LoadLocation(tz)
+	loc, err := s.Location()
 	if err != nil {
 		bad(tzField, "%v", err)
+		loc = nil
 	}
 	if body == "" {
 		bad("cron", `required (e.g. "0 9 * * MON" or "@every 1h")`)
 		return "", loc, nil, 0
 	}
 	full := body
-	if tz != "" && loc != nil {
-		full = "CRON_TZ=" + tz + " " + body
+	if s.TZ != "" && loc != nil {
+		full = "CRON_TZ=" + s.TZ + " " + body
 	}
 	sched, err := cron.ParseStandard(full)
 	if err != nil {
@@ -327,41 +289,6 @@ func parseCron(spec, tz string, bad func(field, format string, args ...any)) (st
 	return full, loc, sched, every
 }
 
-// messageSource picks exactly one of text, template_id and media_url.
-func messageSource(f entryFile, bad func(field, format string, args ...any)) enqueue.Source {
-	n := 0
-	for _, v := range []string{f.Text, f.TemplateID, f.MediaURL} {
-		if v != "" {
-			n++
-		}
-	}
-	if n != 1 {
-		bad("text", "give exactly one message source: text, template_id or media_url")
-		return nil
-	}
-	if (f.TemplateVersion != "" || f.TemplateLanguage != "") && f.TemplateID == "" {
-		bad("template_version", "template_version and template_language need template_id")
-		return nil
-	}
-	switch {
-	case f.Text != "":
-		s, err := enqueue.NewTextSource(f.Text)
-		if err != nil {
-			bad("text", "%v", err)
-			return nil
-		}
-		return s
-	case f.TemplateID != "":
-		return &enqueue.TemplateSource{ID: f.TemplateID, Version: f.TemplateVersion, Language: f.TemplateLanguage}
-	}
-	u, err := url.Parse(f.MediaURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("media_url", "must be an absolute http(s) URL")
-		return nil
-	}
-	return &enqueue.MediaSource{URL: f.MediaURL}
-}
-
 func resolve(dir, p string) string {
 	if filepath.IsAbs(p) {
 		return filepath.Clean(p)
@@ -369,42 +296,16 @@ func resolve(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-func delimiter(s string) (rune, error) {
-	if s == `\t` {
-		return '\t', nil
-	}
-	r, size := utf8.DecodeRuneInString(s)
-	if size == 0 || size != len(s) || r == '"' || r == '\r' || r == '\n' || r == utf8.RuneError {
-		return 0, fmt.Errorf("must be one character other than a quote or newline, got %q", s)
-	}
-	return r, nil
-}
-
-func checkSuppress(path, region string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = enqueue.ReadSuppressList(f, region)
-	return err
-}
-
 // checkCSV reads the CSV's header with the entry's options (delimiter,
-// default region, channel) and checks the message can be built from it.
+// default region, channel, limits) and checks the message can be built
+// from it.
 func checkCSV(e *Entry) error {
 	f, err := os.Open(e.CSV)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, err := recipients.NewReader(f, recipients.Options{
-		Delimiter: e.Delimiter, DefaultRegion: e.DefaultRegion, DefaultChannel: e.Channel,
-	})
-	if err != nil {
-		return err
-	}
-	return e.Source.Check(r.Columns())
+	return e.Options.CheckHeader(f)
 }
 
 // Firing returns the firing a task handled at t belongs to. Every copy of

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -58,9 +59,9 @@ func TestParseValidEntry(t *testing.T) {
 		t.Fatalf("got %+v, want the one entry", cfg.Entries)
 	}
 	if e.Cron != "CRON_TZ=Europe/Paris 0 9 * * MON" || e.Location.String() != "Europe/Paris" ||
-		e.CSV != filepath.Join(dir, "r.csv") || e.Suppress != filepath.Join(dir, "stop.txt") ||
-		e.Channel != sinch.ChannelSMS || e.Priority != campaign.PriorityHigh || e.TTL != 6*time.Hour ||
-		e.DefaultRegion != "FR" || e.Window.String() != "09:00-20:00 Europe/Paris" || e.Source.Describe() != "text" {
+		e.CSV != filepath.Join(dir, "r.csv") || e.Spec.Suppress != filepath.Join(dir, "stop.txt") ||
+		e.Options.Channel != sinch.ChannelSMS || e.Options.Priority != campaign.PriorityHigh || e.Options.TTL != 6*time.Hour ||
+		e.Options.DefaultRegion != "FR" || e.Options.Window.String() != "09:00-20:00 Europe/Paris" || e.Options.Source.Describe() != "text" {
 		t.Fatalf("got entry %+v", e)
 	}
 	// Defaults, a CRON_TZ prefix instead of tz, another message source.
@@ -70,8 +71,11 @@ func TestParseValidEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	e = cfg.Entries[0]
-	if e.Location.String() != "America/New_York" || e.Channel != sinch.ChannelSMS || e.Priority != campaign.PriorityNormal ||
-		e.TTL != 24*time.Hour || e.Window != nil || e.Source.Describe() != "media" {
+	if e.Options.Window != nil || e.Options.AutoPauseWindow != nil || e.Options.MaxColumns != recipients.DefaultMaxColumns {
+		t.Fatalf("got %+v, want no window (tz is the cron's), no auto-pause settings and the default limits", e.Options)
+	}
+	if e.Location.String() != "America/New_York" || e.Options.Channel != sinch.ChannelSMS || e.Options.Priority != campaign.PriorityNormal ||
+		e.Options.TTL != 24*time.Hour || e.Options.Window != nil || e.Options.Source.Describe() != "media" || e.Options.Delimiter != ';' {
 		t.Fatalf("got entry %+v, want defaults", e)
 	}
 }
@@ -110,10 +114,10 @@ func TestParseNamesTheEntryAndFieldOfEachError(t *testing.T) {
 		{"missing csv", with("csv", "nope.csv"), "csv: stat " + filepath.Join(dir, "nope.csv")},
 		{"csv is a directory", with("csv", "a-dir"), "csv: " + filepath.Join(dir, "a-dir") + " is not a file"},
 		{"csv lacks a template column", with("text", "Hi {{.surname}}"), "csv: "},
-		{"no message", with("text", nil), "text: give exactly one message source"},
-		{"two messages", with("media_url", "https://x.example/a.png"), "text: give exactly one message source"},
+		{"no message", with("text", nil), "text: is required (or template_id or media_url): give exactly one message source"},
+		{"two messages", with("media_url", "https://x.example/a.png"), "media_url: cannot be combined with text: give exactly one message source"},
 		{"bad template", with("text", "Hi {{.first_name"), "text: "},
-		{"version without template", with("template_version", "2"), "template_version: template_version and template_language need template_id"},
+		{"version without template", with("template_version", "2"), "template_version: needs template_id"},
 		{"bad media url", func() map[string]any { e := with("text", nil); e["media_url"] = "ftp://x/a.png"; return e }(), "media_url: must be an absolute http(s) URL"},
 		{"bad channel", with("channel", "PIGEON"), "channel: unknown channel"},
 		{"bad priority", with("priority", "urgent"), "priority: priority must be high or normal"},
@@ -123,7 +127,17 @@ func TestParseNamesTheEntryAndFieldOfEachError(t *testing.T) {
 		{"bad window", with("window", "9am-5pm"), "window: window start: want HH:MM"},
 		{"empty window", with("window", "10:00-10:00"), "window: window \"10:00-10:00\" opens and closes at the same time"},
 		{"missing suppress file", with("suppress", "nope.txt"), "suppress: open " + filepath.Join(dir, "nope.txt")},
-		{"bad suppress file", with("suppress", "bad-stop.txt"), "suppress: line 2: "},
+		{"bad suppress file", with("suppress", "bad-stop.txt"), "suppress: bad-stop.txt: line 2: "},
+		{"campaign in a schedule", with("campaign", "c1"), "campaign: not allowed in a schedule"},
+		{"at in a schedule", with("at", "2030-01-01T00:00:00Z"), "at: not allowed in a schedule"},
+		{"in in a schedule", with("in", "1h"), "in: not allowed in a schedule"},
+		{"bad region", with("default_region", "XX"), `default_region: "XX" is not a country code`},
+		{"bad max_bytes", with("max_bytes", "lots"), "max_bytes: want a size"},
+		{"field over row", with("max_field_bytes", "2MiB"), "max_field_bytes: (2MiB) must not exceed max_row_bytes (1MiB)"},
+		{"zero max_columns", with("max_columns", 0), "max_columns: must be at least 1"},
+		{"csv wider than max_columns", with("max_columns", 1), "csv: recipients: line 1: too many columns"},
+		{"bad autopause_window", with("autopause_window", -1), "autopause_window: auto-pause window must not be negative"},
+		{"bad autopause_threshold", with("autopause_threshold", "150%"), "autopause_threshold: auto-pause threshold must be"},
 		{"unknown field", with("txet", "Hi"), `json: unknown field "txet"`},
 		{"ttl as a number", with("ttl", 3600), "ttl"},
 	} {
@@ -183,6 +197,12 @@ schedules:
     csv: r.csv
     template_id: reminder
     template_language: fr-FR
+    max_bytes: 10MiB
+    max_field_bytes: 1KiB
+    max_columns: 20
+    max_message_chars: 160
+    autopause_window: 50
+    autopause_threshold: 20%
 `), 0o600)
 	cfg, err := Load(yml)
 	if err != nil {
@@ -190,6 +210,10 @@ schedules:
 	}
 	if len(cfg.Entries) != 2 || cfg.Lookup("reminders").every != 30*time.Minute {
 		t.Fatalf("got %+v, want two entries, the second every 30m", cfg.Entries)
+	}
+	if o := cfg.Lookup("reminders").Options; o.MaxBytes != 10<<20 || o.MaxFieldBytes != 1<<10 || o.MaxColumns != 20 ||
+		o.AutoPauseWindow == nil || *o.AutoPauseWindow != 50 || o.AutoPauseThreshold == nil || *o.AutoPauseThreshold != 0.2 {
+		t.Fatalf("got options %+v, want the limits and auto-pause settings", o)
 	}
 	js := filepath.Join(dir, "schedules.json")
 	os.WriteFile(js, []byte(`{"schedules": [{"name": "n", "cron": "@hourly", "csv": "r.csv", "text": "Hi"}]}`), 0o600)

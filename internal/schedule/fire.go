@@ -162,20 +162,10 @@ func (h *Handler) enqueue(ctx context.Context, e *Entry, id string) (enqueue.Sum
 		return enqueue.Summary{}, fmt.Errorf("csv: %w", err)
 	}
 	defer f.Close()
-	opts := enqueue.Options{
-		CampaignID: id, CSV: f, CSVName: filepath.Base(e.CSV), Source: e.Source,
-		Channel: e.Channel, Priority: e.Priority, TTL: e.TTL, DefaultRegion: e.DefaultRegion,
-		Delimiter: e.Delimiter, Window: e.Window,
-	}
-	if e.Suppress != "" {
-		sf, err := os.Open(e.Suppress)
-		if err != nil {
-			return enqueue.Summary{}, fmt.Errorf("suppress: %w", err)
-		}
-		defer sf.Close()
-		if opts.Suppress, err = enqueue.ReadSuppressList(sf, e.DefaultRegion); err != nil {
-			return enqueue.Summary{}, fmt.Errorf("suppress %s: %w", filepath.Base(e.Suppress), err)
-		}
+	opts := e.Options
+	opts.CampaignID, opts.CSV, opts.CSVName = id, f, filepath.Base(e.CSV)
+	if opts.Suppress, err = e.Spec.ReadSuppress(); err != nil {
+		return enqueue.Summary{}, err
 	}
 	return h.enq.Run(ctx, opts)
 }
