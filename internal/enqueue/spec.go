@@ -14,6 +14,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // Spec describes one upload as a person writes it: the enqueue command's
@@ -81,6 +82,20 @@ type Spec struct {
 	// keeps the campaign's setting: campaign.DefaultAutoPause for a new one.
 	AutoPauseWindow    *int   `json:"autopause_window,omitempty" yaml:"autopause_window,omitempty"`
 	AutoPauseThreshold string `json:"autopause_threshold,omitempty" yaml:"autopause_threshold,omitempty"`
+
+	// MaxSegments rejects a row whose SMS, once personalised, needs more
+	// segments (at least 1). Defaults to no bound.
+	MaxSegments *int `json:"max_segments,omitempty" yaml:"max_segments,omitempty"`
+	// GSMSafe replaces typographic characters (’ “ – … and the no-break
+	// space) with GSM-7 ones before counting and sending (sms.GSMSafe).
+	// Defaults to false.
+	GSMSafe bool `json:"gsm_safe,omitempty" yaml:"gsm_safe,omitempty"`
+	// PricePerSegment ("0.0075") and Prices (a file of country,price lines;
+	// read by ReadPrices) estimate the cost of the SMS. A country's price
+	// wins over the file's default, which wins over PricePerSegment.
+	// Defaults to no estimate.
+	PricePerSegment string `json:"price_per_segment,omitempty" yaml:"price_per_segment,omitempty"`
+	Prices          string `json:"prices,omitempty" yaml:"prices,omitempty"`
 }
 
 // Vocabulary is how a caller names a Spec's fields in errors.
@@ -298,7 +313,47 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 		}
 		o.AutoPauseThreshold = &ap.Threshold
 	}
+
+	if s.MaxSegments != nil {
+		o.SMS.MaxSegments = c.count("max_segments", s.MaxSegments, 0)
+	}
+	o.SMS.GSMSafe = s.GSMSafe
+	if s.PricePerSegment != "" {
+		flat, err := sms.ParsePrice(s.PricePerSegment)
+		if err != nil {
+			c.fail("price_per_segment", err)
+		}
+		p := sms.Prices{}.WithFlat(flat)
+		o.SMS.Prices = &p
+	}
 	return o, c.err()
+}
+
+// ReadPrices reads the Prices file, with PricePerSegment as the price of
+// countries it has no line for, into o (which Resolve returned). It does
+// nothing without a file.
+func (s Spec) ReadPrices(o *Options) error {
+	if s.Prices == "" {
+		return nil
+	}
+	f, err := os.Open(s.Prices)
+	if err != nil {
+		return &FieldError{Field: "prices", Err: err}
+	}
+	defer f.Close()
+	p, err := sms.ParsePrices(f)
+	if err != nil {
+		return &FieldError{Field: "prices", Err: fmt.Errorf("%s: %w", filepath.Base(s.Prices), err)}
+	}
+	if s.PricePerSegment != "" {
+		flat, err := sms.ParsePrice(s.PricePerSegment)
+		if err != nil {
+			return &FieldError{Field: "price_per_segment", Err: err}
+		}
+		p = p.WithFlat(flat)
+	}
+	o.SMS.Prices = &p
+	return nil
 }
 
 // Location is the time zone of the window (TZ), UTC when TZ is empty.

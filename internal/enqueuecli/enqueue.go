@@ -34,6 +34,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	var (
 		csvPath = fs.String("csv", "", "recipient CSV file with a header row and a phone column [required]")
 		rejects = fs.String("rejects", "", "write rejected rows (row, column, reason) to this CSV file")
+		preview = fs.String("preview", "", "write one line per valid row (row, channel, identity, encoding, segments, characters, text) to this CSV file")
 		dryRun  = fs.Bool("dry-run", false, "validate and render every row; enqueue nothing")
 		jsonOut = fs.Bool("json", false, "print the summary as one JSON object on the last line of stdout")
 		conc    = fs.Int("concurrency", enqueue.DefaultConcurrency, "concurrent enqueue calls to Redis")
@@ -57,6 +58,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if opts.Suppress, err = spec.ReadSuppress(); err != nil {
 		return inFlags(err)
 	}
+	if err := spec.ReadPrices(&opts); err != nil {
+		return inFlags(err)
+	}
 
 	f, err := os.Open(*csvPath)
 	if err != nil {
@@ -75,11 +79,19 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		defer rf.Close()
 		opts.Rejects = rf
 	}
+	if *preview != "" {
+		pf, err := os.Create(*preview)
+		if err != nil {
+			return fmt.Errorf("--preview: %w", err)
+		}
+		defer pf.Close()
+		opts.Preview = pf
+	}
+	var bar *progress
 	if fi, err := f.Stat(); err == nil && cli.IsTerminal(stderr) && !*jsonOut {
-		bar := newProgress(stderr, fi.Size(), f)
+		bar = newProgress(stderr, fi.Size(), f)
 		opts.CSV = bar
 		opts.Progress = bar.rows
-		defer bar.done()
 	}
 
 	var e *enqueue.Enqueuer
@@ -98,6 +110,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	}
 
 	sum, err := e.Run(ctx, opts)
+	if bar != nil {
+		bar.done() // ends the bar's line: the summary starts on its own
+	}
 	if err != nil {
 		if sum.Rows > 0 && !errors.Is(err, recipients.ErrTooLarge) { // re-running cannot finish a file over --max-bytes
 			fmt.Fprintf(stderr, "stopped after %d rows; run the same command again to finish (nothing is sent twice)\n", sum.Rows)
@@ -117,6 +132,15 @@ func printSummary(w io.Writer, s enqueue.Summary, asJSON bool, rejectsPath strin
 	}
 	fmt.Fprintf(w, "campaign %s: %d rows, %s %d, already enqueued %d, duplicates %d, rejected %d, suppressed %d\n",
 		s.CampaignID, s.Rows, verb, s.Enqueued, s.AlreadyEnqueued, s.Duplicates, s.Rejected, s.Suppressed)
+	if s.SMS != nil {
+		fmt.Fprintf(w, "sms: %s\n", s.SMS)
+		if s.GSMSafeChanged > 0 {
+			fmt.Fprintf(w, "gsm-safe: replaced typographic characters in %d rows\n", s.GSMSafeChanged)
+		}
+	}
+	if s.Cost != nil {
+		fmt.Fprintf(w, "cost: %s\n", s.Cost)
+	}
 	PrintRejects(w, s)
 	if s.Rejected > 0 && rejectsPath != "" {
 		fmt.Fprintf(w, "every rejected row is listed in %s\n", rejectsPath)

@@ -49,6 +49,12 @@ func specFlags(fs *flag.FlagSet, s *enqueue.Spec) {
 		"auto-pause: how many (a `number`) of the latest final send outcomes are looked at; 0 disables auto-pause")
 	str(&s.AutoPauseThreshold, "autopause-threshold", "50%",
 		"auto-pause: pause the campaign when more than this `share` of those failed (50% or 0.5)")
+
+	// SMS length and cost (docs/sms.md).
+	num(&s.MaxSegments, "max-segments", 0, "reject a row whose SMS needs more than this `number` of segments (default: no bound)")
+	fs.BoolVar(&s.GSMSafe, "gsm-safe", false, "replace typographic characters (’ “ – … no-break space) with GSM-7 ones before counting and sending")
+	str(&s.PricePerSegment, "price-per-segment", "", "estimate the cost at this `price` per SMS segment, e.g. 0.0075")
+	str(&s.Prices, "prices", "", "estimate the cost from this CSV `file` of country,price lines (ISO codes such as US, FR; a default line)")
 }
 
 // textFlag sets a Spec string field when given; help shows def.

@@ -135,3 +135,34 @@ func (c *Cost) String() string {
 	}
 	return b.String()
 }
+
+// UnmarshalJSON reads what MarshalJSON writes, so a summary survives a
+// round trip. The unpriced segments, whose split by country is not in the
+// JSON, are kept under the first unpriced country.
+func (c *Cost) UnmarshalJSON(b []byte) error {
+	var j costJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*c = Cost{}
+	c.init()
+	total, err := ParsePrice(j.Total.String())
+	if err != nil {
+		return fmt.Errorf("sms: cost total: %w", err)
+	}
+	c.total = int64(total)
+	for r, v := range j.ByCountry {
+		p, err := ParsePrice(v.String())
+		if err != nil {
+			return fmt.Errorf("sms: cost of %s: %w", r, err)
+		}
+		c.byRegion[r] = int64(p)
+	}
+	for i, r := range j.UnpricedCountries {
+		c.unpriced[r] = 0
+		if i == 0 {
+			c.unpriced[r] = j.UnpricedSegments
+		}
+	}
+	return nil
+}

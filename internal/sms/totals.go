@@ -123,3 +123,25 @@ func showRune(r rune) string {
 	}
 	return fmt.Sprintf("U+%04X", r)
 }
+
+// UnmarshalJSON reads what MarshalJSON writes, so a summary survives a
+// round trip (the demo and API clients decode it). Per-character counts are
+// not in the JSON: the characters keep their order, with made-up counts.
+func (t *Totals) UnmarshalJSON(b []byte) error {
+	var j totalsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*t = Totals{Messages: j.Messages, GSM7: j.GSM7, UCS2: j.UCS2, Segments: j.Segments, MaxSegments: j.MaxSegments}
+	for i, s := range j.UCS2Chars {
+		r := []rune(s)
+		if len(r) != 1 {
+			return fmt.Errorf("sms: ucs2_chars: %q is not one character", s)
+		}
+		if t.forcing == nil {
+			t.forcing = make(map[rune]int)
+		}
+		t.forcing[r[0]] = len(j.UCS2Chars) - i
+	}
+	return nil
+}

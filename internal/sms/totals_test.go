@@ -73,3 +73,43 @@ func TestTotalsEmptyAndTopTen(t *testing.T) {
 		t.Errorf("got %q %+v, want %q with а in 3 messages", string(got), top, string(want))
 	}
 }
+
+func TestTotalsAndCostSurviveAJSONRoundTrip(t *testing.T) {
+	var tot Totals
+	for _, s := range []string{"It’s", "“Hi”", "’", "plain", "😀 ’"} {
+		tot.Add(Measure(s))
+	}
+	b, err := json.Marshal(tot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Totals
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := json.Marshal(back)
+	if string(b) != string(b2) {
+		t.Errorf("totals round trip: got %s, want %s", b2, b)
+	}
+
+	p, err := ParsePrices(strings.NewReader("FR,0.05\nUS,0.0075\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCost(p)
+	c.Add("FR", 3)
+	c.Add("US", 2)
+	c.Add("DE", 4)
+	b, _ = json.Marshal(c)
+	var cb Cost
+	if err := json.Unmarshal(b, &cb); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ = json.Marshal(&cb)
+	if string(b) != string(b2) || cb.Total() != c.Total() {
+		t.Errorf("cost round trip: got %s (total %s), want %s (total %s)", b2, cb.Total(), b, c.Total())
+	}
+	if err := json.Unmarshal([]byte(`{"ucs2_chars":["ab"]}`), &back); err == nil {
+		t.Error("ucs2_chars of two characters: got nil, want an error")
+	}
+}
