@@ -103,16 +103,10 @@ func TestIDsDropsCampaignsWhoseKeysExpired(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Expire every key of "gone" now, as its retention would.
-	for _, key := range keysFor("gone").Retained() {
-		s.rdb.PExpire(ctx, key, time.Millisecond)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.rdb.Exists(ctx, keysFor("gone").Def).Val() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("definition did not expire")
-		}
-		time.Sleep(5 * time.Millisecond)
+	// Remove every key of "gone", as its retention running out would (the
+	// embedded Redis some machines test on does not expire by clock).
+	if err := s.rdb.Del(ctx, keysFor("gone").Retained()...).Err(); err != nil {
+		t.Fatal(err)
 	}
 
 	ids, err := s.IDs(ctx)
