@@ -129,8 +129,11 @@ func (s *Store) IDs(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
 	gone, err := s.expired(ctx, ids)
-	if err != nil || len(gone) == 0 {
-		return ids, err
+	if err != nil {
+		return nil, err
+	}
+	if len(gone) == 0 {
+		return ids, nil
 	}
 	dropped, err := s.unindex(ctx, gone)
 	if err != nil {
