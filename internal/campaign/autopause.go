@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 )
 
 // Auto-pause defaults: a campaign is paused when more than half of its last
@@ -53,7 +55,6 @@ func (a AutoPause) String() string {
 	return fmt.Sprintf("pause when more than %g%% of the last %d sends fail", a.Threshold*100, a.Window)
 }
 
-func autoPauseWindowKey(id string) string { return keysFor(id).autoPause }
 
 // SetAutoPause changes a campaign's auto-pause settings. A new campaign
 // gets its settings from Definition.AutoPause, written by Create.
@@ -61,7 +62,7 @@ func (s *Store) SetAutoPause(ctx context.Context, id string, a AutoPause) error 
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	k := keysFor(id).def
+	k := keysFor(id).Def
 	pipe := s.rdb.Pipeline()
 	pipe.HSet(ctx, k, a.fields()...)
 	pipe.Expire(ctx, k, Retention)
@@ -72,7 +73,7 @@ func (s *Store) SetAutoPause(ctx context.Context, id string, a AutoPause) error 
 // AutoPauseOf returns the campaign's auto-pause settings (the defaults when
 // it set none).
 func (s *Store) AutoPauseOf(ctx context.Context, id string) (AutoPause, error) {
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).def, "autopause_window", "autopause_threshold").Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).Def, "autopause_window", "autopause_threshold").Result()
 	if err != nil {
 		return AutoPause{}, err
 	}
@@ -156,9 +157,9 @@ func (s *Store) CountFinal(ctx context.Context, id string, failed bool) (paused 
 }
 
 // countFinalArgs are the KEYS and ARGV of count_final() in countFinalLua.
-func countFinalArgs(k keys, outcome string) ([]string, []any) {
-	return []string{k.autoPause, k.counters, k.def},
-		[]any{outcome, DefaultAutoPauseWindow, DefaultAutoPauseThreshold, int64(Retention.Seconds()), controlPaused}
+func countFinalArgs(k keyspace.Campaign, outcome string) ([]string, []any) {
+	return []string{k.AutoPause, k.Counters, k.Def},
+		[]any{outcome, DefaultAutoPauseWindow, DefaultAutoPauseThreshold, retentionSeconds, controlPaused}
 }
 
 // countFinalResult reads count_final()'s {paused, reason}.
@@ -171,9 +172,10 @@ func countFinalResult(res []any) (bool, string) {
 // resetAutoPause forgets the recent outcomes, so a resumed campaign is not
 // paused again by failures from before the pause.
 func (s *Store) resetAutoPause(ctx context.Context, id string) error {
+	k := keysFor(id)
 	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, autoPauseWindowKey(id))
-	pipe.HDel(ctx, keysFor(id).counters, "ap_fail")
+	pipe.Del(ctx, k.AutoPause)
+	pipe.HDel(ctx, k.Counters, "ap_fail")
 	_, err := pipe.Exec(ctx)
 	return err
 }

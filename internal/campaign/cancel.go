@@ -37,7 +37,7 @@ func (s *Store) CancelPending(ctx context.Context, id string) (int64, error) {
 	var total int64
 	var cursor uint64
 	for {
-		kv, next, err := s.rdb.HScan(ctx, k.status, cursor, "", 1000).Result()
+		kv, next, err := s.rdb.HScan(ctx, k.Status, cursor, "", 1000).Result()
 		if err != nil {
 			return total, fmt.Errorf("cancel pending: %w", err)
 		}
@@ -48,7 +48,7 @@ func (s *Store) CancelPending(ctx context.Context, id string) (int64, error) {
 			}
 		}
 		if len(rks) > 0 {
-			n, err := cancelPendingScript.Run(ctx, s.rdb, []string{k.status, k.counters}, rks...).Int64()
+			n, err := cancelPendingScript.Run(ctx, s.rdb, []string{k.Status, k.Counters}, rks...).Int64()
 			if err != nil {
 				return total, fmt.Errorf("cancel pending: %w", err)
 			}

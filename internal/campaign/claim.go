@@ -23,7 +23,8 @@ const (
 
 // claimScript checks status and campaign control and takes a short lock, in
 // one round trip on the hot path. KEYS: status, def, lock, counters, attempts.
-// ARGV: key, lock token, lock TTL in ms.
+// ARGV: key, lock token, lock TTL in ms, retention TTL in seconds (the
+// attempts hash is written only here).
 var claimScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], ARGV[1])
 if st == 'sent' then return {'sent', 0} end
@@ -34,6 +35,7 @@ if ctl == 'paused' then return {'paused', 0} end
 if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return {'busy', 0} end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[5], ARGV[4])
 return {'ok', n}
 `)
 
@@ -53,26 +55,24 @@ var releaseScript = redis.NewScript(releaseLua + `return release(KEYS[1], ARGV[1
 // the auto-pause window when the transition applied (count_final), and drop
 // the claim lock (release).
 // KEYS: transition's five, lock, auto-pause window, def.
-// ARGV: transition's six, lock token, count_final's A[2..5].
+// ARGV: transition's seven, lock token, count_final's A[2..5].
 var sentScript = redis.NewScript(transitionLua + countFinalLua + releaseLua + `
-local t = transition({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]})
-release(KEYS[6], ARGV[7])
+local t = transition({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]})
+release(KEYS[6], ARGV[8])
 local p = {0, ''}
 if t[1] == 1 then
-  p = count_final({KEYS[7], KEYS[3], KEYS[8]}, {'0', ARGV[8], ARGV[9], ARGV[10], ARGV[11]})
+  p = count_final({KEYS[7], KEYS[3], KEYS[8]}, {'0', ARGV[9], ARGV[10], ARGV[11], ARGV[12]})
 end
 return {t[1], t[2], p[1], p[2]}
 `)
-
-func lockKey(id, rk string) string { return keyPrefix + "{" + id + "}:lock:" + rk }
 
 // ClaimSend decides whether a worker may send to recipient rk, and if so
 // locks it for ttl and returns this attempt's number (1 for the first).
 func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
 	k := s.keys(id)
 	res, err := claimScript.Run(ctx, s.rdb,
-		[]string{k.status, k.def, lockKey(id, rk), k.counters, k.attempts},
-		rk, token, ttl.Milliseconds()).Slice()
+		[]string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts},
+		rk, token, ttl.Milliseconds(), retentionSeconds).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
 	}
@@ -83,7 +83,7 @@ func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Du
 
 // Release drops the lock taken by ClaimSend, if this token still holds it.
 func (s *Store) Release(ctx context.Context, id, rk, token string) error {
-	return releaseScript.Run(ctx, s.rdb, []string{lockKey(id, rk)}, token).Err()
+	return releaseScript.Run(ctx, s.rdb, []string{keysFor(id).Lock(rk)}, token).Err()
 }
 
 // Sent is what FinishSent did.
@@ -105,8 +105,9 @@ func (s *Store) FinishSent(ctx context.Context, id, rk, token string, rec Record
 	if err != nil {
 		return Sent{}, err
 	}
-	apKeys, apArgs := countFinalArgs(s.keys(id), "0")
-	keys = append(keys, lockKey(id, rk), apKeys[0], apKeys[2])
+	k := s.keys(id)
+	apKeys, apArgs := countFinalArgs(k, "0")
+	keys = append(keys, k.Lock(rk), apKeys[0], apKeys[2])
 	args = append(append(args, token), apArgs[1:]...)
 	res, err := sentScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
@@ -137,7 +138,7 @@ func (s *Store) Resume(ctx context.Context, id string) error {
 	}
 	k := keysFor(id)
 	// A cancelled campaign stays cancelled.
-	cur, err := s.rdb.HGet(ctx, k.def, "control").Result()
+	cur, err := s.rdb.HGet(ctx, k.Def, "control").Result()
 	if err != nil && err != redis.Nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func (s *Store) Resume(ctx context.Context, id string) error {
 	if err := s.resetAutoPause(ctx, id); err != nil {
 		return err
 	}
-	return s.rdb.HDel(ctx, k.def, "control", "control_reason").Err()
+	return s.rdb.HDel(ctx, k.Def, "control", "control_reason").Err()
 }
 
 // Cancel stops the rest of the campaign: pending recipients become cancelled
@@ -161,12 +162,12 @@ func (s *Store) setControl(ctx context.Context, id, control, reason string) erro
 	if _, err := s.Get(ctx, id); err != nil {
 		return err
 	}
-	return s.rdb.HSet(ctx, keysFor(id).def, "control", control, "control_reason", reason).Err()
+	return s.rdb.HSet(ctx, keysFor(id).Def, "control", control, "control_reason", reason).Err()
 }
 
 // Control returns whether the campaign is paused or cancelled, and why.
 func (s *Store) Control(ctx context.Context, id string) (paused, cancelled bool, reason string, err error) {
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).def, "control", "control_reason").Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).Def, "control", "control_reason").Result()
 	if err != nil {
 		return false, false, "", err
 	}
@@ -177,7 +178,7 @@ func (s *Store) Control(ctx context.Context, id string) (paused, cancelled bool,
 
 // Attempts returns how many send attempts a recipient has had.
 func (s *Store) Attempts(ctx context.Context, id, rk string) (int, error) {
-	v, err := s.rdb.HGet(ctx, keysFor(id).attempts, rk).Result()
+	v, err := s.rdb.HGet(ctx, keysFor(id).Attempts, rk).Result()
 	if err == redis.Nil {
 		return 0, nil
 	}

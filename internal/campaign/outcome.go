@@ -178,11 +178,6 @@ func (c OutcomeCounts) Total() int64 {
 	return n
 }
 
-// outcome keys of one campaign: recipient → outcome, and the counters
-// ("o:<outcome>", "r:<reason>", and the last tracking pass).
-func outcomeKey(id string) string        { return keyPrefix + "{" + id + "}:oc" }
-func outcomeCounterKey(id string) string { return keyPrefix + "{" + id + "}:ocn" }
-
 // setOutcomesScript applies outcome updates with precedence, keeping the
 // per-outcome and per-reason counters exact. KEYS: status, outcomes,
 // outcome counters. ARGV[1]: key TTL in seconds; ARGV[2]: the "unknown"
@@ -256,7 +251,7 @@ func (s *Store) SetOutcomes(ctx context.Context, id string, ups []OutcomeUpdate)
 	for start := 0; start < len(ups); start += maxOutcomeBatch {
 		batch := ups[start:min(start+maxOutcomeBatch, len(ups))]
 		args := make([]any, 0, 2+3*len(batch))
-		args = append(args, int64(Retention/time.Second), UnknownReason)
+		args = append(args, retentionSeconds, UnknownReason)
 		for _, u := range batch {
 			if !u.Outcome.Valid() {
 				return out, fmt.Errorf("set outcome: unknown outcome %q", u.Outcome)
@@ -268,7 +263,7 @@ func (s *Store) SetOutcomes(ctx context.Context, id string, ups []OutcomeUpdate)
 			args = append(args, u.Key, string(u.Outcome), reason)
 		}
 		k := keysFor(id)
-		res, err := setOutcomesScript.Run(ctx, s.rdb, []string{k.status, outcomeKey(id), outcomeCounterKey(id)}, args...).Int64Slice()
+		res, err := setOutcomesScript.Run(ctx, s.rdb, []string{k.Status, k.Outcomes, k.OutcomeCounters}, args...).Int64Slice()
 		if err != nil {
 			return out, fmt.Errorf("set outcomes: %w", err)
 		}
@@ -298,7 +293,7 @@ func normalizeReason(r string) string {
 
 // Outcomes returns a campaign's recipients counted by outcome and failure reason.
 func (s *Store) Outcomes(ctx context.Context, id string) (OutcomeCounts, error) {
-	m, err := s.rdb.HGetAll(ctx, outcomeCounterKey(id)).Result()
+	m, err := s.rdb.HGetAll(ctx, keysFor(id).OutcomeCounters).Result()
 	if err != nil {
 		return OutcomeCounts{}, fmt.Errorf("campaign outcomes: %w", err)
 	}
@@ -322,7 +317,7 @@ func (s *Store) OutcomesOf(ctx context.Context, id string, rks []string) ([]Reci
 	if len(rks) == 0 {
 		return out, nil
 	}
-	vals, err := s.rdb.HMGet(ctx, outcomeKey(id), rks...).Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).Outcomes, rks...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("recipient outcomes: %w", err)
 	}
@@ -341,7 +336,7 @@ func (s *Store) KeysForMessages(ctx context.Context, id string, messageIDs []str
 	if len(messageIDs) == 0 {
 		return out, nil
 	}
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).msgIDs, messageIDs...).Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).MessageIDs, messageIDs...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("message keys: %w", err)
 	}
@@ -358,7 +353,7 @@ func (s *Store) RecordsOf(ctx context.Context, id string, rks []string) (recs []
 	if len(rks) == 0 {
 		return recs, found, nil
 	}
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).records, rks...).Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).Records, rks...).Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("recipient records: %w", err)
 	}
@@ -392,7 +387,7 @@ func (s *Store) ScanReport(ctx context.Context, id string, fn func(ReportRow) er
 	k := keysFor(id)
 	var cursor uint64
 	for {
-		kv, next, err := s.rdb.HScan(ctx, k.status, cursor, "", 1000).Result()
+		kv, next, err := s.rdb.HScan(ctx, k.Status, cursor, "", 1000).Result()
 		if err != nil {
 			return fmt.Errorf("scan recipients: %w", err)
 		}
@@ -402,8 +397,8 @@ func (s *Store) ScanReport(ctx context.Context, id string, fn func(ReportRow) er
 				rks = append(rks, kv[i])
 			}
 			pipe := s.rdb.Pipeline()
-			recsCmd := pipe.HMGet(ctx, k.records, rks...)
-			ocCmd := pipe.HMGet(ctx, outcomeKey(id), rks...)
+			recsCmd := pipe.HMGet(ctx, k.Records, rks...)
+			ocCmd := pipe.HMGet(ctx, k.Outcomes, rks...)
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 				return fmt.Errorf("scan recipients: %w", err)
 			}
@@ -432,7 +427,7 @@ func (s *Store) ScanReport(ctx context.Context, id string, fn func(ReportRow) er
 // SendSpan returns when the campaign's first and last sends were accepted
 // (by this system's clock, to the second); zero times before any send.
 func (s *Store) SendSpan(ctx context.Context, id string) (first, last time.Time, err error) {
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).counters, "first_sent", "last_sent").Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).Counters, "first_sent", "last_sent").Result()
 	if err != nil {
 		return first, last, fmt.Errorf("campaign send span: %w", err)
 	}
@@ -460,7 +455,7 @@ func (s *Store) RecentlySent(ctx context.Context, since time.Time) ([]string, er
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.StringCmd, len(batch))
 		for i, id := range batch {
-			cmds[i] = pipe.HGet(ctx, keysFor(id).counters, "last_sent")
+			cmds[i] = pipe.HGet(ctx, keysFor(id).Counters, "last_sent")
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("list active campaigns: %w", err)
@@ -489,18 +484,18 @@ func (s *Store) SetTrackInfo(ctx context.Context, id string, ti TrackInfo) error
 	if ti.At.IsZero() {
 		ti.At = s.now().UTC()
 	}
-	k := outcomeCounterKey(id)
+	k := keysFor(id)
 	pipe := s.rdb.Pipeline()
-	pipe.HSet(ctx, k, "tracked_at", ti.At.Unix(), "track_pages", ti.Pages, "track_messages", ti.Messages,
+	pipe.HSet(ctx, k.OutcomeCounters, "tracked_at", ti.At.Unix(), "track_pages", ti.Pages, "track_messages", ti.Messages,
 		"track_warning", ti.Warning)
-	pipe.Expire(ctx, k, Retention)
+	retain(ctx, pipe, k)
 	_, err := pipe.Exec(ctx)
 	return err
 }
 
 // TrackInfo returns the last tracking pass; the zero value before any.
 func (s *Store) TrackInfo(ctx context.Context, id string) (TrackInfo, error) {
-	vals, err := s.rdb.HMGet(ctx, outcomeCounterKey(id), "tracked_at", "track_pages", "track_messages", "track_warning").Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).OutcomeCounters, "tracked_at", "track_pages", "track_messages", "track_warning").Result()
 	if err != nil {
 		return TrackInfo{}, err
 	}
@@ -518,7 +513,7 @@ func (s *Store) TrackInfo(ctx context.Context, id string) (TrackInfo, error) {
 // (two workers, or a worker and `campaign track`) do not list the same
 // messages at once. It returns a release func, or ok false when held.
 func (s *Store) LockTracking(ctx context.Context, id string, ttl time.Duration) (release func(), ok bool, err error) {
-	key, token := keyPrefix+"{"+id+"}:tracklock", randomToken()
+	key, token := keysFor(id).TrackLock, randomToken()
 	ok, err = s.rdb.SetNX(ctx, key, token, ttl).Result()
 	if err != nil || !ok {
 		return func() {}, false, err

@@ -244,10 +244,10 @@ func TestAutoPauseAfterAFullWindowOfSuccesses(t *testing.T) {
 		return paused, reason
 	}
 	count(false, 25)
-	if l, _ := s.rdb.LLen(ctx, autoPauseWindowKey("ap")).Result(); l != 10 {
+	if l, _ := s.rdb.LLen(ctx, keysFor("ap").AutoPause).Result(); l != 10 {
 		t.Fatalf("window holds %d outcomes, want 10", l)
 	}
-	if ttl, _ := s.rdb.TTL(ctx, autoPauseWindowKey("ap")).Result(); ttl <= Retention-time.Minute {
+	if ttl, _ := s.rdb.TTL(ctx, keysFor("ap").AutoPause).Result(); ttl <= Retention-time.Minute {
 		t.Fatalf("window TTL %s, want about %s", ttl, Retention)
 	}
 	if p, _ := count(true, 5); p {

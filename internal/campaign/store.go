@@ -5,56 +5,39 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 )
 
 // ErrNotFound is returned for a campaign ID that does not exist.
 var ErrNotFound = errors.New("campaign not found")
 
-// keyPrefix namespaces everything this project stores next to asynq's keys.
-const keyPrefix = "sd:"
-
 // Retention is how long a campaign's keys live after its last change.
 const Retention = 90 * 24 * time.Hour
 
-// keys of one campaign. The {id} hash tag keeps them in one cluster slot so
-// the Lua scripts may touch several at once.
-type keys struct {
-	def, counters, status, records, msgIDs, sentPerSec string
-	// attempts counts each recipient's attempts; autoPause is the
-	// auto-pause window of recent outcomes.
-	attempts, autoPause string
-}
+// retentionSeconds is Retention as Lua scripts take it.
+var retentionSeconds = int64(Retention / time.Second)
 
-func keysFor(id string) keys {
-	p := keyPrefix + "{" + id + "}:"
-	return keys{
-		def:        p + "def",
-		counters:   p + "n",
-		status:     p + "st",
-		records:    p + "rec",
-		msgIDs:     p + "mid",
-		sentPerSec: p + "ts",
-		attempts:   p + "att",
-		autoPause:  p + "apw",
-	}
-}
+// keysFor returns the keys of campaign id (see keyspace.Campaign).
+func keysFor(id string) keyspace.Campaign { return keyspace.ForCampaign(id) }
 
 // campaignKeys is one campaign's keys, remembered by Store.keys.
 type campaignKeys struct {
 	id string
-	k  keys
+	k  keyspace.Campaign
 }
 
-// keys is keysFor(id) for the send path, without building eight strings
+// keys is keysFor(id) for the send path, without building a dozen strings
 // per call: it remembers the last campaign's keys, and a worker mostly
 // sends one campaign at a time.
-func (s *Store) keys(id string) keys {
+func (s *Store) keys(id string) keyspace.Campaign {
 	if c := s.last.Load(); c != nil && c.id == id {
 		return c.k
 	}
@@ -62,8 +45,6 @@ func (s *Store) keys(id string) keys {
 	s.last.Store(&campaignKeys{id: id, k: k})
 	return k
 }
-
-const campaignsKey = keyPrefix + "campaigns"
 
 // Store reads and writes campaigns in Redis.
 type Store struct {
@@ -100,20 +81,23 @@ func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, e
 		return Definition{}, false, err
 	}
 	k := keysFor(def.ID)
-	created, err := s.rdb.HSetNX(ctx, k.def, "def", b).Result()
-	if err != nil {
+	// The definition and its TTL are written together: a crash in between
+	// would leave a key that never expires.
+	tx := s.rdb.TxPipeline()
+	setDef := tx.HSetNX(ctx, k.Def, "def", b)
+	tx.Expire(ctx, k.Def, Retention)
+	if _, err := tx.Exec(ctx); err != nil {
 		return Definition{}, false, fmt.Errorf("create campaign: %w", err)
 	}
-	if !created {
+	if !setDef.Val() {
 		existing, err := s.Get(ctx, def.ID)
 		return existing, false, err
 	}
 	pipe := s.rdb.Pipeline()
-	pipe.ZAdd(ctx, campaignsKey, redis.Z{Score: float64(def.CreatedAt.Unix()), Member: def.ID})
+	pipe.ZAdd(ctx, keyspace.Campaigns, redis.Z{Score: float64(def.CreatedAt.Unix()), Member: def.ID})
 	if a := def.AutoPause; a != nil {
-		pipe.HSet(ctx, k.def, a.fields()...)
+		pipe.HSet(ctx, k.Def, a.fields()...)
 	}
-	pipe.Expire(ctx, k.def, Retention)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Definition{}, false, fmt.Errorf("create campaign: %w", err)
 	}
@@ -122,7 +106,7 @@ func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, e
 
 // Get returns a campaign's definition.
 func (s *Store) Get(ctx context.Context, id string) (Definition, error) {
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).def, "def", "autopause_window", "autopause_threshold").Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).Def, "def", "autopause_window", "autopause_threshold").Result()
 	if err != nil {
 		return Definition{}, fmt.Errorf("get campaign: %w", err)
 	}
@@ -141,14 +125,90 @@ func (s *Store) Get(ctx context.Context, id string) (Definition, error) {
 	return def, nil
 }
 
-// IDs lists campaign IDs, newest first.
+// IDs lists campaign IDs, newest first. The index has no TTL of its own:
+// listing is what sweeps it, dropping every campaign whose definition has
+// expired (the worker lists campaigns at each tracking check, see
+// RecentlySent, so the index stays swept without anyone running list).
 func (s *Store) IDs(ctx context.Context) ([]string, error) {
-	return s.rdb.ZRevRange(ctx, campaignsKey, 0, -1).Result()
+	ids, err := s.rdb.ZRevRange(ctx, keyspace.Campaigns, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	gone, err := s.expired(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(gone) == 0 {
+		return ids, nil
+	}
+	dropped, err := s.unindex(ctx, gone)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ids, func(id string) bool { return dropped[id] }), nil
+}
+
+// indexBatch bounds one pipeline over the campaign index.
+const indexBatch = 500
+
+// expired returns the campaigns among ids whose definition no longer exists.
+func (s *Store) expired(ctx context.Context, ids []string) ([]string, error) {
+	var gone []string
+	for start := 0; start < len(ids); start += indexBatch {
+		batch := ids[start:min(start+indexBatch, len(ids))]
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(batch))
+		for i, id := range batch {
+			cmds[i] = pipe.Exists(ctx, keysFor(id).Def)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("list campaigns: %w", err)
+		}
+		for i, c := range cmds {
+			if c.Val() == 0 {
+				gone = append(gone, batch[i])
+			}
+		}
+	}
+	return gone, nil
+}
+
+// unindex removes campaigns whose definition expired from the index, and
+// returns those it removed. The index and a definition live in different
+// cluster slots, so no script can check and remove at once: a campaign
+// created again under the same ID between the check and the removal would
+// lose its entry. Create writes the definition before indexing it, so
+// looking again after the removal finds every such campaign, and puts it
+// back.
+func (s *Store) unindex(ctx context.Context, ids []string) (map[string]bool, error) {
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	if err := s.rdb.ZRem(ctx, keyspace.Campaigns, members...).Err(); err != nil {
+		return nil, fmt.Errorf("drop expired campaigns from the index: %w", err)
+	}
+	dropped := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		def, err := s.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			dropped[id] = true
+		case err != nil:
+			return nil, err
+		default:
+			z := redis.Z{Score: float64(def.CreatedAt.Unix()), Member: id}
+			if err := s.rdb.ZAdd(ctx, keyspace.Campaigns, z).Err(); err != nil {
+				return nil, fmt.Errorf("re-index campaign %s: %w", id, err)
+			}
+		}
+	}
+	return dropped, nil
 }
 
 // Counters returns a campaign's counts.
 func (s *Store) Counters(ctx context.Context, id string) (Counters, error) {
-	m, err := s.rdb.HGetAll(ctx, keysFor(id).counters).Result()
+	m, err := s.rdb.HGetAll(ctx, keysFor(id).Counters).Result()
 	if err != nil {
 		return Counters{}, fmt.Errorf("campaign counters: %w", err)
 	}
@@ -174,17 +234,17 @@ func (s *Store) AddUpload(ctx context.Context, id string, u Upload) error {
 		"already_enqueued": u.AlreadyEnqueued, "duplicates": u.Duplicates, "rejected": u.Rejected,
 		"suppressed": u.Suppressed} {
 		if v != 0 {
-			pipe.HIncrBy(ctx, k.counters, f, v)
+			pipe.HIncrBy(ctx, k.Counters, f, v)
 		}
 	}
-	pipe.Expire(ctx, k.counters, Retention)
+	pipe.Expire(ctx, k.Counters, Retention)
 	_, err := pipe.Exec(ctx)
 	return err
 }
 
 // incr adds to a counter that is not a status count (attempts, rate_limited).
 func (s *Store) incr(ctx context.Context, id, field string, by int64) error {
-	return s.rdb.HIncrBy(ctx, keysFor(id).counters, field, by).Err()
+	return s.rdb.HIncrBy(ctx, keysFor(id).Counters, field, by).Err()
 }
 
 // CountAttempt counts one send attempt.
@@ -221,14 +281,17 @@ type Registration struct {
 	Record Record
 }
 
-// registerScript adds recipients as pending unless known. ARGV: the seen
-// set's TTL in seconds, then pairs of (key, record JSON). KEYS[4] is the
-// upload's set of keys seen, which tells a repeat inside this CSV from a
-// recipient of an earlier run. The pending counter moves once per batch.
+// registerScript adds recipients as pending unless known. KEYS: status,
+// records, counters, and the upload's set of keys seen, which tells a
+// repeat inside this CSV from a recipient of an earlier run. ARGV: the seen
+// set's TTL and the retention TTL in seconds, then pairs of (key, record
+// JSON). The pending counter moves once per batch, and the batch sets the
+// campaign's retention on what it wrote, so an upload that dies before
+// EndUpload leaves nothing behind for ever.
 var registerScript = redis.NewScript(`
 local out = {}
 local added = 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local rk = ARGV[i]
   if redis.call('SADD', KEYS[4], rk) == 0 then
     out[#out+1] = 'duplicate'
@@ -242,6 +305,7 @@ for i = 2, #ARGV, 2 do
 end
 if added > 0 then redis.call('HINCRBY', KEYS[3], 'st:pending', added) end
 redis.call('EXPIRE', KEYS[4], ARGV[1])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
 return out
 `)
 
@@ -256,8 +320,8 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 		return nil, nil
 	}
 	k := keysFor(id)
-	args := make([]any, 0, 1+2*len(regs))
-	args = append(args, int64(seenTTL/time.Second))
+	args := make([]any, 0, 2+2*len(regs))
+	args = append(args, int64(seenTTL/time.Second), retentionSeconds)
 	for _, r := range regs {
 		b, err := json.Marshal(r.Record)
 		if err != nil {
@@ -265,8 +329,7 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 		}
 		args = append(args, r.Key, b)
 	}
-	runKey := keyPrefix + "{" + id + "}:run:" + runID
-	res, err := registerScript.Run(ctx, s.rdb, []string{k.status, k.records, k.counters, runKey}, args...).StringSlice()
+	res, err := registerScript.Run(ctx, s.rdb, []string{k.Status, k.Records, k.Counters, k.Run(runID)}, args...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("register recipients: %w", err)
 	}
@@ -277,24 +340,35 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 	return out, nil
 }
 
-// EndUpload drops the upload's set of seen keys and refreshes key expiry.
+// EndUpload drops the upload's set of seen keys and refreshes the
+// campaign's retention.
 func (s *Store) EndUpload(ctx context.Context, id, runID string) error {
 	k := keysFor(id)
 	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, keyPrefix+"{"+id+"}:run:"+runID)
-	for _, key := range []string{k.def, k.counters, k.status, k.records} {
-		pipe.Expire(ctx, key, Retention)
-	}
+	pipe.Del(ctx, k.Run(runID))
+	retain(ctx, pipe, k)
 	_, err := pipe.Exec(ctx)
 	return err
+}
+
+// retain queues an EXPIRE of Retention on every key of the campaign that
+// lives as long as it (keyspace.Campaign.Retained; a key that does not
+// exist yet is skipped by Redis and gets its TTL when first written), so
+// they expire together, Retention after the last upload or tracking pass.
+func retain(ctx context.Context, pipe redis.Pipeliner, k keyspace.Campaign) {
+	for _, key := range k.Retained() {
+		pipe.Expire(ctx, key, Retention)
+	}
 }
 
 // transitionLua defines transition(K, A), which moves one recipient to a new
 // status if its current status is one of the allowed ones, keeping the
 // per-status counters exact. It returns {applied (0 or 1), old status or "-"}.
-// K: status, records, counters, msgIDs, sentPerSec.
+// K: status, records, counters, message IDs, sends per second.
 // A: key, new status, record JSON or "", allowed old statuses
-// (comma-separated, "-" for absent), message ID or "", unix second.
+// (comma-separated, "-" for absent), message ID or "", unix second,
+// retention TTL in seconds. The message ID and per-second keys are written
+// only here and get the campaign's retention when they are.
 const transitionLua = `
 local function transition(K, A)
   local old = redis.call('HGET', K[1], A[1])
@@ -306,9 +380,13 @@ local function transition(K, A)
   if A[3] ~= '' then redis.call('HSET', K[2], A[1], A[3]) end
   if old then redis.call('HINCRBY', K[3], 'st:' .. old, -1) end
   redis.call('HINCRBY', K[3], 'st:' .. A[2], 1)
-  if A[5] ~= '' then redis.call('HSET', K[4], A[5], A[1]) end
+  if A[5] ~= '' then
+    redis.call('HSET', K[4], A[5], A[1])
+    redis.call('EXPIRE', K[4], A[7])
+  end
   if A[2] == 'sent' then
     redis.call('HINCRBY', K[5], A[6], 1)
+    redis.call('EXPIRE', K[5], A[7])
     -- first_sent and last_sent are written together, so only a campaign
     -- without last_sent can lack first_sent.
     local last = redis.call('HGET', K[3], 'last_sent')
@@ -360,8 +438,8 @@ func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...St
 		msgID = rec.MessageID
 	}
 	k := s.keys(id)
-	return []string{k.status, k.records, k.counters, k.msgIDs, k.sentPerSec},
-		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix()}, nil
+	return []string{k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond},
+		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), retentionSeconds}, nil
 }
 
 // transitionResult reads transition()'s {applied, old status}.
@@ -411,7 +489,7 @@ func (s *Store) NoteAttempt(ctx context.Context, id, rk string, rec Record) erro
 
 // Status returns a recipient's status, or "" when unknown.
 func (s *Store) Status(ctx context.Context, id, rk string) (Status, error) {
-	v, err := s.rdb.HGet(ctx, keysFor(id).status, rk).Result()
+	v, err := s.rdb.HGet(ctx, keysFor(id).Status, rk).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -421,7 +499,7 @@ func (s *Store) Status(ctx context.Context, id, rk string) (Status, error) {
 // Record returns a recipient's record.
 func (s *Store) Record(ctx context.Context, id, rk string) (Record, error) {
 	var rec Record
-	b, err := s.rdb.HGet(ctx, keysFor(id).records, rk).Bytes()
+	b, err := s.rdb.HGet(ctx, keysFor(id).Records, rk).Bytes()
 	if err != nil {
 		return rec, err
 	}
@@ -430,7 +508,7 @@ func (s *Store) Record(ctx context.Context, id, rk string) (Record, error) {
 
 // KeyForMessage finds the recipient a Sinch message ID belongs to.
 func (s *Store) KeyForMessage(ctx context.Context, id, messageID string) (string, error) {
-	rk, err := s.rdb.HGet(ctx, keysFor(id).msgIDs, messageID).Result()
+	rk, err := s.rdb.HGet(ctx, keysFor(id).MessageIDs, messageID).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -451,7 +529,7 @@ func (s *Store) SentPerSecondUntil(ctx context.Context, id string, end time.Time
 	for i := range fields {
 		fields[i] = strconv.FormatInt(last-int64(n-1-i), 10)
 	}
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).sentPerSec, fields...).Result()
+	vals, err := s.rdb.HMGet(ctx, keysFor(id).SentPerSecond, fields...).Result()
 	if err != nil {
 		return nil, err
 	}

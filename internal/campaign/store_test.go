@@ -306,7 +306,7 @@ func TestFinishSentMarksCountsAndReleasesInOneCall(t *testing.T) {
 	if n, _ := s.Counters(ctx, "c"); n.Sent != 1 {
 		t.Fatalf("sent after a second acceptance: got %d, want 1", n.Sent)
 	}
-	if l, _ := s.rdb.LLen(ctx, autoPauseWindowKey("c")).Result(); l != 1 {
+	if l, _ := s.rdb.LLen(ctx, keysFor("c").AutoPause).Result(); l != 1 {
 		t.Fatalf("auto-pause window: got %d outcomes, want 1", l)
 	}
 	// FinishSent does not drop a lock held by another token.
@@ -316,13 +316,13 @@ func TestFinishSentMarksCountsAndReleasesInOneCall(t *testing.T) {
 	if _, err := s.FinishSent(ctx, "c", rs[1].Key, "not-x", Record{MessageID: "m1"}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := s.rdb.Exists(ctx, lockKey("c", rs[1].Key)).Result(); ok != 1 {
+	if ok, _ := s.rdb.Exists(ctx, keysFor("c").Lock(rs[1].Key)).Result(); ok != 1 {
 		t.Fatal("FinishSent with another token released the lock")
 	}
 	// The outcome it counts can trip auto-pause: a failure then this
 	// success fills the window of 2 with 1 failure of 2 (above 0.4).
-	s.rdb.Del(ctx, autoPauseWindowKey("c"))
-	s.rdb.HDel(ctx, keysFor("c").counters, "ap_fail")
+	s.rdb.Del(ctx, keysFor("c").AutoPause)
+	s.rdb.HDel(ctx, keysFor("c").Counters, "ap_fail")
 	if _, _, err := s.CountFinal(ctx, "c", true); err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestRegisterCountsPendingAndBoundsTheSeenSet(t *testing.T) {
 	if n, _ := s.Counters(ctx, "c"); n.Pending != 5 {
 		t.Errorf("pending: got %d, want 5", n.Pending)
 	}
-	ttl, err := s.rdb.TTL(ctx, keyPrefix+"{c}:run:r").Result()
+	ttl, err := s.rdb.TTL(ctx, keysFor("c").Run("r")).Result()
 	if err != nil || ttl <= 0 || ttl > seenTTL {
 		t.Errorf("TTL of the upload's seen set: got %v (%v), want at most %v", ttl, err, seenTTL)
 	}

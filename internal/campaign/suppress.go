@@ -8,12 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
-
-// suppressKey holds every suppressed channel identity, across campaigns:
-// someone who replied STOP to one campaign must not get the next one.
-const suppressKey = keyPrefix + "suppress"
 
 // Suppression is why and when an identity was suppressed.
 type Suppression struct {
@@ -37,7 +34,7 @@ func (s *Store) Suppress(ctx context.Context, sup Suppression) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	added, err := s.rdb.HSetNX(ctx, suppressKey, suppressField(sup.Channel, sup.Identity), b).Result()
+	added, err := s.rdb.HSetNX(ctx, keyspace.Suppress, suppressField(sup.Channel, sup.Identity), b).Result()
 	if err != nil {
 		return false, fmt.Errorf("suppress: %w", err)
 	}
@@ -46,7 +43,7 @@ func (s *Store) Suppress(ctx context.Context, sup Suppression) (bool, error) {
 
 // Unsuppress removes an identity; it reports whether it was there.
 func (s *Store) Unsuppress(ctx context.Context, ch sinch.Channel, identity string) (bool, error) {
-	n, err := s.rdb.HDel(ctx, suppressKey, suppressField(ch, identity)).Result()
+	n, err := s.rdb.HDel(ctx, keyspace.Suppress, suppressField(ch, identity)).Result()
 	return n > 0, err
 }
 
@@ -60,7 +57,7 @@ func (s *Store) Suppressed(ctx context.Context, chs []sinch.Channel, identities 
 	for i := range chs {
 		fields[i] = suppressField(chs[i], identities[i])
 	}
-	vals, err := s.rdb.HMGet(ctx, suppressKey, fields...).Result()
+	vals, err := s.rdb.HMGet(ctx, keyspace.Suppress, fields...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("suppression check: %w", err)
 	}
@@ -75,7 +72,7 @@ func (s *Store) Suppressed(ctx context.Context, chs []sinch.Channel, identities 
 func (s *Store) ScanSuppressed(ctx context.Context, fn func(Suppression) error) error {
 	var cursor uint64
 	for {
-		kv, next, err := s.rdb.HScan(ctx, suppressKey, cursor, "", 1000).Result()
+		kv, next, err := s.rdb.HScan(ctx, keyspace.Suppress, cursor, "", 1000).Result()
 		if err != nil && err != redis.Nil {
 			return fmt.Errorf("scan suppression list: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -47,7 +48,7 @@ func ProjectLimiter(ctx context.Context, rdb redis.UniversalClient, settings *co
 			ratelimit.MinBurst+margin, rate, ratelimit.MinBurst, margin)
 	}
 	cfg := ratelimit.Config{
-		Key: "sinch:" + settings.SinchProjectID + ":" + settings.SinchAppID, Rate: rate, Burst: b - margin, Logger: logger,
+		Key: keyspace.RateLimit(settings.SinchProjectID, settings.SinchAppID), Rate: rate, Burst: b - margin, Logger: logger,
 	}
 	for _, h := range hooks { // metrics
 		h(&cfg)

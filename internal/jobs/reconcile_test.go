@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
@@ -213,7 +214,7 @@ func TestAcceptedSendNotRecordedIsRetriedAndReconciledNotResent(t *testing.T) {
 	}
 	down.Store(false) // Redis is back; Asynq runs the task again
 	// By then the recipient lock the first run could not release has expired.
-	f.store.Redis().Del(ctx, "sd:{c}:lock:"+f.payload.Key)
+	f.store.Redis().Del(ctx, keyspace.ForCampaign("c").Lock(f.payload.Key))
 	if err := f.handler.ProcessTask(ctx, f.task(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,8 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
@@ -67,11 +68,18 @@ func (c *storeCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		err := next(ctx, cmd)
 		// An EVALSHA of a script the server has not loaded yet (a fresh
 		// Redis) is answered NOSCRIPT and replayed as EVAL: count the replay.
-		if strings.Contains(fmt.Sprint(cmd.Args()...), "sd:{c}:") && (err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT")) {
+		if slices.ContainsFunc(cmd.Args(), isCampaignCKey) && (err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT")) {
 			c.n.Add(1)
 		}
 		return err
 	}
+}
+
+// isCampaignCKey reports whether a command argument is a key of campaign "c".
+func isCampaignCKey(arg any) bool {
+	s, _ := arg.(string)
+	id, _ := keyspace.CampaignOf(s)
+	return id == "c"
 }
 
 func TestAcceptedSendCostsTwoStoreRoundTripsAndReleasesTheLock(t *testing.T) {
@@ -90,7 +98,7 @@ func TestAcceptedSendCostsTwoStoreRoundTripsAndReleasesTheLock(t *testing.T) {
 	if st, _ := f.store.Status(ctx, "c", f.payload.Key); st != campaign.StatusSent {
 		t.Errorf("status: got %q, want sent", st)
 	}
-	locks, err := rdb.Keys(ctx, "sd:{c}:lock:*").Result()
+	locks, err := rdb.Keys(ctx, keyspace.ForCampaign("c").Lock("*")).Result()
 	if err != nil || len(locks) != 0 {
 		t.Errorf("locks left after the send: got %v (%v), want none", locks, err)
 	}

@@ -57,7 +57,7 @@ const (
 // state is interpreted by whoever calls.
 type Config struct {
 	// Key is the Redis key holding the shared state, one per budget, for
-	// example "sinch:{project}:{app}". Every limiter (in any process) using the
+	// example keyspace.RateLimit(project, app). Every limiter (in any process) using the
 	// same Key draws from the same budget. Required.
 	Key string
 

@@ -17,14 +17,12 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 )
 
-// Keys of the firing markers, next to the campaign store's "sd:" keys.
-const (
-	taskKeyPrefix  = "sd:schedule:task:"  // + asynq task ID -> campaign ID of its firing
-	firedKeyPrefix = "sd:schedule:fired:" // + campaign ID -> "run:<task ID>" or "done"
-	markerTTL      = 7 * 24 * time.Hour
-)
+// markerTTL is how long the firing markers (keyspace.ScheduleTask and
+// keyspace.ScheduleFired) outlive a firing: longer than any retry of it.
+const markerTTL = 7 * 24 * time.Hour
 
 // Handler runs firings (TypeScheduleFire tasks): each creates the firing's
 // campaign and enqueues the entry's CSV through enqueue.Enqueuer, the code
@@ -99,7 +97,7 @@ func (h *Handler) fire(ctx context.Context, e *Entry, taskID string) error {
 	if err != nil {
 		return fmt.Errorf("schedule %s: campaign %s: %w", e.Name, id, err)
 	}
-	if err := h.rdb.Set(context.WithoutCancel(ctx), firedKeyPrefix+id, "done", markerTTL).Err(); err != nil {
+	if err := h.rdb.Set(context.WithoutCancel(ctx), keyspace.ScheduleFired(id), "done", markerTTL).Err(); err != nil {
 		// The enqueue is done; a retry would only find everything enqueued.
 		h.logger.WarnContext(ctx, "schedule firing done but not marked", "campaign_id", id, "err", err)
 	}
@@ -117,7 +115,7 @@ func (h *Handler) firingCampaign(ctx context.Context, e *Entry, taskID string) (
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
-	key := taskKeyPrefix + taskID
+	key := keyspace.ScheduleTask(taskID)
 	id := e.CampaignID(firing)
 	set, err := h.rdb.SetNX(ctx, key, id, markerTTL).Result()
 	if err != nil {
@@ -137,7 +135,7 @@ func (h *Handler) firingCampaign(ctx context.Context, e *Entry, taskID string) (
 // another copy has it (running or done); true for the first copy and for
 // retries of it.
 func (h *Handler) claim(ctx context.Context, id, taskID string) (bool, error) {
-	key, mine := firedKeyPrefix+id, "run:"+taskID
+	key, mine := keyspace.ScheduleFired(id), "run:"+taskID
 	set, err := h.rdb.SetNX(ctx, key, mine, markerTTL).Result()
 	if err != nil {
 		return false, fmt.Errorf("redis: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/metrics"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -34,9 +35,6 @@ const (
 	// DefaultMaxBody bounds a callback body; receipts are about 1 KB.
 	DefaultMaxBody = 256 << 10
 )
-
-// nonceKeyPrefix is the Redis key prefix of seen nonces.
-const nonceKeyPrefix = "sd:webhook:nonce:"
 
 // ErrNoSecret is returned by New without a secret: unsigned callbacks
 // could forge outcomes, so the receiver refuses to run.
@@ -144,7 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// The nonce is checked after the signature, so unsigned calls cannot
 	// fill the cache or burn a real callback's nonce.
-	key := nonceKeyPrefix + nonce
+	key := keyspace.WebhookNonce(nonce)
 	fresh, err := h.cfg.Redis.SetNX(ctx, key, 1, h.nonceTTL()).Result()
 	if err != nil {
 		h.cfg.Logger.ErrorContext(ctx, "webhook: nonce cache unavailable", "err", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
@@ -133,7 +134,7 @@ func (h *harness) sendPath(ctx context.Context, sender jobs.Sender, n int, timeo
 		rdb = countedClient(h.redis, rt)
 		defer rdb.Close()
 	}
-	limiter, err := ratelimit.New(rdb, ratelimit.Config{Key: "sinch:bench", Rate: unthrottledRate, Logger: discard})
+	limiter, err := ratelimit.New(rdb, ratelimit.Config{Key: keyspace.RateLimit(sinchsim.DefaultProjectID, sinchsim.DefaultAppID), Rate: unthrottledRate, Logger: discard})
 	if err != nil {
 		return trial{}, err
 	}
