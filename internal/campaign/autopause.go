@@ -170,12 +170,9 @@ func countFinalResult(res []any) (bool, string) {
 	return n == 1, reason
 }
 
-// resetAutoPause forgets the recent outcomes, so a resumed campaign is not
-// paused again by failures from before the pause.
-func (s *Store) resetAutoPause(ctx context.Context, id string) error {
-	pipe := s.rdb.Pipeline()
+// resetAutoPause queues on pipe what forgets the recent outcomes, so a
+// resumed campaign is not paused again by failures from before the pause.
+func resetAutoPause(ctx context.Context, pipe redis.Pipeliner, id string) {
 	pipe.Del(ctx, autoPauseWindowKey(id))
 	pipe.HDel(ctx, keysFor(id).counters, "ap_fail")
-	_, err := pipe.Exec(ctx)
-	return err
 }

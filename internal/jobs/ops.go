@@ -203,7 +203,7 @@ func (o *Ops) Cancel(ctx context.Context, id, reason string) (CancelResult, erro
 	if err != nil {
 		return res, err
 	}
-	if err := o.store.Cancel(ctx, id, reason); err != nil {
+	if _, err := o.store.Cancel(ctx, id, reason); err != nil {
 		return res, err
 	}
 	if res.Cancelled, err = o.store.CancelPending(ctx, id); err != nil {
