@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 )
 
 // Typed errors, so front ends can answer each one in kind (an exit code, an
@@ -37,8 +36,8 @@ const (
 // the asynq queue share it).
 type Controller struct {
 	store  *campaign.Store
-	tasks  *jobs.TaskCounter
-	ops    *jobs.Ops
+	tasks  *TaskCounter
+	ops    *Ops
 	closer func()
 }
 
@@ -50,8 +49,8 @@ func New(rdb redis.UniversalClient, ropt asynq.RedisConnOpt) *Controller {
 	insp := asynq.NewInspector(ropt)
 	client := asynq.NewClient(ropt)
 	return &Controller{
-		store: store, tasks: jobs.NewTaskCounter(rdb),
-		ops:    jobs.NewOps(rdb, insp, client, store),
+		store: store, tasks: NewTaskCounter(rdb),
+		ops:    NewOps(rdb, insp, client, store),
 		closer: func() { insp.Close(); client.Close() },
 	}
 }
@@ -132,11 +131,11 @@ func (c *Controller) Resume(ctx context.Context, id string) error {
 
 // CancelResult is what Cancel did and the counters after it.
 type CancelResult struct {
-	jobs.CancelResult
+	CancelCounts
 	Counters campaign.Counters `json:"-"`
 }
 
-// Cancel stops a campaign for good (see jobs.Ops.Cancel); reason defaults
+// Cancel stops a campaign for good (see Ops.Cancel); reason defaults
 // to DefaultCancelReason.
 func (c *Controller) Cancel(ctx context.Context, id, reason string) (CancelResult, error) {
 	if err := c.Lookup(ctx, id); err != nil {
@@ -147,18 +146,18 @@ func (c *Controller) Cancel(ctx context.Context, id, reason string) (CancelResul
 		return CancelResult{}, err
 	}
 	cn, err := c.store.Counters(ctx, id)
-	return CancelResult{CancelResult: res, Counters: cn}, err
+	return CancelResult{CancelCounts: res, Counters: cn}, err
 }
 
 // RetryResult is what Retry did.
 type RetryResult struct {
-	jobs.RetryResult
+	RetryCounts
 	// Paused: the re-queued sends wait until the campaign is resumed.
 	Paused bool `json:"paused"`
 }
 
 // Retry re-queues the campaign's failed sends, and only those (see
-// jobs.Ops.RetryFailed).
+// Ops.RetryFailed).
 func (c *Controller) Retry(ctx context.Context, id string) (RetryResult, error) {
 	if err := c.Lookup(ctx, id); err != nil {
 		return RetryResult{}, err
@@ -170,7 +169,7 @@ func (c *Controller) Retry(ctx context.Context, id string) (RetryResult, error) 
 	if err != nil {
 		return RetryResult{}, err
 	}
-	out := RetryResult{RetryResult: res}
+	out := RetryResult{RetryCounts: res}
 	if paused, _, _, err := c.store.Control(ctx, id); err == nil && paused && res.Requeued > 0 {
 		out.Paused = true
 	}

@@ -1,22 +1,22 @@
-package jobs
+package campaignctl
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 )
 
 // Operations on a campaign's queued tasks: counting, retrying failures,
 // cancelling. Finding one campaign's tasks among millions goes through
 // asynq's per-queue sorted sets (asynq:{queue}:scheduled, :retry,
 // :archived), whose members are task IDs: a ZSCAN with MATCH on the
-// campaign's task ID prefix (see TaskID) costs no decoding, and campaign IDs
+// campaign's task ID prefix (see jobs.TaskID) costs no decoding, and campaign IDs
 // hold no glob characters. Pending tasks (a Redis list) are never scanned.
 
 // asynqZSet is asynq's sorted set of tasks in state in queue.
@@ -25,7 +25,7 @@ func asynqZSet(queue, state string) string { return "asynq:{" + queue + "}:" + s
 // scanTaskIDs calls fn with the ID of every send task of campaignID in
 // queue's state set ("scheduled", "retry" or "archived").
 func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, campaignID string, fn func(taskID string) error) error {
-	match := TaskID(campaignID, "*")
+	match := jobs.TaskID(campaignID, "*")
 	var cursor uint64
 	for {
 		kv, next, err := rdb.ZScan(ctx, asynqZSet(queue, state), cursor, match, 1000).Result()
@@ -79,8 +79,8 @@ func NewOps(rdb redis.UniversalClient, insp *asynq.Inspector, client *asynq.Clie
 	return &Ops{rdb: rdb, insp: insp, client: client, store: store}
 }
 
-// RetryResult is what RetryFailed did.
-type RetryResult struct {
+// RetryCounts are what RetryFailed did.
+type RetryCounts struct {
 	Requeued int64 `json:"requeued"`
 	// Skipped archived tasks whose recipient is no longer failed (sent by
 	// another path meanwhile).
@@ -98,16 +98,11 @@ type RetryResult struct {
 // task archived after --max-retry failures would be archived again at its
 // first error). The recipient goes back to pending first; if re-queueing
 // fails it is marked failed again.
-func (o *Ops) RetryFailed(ctx context.Context, id string) (RetryResult, error) {
-	var res RetryResult
+func (o *Ops) RetryFailed(ctx context.Context, id string) (RetryCounts, error) {
+	var res RetryCounts
 	def, err := o.store.Get(ctx, id)
 	if err != nil {
 		return res, err
-	}
-	if _, cancelled, _, err := o.store.Control(ctx, id); err != nil {
-		return res, err
-	} else if cancelled {
-		return res, fmt.Errorf("campaign %s is cancelled: nothing to retry", id)
 	}
 	before, err := o.store.Counters(ctx, id)
 	if err != nil {
@@ -148,10 +143,10 @@ func (o *Ops) requeue(ctx context.Context, def campaign.Definition, queue, taskI
 	if err != nil {
 		return false, fmt.Errorf("task %s: %w", taskID, err)
 	}
-	if info.Type != TypeSend || info.State != asynq.TaskStateArchived {
+	if info.Type != jobs.TypeSend || info.State != asynq.TaskStateArchived {
 		return false, nil
 	}
-	p, err := decodeSend(info.Payload)
+	p, task, err := jobs.ResendTask(info.Payload, def.Priority)
 	if err != nil {
 		return false, nil // a poison payload stays archived
 	}
@@ -172,18 +167,14 @@ func (o *Ops) requeue(ctx context.Context, def campaign.Definition, queue, taskI
 	if err := o.insp.DeleteTask(queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return undo(fmt.Errorf("delete archived task %s: %w", taskID, err))
 	}
-	task, err := NewSendTask(p, def.Priority, time.Time{})
-	if err != nil {
-		return undo(err)
-	}
 	if _, err := o.client.EnqueueContext(ctx, task); err != nil {
 		return undo(fmt.Errorf("re-queue task %s: %w", taskID, err))
 	}
 	return true, nil
 }
 
-// CancelResult is what Cancel did.
-type CancelResult struct {
+// CancelCounts are what Cancel did.
+type CancelCounts struct {
 	// Cancelled recipients: every one still pending.
 	Cancelled int64 `json:"cancelled"`
 	// TasksDeleted from the scheduled and retry sets. Tasks already in the
@@ -197,8 +188,8 @@ type CancelResult struct {
 // total right away) and deletes the campaign's scheduled and retrying
 // tasks. A send in flight when Cancel runs either is accepted (its
 // recipient then counts as sent) or sees the flag.
-func (o *Ops) Cancel(ctx context.Context, id, reason string) (CancelResult, error) {
-	var res CancelResult
+func (o *Ops) Cancel(ctx context.Context, id, reason string) (CancelCounts, error) {
+	var res CancelCounts
 	def, err := o.store.Get(ctx, id)
 	if err != nil {
 		return res, err
