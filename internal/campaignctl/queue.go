@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -13,17 +14,22 @@ import (
 )
 
 // Operations on a campaign's queued tasks: counting, retrying failures,
-// cancelling. Finding one campaign's tasks among millions goes through
-// asynq's per-queue sorted sets (asynq:{queue}:scheduled, :retry,
-// :archived), whose members are task IDs: a ZSCAN with MATCH on the
-// campaign's task ID prefix (see jobs.TaskID) costs no decoding, and campaign IDs
-// hold no glob characters. Pending tasks (a Redis list) are never scanned.
+// cancelling. Asynq's Inspector finds a task by ID, deletes it and lists
+// the archive (at most 10,000 tasks per queue), so retry goes through it.
+// It lists the scheduled and retry sets only page by page, decoding every
+// task of every campaign, with no filter; so counting and cancelling, which
+// must find one campaign's tasks among millions, read those sets directly:
+// asynq's per-queue sorted sets asynq:{queue}:scheduled and :retry, whose
+// members are task IDs. A ZSCAN with MATCH on the campaign's task ID prefix
+// (see jobs.TaskID) costs no decoding, and campaign IDs hold no glob
+// characters. Pending tasks (a Redis list) are never scanned. asynqZSet is
+// the one place this project depends on asynq's key layout.
 
 // asynqZSet is asynq's sorted set of tasks in state in queue.
 func asynqZSet(queue, state string) string { return "asynq:{" + queue + "}:" + state }
 
 // scanTaskIDs calls fn with the ID of every send task of campaignID in
-// queue's state set ("scheduled", "retry" or "archived").
+// queue's state set ("scheduled" or "retry").
 func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, campaignID string, fn func(taskID string) error) error {
 	match := jobs.TaskID(campaignID, "*")
 	var cursor uint64
@@ -43,16 +49,13 @@ func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, c
 	}
 }
 
-// TaskCounter counts a campaign's tasks waiting in asynq (a
+// taskCounter counts a campaign's tasks waiting in asynq (a
 // campaign.TaskCounter).
-type TaskCounter struct{ rdb redis.UniversalClient }
-
-// NewTaskCounter reads the asynq data in rdb (the same Redis as the queue).
-func NewTaskCounter(rdb redis.UniversalClient) *TaskCounter { return &TaskCounter{rdb: rdb} }
+type taskCounter struct{ rdb redis.UniversalClient }
 
 // CountTasks counts the campaign's tasks scheduled for later and waiting to
 // retry. Its cost grows with those sets, not with the queue's pending list.
-func (c *TaskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
+func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
 	q := def.Priority.AsynqQueue()
 	count := func(n *int64) func(string) error { return func(string) error { *n++; return nil } }
@@ -65,25 +68,11 @@ func (c *TaskCounter) CountTasks(ctx context.Context, def campaign.Definition) (
 	return tc, nil
 }
 
-// Ops runs the campaign CLI's queue operations.
-type Ops struct {
-	rdb    redis.UniversalClient
-	insp   *asynq.Inspector
-	client *asynq.Client
-	store  *campaign.Store
-}
-
-// NewOps returns Ops on one Redis: rdb, and the Inspector and Client asynq
-// opened on it.
-func NewOps(rdb redis.UniversalClient, insp *asynq.Inspector, client *asynq.Client, store *campaign.Store) *Ops {
-	return &Ops{rdb: rdb, insp: insp, client: client, store: store}
-}
-
-// RetryCounts are what RetryFailed did.
+// RetryCounts are what re-queueing failed sends did (see RetryResult).
 type RetryCounts struct {
 	Requeued int64 `json:"requeued"`
 	// Skipped archived tasks whose recipient is no longer failed (sent by
-	// another path meanwhile).
+	// another path meanwhile), or whose payload cannot be read.
 	Skipped int64 `json:"skipped"`
 	// FailedLeft are failed recipients that were not re-queued: their
 	// archived task is gone (asynq keeps at most 10,000 archived tasks per
@@ -91,35 +80,52 @@ type RetryCounts struct {
 	FailedLeft int64 `json:"failed_left"`
 }
 
-// RetryFailed re-queues the campaign's failed sends, and only those: each
+// archivePage is how many archived tasks one Inspector call lists.
+const archivePage = 1000
+
+// archivedSends lists the campaign's archived send tasks in queue.
+func (c *Controller) archivedSends(queue, id string) ([]*asynq.TaskInfo, error) {
+	prefix := jobs.TaskID(id, "")
+	var out []*asynq.TaskInfo
+	for page := 1; ; page++ {
+		infos, err := c.insp.ListArchivedTasks(queue, asynq.Page(page), asynq.PageSize(archivePage))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return nil, nil // nothing was ever queued there
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list archived tasks: %w", err)
+		}
+		for _, info := range infos {
+			if info.Type == jobs.TypeSend && strings.HasPrefix(info.ID, prefix) {
+				out = append(out, info)
+			}
+		}
+		if len(infos) < archivePage {
+			return out, nil
+		}
+	}
+}
+
+// retryFailed re-queues the campaign's failed sends, and only those: each
 // archived send task of the campaign whose recipient is failed is replaced
 // by a new task with the same ID and payload, so it gets a fresh retry
 // budget (running the archived task again would keep its retry count and a
 // task archived after --max-retry failures would be archived again at its
 // first error). The recipient goes back to pending first; if re-queueing
 // fails it is marked failed again.
-func (o *Ops) RetryFailed(ctx context.Context, id string) (RetryCounts, error) {
+func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (RetryCounts, error) {
 	var res RetryCounts
-	def, err := o.store.Get(ctx, id)
+	before, err := c.store.Counters(ctx, def.ID)
 	if err != nil {
 		return res, err
 	}
-	before, err := o.store.Counters(ctx, id)
+	// Listed first: re-queueing removes tasks from the archive being paged.
+	archived, err := c.archivedSends(def.Priority.AsynqQueue(), def.ID)
 	if err != nil {
 		return res, err
 	}
-	queue := def.Priority.AsynqQueue()
-	// Collect first: the archive holds at most 10,000 tasks per queue, and
-	// re-queueing removes IDs from the set being scanned.
-	var ids []string
-	if err := scanTaskIDs(ctx, o.rdb, queue, "archived", id, func(tid string) error {
-		ids = append(ids, tid)
-		return nil
-	}); err != nil {
-		return res, err
-	}
-	for _, tid := range ids {
-		ok, err := o.requeue(ctx, def, queue, tid)
+	for _, info := range archived {
+		ok, err := c.requeue(ctx, def, info)
 		if err != nil {
 			return res, err
 		}
@@ -135,78 +141,49 @@ func (o *Ops) RetryFailed(ctx context.Context, id string) (RetryCounts, error) {
 }
 
 // requeue replaces one archived task; false when its recipient is not failed.
-func (o *Ops) requeue(ctx context.Context, def campaign.Definition, queue, taskID string) (bool, error) {
-	info, err := o.insp.GetTaskInfo(queue, taskID)
-	if errors.Is(err, asynq.ErrTaskNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("task %s: %w", taskID, err)
-	}
-	if info.Type != jobs.TypeSend || info.State != asynq.TaskStateArchived {
-		return false, nil
-	}
+func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info *asynq.TaskInfo) (bool, error) {
 	p, task, err := jobs.ResendTask(info.Payload, def.Priority)
 	if err != nil {
 		return false, nil // a poison payload stays archived
 	}
-	rec, err := o.store.Record(ctx, def.ID, p.Key)
-	if err != nil {
-		return false, fmt.Errorf("recipient %s: %w", p.Key, err)
+	rec, err := c.store.Record(ctx, def.ID, p.Key)
+	if errors.Is(err, campaign.ErrRecipientNotFound) {
+		return false, nil
 	}
-	moved, err := o.store.MarkPending(ctx, def.ID, p.Key, campaign.StatusFailed)
+	if err != nil {
+		return false, err
+	}
+	moved, err := c.store.MarkPending(ctx, def.ID, p.Key, campaign.StatusFailed)
 	if err != nil || !moved {
 		return false, err
 	}
 	undo := func(cause error) (bool, error) {
-		if _, err := o.store.MarkFailed(context.WithoutCancel(ctx), def.ID, p.Key, rec); err != nil {
+		if _, err := c.store.MarkFailed(context.WithoutCancel(ctx), def.ID, p.Key, rec); err != nil {
 			return false, errors.Join(cause, fmt.Errorf("recipient %s left pending without a task: %w", p.Key, err))
 		}
 		return false, cause
 	}
-	if err := o.insp.DeleteTask(queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-		return undo(fmt.Errorf("delete archived task %s: %w", taskID, err))
+	if err := c.insp.DeleteTask(info.Queue, info.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return undo(fmt.Errorf("delete archived task %s: %w", info.ID, err))
 	}
-	if _, err := o.client.EnqueueContext(ctx, task); err != nil {
-		return undo(fmt.Errorf("re-queue task %s: %w", taskID, err))
+	if _, err := c.client.EnqueueContext(ctx, task); err != nil {
+		return undo(fmt.Errorf("re-queue task %s: %w", info.ID, err))
 	}
 	return true, nil
 }
 
-// CancelCounts are what Cancel did.
-type CancelCounts struct {
-	// Cancelled recipients: every one still pending.
-	Cancelled int64 `json:"cancelled"`
-	// TasksDeleted from the scheduled and retry sets. Tasks already in the
-	// pending list stay there: a worker drops each without sending (its
-	// recipient is cancelled), which is faster than deleting from a list.
-	TasksDeleted int64 `json:"tasks_deleted"`
-}
-
-// Cancel stops the rest of a campaign at once: it sets the cancel flag,
-// marks every pending recipient cancelled (so sent + failed + cancelled =
-// total right away) and deletes the campaign's scheduled and retrying
-// tasks. A send in flight when Cancel runs either is accepted (its
-// recipient then counts as sent) or sees the flag.
-func (o *Ops) Cancel(ctx context.Context, id, reason string) (CancelCounts, error) {
-	var res CancelCounts
-	def, err := o.store.Get(ctx, id)
-	if err != nil {
-		return res, err
-	}
-	if _, err := o.store.Cancel(ctx, id, reason); err != nil {
-		return res, err
-	}
-	if res.Cancelled, err = o.store.CancelPending(ctx, id); err != nil {
-		return res, err
-	}
+// deleteWaitingTasks deletes the campaign's scheduled and retrying tasks
+// and returns how many. Tasks already in the pending list stay there: a
+// worker drops each without sending (its recipient is cancelled), which is
+// faster than deleting from a list.
+func (c *Controller) deleteWaitingTasks(ctx context.Context, def campaign.Definition) (int64, error) {
+	var n int64
 	queue := def.Priority.AsynqQueue()
 	for _, state := range []string{"scheduled", "retry"} {
-		err := scanTaskIDs(ctx, o.rdb, queue, state, id, func(tid string) error {
-			err := o.insp.DeleteTask(queue, tid)
-			switch {
+		err := scanTaskIDs(ctx, c.rdb, queue, state, def.ID, func(tid string) error {
+			switch err := c.insp.DeleteTask(queue, tid); {
 			case err == nil:
-				res.TasksDeleted++
+				n++
 			case errors.Is(err, asynq.ErrTaskNotFound):
 			default:
 				// Active meanwhile: it will see the flag.
@@ -214,8 +191,8 @@ func (o *Ops) Cancel(ctx context.Context, id, reason string) (CancelCounts, erro
 			return nil
 		})
 		if err != nil {
-			return res, err
+			return n, err
 		}
 	}
-	return res, nil
+	return n, nil
 }
