@@ -168,6 +168,9 @@ func (s *Store) Cancel(ctx context.Context, id, reason string) (Definition, erro
 	})
 }
 
+// maxControlAttempts bounds changeControl's tries.
+const maxControlAttempts = 100
+
 // changeControl looks the campaign up and queues write in one transaction
 // under WATCH of the definition, so a change made meanwhile (a cancel
 // during a resume) makes it look again rather than undo that change.
@@ -196,7 +199,9 @@ func (s *Store) changeControl(ctx context.Context, id, action string, write func
 		}
 		return err
 	}
-	for range 5 {
+	// Each failed attempt means another change went through, so operators
+	// clicking at once all get theirs in well within this bound.
+	for range maxControlAttempts {
 		switch err := s.rdb.Watch(ctx, txn, k.def); {
 		case err == nil:
 			return def, nil

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"errors"
+	"sync"
 	"testing"
 )
 
@@ -76,5 +77,42 @@ func TestACancelledCampaignStaysCancelled(t *testing.T) {
 	}
 	if _, c, _ := s.Lookup(ctx, "c"); !c.Cancelled || c.Reason != "again" {
 		t.Fatalf("got %+v, want cancelled (again)", c)
+	}
+}
+
+// Pauses and resumes racing a cancel never undo it: each looks the campaign
+// up and writes in one transaction.
+func TestPauseAndResumeRacingACancelNeverUndoIt(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	var wg sync.WaitGroup
+	errs := make(chan error, 41)
+	for i := range 40 {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				err = s.Pause(ctx, "c", "x")
+			} else {
+				err = s.Resume(ctx, "c")
+			}
+			if err != nil && !errors.Is(err, ErrCancelled) {
+				errs <- err
+			}
+		})
+		if i == 20 {
+			wg.Go(func() {
+				if _, err := s.Cancel(ctx, "c", "stop"); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("got %v, want only ErrCancelled refusals", err)
+	}
+	if _, c, err := s.Lookup(ctx, "c"); err != nil || !c.Cancelled || c.Reason != "stop" {
+		t.Fatalf("got %+v (%v), want cancelled (stop)", c, err)
 	}
 }
