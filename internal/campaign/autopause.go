@@ -169,13 +169,9 @@ func countFinalResult(res []any) (bool, string) {
 	return n == 1, reason
 }
 
-// resetAutoPause forgets the recent outcomes, so a resumed campaign is not
-// paused again by failures from before the pause.
-func (s *Store) resetAutoPause(ctx context.Context, id string) error {
-	k := keysFor(id)
-	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, k.AutoPause)
-	pipe.HDel(ctx, k.Counters, "ap_fail")
-	_, err := pipe.Exec(ctx)
-	return err
+// resetAutoPause queues on pipe what forgets the recent outcomes, so a
+// resumed campaign is not paused again by failures from before the pause.
+func resetAutoPause(ctx context.Context, pipe redis.Pipeliner, id string) {
+	pipe.Del(ctx, keysFor(id).AutoPause)
+	pipe.HDel(ctx, keysFor(id).Counters, "ap_fail")
 }

@@ -2,12 +2,12 @@ package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 )
 
 // Claim is the answer to "may this worker send to this recipient now?".
@@ -125,65 +125,98 @@ const (
 	controlCancelled = "cancelled"
 )
 
-// Pause stops workers from sending this campaign's messages; their tasks are
-// deferred, not failed. reason is shown in status.
-func (s *Store) Pause(ctx context.Context, id, reason string) error {
-	return s.setControl(ctx, id, controlPaused, reason)
+// Control is whether a campaign is paused or cancelled, and why.
+type Control struct {
+	Paused, Cancelled bool
+	Reason            string
 }
 
-// Resume lets workers send again.
+// NotCancelled is the one place the rule "a cancelled campaign stays
+// cancelled" is checked: pause, resume and retry call it, and get
+// ErrCancelled (naming the action and the campaign) for a cancelled one.
+func (c Control) NotCancelled(action, id string) error {
+	if c.Cancelled {
+		return fmt.Errorf("cannot %s campaign %s: %w", action, id, ErrCancelled)
+	}
+	return nil
+}
+
+// Pause stops workers from sending this campaign's messages; their tasks are
+// deferred, not failed. reason is shown in status. A cancelled campaign is
+// refused (ErrCancelled).
+func (s *Store) Pause(ctx context.Context, id, reason string) error {
+	_, err := s.changeControl(ctx, id, "pause", func(pipe redis.Pipeliner, k keyspace.Campaign) {
+		pipe.HSet(ctx, k.Def, "control", controlPaused, "control_reason", reason)
+	})
+	return err
+}
+
+// Resume lets workers send again. A cancelled campaign is refused
+// (ErrCancelled).
 func (s *Store) Resume(ctx context.Context, id string) error {
-	if _, err := s.Get(ctx, id); err != nil {
-		return err
-	}
-	k := keysFor(id)
-	// A cancelled campaign stays cancelled.
-	cur, err := s.rdb.HGet(ctx, k.Def, "control").Result()
-	if err != nil && err != redis.Nil {
-		return err
-	}
-	if cur == controlCancelled {
-		return fmt.Errorf("campaign %s is cancelled and cannot be resumed", id)
-	}
-	// Failures from before the pause must not pause it again at once.
-	if err := s.resetAutoPause(ctx, id); err != nil {
-		return err
-	}
-	return s.rdb.HDel(ctx, k.Def, "control", "control_reason").Err()
+	_, err := s.changeControl(ctx, id, "resume", func(pipe redis.Pipeliner, k keyspace.Campaign) {
+		resetAutoPause(ctx, pipe, id)
+		pipe.HDel(ctx, k.Def, "control", "control_reason")
+	})
+	return err
 }
 
 // Cancel stops the rest of the campaign: pending recipients become cancelled
-// as workers reach them.
-func (s *Store) Cancel(ctx context.Context, id, reason string) error {
-	return s.setControl(ctx, id, controlCancelled, reason)
+// as workers reach them. It returns the campaign's definition (its queue is
+// where its tasks are).
+func (s *Store) Cancel(ctx context.Context, id, reason string) (Definition, error) {
+	return s.changeControl(ctx, id, "cancel", func(pipe redis.Pipeliner, k keyspace.Campaign) {
+		pipe.HSet(ctx, k.Def, "control", controlCancelled, "control_reason", reason)
+	})
 }
 
-func (s *Store) setControl(ctx context.Context, id, control, reason string) error {
-	if _, err := s.Get(ctx, id); err != nil {
+// maxControlAttempts bounds changeControl's tries.
+const maxControlAttempts = 100
+
+// changeControl looks the campaign up and queues write in one transaction
+// under WATCH of the definition, so a change made meanwhile (a cancel
+// during a resume) makes it look again rather than undo that change.
+// Actions other than cancel refuse a cancelled campaign (cancelling again
+// only changes the reason).
+func (s *Store) changeControl(ctx context.Context, id, action string, write func(redis.Pipeliner, keyspace.Campaign)) (Definition, error) {
+	k := keysFor(id)
+	var def Definition
+	txn := func(tx *redis.Tx) error {
+		d, c, err := s.lookup(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if action != "cancel" {
+			if err := c.NotCancelled(action, id); err != nil {
+				return err
+			}
+		}
+		def = d
+		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			write(pipe, k)
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.TxFailedErr) {
+			return fmt.Errorf("%s campaign %s: %w", action, id, err)
+		}
 		return err
 	}
-	return s.rdb.HSet(ctx, keysFor(id).Def, "control", control, "control_reason", reason).Err()
+	// Each failed attempt means another change went through, so operators
+	// clicking at once all get theirs in well within this bound.
+	for range maxControlAttempts {
+		switch err := s.rdb.Watch(ctx, txn, k.Def); {
+		case err == nil:
+			return def, nil
+		case !errors.Is(err, redis.TxFailedErr):
+			return Definition{}, err
+		}
+	}
+	return Definition{}, fmt.Errorf("%s campaign %s: it kept changing meanwhile; try again", action, id)
 }
 
-// Control returns whether the campaign is paused or cancelled, and why.
+// Control returns whether the campaign is paused or cancelled, and why
+// (ErrCampaignNotFound for an unknown campaign).
 func (s *Store) Control(ctx context.Context, id string) (paused, cancelled bool, reason string, err error) {
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).Def, "control", "control_reason").Result()
-	if err != nil {
-		return false, false, "", err
-	}
-	c, _ := vals[0].(string)
-	reason, _ = vals[1].(string)
-	return c == controlPaused, c == controlCancelled, reason, nil
-}
-
-// Attempts returns how many send attempts a recipient has had.
-func (s *Store) Attempts(ctx context.Context, id, rk string) (int, error) {
-	v, err := s.rdb.HGet(ctx, keysFor(id).Attempts, rk).Result()
-	if err == redis.Nil {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(v))
+	_, c, err := s.Lookup(ctx, id)
+	return c.Paused, c.Cancelled, c.Reason, err
 }

@@ -330,20 +330,21 @@ func (s *Store) OutcomesOf(ctx context.Context, id string, rks []string) ([]Reci
 }
 
 // KeysForMessages is KeyForMessage for a batch: the recipient key of each
-// Sinch message ID, "" for IDs that are not this campaign's.
-func (s *Store) KeysForMessages(ctx context.Context, id string, messageIDs []string) ([]string, error) {
-	out := make([]string, len(messageIDs))
+// Sinch message ID, in order; found says which IDs are this campaign's (as
+// RecordsOf does).
+func (s *Store) KeysForMessages(ctx context.Context, id string, messageIDs []string) (rks []string, found []bool, err error) {
+	rks, found = make([]string, len(messageIDs)), make([]bool, len(messageIDs))
 	if len(messageIDs) == 0 {
-		return out, nil
+		return rks, found, nil
 	}
 	vals, err := s.rdb.HMGet(ctx, keysFor(id).MessageIDs, messageIDs...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("message keys: %w", err)
+		return nil, nil, fmt.Errorf("message keys: %w", err)
 	}
 	for i, v := range vals {
-		out[i], _ = v.(string)
+		rks[i], found[i] = v.(string)
 	}
-	return out, nil
+	return rks, found, nil
 }
 
 // RecordsOf returns the records of a batch of recipients, in order; found

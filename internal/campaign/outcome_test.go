@@ -275,7 +275,7 @@ func TestCancelPendingLeavesSentAndKeepsCountsExact(t *testing.T) {
 		s.MarkSent(ctx, "cx", r.Key, rec)
 	}
 	s.MarkFailed(ctx, "cx", rs[10].Key, rs[10].Record)
-	if err := s.Cancel(ctx, "cx", "test"); err != nil {
+	if _, err := s.Cancel(ctx, "cx", "test"); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.CancelPending(ctx, "cx")

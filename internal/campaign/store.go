@@ -16,8 +16,6 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 )
 
-// ErrNotFound is returned for a campaign ID that does not exist.
-var ErrNotFound = errors.New("campaign not found")
 
 // Retention is how long a campaign's keys live after its last change.
 const Retention = 90 * 24 * time.Hour
@@ -104,25 +102,40 @@ func (s *Store) Create(ctx context.Context, def Definition) (Definition, bool, e
 	return def, true, nil
 }
 
-// Get returns a campaign's definition.
+// Get returns a campaign's definition (ErrCampaignNotFound).
 func (s *Store) Get(ctx context.Context, id string) (Definition, error) {
-	vals, err := s.rdb.HMGet(ctx, keysFor(id).Def, "def", "autopause_window", "autopause_threshold").Result()
+	def, _, err := s.Lookup(ctx, id)
+	return def, err
+}
+
+// Lookup returns a campaign's definition and control state, read in one
+// round trip (ErrCampaignNotFound).
+func (s *Store) Lookup(ctx context.Context, id string) (Definition, Control, error) {
+	return s.lookup(ctx, s.rdb, id)
+}
+
+// lookup is Lookup on r: the client, or a transaction watching the
+// definition (see changeControl).
+func (s *Store) lookup(ctx context.Context, r redis.Cmdable, id string) (Definition, Control, error) {
+	vals, err := r.HMGet(ctx, keysFor(id).Def, "def", "autopause_window", "autopause_threshold", "control", "control_reason").Result()
 	if err != nil {
-		return Definition{}, fmt.Errorf("get campaign: %w", err)
+		return Definition{}, Control{}, fmt.Errorf("get campaign: %w", err)
 	}
 	b, ok := vals[0].(string)
 	if !ok {
-		return Definition{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return Definition{}, Control{}, campaignNotFound(id)
 	}
 	var def Definition
 	if err := json.Unmarshal([]byte(b), &def); err != nil {
-		return Definition{}, fmt.Errorf("get campaign %s: corrupt definition: %w", id, err)
+		return Definition{}, Control{}, fmt.Errorf("get campaign %s: corrupt definition: %w", id, err)
 	}
 	if vals[1] != nil || vals[2] != nil {
 		a := autoPauseFrom(vals[1], vals[2])
 		def.AutoPause = &a
 	}
-	return def, nil
+	control, _ := vals[3].(string)
+	reason, _ := vals[4].(string)
+	return def, Control{Paused: control == controlPaused, Cancelled: control == controlCancelled, Reason: reason}, nil
 }
 
 // IDs lists campaign IDs, newest first. The index has no TTL of its own:
@@ -487,32 +500,47 @@ func (s *Store) NoteAttempt(ctx context.Context, id, rk string, rec Record) erro
 	return err
 }
 
-// Status returns a recipient's status, or "" when unknown.
+// Status returns a recipient's status (ErrRecipientNotFound when the
+// campaign has no such recipient).
 func (s *Store) Status(ctx context.Context, id, rk string) (Status, error) {
 	v, err := s.rdb.HGet(ctx, keysFor(id).Status, rk).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", nil
+		return "", recipientNotFound(id, rk)
 	}
-	return Status(v), err
+	if err != nil {
+		return "", fmt.Errorf("recipient status: %w", err)
+	}
+	return Status(v), nil
 }
 
-// Record returns a recipient's record.
+// Record returns a recipient's record (ErrRecipientNotFound when there is
+// none).
 func (s *Store) Record(ctx context.Context, id, rk string) (Record, error) {
 	var rec Record
 	b, err := s.rdb.HGet(ctx, keysFor(id).Records, rk).Bytes()
-	if err != nil {
-		return rec, err
+	if errors.Is(err, redis.Nil) {
+		return rec, recipientNotFound(id, rk)
 	}
-	return rec, json.Unmarshal(b, &rec)
+	if err != nil {
+		return rec, fmt.Errorf("recipient record: %w", err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
+	}
+	return rec, nil
 }
 
-// KeyForMessage finds the recipient a Sinch message ID belongs to.
+// KeyForMessage finds the recipient a Sinch message ID belongs to
+// (ErrRecipientNotFound when no recipient of the campaign was sent it).
 func (s *Store) KeyForMessage(ctx context.Context, id, messageID string) (string, error) {
 	rk, err := s.rdb.HGet(ctx, keysFor(id).MessageIDs, messageID).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", nil
+		return "", fmt.Errorf("%w: none was sent message %s in campaign %s", ErrRecipientNotFound, messageID, id)
 	}
-	return rk, err
+	if err != nil {
+		return "", fmt.Errorf("message recipient: %w", err)
+	}
+	return rk, nil
 }
 
 // SentPerSecond returns accepted sends in each of the last n seconds, oldest first.

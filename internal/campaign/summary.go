@@ -64,7 +64,7 @@ const rateWindow = 60
 // all pending recipients while the campaign's start time is in the future,
 // and Retrying is 0.
 func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summary, error) {
-	def, err := s.Get(ctx, id)
+	def, ctl, err := s.Lookup(ctx, id)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -72,10 +72,7 @@ func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summ
 	if err != nil {
 		return Summary{}, err
 	}
-	paused, cancelled, reason, err := s.Control(ctx, id)
-	if err != nil {
-		return Summary{}, err
-	}
+	paused, cancelled, reason := ctl.Paused, ctl.Cancelled, ctl.Reason
 	oc, err := s.Outcomes(ctx, id)
 	if err != nil {
 		return Summary{}, err

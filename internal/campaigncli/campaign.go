@@ -3,9 +3,7 @@
 package campaigncli
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,13 +11,10 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaignctl"
@@ -117,22 +112,6 @@ func (c *campaignCmd) parse(fs *flag.FlagSet, s *config.Settings, args []string,
 		}
 	}
 	return pos, s.Load(c.getenv)
-}
-
-// open connects to Redis and checks the campaign exists (when id is set).
-func (c *campaignCmd) open(ctx context.Context, s *config.Settings, id string) (redis.UniversalClient, *campaign.Store, error) {
-	rdb, err := cli.ConnectRedis(ctx, s)
-	if err != nil {
-		return nil, nil, err
-	}
-	store := campaign.NewStore(rdb)
-	if id != "" {
-		if _, err := store.Get(ctx, id); err != nil {
-			rdb.Close()
-			return nil, nil, err
-		}
-	}
-	return rdb, store, nil
 }
 
 func (c *campaignCmd) list(ctx context.Context, args []string) error {
@@ -246,9 +225,6 @@ func printStatus(w io.Writer, m campaign.Summary) {
 	line("auto-pause", "%s", m.AutoPause)
 }
 
-// reportHeader is the report's CSV header.
-var reportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome"}
-
 func (c *campaignCmd) report(ctx context.Context, args []string) error {
 	fs, s := c.flags("report", "report ID [--out FILE]")
 	out := fs.String("out", "", "write the CSV to this file instead of stdout")
@@ -256,72 +232,33 @@ func (c *campaignCmd) report(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb, store, err := c.open(ctx, s, pos[0])
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	w := c.stdout
-	var f *os.File
-	if *out != "" {
-		if f, err = os.Create(*out); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		defer f.Close()
-		w = f
-	}
-	n, err := writeReport(ctx, w, store, pos[0])
+	defer closeCtl()
+	rep, err := ctl.Report(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		fmt.Fprintf(c.stdout, "wrote %d recipients of campaign %s to %s\n", n, pos[0], *out)
+	if *out == "" {
+		_, err := rep.WriteCSV(ctx, c.stdout)
+		return err
 	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer f.Close()
+	n, err := rep.WriteCSV(ctx, f)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	fmt.Fprintf(c.stdout, "wrote %d recipients of campaign %s to %s\n", n, pos[0], *out)
 	return nil
-}
-
-// writeReport streams one CSV row per recipient. Every cell goes through
-// recipients.EscapeFormula, so a spreadsheet never runs one as a formula:
-// phone numbers appear as '+33612345678 (the quote shows them as text).
-func writeReport(ctx context.Context, w io.Writer, store *campaign.Store, id string) (int64, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	cw := csv.NewWriter(bw)
-	if err := cw.Write(reportHeader); err != nil {
-		return 0, err
-	}
-	var n int64
-	cell := make([]string, len(reportHeader))
-	err := store.ScanReport(ctx, id, func(r campaign.ReportRow) error {
-		accepted := ""
-		if !r.Record.AcceptedTime.IsZero() {
-			accepted = r.Record.AcceptedTime.UTC().Format(time.RFC3339Nano)
-		}
-		cell[0] = strconv.Itoa(r.Record.Row)
-		cell[1] = string(r.Record.Channel)
-		cell[2] = r.Record.Identity
-		cell[3] = string(r.Status)
-		cell[4] = r.Record.MessageID
-		cell[5] = accepted
-		cell[6] = strconv.Itoa(r.Record.Attempts)
-		cell[7] = r.Record.Error
-		cell[8] = r.Outcome.String()
-		for i := range cell {
-			cell[i] = recipients.EscapeFormula(cell[i])
-		}
-		n++
-		return cw.Write(cell)
-	})
-	if err != nil {
-		return n, err
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return n, err
-	}
-	return n, bw.Flush()
 }
 
 // controller connects to Redis and opens the operations the CLI shares
@@ -435,29 +372,19 @@ func (c *campaignCmd) track(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rdb, store, err := c.open(ctx, s, id)
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	logger, _ := cli.NewLogger(c.stderr, "text", "warn")
-	limiter, _, _, err := cli.ProjectLimiter(ctx, rdb, s, client, *rateFlag, *burst, logger)
-	if err != nil {
-		return err
-	}
-	tracker, err := tracking.New(client, store, limiter, tracking.Config{AppID: s.SinchAppID, StopKeywords: kw, Logger: logger})
-	if err != nil {
-		return err
-	}
-	release, ok, err := store.LockTracking(ctx, id, 15*time.Minute)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("a tracking pass of campaign %s is running (a worker's); try again when it ends", id)
-	}
-	defer release()
-	rep, err := tracker.Track(ctx, id)
+	defer closeCtl()
+	rep, err := ctl.Track(ctx, id, func() (campaignctl.Tracker, error) {
+		logger, _ := cli.NewLogger(c.stderr, "text", "warn")
+		limiter, _, _, err := cli.ProjectLimiter(ctx, ctl.Store().Redis(), s, client, *rateFlag, *burst, logger)
+		if err != nil {
+			return nil, err
+		}
+		return tracking.New(client, ctl.Store(), limiter, tracking.Config{AppID: s.SinchAppID, StopKeywords: kw, Logger: logger})
+	})
 	if err != nil {
 		return err
 	}
@@ -521,25 +448,19 @@ func (c *campaignCmd) suppress(ctx context.Context, args []string) error {
 			return fmt.Errorf("identity %d: %w", i+1, err)
 		}
 	}
-	rdb, store, err := c.open(ctx, s, "")
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer closeCtl()
 	var n int
-	for _, id := range norm {
-		var changed bool
-		if verb == "add" {
-			changed, err = store.Suppress(ctx, campaign.Suppression{Channel: ch, Identity: id, Reason: *reason})
-		} else {
-			changed, err = store.Unsuppress(ctx, ch, id)
-		}
-		if err != nil {
-			return err
-		}
-		if changed {
-			n++
-		}
+	if verb == "add" {
+		n, err = ctl.Suppress(ctx, ch, norm, *reason)
+	} else {
+		n, err = ctl.Unsuppress(ctx, ch, norm)
+	}
+	if err != nil {
+		return err
 	}
 	if verb == "add" {
 		fmt.Fprintf(c.stdout, "suppressed %d identities on %s (%d already were)\n", n, ch, len(norm)-n)
@@ -570,18 +491,18 @@ func (c *campaignCmd) suppressList(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, s, args, 0, false, ""); err != nil {
 		return err
 	}
-	rdb, store, err := c.open(ctx, s, "")
+	ctl, closeCtl, err := c.controller(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer closeCtl()
 	enc := json.NewEncoder(c.stdout)
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	if !*asJSON {
 		fmt.Fprintln(tw, "CHANNEL\tIDENTITY\tSINCE\tREASON")
 	}
 	n := 0
-	err = store.ScanSuppressed(ctx, func(sup campaign.Suppression) error {
+	err = ctl.Suppressions(ctx, func(sup campaign.Suppression) error {
 		n++
 		if *asJSON {
 			return enc.Encode(sup)

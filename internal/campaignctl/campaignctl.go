@@ -1,13 +1,19 @@
-// Package campaignctl holds the campaign operations that both the `campaign`
-// CLI and the dashboard offer: list, status, pause, resume, cancel, retry.
-// Both front ends run this code, so they show the same numbers.
+// Package campaignctl is the one home of the operator actions on campaigns:
+// list, status, report, retry, pause, resume, cancel, track and suppress.
+// The `campaign` CLI and the dashboard are thin callers of this code, so
+// they do the same thing, show the same numbers and answer the same errors.
+// Each action looks its campaign up once and passes the definition down.
 package campaignctl
 
 import (
+	"bufio"
 	"cmp"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,16 +21,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
 
 // Typed errors, so front ends can answer each one in kind (an exit code, an
-// HTTP status). ErrNotFound is campaign.ErrNotFound.
+// HTTP status). Besides these, actions answer the store's
+// campaign.ErrCampaignNotFound (an ErrNotFound) for an unknown campaign and
+// campaign.ErrCancelled when pausing, resuming or retrying a cancelled one.
 var (
-	// ErrCancelled: pausing or retrying a cancelled campaign.
-	ErrCancelled = errors.New("campaign is cancelled")
 	// ErrInvalidID: an ID no campaign can have.
 	ErrInvalidID = errors.New("invalid campaign ID")
+	// ErrTrackingBusy: another tracking pass of the campaign is running.
+	ErrTrackingBusy = errors.New("a tracking pass of the campaign is running")
 )
 
 // Default reasons shown in status when the operator gives none.
@@ -36,47 +46,32 @@ const (
 // Controller runs campaign operations on one Redis (the campaign store and
 // the asynq queue share it).
 type Controller struct {
+	rdb    redis.UniversalClient
 	store  *campaign.Store
-	tasks  *jobs.TaskCounter
-	ops    *jobs.Ops
-	closer func()
+	insp   *asynq.Inspector
+	client *asynq.Client
 }
 
 // New opens a Controller on rdb; ropt must point at the same Redis (asynq's
 // Inspector and Client open their own connections from it). Close releases
 // those connections, not rdb.
 func New(rdb redis.UniversalClient, ropt asynq.RedisConnOpt) *Controller {
-	store := campaign.NewStore(rdb)
-	insp := asynq.NewInspector(ropt)
-	client := asynq.NewClient(ropt)
-	return &Controller{
-		store: store, tasks: jobs.NewTaskCounter(rdb),
-		ops:    jobs.NewOps(rdb, insp, client, store),
-		closer: func() { insp.Close(); client.Close() },
-	}
+	return &Controller{rdb: rdb, store: campaign.NewStore(rdb), insp: asynq.NewInspector(ropt), client: asynq.NewClient(ropt)}
 }
 
 // Close closes the queue connections New opened.
-func (c *Controller) Close() { c.closer() }
+func (c *Controller) Close() {
+	c.insp.Close()
+	c.client.Close()
+}
 
 // Store is the campaign store the Controller reads.
 func (c *Controller) Store() *campaign.Store { return c.store }
 
-// Lookup checks id and that the campaign exists (campaign.ErrNotFound).
-func (c *Controller) Lookup(ctx context.Context, id string) error {
+// checkID refuses an ID no campaign can have, before any Redis call.
+func checkID(id string) error {
 	if err := campaign.ValidateID(id); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidID, err)
-	}
-	_, err := c.store.Get(ctx, id)
-	return err
-}
-
-// checkNotCancelled returns ErrCancelled for a cancelled campaign.
-func (c *Controller) checkNotCancelled(ctx context.Context, id string) error {
-	if _, cancelled, _, err := c.store.Control(ctx, id); err != nil {
-		return err
-	} else if cancelled {
-		return fmt.Errorf("%w: %s", ErrCancelled, id)
 	}
 	return nil
 }
@@ -92,7 +87,7 @@ func (c *Controller) List(ctx context.Context) ([]campaign.Summary, error) {
 	sums := make([]campaign.Summary, 0, len(ids))
 	for _, id := range ids {
 		sum, err := c.store.Summary(ctx, id, nil)
-		if errors.Is(err, campaign.ErrNotFound) {
+		if errors.Is(err, campaign.ErrCampaignNotFound) {
 			continue // expired
 		}
 		if err != nil {
@@ -105,18 +100,79 @@ func (c *Controller) List(ctx context.Context) ([]campaign.Summary, error) {
 
 // Status is `campaign status`: the summary with the queue's task counts.
 func (c *Controller) Status(ctx context.Context, id string) (campaign.Summary, error) {
-	if err := c.Lookup(ctx, id); err != nil {
+	if err := checkID(id); err != nil {
 		return campaign.Summary{}, err
 	}
-	return c.store.Summary(ctx, id, c.tasks)
+	return c.store.Summary(ctx, id, taskCounter{c.rdb})
+}
+
+// ReportHeader is the report's CSV header.
+var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome"}
+
+// Report is `campaign report`: one campaign's recipients, looked up and
+// ready to stream with WriteCSV (the caller opens its output in between,
+// so an unknown campaign leaves no file behind).
+type Report struct {
+	store *campaign.Store
+	id    string
+}
+
+// Report looks the campaign up for its report.
+func (c *Controller) Report(ctx context.Context, id string) (Report, error) {
+	if err := checkID(id); err != nil {
+		return Report{}, err
+	}
+	if _, err := c.store.Get(ctx, id); err != nil {
+		return Report{}, err
+	}
+	return Report{store: c.store, id: id}, nil
+}
+
+// WriteCSV streams one CSV row per recipient to w, page by page (constant
+// memory), and returns how many it wrote. Every cell goes through
+// recipients.EscapeFormula, so a spreadsheet never runs one as a formula:
+// phone numbers appear as '+33612345678 (the quote shows them as text).
+func (r Report) WriteCSV(ctx context.Context, w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cw := csv.NewWriter(bw)
+	if err := cw.Write(ReportHeader); err != nil {
+		return 0, err
+	}
+	var n int64
+	cell := make([]string, len(ReportHeader))
+	err := r.store.ScanReport(ctx, r.id, func(r campaign.ReportRow) error {
+		accepted := ""
+		if !r.Record.AcceptedTime.IsZero() {
+			accepted = r.Record.AcceptedTime.UTC().Format(time.RFC3339Nano)
+		}
+		cell[0] = strconv.Itoa(r.Record.Row)
+		cell[1] = string(r.Record.Channel)
+		cell[2] = r.Record.Identity
+		cell[3] = string(r.Status)
+		cell[4] = r.Record.MessageID
+		cell[5] = accepted
+		cell[6] = strconv.Itoa(r.Record.Attempts)
+		cell[7] = r.Record.Error
+		cell[8] = r.Outcome.String()
+		for i := range cell {
+			cell[i] = recipients.EscapeFormula(cell[i])
+		}
+		n++
+		return cw.Write(cell)
+	})
+	if err != nil {
+		return n, err
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
 }
 
 // Pause stops sending a campaign; reason defaults to DefaultPauseReason.
 func (c *Controller) Pause(ctx context.Context, id, reason string) error {
-	if err := c.Lookup(ctx, id); err != nil {
-		return err
-	}
-	if err := c.checkNotCancelled(ctx, id); err != nil {
+	if err := checkID(id); err != nil {
 		return err
 	}
 	return c.store.Pause(ctx, id, orDefault(reason, DefaultPauseReason))
@@ -124,7 +180,7 @@ func (c *Controller) Pause(ctx context.Context, id, reason string) error {
 
 // Resume sends a paused campaign again.
 func (c *Controller) Resume(ctx context.Context, id string) error {
-	if err := c.Lookup(ctx, id); err != nil {
+	if err := checkID(id); err != nil {
 		return err
 	}
 	return c.store.Resume(ctx, id)
@@ -132,49 +188,128 @@ func (c *Controller) Resume(ctx context.Context, id string) error {
 
 // CancelResult is what Cancel did and the counters after it.
 type CancelResult struct {
-	jobs.CancelResult
-	Counters campaign.Counters `json:"-"`
+	// Cancelled recipients: every one still pending.
+	Cancelled int64 `json:"cancelled"`
+	// TasksDeleted from the scheduled and retry sets (see
+	// deleteWaitingTasks).
+	TasksDeleted int64             `json:"tasks_deleted"`
+	Counters     campaign.Counters `json:"-"`
 }
 
-// Cancel stops a campaign for good (see jobs.Ops.Cancel); reason defaults
-// to DefaultCancelReason.
+// Cancel stops the rest of a campaign at once: it sets the cancel flag,
+// marks every pending recipient cancelled (so sent + failed + cancelled =
+// total right away) and deletes the campaign's scheduled and retrying
+// tasks. A send in flight when Cancel runs either is accepted (its
+// recipient then counts as sent) or sees the flag. reason defaults to
+// DefaultCancelReason.
 func (c *Controller) Cancel(ctx context.Context, id, reason string) (CancelResult, error) {
-	if err := c.Lookup(ctx, id); err != nil {
-		return CancelResult{}, err
+	var res CancelResult
+	if err := checkID(id); err != nil {
+		return res, err
 	}
-	res, err := c.ops.Cancel(ctx, id, orDefault(reason, DefaultCancelReason))
+	def, err := c.store.Cancel(ctx, id, orDefault(reason, DefaultCancelReason))
 	if err != nil {
-		return CancelResult{}, err
+		return res, err
 	}
-	cn, err := c.store.Counters(ctx, id)
-	return CancelResult{CancelResult: res, Counters: cn}, err
+	if res.Cancelled, err = c.store.CancelPending(ctx, id); err != nil {
+		return res, err
+	}
+	if res.TasksDeleted, err = c.deleteWaitingTasks(ctx, def); err != nil {
+		return res, err
+	}
+	res.Counters, err = c.store.Counters(ctx, id)
+	return res, err
 }
 
 // RetryResult is what Retry did.
 type RetryResult struct {
-	jobs.RetryResult
+	RetryCounts
 	// Paused: the re-queued sends wait until the campaign is resumed.
 	Paused bool `json:"paused"`
 }
 
 // Retry re-queues the campaign's failed sends, and only those (see
-// jobs.Ops.RetryFailed).
+// retryFailed). A cancelled campaign is refused (campaign.ErrCancelled).
 func (c *Controller) Retry(ctx context.Context, id string) (RetryResult, error) {
-	if err := c.Lookup(ctx, id); err != nil {
+	if err := checkID(id); err != nil {
 		return RetryResult{}, err
 	}
-	if err := c.checkNotCancelled(ctx, id); err != nil {
-		return RetryResult{}, err
-	}
-	res, err := c.ops.RetryFailed(ctx, id)
+	def, ctl, err := c.store.Lookup(ctx, id)
 	if err != nil {
 		return RetryResult{}, err
 	}
-	out := RetryResult{RetryResult: res}
-	if paused, _, _, err := c.store.Control(ctx, id); err == nil && paused && res.Requeued > 0 {
-		out.Paused = true
+	if err := ctl.NotCancelled("retry", id); err != nil {
+		return RetryResult{}, err
 	}
-	return out, nil
+	res, err := c.retryFailed(ctx, def)
+	return RetryResult{RetryCounts: res, Paused: ctl.Paused && res.Requeued > 0}, err
+}
+
+// Tracker runs one outcome-tracking pass (a *tracking.Tracker).
+type Tracker interface {
+	Track(ctx context.Context, id string) (tracking.Report, error)
+}
+
+// trackLockTTL bounds a pass run from here, as the worker's pass is bounded.
+const trackLockTTL = 15 * time.Minute
+
+// Track runs one tracking pass of the campaign now, unless another (a
+// worker's) is running (ErrTrackingBusy). newTracker builds the pass's
+// tracker once the campaign is known to exist: building one may ask Sinch
+// for the app's rate, which a mistyped ID should not cost.
+func (c *Controller) Track(ctx context.Context, id string, newTracker func() (Tracker, error)) (tracking.Report, error) {
+	if err := checkID(id); err != nil {
+		return tracking.Report{}, err
+	}
+	if _, err := c.store.Get(ctx, id); err != nil {
+		return tracking.Report{}, err
+	}
+	t, err := newTracker()
+	if err != nil {
+		return tracking.Report{}, err
+	}
+	release, ok, err := c.store.LockTracking(ctx, id, trackLockTTL)
+	if err != nil {
+		return tracking.Report{}, err
+	}
+	if !ok {
+		return tracking.Report{}, fmt.Errorf("campaign %s: %w; try again when it ends", id, ErrTrackingBusy)
+	}
+	defer release()
+	return t.Track(ctx, id)
+}
+
+// Suppress adds normalised identities of channel ch to the suppression
+// list and returns how many were not on it already.
+func (c *Controller) Suppress(ctx context.Context, ch sinch.Channel, identities []string, reason string) (int, error) {
+	return countChanged(identities, func(id string) (bool, error) {
+		return c.store.Suppress(ctx, campaign.Suppression{Channel: ch, Identity: id, Reason: reason})
+	})
+}
+
+// Unsuppress removes normalised identities of channel ch from the
+// suppression list and returns how many were on it.
+func (c *Controller) Unsuppress(ctx context.Context, ch sinch.Channel, identities []string) (int, error) {
+	return countChanged(identities, func(id string) (bool, error) { return c.store.Unsuppress(ctx, ch, id) })
+}
+
+func countChanged(identities []string, change func(string) (bool, error)) (int, error) {
+	n := 0
+	for _, id := range identities {
+		changed, err := change(id)
+		if err != nil {
+			return n, err
+		}
+		if changed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Suppressions calls fn for every entry of the suppression list.
+func (c *Controller) Suppressions(ctx context.Context, fn func(campaign.Suppression) error) error {
+	return c.store.ScanSuppressed(ctx, fn)
 }
 
 // RateWindow is how many seconds of sending SendSeries covers at most (from

@@ -41,11 +41,13 @@ type actionResult struct {
 }
 
 // done is what an action did, carried to the page in the redirect's query
-// (numbers only: a crafted link cannot put words on the page).
+// (numbers and flags only: a crafted link cannot put words on the page).
 type done struct {
 	Action  string
 	N, Left int64
 	Paused  bool
+	// Refused: the campaign is cancelled, so the action did nothing.
+	Refused bool
 }
 
 func (d done) query() string {
@@ -53,11 +55,14 @@ func (d done) query() string {
 	if d.Paused {
 		q.Set("paused", "1")
 	}
+	if d.Refused {
+		q.Set("refused", "1")
+	}
 	return q.Encode()
 }
 
 func doneFromQuery(q url.Values) (done, bool) {
-	d := done{Action: q.Get("did"), Paused: q.Get("paused") == "1"}
+	d := done{Action: q.Get("did"), Paused: q.Get("paused") == "1", Refused: q.Get("refused") == "1"}
 	d.N, _ = strconv.ParseInt(q.Get("n"), 10, 64)
 	d.Left, _ = strconv.ParseInt(q.Get("left"), 10, 64)
 	return d, actions[d.Action]
@@ -65,6 +70,9 @@ func doneFromQuery(q url.Values) (done, bool) {
 
 // String is the line the page shows.
 func (d done) String() string {
+	if d.Refused {
+		return fmt.Sprintf("Could not %s: the campaign is cancelled, and a cancelled campaign stays cancelled.", d.Action)
+	}
 	switch d.Action {
 	case "pause":
 		return "Paused: workers stop sending within about a second; nothing is lost."
@@ -119,11 +127,9 @@ var errLongReason = fmt.Errorf("reason: at most %d characters", maxReason)
 // safe to show (internal errors are logged, not shown).
 func (s *Server) errorStatus(r *http.Request, err error) (int, string) {
 	switch {
-	case errors.Is(err, campaign.ErrNotFound):
+	case errors.Is(err, campaign.ErrNotFound), errors.Is(err, campaignctl.ErrInvalidID), errors.Is(err, errUnknownAction):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, campaignctl.ErrInvalidID), errors.Is(err, errUnknownAction):
-		return http.StatusNotFound, err.Error()
-	case errors.Is(err, campaignctl.ErrCancelled):
+	case errors.Is(err, campaign.ErrCancelled), errors.Is(err, campaignctl.ErrTrackingBusy):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, errLongReason):
 		return http.StatusBadRequest, err.Error()
@@ -234,7 +240,7 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, p principa
 	v.SendErrors, v.SendErrorsSkipped = countsOf(sendErrors), !grouped
 	v.CSRF = s.csrf.token(p)
 	if d, ok := doneFromQuery(r.URL.Query()); ok {
-		v.Note = d.String()
+		v.Note, v.Refused = d.String(), d.Refused
 	}
 	if !v.Finished {
 		v.Refresh = s.refreshSeconds()
@@ -251,6 +257,12 @@ func (s *Server) formAction(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	id := r.PathValue("id")
 	_, d, err := s.runAction(r, id, action)
+	if errors.Is(err, campaign.ErrCancelled) {
+		// Said on the campaign's page, which shows it cancelled.
+		d.Refused = true
+		http.Redirect(w, r, "/campaigns/"+url.PathEscape(id)+"?"+d.query(), http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return

@@ -92,6 +92,7 @@ type campaignView struct {
 	Finished bool
 	CSRF     string
 	Note     string
+	Refused  bool // Note says an action was refused
 	Rate     string
 	ETA      string
 	Outcomes []count

@@ -318,6 +318,56 @@ func TestActionsArePostOnlyWithCSRF(t *testing.T) {
 	}
 }
 
+// A cancelled campaign stays cancelled: the API answers 409 with a JSON
+// error naming why, the page says so; an unknown campaign is a 404.
+func TestActionsOnACancelledCampaignAreConflicts(t *testing.T) {
+	f := newFixture(t, false)
+	if rec := f.do("POST", "/api/campaigns/c1/cancel", nil, bearer(testToken)); rec.Code != http.StatusOK {
+		t.Fatalf("cancel: got %d %s", rec.Code, rec.Body.String())
+	}
+	for _, action := range []string{"resume", "pause", "retry"} {
+		t.Run("API "+action, func(t *testing.T) {
+			rec := f.do("POST", "/api/campaigns/c1/"+action, nil, bearer(testToken))
+			var body map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusConflict ||
+				rec.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("got %d %q (%s), want 409 with a JSON body", rec.Code, rec.Body.String(), rec.Header().Get("Content-Type"))
+			}
+			if want := "cannot " + action + " campaign c1: campaign is cancelled"; body["error"] != want {
+				t.Fatalf("got error %q, want %q", body["error"], want)
+			}
+		})
+	}
+	t.Run("page resume", func(t *testing.T) {
+		// A cancelled campaign's page has no buttons: a stale page's form.
+		token := f.do("GET", "/api/campaigns/c1", nil, authed).Header().Get("X-CSRF-Token")
+		form := strings.NewReader(url.Values{"csrf_token": {token}}.Encode())
+		rec := f.do("POST", "/campaigns/c1/resume", form, authed, header("Sec-Fetch-Site", "same-origin"))
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("got %d %s, want 303 back to the page", rec.Code, rec.Body.String())
+		}
+		page := f.do("GET", rec.Header().Get("Location"), nil, authed)
+		want := `<p class="error" id="note">Could not resume: the campaign is cancelled, and a cancelled campaign stays cancelled.</p>`
+		if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), want) || strings.Contains(page.Body.String(), "internal error") {
+			t.Fatalf("got %d, want the page saying %q:\n%s", page.Code, want, page.Body.String())
+		}
+	})
+	if st := f.state(); st != campaign.StateCancelled {
+		t.Fatalf("after the refused actions: got %s, want cancelled", st)
+	}
+	for _, path := range []string{"/api/campaigns/ghost/resume", "/api/campaigns/ghost"} {
+		method := "POST"
+		if !strings.HasSuffix(path, "resume") {
+			method = "GET"
+		}
+		rec := f.do(method, path, nil, bearer(testToken))
+		var body map[string]string
+		if json.Unmarshal(rec.Body.Bytes(), &body) != nil || rec.Code != http.StatusNotFound || body["error"] != "campaign not found: ghost" {
+			t.Errorf("%s %s: got %d %s, want 404 campaign not found: ghost", method, path, rec.Code, rec.Body.String())
+		}
+	}
+}
+
 func TestRepeatedLoginFailuresAreThrottledPerIP(t *testing.T) {
 	f := newFixture(t, false)
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)

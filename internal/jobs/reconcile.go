@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -74,7 +72,7 @@ func (h *SendHandler) reconcile(ctx context.Context, p SendPayload, attempt int,
 	}
 	rec, err := h.store.Record(ctx, p.CampaignID, p.Key)
 	found := err == nil
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, campaign.ErrRecipientNotFound) {
 		return false, &deferred{err: fmt.Errorf("read recipient record: %w", err), failure: true}
 	}
 	if !inDoubt(rec, found, attempt) {

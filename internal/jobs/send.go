@@ -121,3 +121,15 @@ func decodeSend(b []byte) (SendPayload, error) {
 	}
 	return p, nil
 }
+
+// ResendTask decodes a send task's payload and builds a fresh task for it:
+// the same ID and payload, with a new retry budget (campaign retry
+// replaces archived sends with these).
+func ResendTask(payload []byte, priority campaign.Priority) (SendPayload, *asynq.Task, error) {
+	p, err := decodeSend(payload)
+	if err != nil {
+		return p, nil, err
+	}
+	task, err := NewSendTask(p, priority, time.Time{})
+	return p, task, err
+}

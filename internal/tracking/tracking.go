@@ -316,13 +316,13 @@ func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.Convers
 			}
 		}
 	}
-	rks, err := t.store.KeysForMessages(ctx, id, lookups)
+	rks, known, err := t.store.KeysForMessages(ctx, id, lookups)
 	if err != nil {
 		return err
 	}
 	var hits []found
 	for i, rk := range rks {
-		if rk != "" {
+		if known[i] {
 			hits = append(hits, found{msg: lookupMsgs[i], rk: rk})
 		}
 	}

@@ -232,9 +232,10 @@ func (h *Handler) recipient(ctx context.Context, ev *sinch.DeliveryReceipt) (id,
 			continue
 		}
 		rk, err := h.cfg.Store.KeyForMessage(ctx, id, msgID)
-		if err != nil || rk != "" {
-			return id, rk, err
+		if errors.Is(err, campaign.ErrNotFound) {
+			continue
 		}
+		return id, rk, err
 	}
 	return "", "", nil
 }
