@@ -54,7 +54,7 @@ func NewTaskCounter(rdb redis.UniversalClient) *TaskCounter { return &TaskCounte
 // retry. Its cost grows with those sets, not with the queue's pending list.
 func (c *TaskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
-	q := def.Priority.AsynqQueue()
+	q := SendQueue(def.Priority)
 	count := func(n *int64) func(string) error { return func(string) error { *n++; return nil } }
 	if err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, count(&tc.Scheduled)); err != nil {
 		return tc, err
@@ -113,7 +113,7 @@ func (o *Ops) RetryFailed(ctx context.Context, id string) (RetryResult, error) {
 	if err != nil {
 		return res, err
 	}
-	queue := def.Priority.AsynqQueue()
+	queue := SendQueue(def.Priority)
 	// Collect first: the archive holds at most 10,000 tasks per queue, and
 	// re-queueing removes IDs from the set being scanned.
 	var ids []string
@@ -209,7 +209,7 @@ func (o *Ops) Cancel(ctx context.Context, id, reason string) (CancelResult, erro
 	if res.Cancelled, err = o.store.CancelPending(ctx, id); err != nil {
 		return res, err
 	}
-	queue := def.Priority.AsynqQueue()
+	queue := SendQueue(def.Priority)
 	for _, state := range []string{"scheduled", "retry"} {
 		err := scanTaskIDs(ctx, o.rdb, queue, state, id, func(tid string) error {
 			err := o.insp.DeleteTask(queue, tid)

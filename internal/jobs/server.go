@@ -14,9 +14,6 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
-// DefaultQueues are the Asynq queues and weights a worker serves.
-var DefaultQueues = map[string]int{"critical": 6, "default": 3, "low": 1}
-
 // ServerConfig configures the Asynq side of a worker process.
 type ServerConfig struct {
 	// Concurrency is the number of sends in flight in this process. Defaults to 64.
