@@ -72,7 +72,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return errors.New("--csv is required")
 	}
 	if !opts.Channel.Valid() {
-		return fmt.Errorf("--channel %q is not a Sinch channel (one of %s)", *channel, channelList())
+		return fmt.Errorf("--channel %q is not a Sinch channel (one of %s)", *channel, strings.Join(sinch.ChannelNames(), ", "))
 	}
 	p, err := campaign.ParsePriority(*priority)
 	if err != nil {
@@ -280,14 +280,6 @@ func parseDelimiter(s string) (rune, error) {
 		return 0, fmt.Errorf("--delimiter must be one character other than a quote or newline, got %q", s)
 	}
 	return r, nil
-}
-
-func channelList() string {
-	names := make([]string, len(sinch.Channels))
-	for i, c := range sinch.Channels {
-		names[i] = string(c)
-	}
-	return strings.Join(names, ", ")
 }
 
 // PrintRejects lists the summary's first rejected rows, if any.

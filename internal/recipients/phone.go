@@ -185,15 +185,7 @@ func formatE164(num *phonenumbers.PhoneNumber) (string, error) {
 func ParseChannel(s string) (sinch.Channel, error) {
 	c := sinch.Channel(strings.ToUpper(strings.TrimSpace(s)))
 	if !c.Valid() {
-		return "", fmt.Errorf("unknown channel (want one of %s)", channelList())
+		return "", fmt.Errorf("unknown channel (want one of %s)", strings.Join(sinch.ChannelNames(), ", "))
 	}
 	return c, nil
-}
-
-func channelList() string {
-	names := make([]string, len(sinch.Channels))
-	for i, c := range sinch.Channels {
-		names[i] = string(c)
-	}
-	return strings.Join(names, ", ")
 }
