@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,7 +144,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return &deferred{err: errQuietHours, delay: wait}
 		}
 	}
-	token := newToken()
+	token := rand.Text()
 	claim, attempt, err := h.store.ClaimSend(ctx, p.CampaignID, p.Key, token, h.lockTTL)
 	if err != nil {
 		return &deferred{err: err, failure: true}
@@ -293,10 +292,4 @@ func reason(d Decision, err error, attempt int) string {
 		return fmt.Sprintf("gave up after %d attempts: %s", attempt, msg)
 	}
 	return msg
-}
-
-func newToken() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
