@@ -450,24 +450,19 @@ func (t *Tracker) suppress(ctx context.Context, id string, rks []string, rep *Re
 	return nil
 }
 
-// identityKey is the recipient key of a contact's channel identity, with
-// phone numbers normalised as the CSV reader does (Sinch may list an MSISDN
-// without its "+").
+// identityKey is the recipient key of a contact's channel identity,
+// normalised as the CSV reader does; "" when it cannot be ours.
 func identityKey(ci *sinch.ChannelIdentity) string {
 	if ci == nil || ci.Identity == "" || ci.Channel == "" {
 		return ""
 	}
-	id := ci.Identity
-	if ci.Channel.PhoneBased() {
-		raw := id
-		if !strings.HasPrefix(raw, "+") {
-			raw = "+" + raw
-		}
-		e164, err := recipients.NormalizePhone(raw, "")
-		if err != nil {
-			return ""
-		}
-		id = e164
+	raw := ci.Identity
+	if ci.Channel.PhoneBased() && !strings.HasPrefix(raw, "+") {
+		raw = "+" + raw // Sinch may list an MSISDN without its "+"
+	}
+	id, err := recipients.NormalizeIdentity(ci.Channel, raw, "")
+	if err != nil {
+		return ""
 	}
 	return campaign.RecipientKey(ci.Channel, id)
 }
