@@ -30,7 +30,7 @@ type Observer interface {
 type SendHandler struct {
 	sender      Sender
 	store       *campaign.Store
-	calls       sinchcall.Caller // every Sinch call of a send: its reconciliation and the send
+	limiter     sinchcall.Caller // every Sinch call: the reconciling list and the send
 	appID       string
 	callbackURL string
 	maxRetry    int
@@ -94,7 +94,7 @@ func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limi
 		cfg.Now = time.Now
 	}
 	return &SendHandler{
-		sender: sender, store: store, calls: sinchcall.New(limiter, maxLimiterWait),
+		sender: sender, store: store, limiter: sinchcall.New(limiter, maxLimiterWait),
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
@@ -178,7 +178,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	store := context.WithoutCancel(ctx)
 	var resp *sinch.SendMessageResponse
 	var latency time.Duration
-	err = h.calls.Do(ctx, func(ctx context.Context) (err error) {
+	err = h.limiter.Do(ctx, func(ctx context.Context) (err error) {
 		start := time.Now()
 		resp, err = h.sender.SendMessage(ctx, h.request(p))
 		latency = time.Since(start)

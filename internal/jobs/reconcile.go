@@ -83,7 +83,7 @@ func (h *SendHandler) reconcile(ctx context.Context, p SendPayload, attempt int,
 	}
 	// Listing counts against the project's request rate like a send.
 	var m *sinch.ConversationMessage
-	err = h.calls.Do(ctx, func(ctx context.Context) (err error) {
+	err = h.limiter.Do(ctx, func(ctx context.Context) (err error) {
 		m, err = findAccepted(ctx, lister, h.appID, p)
 		return err
 	})

@@ -73,11 +73,11 @@ type Config struct {
 
 // Tracker runs tracking passes. It is safe for concurrent use.
 type Tracker struct {
-	client Client
-	store  *campaign.Store
-	calls  sinchcall.Caller
-	cfg    Config
-	stop   map[string]bool
+	client  Client
+	store   *campaign.Store
+	limiter sinchcall.Caller
+	cfg     Config
+	stop    map[string]bool
 
 	mu       sync.Mutex
 	appAt    time.Time
@@ -121,7 +121,7 @@ func New(client Client, store *campaign.Store, limiter sinchcall.Limiter, cfg Co
 			stop[k] = true
 		}
 	}
-	return &Tracker{client: client, store: store, calls: sinchcall.New(limiter, 0), cfg: cfg, stop: stop}, nil
+	return &Tracker{client: client, store: store, limiter: sinchcall.New(limiter, 0), cfg: cfg, stop: stop}, nil
 }
 
 // ErrNoRetention matches a *RetentionError with errors.Is.
@@ -241,7 +241,7 @@ func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 func (t *Tracker) listPage(ctx context.Context, p sinch.ListMessagesParams) (*sinch.ListMessagesResponse, error) {
 	for attempt := 1; ; attempt++ {
 		var page *sinch.ListMessagesResponse
-		err := t.calls.Do(ctx, func(ctx context.Context) (err error) {
+		err := t.limiter.Do(ctx, func(ctx context.Context) (err error) {
 			page, err = t.client.ListMessages(ctx, p)
 			return err
 		})
@@ -263,7 +263,7 @@ func (t *Tracker) checkRetention(ctx context.Context) error {
 	t.mu.Unlock()
 	if !fresh {
 		var app *sinch.App
-		err := t.calls.Do(ctx, func(ctx context.Context) (err error) {
+		err := t.limiter.Do(ctx, func(ctx context.Context) (err error) {
 			if app, err = t.client.GetApp(ctx); err != nil {
 				return fmt.Errorf("get app: %w", err)
 			}
