@@ -61,14 +61,6 @@ func (p Priority) SinchQueue() sinch.Queue {
 	return sinch.QueueNormal
 }
 
-// AsynqQueue is the worker queue for the priority.
-func (p Priority) AsynqQueue() string {
-	if p == PriorityHigh {
-		return "critical"
-	}
-	return "default"
-}
-
 // ParsePriority accepts "high" or "normal".
 func ParsePriority(s string) (Priority, error) {
 	switch Priority(s) {

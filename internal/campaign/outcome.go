@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -514,16 +513,10 @@ func (s *Store) TrackInfo(ctx context.Context, id string) (TrackInfo, error) {
 // (two workers, or a worker and `campaign track`) do not list the same
 // messages at once. It returns a release func, or ok false when held.
 func (s *Store) LockTracking(ctx context.Context, id string, ttl time.Duration) (release func(), ok bool, err error) {
-	key, token := keysFor(id).TrackLock, randomToken()
+	key, token := keysFor(id).TrackLock, rand.Text()
 	ok, err = s.rdb.SetNX(ctx, key, token, ttl).Result()
 	if err != nil || !ok {
 		return func() {}, false, err
 	}
 	return func() { releaseScript.Run(context.WithoutCancel(ctx), s.rdb, []string{key}, token) }, true, nil
-}
-
-func randomToken() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -14,14 +14,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaignctl"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
 
@@ -444,7 +442,7 @@ func (c *campaignCmd) suppress(ctx context.Context, args []string) error {
 	}
 	norm := make([]string, len(ids))
 	for i, raw := range ids {
-		if norm[i], err = normalizeIdentity(ch, raw, strings.ToUpper(*region)); err != nil {
+		if norm[i], err = recipients.NormalizeIdentity(ch, raw, *region); err != nil {
 			return fmt.Errorf("identity %d: %w", i+1, err)
 		}
 	}
@@ -468,21 +466,6 @@ func (c *campaignCmd) suppress(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "removed %d identities on %s from the suppression list (%d were not on it)\n", n, ch, len(norm)-n)
 	}
 	return nil
-}
-
-// normalizeIdentity normalises an identity as the CSV reader does: E.164
-// for phone channels.
-func normalizeIdentity(ch sinch.Channel, raw, region string) (string, error) {
-	id := strings.TrimSpace(raw)
-	switch {
-	case ch.PhoneBased():
-		return recipients.NormalizePhone(id, region)
-	case id == "":
-		return "", errors.New("identity is empty")
-	case strings.ContainsFunc(id, unicode.IsControl):
-		return "", errors.New("identity contains control characters")
-	}
-	return id, nil
 }
 
 func (c *campaignCmd) suppressList(ctx context.Context, args []string) error {

@@ -283,7 +283,7 @@ func TestRetryGivesSendsArchivedAfterMaxRetryAFreshBudget(t *testing.T) {
 	}
 	insp := asynq.NewInspector(s.redis.AsynqOpt())
 	defer insp.Close()
-	pending, err := insp.ListPendingTasks("default")
+	pending, err := insp.ListPendingTasks(jobs.QueueDefault)
 	if err != nil || len(pending) != 2 {
 		t.Fatalf("got %d pending tasks (err %v), want the 2 re-queued", len(pending), err)
 	}
@@ -478,7 +478,7 @@ func TestTrackPassesAreEnqueuedOncePerInterval(t *testing.T) {
 	defer client.Close()
 	store := campaign.NewStore(s.redis.Client)
 	now := time.Now()
-	cfg := jobs.TrackSchedule{Interval: time.Hour, Queue: "low", Now: func() time.Time { return now }}
+	cfg := jobs.TrackSchedule{Interval: time.Hour, Queue: jobs.QueueLow, Now: func() time.Time { return now }}
 	for range 3 { // three workers in the same interval
 		if err := jobs.EnqueueTrackPasses(context.Background(), client, store, cfg); err != nil {
 			t.Fatal(err)
@@ -486,7 +486,7 @@ func TestTrackPassesAreEnqueuedOncePerInterval(t *testing.T) {
 	}
 	insp := asynq.NewInspector(s.redis.AsynqOpt())
 	defer insp.Close()
-	tasks, err := insp.ListPendingTasks("low")
+	tasks, err := insp.ListPendingTasks(jobs.QueueLow)
 	if err != nil || len(tasks) != 1 || tasks[0].Type != jobs.TypeTrack {
 		t.Fatalf("got %d tasks (err %v), want one tracking pass", len(tasks), err)
 	}

@@ -11,7 +11,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -251,7 +250,7 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	if err := r.createCampaign(ctx); err != nil {
 		return r.sum, err
 	}
-	r.runID = newRunID()
+	r.runID = rand.Text()
 
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
@@ -752,10 +751,4 @@ func (r *run) firstErr(err error) error {
 		return r.err
 	}
 	return err
-}
-
-func newRunID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

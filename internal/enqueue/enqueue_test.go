@@ -129,7 +129,7 @@ func TestRunKeepsRowOrderRejectsAndFirstOccurrenceAcrossChunksAndBatches(t *test
 		if line%50 != 0 {
 			continue // a sample of the tasks is enough
 		}
-		info, err := insp.GetTaskInfo("default", jobs.TaskID("order", key))
+		info, err := insp.GetTaskInfo(jobs.QueueDefault, jobs.TaskID("order", key))
 		if err != nil {
 			t.Fatalf("task of %s: %v", phone, err)
 		}

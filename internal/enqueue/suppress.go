@@ -150,27 +150,22 @@ func (l *SuppressList) readList(r io.Reader, region string) error {
 	return sc.Err()
 }
 
-// add normalises one entry; ch "" means every channel.
+// add normalises one entry; ch "" means every channel, which only a phone
+// number can be an identity on.
 func (l *SuppressList) add(ch sinch.Channel, raw, region string) error {
-	id := strings.TrimSpace(raw)
-	if ch == "" || ch.PhoneBased() {
-		e164, err := recipients.NormalizePhone(id, region)
-		if err != nil {
-			if ch == "" {
-				return fmt.Errorf("%w (an identity that is not a phone number needs a CSV with phone and channel columns)", err)
-			}
-			return err
-		}
-		id = e164
-	}
-	if id == "" {
-		return errors.New("identity is empty")
-	}
 	if ch == "" {
+		id, err := recipients.NormalizePhone(raw, region)
+		if err != nil {
+			return fmt.Errorf("%w (an identity that is not a phone number needs a CSV with phone and channel columns)", err)
+		}
 		l.anyChannel[id] = struct{}{}
-	} else {
-		l.perChannel[string(ch)+":"+id] = struct{}{}
+		return nil
 	}
+	id, err := recipients.NormalizeIdentity(ch, raw, region)
+	if err != nil {
+		return err
+	}
+	l.perChannel[string(ch)+":"+id] = struct{}{}
 	return nil
 }
 

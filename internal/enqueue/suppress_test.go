@@ -57,6 +57,8 @@ func TestReadSuppressListNamesTheBadLineNotTheEntry(t *testing.T) {
 		{"national number without region", "06 12 34 56 78\n", "line 1"},
 		{"bad channel in a csv", "phone,channel\n+33612345678,PIGEON\n", "line 2"},
 		{"non-phone identity without a channel", "psid-42abc\n", "needs a CSV with phone and channel"},
+		{"control characters in a messenger identity", "phone,channel\npsid-42abc,MESSENGER\n\"ps\tid\",MESSENGER\n", "line 3: recipient contains control characters"},
+		{"empty messenger identity", "phone,channel\n ,MESSENGER\n", "line 2: recipient is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadSuppressList(strings.NewReader(tc.file), "")

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,17 +12,12 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 )
 
 // Sender sends one message (implemented by *sinch.Client).
 type Sender interface {
 	SendMessage(ctx context.Context, req *sinch.SendMessageRequest) (*sinch.SendMessageResponse, error)
-}
-
-// Limiter is the global send budget (implemented by *ratelimit.Limiter).
-type Limiter interface {
-	Wait(ctx context.Context) error
-	Throttled(ctx context.Context, retryAfter time.Duration) error
 }
 
 // Observer receives one call per send attempt, for metrics. result is
@@ -36,7 +30,7 @@ type Observer interface {
 type SendHandler struct {
 	sender      Sender
 	store       *campaign.Store
-	limiter     Limiter
+	limiter     sinchcall.Caller // every Sinch call: the reconciling list and the send
 	appID       string
 	callbackURL string
 	maxRetry    int
@@ -71,11 +65,13 @@ type HandlerConfig struct {
 // DefaultMaxRetry is the default failure budget of one send.
 const DefaultMaxRetry = 10
 
-// maxLimiterWait bounds the wait for a token while holding a recipient lock.
+// maxLimiterWait bounds each wait for a token (the reconciling list, the
+// send) while holding a recipient lock.
 const maxLimiterWait = time.Minute
 
-// NewSendHandler returns a handler; cfg is validated.
-func NewSendHandler(sender Sender, store *campaign.Store, limiter Limiter, cfg HandlerConfig) (*SendHandler, error) {
+// NewSendHandler returns a handler drawing from limiter, the project's
+// request budget; cfg is validated.
+func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limiter, cfg HandlerConfig) (*SendHandler, error) {
 	if cfg.AppID == "" {
 		return nil, errors.New("jobs: AppID is required")
 	}
@@ -98,7 +94,7 @@ func NewSendHandler(sender Sender, store *campaign.Store, limiter Limiter, cfg H
 		cfg.Now = time.Now
 	}
 	return &SendHandler{
-		sender: sender, store: store, limiter: limiter,
+		sender: sender, store: store, limiter: sinchcall.New(limiter, maxLimiterWait),
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
@@ -148,7 +144,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return &deferred{err: errQuietHours, delay: wait}
 		}
 	}
-	token := newToken()
+	token := rand.Text()
 	claim, attempt, err := h.store.ClaimSend(ctx, p.CampaignID, p.Key, token, h.lockTTL)
 	if err != nil {
 		return &deferred{err: err, failure: true}
@@ -180,19 +176,14 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	rec := campaign.Record{Row: p.Row, Channel: p.Channel, Identity: p.Identity, Attempts: attempt}
 	store := context.WithoutCancel(ctx)
-	waitCtx, cancel := context.WithTimeout(ctx, maxLimiterWait)
-	err = h.limiter.Wait(waitCtx)
-	cancel()
-	if err != nil {
-		// Recorded as not sent, so the next attempt needs no reconciliation.
-		rec.Error = notSentReason + "waiting for the rate limit: " + err.Error()
-		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
-		return &deferred{err: fmt.Errorf("wait for rate limit: %w", err), delay: time.Second}
-	}
-
-	start := time.Now()
-	resp, err := h.sender.SendMessage(ctx, h.request(p))
-	latency := time.Since(start)
+	var resp *sinch.SendMessageResponse
+	var latency time.Duration
+	err = h.limiter.Do(ctx, func(ctx context.Context) (err error) {
+		start := time.Now()
+		resp, err = h.sender.SendMessage(ctx, h.request(p))
+		latency = time.Since(start)
+		return err
+	})
 	if err == nil {
 		h.observe("sent", latency)
 		rec.MessageID, rec.AcceptedTime = resp.MessageID, resp.AcceptedTime
@@ -214,13 +205,18 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 
+	if we, ok := errors.AsType[*sinchcall.WaitError](err); ok {
+		// Recorded as not sent, so the next attempt needs no reconciliation.
+		rec.Error = notSentReason + "waiting for the rate limit: " + we.Err.Error()
+		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
+		return &deferred{err: err, delay: time.Second}
+	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	d := decide(err, retried, h.maxRetry)
 	h.observe(d.Class.String(), latency)
 	rec.Error = reason(d, err, attempt)
 	switch {
-	case d.Class == ClassRateLimited:
-		h.limiter.Throttled(store, d.Delay)
+	case d.Class == ClassRateLimited: // the limiter has been told (sinchcall)
 		h.store.CountRateLimited(store, p.CampaignID)
 		// Sinch answered, so the next attempt is not in doubt: without this
 		// note every 429 would cost a reconciling list call, under the very
@@ -296,10 +292,4 @@ func reason(d Decision, err error, attempt int) string {
 		return fmt.Sprintf("gave up after %d attempts: %s", attempt, msg)
 	}
 	return msg
-}
-
-func newToken() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

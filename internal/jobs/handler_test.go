@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 
 type fixture struct {
 	sim     *sinchsim.Server
+	client  *sinch.Client
+	limiter *ratelimit.Limiter
 	store   *campaign.Store
 	handler *SendHandler
 	payload SendPayload
@@ -46,7 +49,7 @@ func newFixture(t *testing.T, simCfg sinchsim.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{sim: sim, store: store, handler: h, payload: p}
+	return &fixture{sim: sim, client: client, limiter: lim, store: store, handler: h, payload: p}
 }
 
 func (f *fixture) task(t *testing.T) *asynq.Task {
@@ -131,5 +134,29 @@ func TestPermanentErrorArchivesWithReason(t *testing.T) {
 	rec, _ := f.store.Record(context.Background(), "c", f.payload.Key)
 	if st != campaign.StatusFailed || rec.Error == "" {
 		t.Fatalf("got status %s error %q, want failed with a reason", st, rec.Error)
+	}
+}
+
+func TestRateLimitedSendTellsTheLimiterAndIsDeferredNotFailed(t *testing.T) {
+	// 0.25 requests/s, burst 1: once the burst is spent the simulator
+	// answers 429 with Retry-After 4s.
+	f := newFixture(t, sinchsim.Config{RateLimit: 0.25, RateBurst: 1})
+	ctx := context.Background()
+	if _, err := f.client.GetApp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rate := f.limiter.Rate()
+	err := f.handler.ProcessTask(ctx, f.task(t))
+	var d *deferred
+	if !errors.As(err, &d) || d.failure || !sinch.IsRateLimited(err) || d.delay != 4*time.Second {
+		t.Fatalf("got %v, want the 429 deferred by its Retry-After (4s), not a failure", err)
+	}
+	if got := f.limiter.Rate(); got >= rate {
+		t.Errorf("got effective rate %v, want below %v: the limiter was not told", got, rate)
+	}
+	c, _ := f.store.Counters(ctx, "c")
+	rec, _ := f.store.Record(ctx, "c", f.payload.Key)
+	if c.RateLimited != 1 || !strings.HasPrefix(rec.Error, "429 ") || rec.Attempts != 1 {
+		t.Errorf("got %d rate limited, record %+v, want 1 and the 429 noted on attempt 1", c.RateLimited, rec)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 )
 
 // A send is "in doubt" when an earlier attempt may have reached Sinch
@@ -79,13 +80,16 @@ func (h *SendHandler) reconcile(ctx context.Context, p SendPayload, attempt int,
 		return false, nil
 	}
 	// Listing counts against the project's request rate like a send.
-	if err := h.limiter.Wait(ctx); err != nil {
-		return false, &deferred{err: fmt.Errorf("wait for rate limit: %w", err), delay: time.Second}
-	}
-	m, err := findAccepted(ctx, lister, h.appID, p)
+	var m *sinch.ConversationMessage
+	err = h.limiter.Do(ctx, func(ctx context.Context) (err error) {
+		m, err = findAccepted(ctx, lister, h.appID, p)
+		return err
+	})
+	var waitErr *sinchcall.WaitError
 	switch {
+	case errors.As(err, &waitErr):
+		return false, &deferred{err: err, delay: time.Second}
 	case sinch.IsRateLimited(err):
-		h.limiter.Throttled(context.WithoutCancel(ctx), sinch.RetryAfter(err))
 		return false, &deferred{err: fmt.Errorf("reconcile: %w", err), delay: sinch.RetryAfter(err)}
 	case err != nil:
 		// Not knowing must not block the campaign: send, as without

@@ -16,11 +16,6 @@ import (
 // type.
 const TypeScheduleFire = "schedule:fire"
 
-// ScheduleQueue is the Asynq queue of firings. Only workers started with a
-// schedules file serve it, so a firing never lands on a worker that does not
-// know the schedule.
-const ScheduleQueue = "schedule"
-
 // FirePayload names the schedule that fired. The firing time is not in it:
 // asynq's Scheduler enqueues the same task at every firing, so the handler
 // derives the firing from the schedule and its clock.

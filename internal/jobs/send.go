@@ -63,7 +63,7 @@ func NewSendTask(p SendPayload, priority campaign.Priority, processAt time.Time)
 	}
 	opts := []asynq.Option{
 		asynq.TaskID(TaskID(p.CampaignID, p.Key)),
-		asynq.Queue(priority.AsynqQueue()),
+		asynq.Queue(SendQueue(priority)),
 		asynq.MaxRetry(queueMaxRetry),
 		asynq.Retention(TaskRetention),
 		asynq.Timeout(taskTimeout),

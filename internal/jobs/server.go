@@ -14,9 +14,6 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
-// DefaultQueues are the Asynq queues and weights a worker serves.
-var DefaultQueues = map[string]int{"critical": 6, "default": 3, "low": 1}
-
 // ServerConfig configures the Asynq side of a worker process.
 type ServerConfig struct {
 	// Concurrency is the number of sends in flight in this process. Defaults to 64.
@@ -112,7 +109,7 @@ func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handle
 			RetryDelayFunc:  retryDelay,
 			ErrorHandler:    errorLogger(cfg.Logger),
 			ShutdownTimeout: cfg.ShutdownTimeout,
-			Logger:          asynqLogger{cfg.Logger},
+			Logger:          NewAsynqLogger(cfg.Logger, "asynq"),
 			LogLevel:        asynq.WarnLevel,
 			// Short polling keeps an idle worker quick to notice new campaigns.
 			TaskCheckInterval: 200 * time.Millisecond,
@@ -191,11 +188,26 @@ func errorLogger(l *slog.Logger) asynq.ErrorHandlerFunc {
 	}
 }
 
-// asynqLogger routes Asynq's own logs into slog.
-type asynqLogger struct{ l *slog.Logger }
+// AsynqLogger routes the logs of an Asynq server or scheduler into slog,
+// each line tagged with its component. Fatal logs at Error level: Asynq
+// itself exits after it.
+type AsynqLogger struct {
+	logger    *slog.Logger
+	component string
+}
 
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+// NewAsynqLogger returns an AsynqLogger writing to l as component
+// ("asynq", "asynq-scheduler").
+func NewAsynqLogger(l *slog.Logger, component string) AsynqLogger {
+	return AsynqLogger{logger: l, component: component}
+}
+
+func (a AsynqLogger) Debug(args ...any) { a.log(slog.LevelDebug, args) }
+func (a AsynqLogger) Info(args ...any)  { a.log(slog.LevelInfo, args) }
+func (a AsynqLogger) Warn(args ...any)  { a.log(slog.LevelWarn, args) }
+func (a AsynqLogger) Error(args ...any) { a.log(slog.LevelError, args) }
+func (a AsynqLogger) Fatal(args ...any) { a.log(slog.LevelError, args) }
+
+func (a AsynqLogger) log(level slog.Level, args []any) {
+	a.logger.Log(context.Background(), level, fmt.Sprint(args...), "component", a.component)
+}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestTrackTaskPayloadAndIDs(t *testing.T) {
-	task, err := NewTrackTask("spring", "low", 42, 30*time.Second)
+	task, err := NewTrackTask("spring", QueueLow, 42, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestTrackTaskPayloadAndIDs(t *testing.T) {
 	if got, want := TrackTaskID("spring", 42), "track:spring:42"; got != want {
 		t.Fatalf("got task ID %q, want %q", got, want)
 	}
-	if _, err := NewTrackTask("bad id!", "low", 1, time.Minute); err == nil {
+	if _, err := NewTrackTask("bad id!", QueueLow, 1, time.Minute); err == nil {
 		t.Fatal("invalid campaign ID accepted")
 	}
 	for _, bad := range []string{`{`, `{}`, `{"campaign_id":""}`} {

@@ -119,7 +119,7 @@ func (o Options) validate() error {
 		return fmt.Errorf("recipients: Options.DefaultRegion %q is not a known ISO 3166-1 alpha-2 region code", o.DefaultRegion)
 	}
 	if !o.DefaultChannel.Valid() {
-		return fmt.Errorf("recipients: Options.DefaultChannel %q is not a Sinch channel (want one of %s)", o.DefaultChannel, channelList())
+		return fmt.Errorf("recipients: Options.DefaultChannel %q is not a Sinch channel (want one of %s)", o.DefaultChannel, strings.Join(sinch.ChannelNames(), ", "))
 	}
 	if o.MaxFieldBytes < 1 {
 		return fmt.Errorf("recipients: Options.MaxFieldBytes must be at least 1, got %d", o.MaxFieldBytes)

@@ -180,22 +180,33 @@ func formatE164(num *phonenumbers.PhoneNumber) (string, error) {
 	return e164, nil
 }
 
+// NormalizeIdentity returns raw as the identity a recipient of channel ch is
+// known by, the same wherever it comes from (the recipient CSV, suppression
+// lists, the operator, Sinch's listings): for a phone-based channel the
+// E.164 number (see NormalizePhone; region is for national numbers), for
+// the others the identity without surrounding space, which must not be
+// empty or hold control characters. The error never contains the identity.
+func NormalizeIdentity(ch sinch.Channel, raw, region string) (string, error) {
+	id := strings.TrimSpace(raw)
+	switch {
+	case ch.PhoneBased():
+		return NormalizePhone(id, region)
+	case id == "":
+		return "", fmt.Errorf("recipient is empty (a %s identity is required)", ch)
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "", errors.New("recipient contains control characters")
+	}
+	return id, nil
+}
+
 // ParseChannel reads a channel name case-insensitively ("whatsapp" is
 // WHATSAPP). The error names the accepted values, not the input.
 func ParseChannel(s string) (sinch.Channel, error) {
 	c := sinch.Channel(strings.ToUpper(strings.TrimSpace(s)))
 	if !c.Valid() {
-		return "", fmt.Errorf("unknown channel (want one of %s)", channelList())
+		return "", fmt.Errorf("unknown channel (want one of %s)", strings.Join(sinch.ChannelNames(), ", "))
 	}
 	return c, nil
-}
-
-func channelList() string {
-	names := make([]string, len(sinch.Channels))
-	for i, c := range sinch.Channels {
-		names[i] = string(c)
-	}
-	return strings.Join(names, ", ")
 }
 
 // RegionOf returns the ISO 3166-1 region of an E.164 number ("FR" for

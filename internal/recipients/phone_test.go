@@ -137,3 +137,32 @@ func TestRegionOf(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeIdentity(t *testing.T) {
+	tests := []struct {
+		ch          sinch.Channel
+		raw, region string
+		want        string
+		wantErr     string // part of the error; "" means none
+	}{
+		{sinch.ChannelSMS, " +33 6 12 34 56 78 ", "", "+33612345678", ""},
+		{sinch.ChannelWhatsApp, "06 12 34 56 78", "fr", "+33612345678", ""},
+		{sinch.ChannelRCS, "06 12 34 56 78", "", "", "no default region"},
+		{sinch.ChannelSMS, "  ", "FR", "", "phone number is empty"},
+		{sinch.ChannelMessenger, "  psid-42 ", "", "psid-42", ""},
+		{sinch.ChannelMessenger, " +33 6 12 34 56 78", "FR", "+33 6 12 34 56 78", ""}, // not a phone channel: kept as written
+		{sinch.ChannelTelegram, " ", "", "", "recipient is empty (a TELEGRAM identity is required)"},
+		{sinch.ChannelTelegram, "ab\tc", "", "", "recipient contains control characters"},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeIdentity(tt.ch, tt.raw, tt.region)
+		switch {
+		case tt.wantErr == "" && (got != tt.want || err != nil):
+			t.Errorf("NormalizeIdentity(%s, %q, %q): got %q, %v, want %q", tt.ch, tt.raw, tt.region, got, err, tt.want)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("NormalizeIdentity(%s, %q, %q): got %q, %v, want an error containing %q", tt.ch, tt.raw, tt.region, got, err, tt.wantErr)
+		case err != nil && strings.TrimSpace(tt.raw) != "" && strings.Contains(err.Error(), strings.TrimSpace(tt.raw)):
+			t.Errorf("NormalizeIdentity(%s, %q, %q): error %q quotes the identity", tt.ch, tt.raw, tt.region, err)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gocarina/gocsv"
@@ -334,18 +333,9 @@ func (r *Reader) row(rec []string, line int) (Row, error) {
 		}
 	}
 
-	id := strings.TrimSpace(rec[r.phoneIdx])
-	switch {
-	case ch.PhoneBased():
-		e164, err := NormalizePhone(id, r.opts.DefaultRegion)
-		if err != nil {
-			return reject(r.phoneIdx, err.Error())
-		}
-		id = e164
-	case id == "":
-		return reject(r.phoneIdx, fmt.Sprintf("recipient is empty (a %s identity is required)", ch))
-	case strings.ContainsFunc(id, unicode.IsControl):
-		return reject(r.phoneIdx, "recipient contains control characters")
+	id, err := NormalizeIdentity(ch, rec[r.phoneIdx], r.opts.DefaultRegion)
+	if err != nil {
+		return reject(r.phoneIdx, err.Error())
 	}
 
 	vars := make(map[string]string, len(r.varIdx))

@@ -3,7 +3,6 @@ package schedule
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,7 +73,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	taskID, ok := asynq.GetTaskID(ctx)
 	if !ok {
-		taskID = newToken() // called outside a server: one call, one copy
+		taskID = rand.Text() // called outside a server: one call, one copy
 	}
 	return h.fire(ctx, e, taskID)
 }
@@ -166,10 +165,4 @@ func (h *Handler) enqueue(ctx context.Context, e *Entry, id string) (enqueue.Sum
 		return enqueue.Summary{}, err
 	}
 	return h.enq.Run(ctx, opts)
-}
-
-func newToken() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -67,7 +67,7 @@ func (f *fireFixture) fireTask(t *testing.T) *asynq.Task {
 // pendingSends is the number of send tasks waiting in the entry's queue.
 func (f *fireFixture) pendingSends(t *testing.T) int {
 	t.Helper()
-	tasks, err := f.insp.ListPendingTasks(f.entry.Options.Priority.AsynqQueue())
+	tasks, err := f.insp.ListPendingTasks(jobs.SendQueue(f.entry.Options.Priority))
 	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func NewRunner(redis asynq.RedisConnOpt, store *campaign.Store, cfg *Config, log
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := asynq.NewScheduler(redis, &asynq.SchedulerOpts{
-		Logger:          asynqLogger{logger},
+		Logger:          jobs.NewAsynqLogger(logger, "asynq-scheduler"),
 		LogLevel:        asynq.WarnLevel,
 		PostEnqueueFunc: logEnqueue(logger),
 	})
@@ -77,19 +77,4 @@ func logEnqueue(logger *slog.Logger) func(*asynq.TaskInfo, error) {
 			logger.Error("schedule due: could not enqueue the firing", "err", err)
 		}
 	}
-}
-
-// asynqLogger routes the Scheduler's own logs into slog.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) {
-	a.l.Debug(fmt.Sprint(args...), "component", "asynq-scheduler")
-}
-func (a asynqLogger) Info(args ...any) { a.l.Info(fmt.Sprint(args...), "component", "asynq-scheduler") }
-func (a asynqLogger) Warn(args ...any) { a.l.Warn(fmt.Sprint(args...), "component", "asynq-scheduler") }
-func (a asynqLogger) Error(args ...any) {
-	a.l.Error(fmt.Sprint(args...), "component", "asynq-scheduler")
-}
-func (a asynqLogger) Fatal(args ...any) {
-	a.l.Error(fmt.Sprint(args...), "component", "asynq-scheduler")
 }

@@ -28,6 +28,16 @@ var Channels = []Channel{
 	ChannelWeChat, ChannelAppleBC,
 }
 
+// ChannelNames returns the name of every channel of the enum, in the spec's
+// order: for messages that list the accepted values.
+func ChannelNames() []string {
+	names := make([]string, len(Channels))
+	for i, c := range Channels {
+		names[i] = string(c)
+	}
+	return names
+}
+
 // Valid reports whether c is one of the enum's values.
 func (c Channel) Valid() bool {
 	for _, v := range Channels {

@@ -24,20 +24,13 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 )
 
 // Client is the part of *sinch.Client a Tracker uses.
 type Client interface {
 	GetApp(ctx context.Context) (*sinch.App, error)
 	ListMessages(ctx context.Context, params sinch.ListMessagesParams) (*sinch.ListMessagesResponse, error)
-}
-
-// Limiter is the project's request budget, shared with the sends
-// (implemented by *ratelimit.Limiter): Sinch's 800 requests/s is per project
-// across every endpoint, so every list call takes a token.
-type Limiter interface {
-	Wait(ctx context.Context) error
-	Throttled(ctx context.Context, retryAfter time.Duration) error
 }
 
 // Defaults for Config.
@@ -82,7 +75,7 @@ type Config struct {
 type Tracker struct {
 	client  Client
 	store   *campaign.Store
-	limiter Limiter
+	limiter sinchcall.Caller
 	cfg     Config
 	stop    map[string]bool
 
@@ -92,8 +85,10 @@ type Tracker struct {
 	appKnown bool
 }
 
-// New returns a Tracker; cfg is validated.
-func New(client Client, store *campaign.Store, limiter Limiter, cfg Config) (*Tracker, error) {
+// New returns a Tracker; cfg is validated. limiter is the project's request
+// budget, shared with the sends: Sinch's 800 requests/s is per project
+// across every endpoint, so every call takes a token.
+func New(client Client, store *campaign.Store, limiter sinchcall.Limiter, cfg Config) (*Tracker, error) {
 	switch {
 	case client == nil || store == nil || limiter == nil:
 		return nil, errors.New("tracking: client, store and limiter are required")
@@ -126,7 +121,7 @@ func New(client Client, store *campaign.Store, limiter Limiter, cfg Config) (*Tr
 			stop[k] = true
 		}
 	}
-	return &Tracker{client: client, store: store, limiter: limiter, cfg: cfg, stop: stop}, nil
+	return &Tracker{client: client, store: store, limiter: sinchcall.New(limiter, 0), cfg: cfg, stop: stop}, nil
 }
 
 // ErrNoRetention matches a *RetentionError with errors.Is.
@@ -245,17 +240,17 @@ func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 // and waits out 429s through the limiter (which slows every worker too).
 func (t *Tracker) listPage(ctx context.Context, p sinch.ListMessagesParams) (*sinch.ListMessagesResponse, error) {
 	for attempt := 1; ; attempt++ {
-		if err := t.limiter.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("wait for rate limit: %w", err)
-		}
-		page, err := t.client.ListMessages(ctx, p)
+		var page *sinch.ListMessagesResponse
+		err := t.limiter.Do(ctx, func(ctx context.Context) (err error) {
+			page, err = t.client.ListMessages(ctx, p)
+			return err
+		})
 		if err == nil {
 			return page, nil
 		}
 		if !sinch.IsRateLimited(err) || attempt >= maxThrottled {
 			return nil, err
 		}
-		t.limiter.Throttled(ctx, sinch.RetryAfter(err))
 	}
 }
 
@@ -267,12 +262,15 @@ func (t *Tracker) checkRetention(ctx context.Context) error {
 	days := t.ttlDays
 	t.mu.Unlock()
 	if !fresh {
-		if err := t.limiter.Wait(ctx); err != nil {
-			return fmt.Errorf("wait for rate limit: %w", err)
-		}
-		app, err := t.client.GetApp(ctx)
+		var app *sinch.App
+		err := t.limiter.Do(ctx, func(ctx context.Context) (err error) {
+			if app, err = t.client.GetApp(ctx); err != nil {
+				return fmt.Errorf("get app: %w", err)
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("get app: %w", err)
+			return err
 		}
 		days = app.DispatchRetentionPolicy.TTLDays
 		t.mu.Lock()
@@ -452,24 +450,19 @@ func (t *Tracker) suppress(ctx context.Context, id string, rks []string, rep *Re
 	return nil
 }
 
-// identityKey is the recipient key of a contact's channel identity, with
-// phone numbers normalised as the CSV reader does (Sinch may list an MSISDN
-// without its "+").
+// identityKey is the recipient key of a contact's channel identity,
+// normalised as the CSV reader does; "" when it cannot be ours.
 func identityKey(ci *sinch.ChannelIdentity) string {
 	if ci == nil || ci.Identity == "" || ci.Channel == "" {
 		return ""
 	}
-	id := ci.Identity
-	if ci.Channel.PhoneBased() {
-		raw := id
-		if !strings.HasPrefix(raw, "+") {
-			raw = "+" + raw
-		}
-		e164, err := recipients.NormalizePhone(raw, "")
-		if err != nil {
-			return ""
-		}
-		id = e164
+	raw := ci.Identity
+	if ci.Channel.PhoneBased() && !strings.HasPrefix(raw, "+") {
+		raw = "+" + raw // Sinch may list an MSISDN without its "+"
+	}
+	id, err := recipients.NormalizeIdentity(ci.Channel, raw, "")
+	if err != nil {
+		return ""
 	}
 	return campaign.RecipientKey(ci.Channel, id)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -75,33 +74,9 @@ func (w *workerTracking) start(ctx context.Context, client *sinch.Client, store 
 	go func() {
 		defer wg.Done()
 		jobs.RunTrackSchedule(lctx, ac, store, jobs.TrackSchedule{
-			Interval: *w.interval, Active: *w.active, Queue: trackQueue(queues), Logger: logger,
+			Interval: *w.interval, Active: *w.active, Queue: jobs.TrackQueue(queues), Logger: logger,
 		})
 	}()
-	logger.Info("outcome tracking", "interval", *w.interval, "active", *w.active, "queue", trackQueue(queues))
+	logger.Info("outcome tracking", "interval", *w.interval, "active", *w.active, "queue", jobs.TrackQueue(queues))
 	return opt, func() { cancel(); wg.Wait(); ac.Close() }, nil
-}
-
-// trackQueue is where tracking passes go: "low" when served, else the
-// served queue of lowest weight (passes are background work).
-func trackQueue(queues map[string]int) string {
-	if _, ok := queues["low"]; ok {
-		return "low"
-	}
-	names := make([]string, 0, len(queues))
-	for q := range queues {
-		names = append(names, q)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if queues[names[i]] != queues[names[j]] {
-			return queues[names[i]] < queues[names[j]]
-		}
-		return names[i] < names[j]
-	})
-	for _, q := range names {
-		if q != jobs.ScheduleQueue {
-			return q
-		}
-	}
-	return "default"
 }

@@ -18,7 +18,10 @@ import (
 	recurring "github.com/sinch-dispatch/sinch-dispatch/internal/schedule" // enqueue.go has a func schedule
 )
 
-const workerUsage = `worker [--concurrency N] [--rate R] [--burst B] [--queues critical=6,default=3,low=1] [options]`
+// defaultQueues is the --queues default: jobs.DefaultQueues.
+var defaultQueues = jobs.FormatQueues(jobs.DefaultQueues)
+
+var workerUsage = "worker [--concurrency N] [--rate R] [--burst B] [--queues " + defaultQueues + "] [options]"
 
 // Run is the worker command: it sends queued messages until SIGTERM.
 func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer) error {
@@ -29,7 +32,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
 		rateFlag    = fs.Float64("rate", 0, "sends per second across ALL workers on this Redis (default: the app's rate_limits.outbound, else 20)")
 		burst       = fs.Int("burst", 0, "sends that may go above --rate in any one second at Sinch (default: rate/20, at least what the jitter reserve needs)")
-		queues      = fs.String("queues", "critical=6,default=3,low=1", "Asynq queues and weights")
+		queues      = fs.String("queues", defaultQueues, "Asynq queues and weights")
 		maxRetry    = fs.Int("max-retry", jobs.DefaultMaxRetry, "failed attempts (5xx, timeouts) before a send is archived; 429s never count")
 		shutdown    = fs.Duration("shutdown-timeout", 0, "time in-flight sends get to finish on SIGTERM (default: 3 × --sinch-timeout)")
 		callbackURL = fs.String("callback-url", "", "delivery-receipt URL sent with every message (default: the app's webhook)")
@@ -155,7 +158,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 			return err
 		}
 		defer runner.Close()
-		qs[jobs.ScheduleQueue] = max(1, qs["critical"]) // firings are few and should start on time
+		qs[jobs.ScheduleQueue] = max(1, qs[jobs.QueueCritical]) // firings are few and should start on time
 		muxOpts = append(muxOpts, jobs.WithScheduleFire(runner.Handler()))
 		logger.Info("schedules loaded", "file", *schedules, "schedules", len(sched.Entries))
 	}
@@ -167,14 +170,14 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	return err
 }
 
-// parseQueues reads "critical=6,default=3,low=1".
+// parseQueues reads the --queues flag, e.g. "critical=6,default=3,low=1".
 func parseQueues(s string) (map[string]int, error) {
 	out := map[string]int{}
 	for _, part := range strings.Split(s, ",") {
 		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
 		w, err := strconv.Atoi(weight)
 		if !ok || name == "" || err != nil || w < 1 {
-			return nil, fmt.Errorf("--queues must look like critical=6,default=3,low=1 (weights ≥ 1), got %q", s)
+			return nil, fmt.Errorf("--queues must look like %s (weights ≥ 1), got %q", defaultQueues, s)
 		}
 		out[name] = w
 	}

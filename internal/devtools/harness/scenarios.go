@@ -88,7 +88,7 @@ func runKillWorker(ctx context.Context, h *harness, r *Result) error {
 	var recovered time.Duration
 	deadline := time.Now().Add(drainTimeout(total, rate))
 	for {
-		active, err := s.insp.ListActiveTasks("default", asynq.PageSize(1000))
+		active, err := s.insp.ListActiveTasks(jobs.QueueDefault, asynq.PageSize(1000))
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func runKillWorker(ctx context.Context, h *harness, r *Result) error {
 		if len(orphans) > 0 && recovered == 0 {
 			done := true
 			for tid := range orphans {
-				info, err := s.insp.GetTaskInfo("default", tid)
+				info, err := s.insp.GetTaskInfo(jobs.QueueDefault, tid)
 				if err != nil || info.State != asynq.TaskStateCompleted {
 					done = false
 					break
@@ -287,7 +287,7 @@ func runPoison(ctx context.Context, h *harness, r *Result) error {
 	client := asynq.NewClient(s.redis.AsynqOpt())
 	defer client.Close()
 	info, err := client.EnqueueContext(ctx, asynq.NewTask(jobs.TypeSend, []byte(`{"campaign_id": "poison", "row": `)),
-		asynq.Queue("default"), asynq.MaxRetry(jobs.DefaultMaxRetry))
+		asynq.Queue(jobs.QueueDefault), asynq.MaxRetry(jobs.DefaultMaxRetry))
 	if err != nil {
 		return err
 	}
@@ -302,7 +302,7 @@ func runPoison(ctx context.Context, h *harness, r *Result) error {
 	if err := s.awaitSent(ctx, r, id, total, rate, start); err != nil {
 		return err
 	}
-	t, err := s.insp.GetTaskInfo("default", info.ID)
+	t, err := s.insp.GetTaskInfo(jobs.QueueDefault, info.ID)
 	if err != nil {
 		return err
 	}

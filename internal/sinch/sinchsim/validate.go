@@ -223,13 +223,7 @@ func validChannel(c string) bool { return sinch.Channel(c).Valid() }
 
 // channels are the ConversationChannel names, for error messages and
 // query parameter checks.
-var channels = func() []string {
-	names := make([]string, len(sinch.Channels))
-	for i, c := range sinch.Channels {
-		names[i] = string(c)
-	}
-	return names
-}()
+var channels = sinch.ChannelNames()
 
 func channelNames() string { return strings.Join(channels, ", ") }
 
