@@ -62,8 +62,7 @@ func BenchmarkGuard(b *testing.B) {
 	b.ReportAllocs()
 	buf := make([]byte, 4096)
 	for b.Loop() {
-		g := newGuard(bytes.NewReader(data), ',', DefaultMaxRowBytes, DefaultMaxColumns, DefaultMaxBytes)
-		g.start()
+		g := newGuard(bytes.NewReader(data), ',', DefaultMaxRowBytes, DefaultMaxColumns, false)
 		for {
 			if _, err := g.Read(buf); err != nil {
 				break
