@@ -52,8 +52,8 @@ type Reader struct {
 }
 
 // records is the CSV layer of a Reader: the file's text as UTF-8 (see
-// openText), the guard, and encoding/csv, which return one record at a
-// time with what the guard knows about it. This layer decides what is a
+// openText) read through the guard by encoding/csv, one record at a time,
+// with what the guard knows about each. This layer decides what is a
 // record and what a quote means; the Reader above it turns the guard's
 // verdicts into messages and checks the cells.
 //

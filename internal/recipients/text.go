@@ -141,7 +141,9 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // sizeLimit passes through the first left bytes of r; if r has more, it
-// ends with errTooLarge instead of io.EOF.
+// ends with errTooLarge instead of io.EOF. So a file is refused however it
+// was delivered (a pipe has no size to check up front), while the records
+// wholly within the limit still come through.
 type sizeLimit struct {
 	r    io.Reader
 	left int64
