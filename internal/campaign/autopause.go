@@ -55,7 +55,6 @@ func (a AutoPause) String() string {
 	return fmt.Sprintf("pause when more than %g%% of the last %d sends fail", a.Threshold*100, a.Window)
 }
 
-
 // SetAutoPause changes a campaign's auto-pause settings. A new campaign
 // gets its settings from Definition.AutoPause, written by Create.
 func (s *Store) SetAutoPause(ctx context.Context, id string, a AutoPause) error {

@@ -16,7 +16,6 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 )
 
-
 // Retention is how long a campaign's keys live after its last change.
 const Retention = 90 * 24 * time.Hour
 

@@ -26,20 +26,30 @@ func benchCSV(n int) []byte {
 	return b.Bytes()
 }
 
+// benchRows is the number of rows of the benchmark files.
+const benchRows = 100_000
+
 func BenchmarkReader(b *testing.B) {
-	const rows = 100_000
-	data := benchCSV(rows)
+	benchRead(b, benchCSV(benchRows), Options{DefaultRegion: "US"}, func(r *Reader) error {
+		_, err := r.Next()
+		return err
+	})
+	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// benchRead reads data to the end with next, which must return nil for
+// each of its benchRows rows.
+func benchRead(b *testing.B, data []byte, opts Options, next func(*Reader) error) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
-		r, err := NewReader(bytes.NewReader(data), Options{DefaultRegion: "US"})
+		r, err := NewReader(bytes.NewReader(data), opts)
 		if err != nil {
 			b.Fatal(err)
 		}
 		n := 0
 		for {
-			_, err := r.Next()
+			err := next(r)
 			if err == io.EOF {
 				break
 			}
@@ -48,22 +58,20 @@ func BenchmarkReader(b *testing.B) {
 			}
 			n++
 		}
-		if n != rows {
-			b.Fatalf("got %d rows, want %d", n, rows)
+		if n != benchRows {
+			b.Fatalf("got %d rows, want %d", n, benchRows)
 		}
 	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // BenchmarkGuard measures the CSV layer alone, without phone parsing.
 func BenchmarkGuard(b *testing.B) {
-	data := benchCSV(100_000)
+	data := benchCSV(benchRows)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	buf := make([]byte, 4096)
 	for b.Loop() {
-		g := newGuard(bytes.NewReader(data), ',', DefaultMaxRowBytes, DefaultMaxColumns, DefaultMaxBytes)
-		g.start()
+		g := newGuard(bytes.NewReader(data), ',', DefaultMaxRowBytes, DefaultMaxColumns, false)
 		for {
 			if _, err := g.Read(buf); err != nil {
 				break
@@ -75,4 +83,23 @@ func BenchmarkGuard(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkNextRecord measures reading a UTF-8 file without phone
+// validation: the CSV layer and the cell checks, as NextRecord does them.
+func BenchmarkNextRecord(b *testing.B) {
+	benchRead(b, benchCSV(benchRows), Options{}, nextRecord)
+}
+
+// BenchmarkNextRecordDecoded is BenchmarkNextRecord on the same rows saved
+// as Excel's UTF-16 "Unicode text" or in a legacy encoding.
+func BenchmarkNextRecordDecoded(b *testing.B) {
+	data := benchCSV(benchRows)
+	b.Run("utf-16", func(b *testing.B) { benchRead(b, []byte(utf16LE(string(data))), Options{}, nextRecord) })
+	b.Run("windows-1252", func(b *testing.B) { benchRead(b, data, Options{Encoding: "windows-1252"}, nextRecord) })
+}
+
+func nextRecord(r *Reader) error {
+	_, err := r.NextRecord()
+	return err
 }

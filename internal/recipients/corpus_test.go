@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/encoding/unicode"
 )
 
 // allocated returns the bytes allocated while running f: an upper bound on
@@ -50,20 +52,89 @@ const (
 	largeAlloc = 16 << 20
 )
 
+// Reasons that several cases share.
+const (
+	notUTF8    = `value is not valid UTF-8 (save the file as "CSV UTF-8", or name its encoding with --encoding)`
+	bareQuote  = `bare " in a non-quoted value (--strict-quotes is set: quote the whole value and double the " inside it)`
+	strayQuote = `stray " in a quoted value (a " inside quotes must be doubled)`
+)
+
+// excelUnicodeText is what unicode-text-utf16le.csv and -be.csv hold, as
+// Excel saves "Unicode text": tab-separated, CRLF, UTF-16 with a byte order
+// mark. Made with iconv from the same UTF-8 text.
+var excelUnicodeText = []outcome{
+	ok(2, sms, "+33612345678"),
+	ok(3, sms, "+12015550123"),
+	ok(4, sms, "+442079460958"),
+	ok(5, sms, "+4915123456789"), // a quoted CRLF: lines 5-6
+}
+
+// utf16LE returns s as UTF-16 LE with a byte order mark.
+func utf16LE(s string) string {
+	out, err := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String(s)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
 // hostileCorpus lists every input of testdata/bad and every generated one,
 // with exactly what each must produce.
 var hostileCorpus = []corpusCase{
 	// Encoding and framing.
 	{name: "non-UTF-8 bytes", file: "non-utf8.csv", want: []outcome{
 		ok(2, sms, "+33612345678"),
-		rejected(3, "first_name", `value is not valid UTF-8 (save the file as "CSV UTF-8")`),
+		rejected(3, "first_name", notUTF8),
 		ok(4, sms, "+12015550123"),
-		rejected(5, "city", `value is not valid UTF-8 (save the file as "CSV UTF-8")`),
+		rejected(5, "city", notUTF8),
 		ok(6, sms, "+4915123456789"),
 	}},
-	{name: "UTF-16 file", gen: func() io.Reader {
-		return strings.NewReader("\xff\xfep\x00h\x00o\x00n\x00e\x00\n\x00")
-	}, fatal: ErrEncoding, fatalMsg: `recipients: line 1: file is not UTF-8: the file is UTF-16; save it as "CSV UTF-8"`},
+	// Latin-1 decodes any byte: the UTF-8 of row 6 is read as "JÃ¼rgen", a
+	// wrong guess no reader can detect.
+	{name: "non-UTF-8 bytes read as ISO-8859-1", file: "non-utf8.csv", opts: Options{Encoding: "iso-8859-1"}, want: []outcome{
+		ok(2, sms, "+33612345678"),
+		ok(3, sms, "+33698765432"),
+		ok(4, sms, "+12015550123"),
+		ok(5, sms, "+442079460958"),
+		ok(6, sms, "+4915123456789"),
+	}},
+	{name: "windows-1252", file: "windows-1252.csv", opts: Options{Encoding: "windows-1252"}, want: []outcome{
+		ok(2, sms, "+33612345678"),
+		ok(3, sms, "+12015550123"),
+		ok(4, sms, "+442079460958"),
+		ok(5, sms, "+4915123456789"),
+		rejected(6, "first_name", "value is not valid windows-1252 (is --encoding right?)"), // 0x81 is undefined
+		ok(7, sms, "+61412345678"),
+	}},
+	{name: "windows-1252 read as UTF-8", file: "windows-1252.csv", want: []outcome{
+		rejected(2, "first_name", notUTF8),
+		rejected(3, "first_name", notUTF8),
+		rejected(4, "first_name", notUTF8),
+		rejected(5, "first_name", notUTF8),
+		rejected(6, "first_name", notUTF8),
+		ok(7, sms, "+61412345678"),
+	}},
+	{name: "Excel Unicode text, UTF-16 LE", file: "unicode-text-utf16le.csv", opts: Options{Delimiter: '\t'}, want: excelUnicodeText},
+	{name: "Excel Unicode text, UTF-16 BE", file: "unicode-text-utf16be.csv", opts: Options{Delimiter: '\t'}, want: excelUnicodeText},
+	{name: "Excel Unicode text read as comma-separated", file: "unicode-text-utf16le.csv", fatal: ErrNoPhoneColumn,
+		fatalMsg: `recipients: line 1: no phone column: want a column named "phone" or "identity", and the first line must be the header; ` +
+			`the header has a single column containing '\t': is the delimiter '\t'? (Excel's "Unicode text" is tab-separated)`},
+	{name: "UTF-16 counted in the file's bytes for MaxBytes", gen: func() io.Reader {
+		// 22 + 3×32 = 118 bytes of UTF-16 after the byte order mark hold
+		// three rows; as UTF-8 they would hold six.
+		return strings.NewReader(utf16LE("phone,note\n" + strings.Repeat("+33612345678,ok\n", 10)))
+	}, opts: Options{MaxBytes: 118}, want: []outcome{
+		ok(2, sms, "+33612345678"),
+		ok(3, sms, "+33612345678"),
+		ok(4, sms, "+33612345678"),
+	}, fatal: ErrTooLarge, fatalMsg: "recipients: line 5: file is too large: the file is larger than 118 bytes (--max-bytes); split it or raise --max-bytes"},
+	{name: "10 MB field in a UTF-16 file", gen: func() io.Reader {
+		return io.MultiReader(strings.NewReader(utf16LE("phone,note\n+33612345678,")),
+			newRepeatReader("a\x00", tenMB/2), strings.NewReader(utf16LE("\n+33612345678,ok\n")[2:]))
+	}, want: []outcome{
+		rejected(2, "", "row is longer than 1048576 bytes (--max-row-bytes)"),
+		ok(3, sms, "+33612345678"),
+	}, maxAlloc: largeAlloc},
 	{name: "NUL bytes", file: "nul-bytes.csv", want: []outcome{
 		ok(2, sms, "+33612345678"),
 		rejected(3, "first_name", "value contains a NUL byte"),
@@ -71,7 +142,7 @@ var hostileCorpus = []corpusCase{
 		ok(5, sms, "+4915123456789"),
 	}},
 	{name: "NUL byte in the header", gen: func() io.Reader { return strings.NewReader("phone,na\x00me\n+33612345678,x\n") },
-		fatal: ErrMalformedHeader, fatalMsg: "recipients: line 1: malformed header row: column 2: the name contains a NUL byte (is the file UTF-16?)"},
+		fatal: ErrMalformedHeader, fatalMsg: "recipients: line 1: malformed header row: column 2: the name contains a NUL byte (is the file UTF-16 without a byte order mark? name it with --encoding utf-16le or utf-16be)"},
 	{name: "byte order mark", file: "bom.csv", opts: Options{DefaultRegion: "US"}, want: []outcome{
 		ok(2, sms, "+33612345678"),
 		ok(3, sms, "+12015550123"),
@@ -91,8 +162,16 @@ var hostileCorpus = []corpusCase{
 	}},
 	{name: "unbalanced quotes", file: "unbalanced-quotes.csv", want: []outcome{
 		ok(2, sms, "+33612345678"),
-		rejected(3, "first_name", `bare " in a non-quoted value (quote the whole value and double the " inside it)`),
-		rejected(4, "first_name", `stray " in a quoted value (a " inside quotes must be doubled)`),
+		ok(3, sms, "+12015550123"), // Bo"b: a quote inside an unquoted value is part of it
+		rejected(4, "first_name", strayQuote),
+		ok(5, sms, "+4915123456789"),
+		// The quote opened on line 6 is never closed: lines 6-8 are one field.
+		rejected(6, "", "a quoted field starting on this row is never closed, so the rest of the file could not be read"),
+	}},
+	{name: "unbalanced quotes, strict", file: "unbalanced-quotes.csv", opts: Options{StrictQuotes: true}, want: []outcome{
+		ok(2, sms, "+33612345678"),
+		rejected(3, "first_name", bareQuote),
+		rejected(4, "first_name", strayQuote),
 		ok(5, sms, "+4915123456789"),
 		// The quote opened on line 6 is never closed: lines 6-8 are one field.
 		rejected(6, "", "a quoted field starting on this row is never closed, so the rest of the file could not be read"),
@@ -104,6 +183,22 @@ var hostileCorpus = []corpusCase{
 		ok(2, sms, "+33612345678"),
 		rejected(3, "", "a quoted field starting on this row is never closed, so the rest of the file could not be read"),
 	}, maxAlloc: largeAlloc},
+	{name: "inch marks", file: "inch-marks.csv", want: []outcome{
+		ok(2, sms, "+33612345678"),  // 27" screen, 37°36'37.8"N 121°2'17.9"W
+		ok(3, sms, "+12015550123"),  // 5'10" shelf
+		ok(4, sms, "+442079460958"), // "12"" x 18"" print", quoted
+		ok(5, sms, "+4915123456789"),
+		rejected(6, "item", strayQuote), // "Carl"x: a quoted field, then x
+		ok(7, sms, "+61412345678"),
+	}},
+	{name: "inch marks, strict", file: "inch-marks.csv", opts: Options{StrictQuotes: true}, want: []outcome{
+		rejected(2, "item", bareQuote),
+		rejected(3, "item", bareQuote),
+		ok(4, sms, "+442079460958"),
+		ok(5, sms, "+4915123456789"),
+		rejected(6, "item", strayQuote),
+		ok(7, sms, "+61412345678"),
+	}},
 	{name: "wrong delimiter", file: "semicolon.csv", opts: Options{Delimiter: ';', DefaultRegion: "US"}, want: []outcome{
 		ok(2, sms, "+33612345678"),
 		ok(3, sms, "+12015550123"),
@@ -131,14 +226,14 @@ var hostileCorpus = []corpusCase{
 	// Size limits.
 	{name: "10 MB field in a row", gen: func() io.Reader {
 		return io.MultiReader(strings.NewReader("phone,note\n+33612345678,"),
-			newRepeatReader('a', tenMB), strings.NewReader("\n+33612345678,ok\n"))
+			newRepeatReader("a", tenMB), strings.NewReader("\n+33612345678,ok\n"))
 	}, want: []outcome{
 		rejected(2, "", "row is longer than 1048576 bytes (--max-row-bytes)"),
 		ok(3, sms, "+33612345678"),
 	}, maxAlloc: largeAlloc},
 	{name: "10 MB quoted field of line breaks", gen: func() io.Reader {
 		return io.MultiReader(strings.NewReader("phone,note\n+33612345678,\""),
-			newRepeatReader('\n', tenMB), strings.NewReader("\"\n+33612345678,ok\n"))
+			newRepeatReader("\n", tenMB), strings.NewReader("\"\n+33612345678,ok\n"))
 	}, want: []outcome{
 		rejected(2, "", "row is longer than 1048576 bytes (--max-row-bytes)"),
 		ok(3+tenMB, sms, "+33612345678"),
@@ -150,7 +245,7 @@ var hostileCorpus = []corpusCase{
 		ok(3, sms, "+33612345678"),
 	}},
 	{name: "10 MB header name", gen: func() io.Reader {
-		return io.MultiReader(strings.NewReader("phone,"), newRepeatReader('a', tenMB), strings.NewReader("\n+33612345678,ok\n"))
+		return io.MultiReader(strings.NewReader("phone,"), newRepeatReader("a", tenMB), strings.NewReader("\n+33612345678,ok\n"))
 	}, fatal: ErrMalformedHeader, fatalMsg: "recipients: line 1: malformed header row: the header is longer than 1048576 bytes (--max-row-bytes)",
 		maxAlloc: largeAlloc},
 	{name: "1,000,000 header columns", gen: func() io.Reader {
@@ -165,7 +260,7 @@ var hostileCorpus = []corpusCase{
 		maxAlloc: largeAlloc},
 	{name: "1,000,000 fields in a row", gen: func() io.Reader {
 		return io.MultiReader(strings.NewReader("phone,note\n+33612345678"),
-			newRepeatReader(',', 1_000_000), strings.NewReader("\n+33612345678,ok\n"))
+			newRepeatReader(",", 1_000_000), strings.NewReader("\n+33612345678,ok\n"))
 	}, want: []outcome{
 		rejected(2, "", "row has more than 1000 fields, want 2 (one per header column)"),
 		ok(3, sms, "+33612345678"),
@@ -179,7 +274,7 @@ var hostileCorpus = []corpusCase{
 		ok(4, sms, "+33612345678"),
 	}, fatal: ErrTooLarge, fatalMsg: "recipients: line 5: file is too large: the file is larger than 60 bytes (--max-bytes); split it or raise --max-bytes"},
 	{name: "10 MB stream over MaxBytes in the header", gen: func() io.Reader {
-		return io.MultiReader(strings.NewReader("phone,"), newRepeatReader('a', tenMB))
+		return io.MultiReader(strings.NewReader("phone,"), newRepeatReader("a", tenMB))
 	}, opts: Options{MaxBytes: 1 << 20, MaxRowBytes: 2 << 20}, fatal: ErrTooLarge,
 		fatalMsg: "recipients: line 1: file is too large: the file is larger than 1048576 bytes (--max-bytes); split it or raise --max-bytes",
 		maxAlloc: largeAlloc},

@@ -10,9 +10,23 @@
 // case-insensitively for "phone", "identity" and "channel"; two columns whose
 // names differ only in case are duplicates.
 //
-// The reader accepts a UTF-8 byte order mark, CRLF or LF line endings, quoted
-// fields (RFC 4180: "a, b", "line 1\nline 2", "say ""hi""") and any single-byte
-// delimiter. Blank lines are skipped.
+// The reader accepts CRLF or LF line endings, quoted fields (RFC 4180:
+// "a, b", "line 1\nline 2", "say ""hi""") and any single-byte delimiter.
+// Blank lines are skipped.
+//
+// A '"' inside a value that does not start with one is part of the value,
+// as spreadsheets read an inch mark (27" screen, 37°36'37.8"N);
+// [Options.StrictQuotes] rejects such rows instead. A value that starts
+// with '"' is a quoted field: a '"' inside it must be doubled or end the
+// field, else the row is rejected and the rest of its line skipped, and a
+// quoted field never closed is reported on the row where it starts.
+//
+// The file is UTF-8, with or without a byte order mark. A UTF-16 byte order
+// mark (Excel's "Unicode text", which is tab-separated: set the delimiter to
+// '\t') makes it UTF-16; [Options.Encoding] names a legacy encoding such as
+// windows-1252 or Shift_JIS. Decoding streams: memory does not grow with the
+// file. A value that is not valid in the file's encoding is rejected with
+// its row.
 //
 // # Errors
 //

@@ -15,9 +15,9 @@ var (
 	// ErrMalformedHeader means the header row could not be parsed: a quoting
 	// error, an over-long row or name, a NUL byte.
 	ErrMalformedHeader = errors.New("malformed header row")
-	// ErrEncoding means the file is not UTF-8 text (for example UTF-16, or a
-	// header that is not valid UTF-8).
-	ErrEncoding = errors.New("file is not UTF-8")
+	// ErrEncoding means the header is not valid text in the file's encoding:
+	// UTF-8, unless a byte order mark or Options.Encoding says otherwise.
+	ErrEncoding = errors.New("invalid text encoding")
 	// ErrEmptyColumnName means a header cell is empty or only spaces.
 	ErrEmptyColumnName = errors.New("empty column name")
 	// ErrDuplicateColumn means two header cells name the same column.

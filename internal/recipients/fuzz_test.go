@@ -35,13 +35,27 @@ var csvSeeds = []string{
 	"identity,channel\npsid,MESSENGER\n,TELEGRAM\n",
 }
 
+// fuzzEncodings are the Options.Encoding values FuzzReader picks from.
+var fuzzEncodings = [4]string{"", "windows-1252", "shift_jis", "utf-16be"}
+
+const (
+	fuzzEncodingShift = 8       // limit bits 8-9 pick one of fuzzEncodings
+	fuzzStrictQuotes  = 1 << 10 // limit bit 10 sets StrictQuotes
+)
+
 // FuzzReader checks that the reader never panics and that every record comes
-// out as a row or a RowError, in line order, on the right line.
+// out as a row or a RowError, in line order, on the right line. limit holds
+// the options: MaxRowBytes (bits 0-7), the encoding (8-9), StrictQuotes
+// (10) and how much of the file MaxBytes cuts off (13-15).
 func FuzzReader(f *testing.F) {
 	for _, s := range csvSeeds {
 		f.Add([]byte(s), false, uint16(0))
+		f.Add([]byte(s), false, uint16(fuzzStrictQuotes))
 	}
-	addFileSeeds(f, func(data []byte) { f.Add(data, false, uint16(0)) })
+	addFileSeeds(f, func(data []byte) {
+		f.Add(data, false, uint16(0))
+		f.Add(data, false, uint16(fuzzStrictQuotes|1<<fuzzEncodingShift)) // windows-1252
+	})
 	f.Fuzz(func(t *testing.T, data []byte, semicolon bool, limit uint16) {
 		opts := Options{
 			DefaultRegion: "US",
@@ -50,7 +64,9 @@ func FuzzReader(f *testing.F) {
 			MaxColumns:    8,
 			// Cut the file short by up to 7 bytes now and then: the rows
 			// before the cut still come out, then ErrTooLarge.
-			MaxBytes: max(1, int64(len(data))-int64(limit>>13)),
+			MaxBytes:     max(1, int64(len(data))-int64(limit>>13)),
+			Encoding:     fuzzEncodings[limit>>fuzzEncodingShift&3],
+			StrictQuotes: limit&fuzzStrictQuotes != 0,
 		}
 		if semicolon {
 			opts.Delimiter = ';'
@@ -63,6 +79,8 @@ func FuzzReader(f *testing.F) {
 			}
 			return
 		}
+		// Every decoder here turns only a 0x0A byte into a '\n' (UTF-16
+		// has one in each line break and in some other characters).
 		lines := bytes.Count(data, []byte{'\n'}) + 1
 		prev := 1
 		for i := 0; ; i++ {
@@ -108,7 +126,7 @@ func checkRow(t *testing.T, r *Reader, row Row) {
 		t.Fatalf("line %d: got %d vars, want %d", row.Line, len(row.Vars), len(r.Columns()))
 	}
 	for k, v := range row.Vars {
-		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 || len(v) > r.opts.MaxFieldBytes {
+		if !utf8.ValidString(v) || !r.recs.text.valid(v) || strings.IndexByte(v, 0) >= 0 || len(v) > r.opts.MaxFieldBytes {
 			t.Fatalf("line %d: var %q has a value that should have been rejected", row.Line, k)
 		}
 	}
@@ -126,8 +144,10 @@ func FuzzGuard(f *testing.F) {
 		if delim == 0 || delim > 0x7f || delim == '"' || delim == '\r' || delim == '\n' {
 			delim = ','
 		}
-		compareWithCSV(t, in, delim)
-		scan(t, in, delim, 1+int(maxRow), 1+int(maxFields%16))
+		for _, strict := range []bool{false, true} {
+			compareWithCSV(t, in, delim, strict)
+			scan(t, in, delim, 1+int(maxRow), 1+int(maxFields%16), strict)
+		}
 	})
 }
 

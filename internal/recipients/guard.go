@@ -6,20 +6,27 @@ import (
 	"io"
 )
 
-// guard sits between the uploaded file and encoding/csv. encoding/csv buffers a
+// guard sits between the file's text and encoding/csv. encoding/csv buffers a
 // whole record before returning it, so one 10 MB cell, or a stray quote that
 // turns the rest of a million-line file into a single quoted field, would be
 // held in memory in full. The guard passes bytes through while following the
-// record boundaries exactly as encoding/csv (non-lazy quotes, no comments, no
-// leading-space trimming) will see them, and:
+// record boundaries exactly as encoding/csv (no comments, no leading-space
+// trimming) will see them, and:
 //
-//   - strips a leading UTF-8 byte order mark;
 //   - cuts a record that grows past maxRowBytes, or past maxFields fields: it
 //     ends the record early with a line break (closing an open quoted field
 //     first) and then skips the rest of the record without passing it on;
+//   - decides the quoting rules: a '"' inside a quoted field that neither
+//     doubles it nor closes the field (`"a"b`) is an error, and so, with
+//     strictQuotes, is a '"' inside an unquoted field (`a"b`). Such a record
+//     is cut at the quote, as encoding/csv without LazyQuotes would end it,
+//     and the rest of its line skipped. encoding/csv runs with LazyQuotes so
+//     that a '"' inside an unquoted field is kept as written; LazyQuotes'
+//     other rule, reading `"a"b` as a quoted field going on past the quote,
+//     never applies because the guard never passes such a quote on;
 //   - notes, for every record, the file line it starts on and what went wrong
-//     with it (cut short, unterminated quote, bare quote), in a FIFO that the
-//     Reader pops once per record encoding/csv returns.
+//     with it (cut short, why, unterminated quote), in a FIFO that the Reader
+//     pops once per record encoding/csv returns.
 //
 // Line numbers are counted by the guard, in the original file, because a cut
 // record hides some line breaks from encoding/csv. The guard also counts the
@@ -32,9 +39,10 @@ type guard struct {
 	srcErr error // first error from src; io.EOF at the end
 	done   bool  // srcErr seen and the last record finished
 
-	delim       byte
-	maxRowBytes int
-	maxFields   int
+	delim        byte
+	maxRowBytes  int
+	maxFields    int
+	strictQuotes bool // a '"' inside an unquoted field is an error
 
 	state       scanState
 	inRecord    bool
@@ -52,14 +60,8 @@ type guard struct {
 	records []recordInfo // FIFO; records[head:] are not yet popped
 	head    int
 
-	dataBytes int64 // bytes read after the byte order mark
-	maxBytes  int64 // dataBytes past this fail with errTooLarge
-	utf16BOM  bool
+	dataBytes int64 // bytes read
 }
-
-// errTooLarge is the guard's read error once the file passes maxBytes; the
-// Reader turns it into a FatalError wrapping ErrTooLarge.
-var errTooLarge = errors.New("file larger than MaxBytes")
 
 // scanState mirrors where encoding/csv's readRecord is within a record.
 type scanState uint8
@@ -72,15 +74,17 @@ const (
 	stQuoted                         // in a quoted field
 	stQuotedQuote                    // in a quoted field, just after a '"'
 	stQuotedQuoteCR                  // after `"` and '\r': a line break if '\n' follows
-	stSkipLine                       // after a quote error: encoding/csv drops the rest of the line
+	stSkipLine                       // after a quote error: the rest of the line is dropped
 )
 
 type cut uint8
 
 const (
-	notCut cut = iota
-	cutBytes
-	cutFields
+	notCut        cut = iota
+	cutBytes          // longer than maxRowBytes
+	cutFields         // more than maxFields fields
+	cutBareQuote      // a '"' inside an unquoted field, with strictQuotes
+	cutStrayQuote     // a '"' inside a quoted field that neither doubles it nor ends the field
 )
 
 // recordInfo is what the guard knows about one record.
@@ -89,59 +93,23 @@ type recordInfo struct {
 	emittedLine   int  // the same line as encoding/csv counts it
 	cut           cut  // the record was cut short
 	unterminated  bool // the file ends inside a quoted field of this record
-	quoteErrField int  // 0-based field of the first quote error, or -1
+	quoteErrField int  // 0-based field of the quote error (cutBareQuote, cutStrayQuote), or -1
 }
-
-var (
-	utf8BOM    = []byte{0xEF, 0xBB, 0xBF}
-	utf16LEBOM = []byte{0xFF, 0xFE}
-	utf16BEBOM = []byte{0xFE, 0xFF}
-)
 
 // guardBufSize is the guard's read buffer; the FIFO holds at most about
 // (guardBufSize + encoding/csv's 4 KiB buffer) / 2 records.
 const guardBufSize = 32 << 10
 
-func newGuard(src io.Reader, delim byte, maxRowBytes, maxFields int, maxBytes int64) *guard {
+func newGuard(src io.Reader, delim byte, maxRowBytes, maxFields int, strictQuotes bool) *guard {
 	return &guard{
-		src:         src,
-		maxBytes:    maxBytes,
-		buf:         make([]byte, guardBufSize),
-		delim:       delim,
-		maxRowBytes: maxRowBytes,
-		maxFields:   maxFields,
-		line:        1,
-		emittedLine: 1,
-	}
-}
-
-// start reads the first bytes and drops a UTF-8 byte order mark.
-func (g *guard) start() {
-	n, err := io.ReadAtLeast(g.src, g.buf, len(utf8BOM))
-	if err == io.ErrUnexpectedEOF {
-		err = io.EOF
-	}
-	g.r, g.w, g.srcErr = 0, n, err
-	head := g.buf[:n]
-	switch {
-	case bytes.HasPrefix(head, utf8BOM):
-		g.r = len(utf8BOM)
-	case bytes.HasPrefix(head, utf16LEBOM), bytes.HasPrefix(head, utf16BEBOM):
-		g.utf16BOM = true
-	}
-	g.count()
-}
-
-// count adds the buffered bytes to dataBytes. Past maxBytes it keeps only
-// the bytes up to the limit and ends the input with errTooLarge, so the file
-// is refused however it was delivered (a pipe has no size to check up
-// front) while the records wholly within the limit still come through.
-func (g *guard) count() {
-	g.dataBytes += int64(g.w - g.r)
-	if over := g.dataBytes - g.maxBytes; over > 0 {
-		g.w -= int(over)
-		g.dataBytes = g.maxBytes
-		g.srcErr = errTooLarge
+		src:          src,
+		buf:          make([]byte, guardBufSize),
+		delim:        delim,
+		maxRowBytes:  maxRowBytes,
+		maxFields:    maxFields,
+		strictQuotes: strictQuotes,
+		line:         1,
+		emittedLine:  1,
 	}
 }
 
@@ -151,7 +119,7 @@ func (g *guard) fill() {
 	if err != nil {
 		g.srcErr = err
 	}
-	g.count()
+	g.dataBytes += int64(n)
 }
 
 // Read implements io.Reader for encoding/csv.
@@ -293,13 +261,16 @@ func (g *guard) beginRecord() {
 type event uint8
 
 const (
-	evData     event = iota // the byte is content of the record
-	evDelim                 // the byte separates two fields
-	evEnd                   // the byte is the '\n' that ends the record
-	evQuoteErr              // the byte makes encoding/csv report a quote error
+	evData       event = iota // the byte is content of the record
+	evDelim                   // the byte separates two fields
+	evEnd                     // the byte is the '\n' that ends the record
+	evBareQuote               // the byte is a '"' inside an unquoted field, with strictQuotes
+	evStrayQuote              // the byte follows a '"' that neither doubles it nor ends the quoted field
 )
 
-// transition is encoding/csv's readRecord as a byte-at-a-time state machine.
+// transition is encoding/csv's readRecord as a byte-at-a-time state machine,
+// with the quoting rules of the guard: where it returns a quote error event,
+// encoding/csv without LazyQuotes would report ErrBareQuote or ErrQuote.
 func (g *guard) transition(c byte) (scanState, event) {
 	d := g.delim
 	switch g.state {
@@ -320,9 +291,11 @@ func (g *guard) transition(c byte) (scanState, event) {
 		case '\n':
 			return stLineStart, evEnd
 		case '"':
-			return stSkipLine, evQuoteErr // ErrBareQuote
+			if g.strictQuotes {
+				return stSkipLine, evBareQuote // ErrBareQuote
+			}
 		}
-		return stUnquoted, evData
+		return stUnquoted, evData // a '"' here is part of the value
 	case stQuoted:
 		if c == '"' {
 			return stQuotedQuote, evData
@@ -339,12 +312,12 @@ func (g *guard) transition(c byte) (scanState, event) {
 		case '\r':
 			return stQuotedQuoteCR, evData
 		}
-		return stSkipLine, evQuoteErr // ErrQuote: `"x`
+		return stSkipLine, evStrayQuote // ErrQuote: `"x`
 	case stQuotedQuoteCR:
 		if c == '\n' {
 			return stLineStart, evEnd
 		}
-		return stSkipLine, evQuoteErr // ErrQuote: `"\rx`
+		return stSkipLine, evStrayQuote // ErrQuote: `"\rx`
 	case stSkipLine:
 		if c == '\n' {
 			return stLineStart, evEnd
@@ -371,13 +344,17 @@ func (g *guard) recordStep(c byte) bool {
 		g.cut(cutFields)
 	case g.recBytes >= g.maxRowBytes:
 		g.cut(cutBytes)
+	case ev == evBareQuote || ev == evStrayQuote:
+		why := cutStrayQuote
+		if ev == evBareQuote {
+			why = cutBareQuote
+		}
+		g.records[len(g.records)-1].quoteErrField = g.fields - 1
+		g.cut(why)
 	default:
 		g.recBytes++
 		if ev == evDelim {
 			g.fields++
-		}
-		if rec := &g.records[len(g.records)-1]; ev == evQuoteErr && rec.quoteErrField < 0 {
-			rec.quoteErrField = g.fields - 1
 		}
 		g.state = next
 		return true
@@ -396,7 +373,8 @@ func (g *guard) cut(why cut) {
 	switch {
 	case g.recBytes == 1 && g.crStart:
 		// "\r" + "\n" would read as a blank line and the record would vanish;
-		// a bare quote keeps it a (rejected) record.
+		// with a '"' (part of the value, as encoding/csv reads it lazily) it
+		// stays a record, which the Reader rejects for the cut.
 		g.pending = [2]byte{'"', '\n'}
 		g.nPending = 2
 	case g.state == stQuoted:

@@ -13,44 +13,28 @@ import (
 type scanned struct {
 	info   recordInfo
 	fields []string
-	err    error // nil or a *csv.ParseError
 }
 
-// scan runs input through a guard and encoding/csv, as NewReader does, and
-// checks that both agree on where every record starts.
-func scan(t testing.TB, input string, delim byte, maxRowBytes, maxFields int) []scanned {
+// scan runs input (UTF-8 text) through the record layer of a Reader, the
+// guard and encoding/csv, which checks that both agree on where every
+// record starts and that encoding/csv reports no error the guard missed.
+func scan(t testing.TB, input string, delim byte, maxRowBytes, maxFields int, strictQuotes bool) []scanned {
 	t.Helper()
-	g := newGuard(strings.NewReader(input), delim, maxRowBytes, maxFields, DefaultMaxBytes)
-	g.start()
-	cr := csv.NewReader(g)
-	cr.Comma = rune(delim)
-	cr.FieldsPerRecord = -1
+	rs := csvRecords(strings.NewReader(input), Options{
+		Delimiter: rune(delim), MaxRowBytes: maxRowBytes, MaxColumns: maxFields, StrictQuotes: strictQuotes,
+	})
 	var out []scanned
 	for {
-		rec, err := cr.Read()
+		rec, info, err := rs.read()
 		if err == io.EOF {
 			break
 		}
-		var perr *csv.ParseError
-		if err != nil && !errors.As(err, &perr) {
-			t.Fatalf("input %q: csv.Read: unexpected error %v", input, err)
+		if err != nil {
+			t.Fatalf("input %q (strict quotes %v): got error %v, want records only", input, strictQuotes, err)
 		}
-		info, ok := g.pop()
-		if !ok {
-			t.Fatalf("input %q: encoding/csv returned a record the guard does not know", input)
-		}
-		if err == nil {
-			if line, _ := cr.FieldPos(0); line != info.emittedLine {
-				t.Fatalf("input %q: record on line %d: encoding/csv says it starts on emitted line %d, guard says %d",
-					input, info.line, line, info.emittedLine)
-			}
-		} else if perr.StartLine != info.emittedLine {
-			t.Fatalf("input %q: bad record on line %d: encoding/csv says it starts on emitted line %d, guard says %d",
-				input, info.line, perr.StartLine, info.emittedLine)
-		}
-		out = append(out, scanned{info: info, fields: slices.Clone(rec), err: err})
+		out = append(out, scanned{info: info, fields: slices.Clone(rec)})
 	}
-	if _, ok := g.pop(); ok {
+	if _, ok := rs.g.pop(); ok {
 		t.Fatalf("input %q: the guard has a record encoding/csv did not return", input)
 	}
 	return out
@@ -67,30 +51,34 @@ func TestGuardCuts(t *testing.T) {
 		"+33612345678,\"a\r\nb\"\r",
 		"\r+33612345678,x,y",
 		"\rx",
+		"\r\"x",
 		`+33612345678,a"b,c`,
 		`+33612345678,"a"b,c`,
 		`+33612345678,,,,,,,,`,
 		`+33612345678,"",""`,
 		`"""",""""`,
 		"\"a\n\n\nb\",\"\n\"",
+		`27" screen,"a"b,"c`,
 	}
-	for _, row := range rows {
-		for limit := 5; limit <= len(row)+1; limit++ {
-			in := row + "\nz,k,k\n"
-			got := scan(t, in, ',', limit, 3)
-			wantLine := 2 + strings.Count(row, "\n")
-			if len(got) != 2 {
-				t.Fatalf("row %q, limit %d: got %d records %+v, want 2", row, limit, len(got), got)
-			}
-			if got[0].info.line != 1 {
-				t.Errorf("row %q, limit %d: got first record on line %d, want 1", row, limit, got[0].info.line)
-			}
-			last := got[1]
-			if last.info.line != wantLine || last.err != nil || last.info.cut != notCut || !slices.Equal(last.fields, []string{"z", "k", "k"}) {
-				t.Errorf("row %q, limit %d: got last record %+v, want [z k k] on line %d", row, limit, last, wantLine)
-			}
-			if len(row) > limit && got[0].info.cut == notCut && strings.Count(row, ",") < 4 {
-				t.Errorf("row %q, limit %d: got an uncut first record %+v", row, limit, got[0])
+	for _, strict := range []bool{false, true} {
+		for _, row := range rows {
+			for limit := 5; limit <= len(row)+1; limit++ {
+				in := row + "\nz,k,k\n"
+				got := scan(t, in, ',', limit, 3, strict)
+				wantLine := 2 + strings.Count(row, "\n")
+				if len(got) != 2 {
+					t.Fatalf("row %q, limit %d, strict %v: got %d records %+v, want 2", row, limit, strict, len(got), got)
+				}
+				if got[0].info.line != 1 {
+					t.Errorf("row %q, limit %d, strict %v: got first record on line %d, want 1", row, limit, strict, got[0].info.line)
+				}
+				last := got[1]
+				if last.info.line != wantLine || last.info.cut != notCut || !slices.Equal(last.fields, []string{"z", "k", "k"}) {
+					t.Errorf("row %q, limit %d, strict %v: got last record %+v, want [z k k] on line %d", row, limit, strict, last, wantLine)
+				}
+				if len(row) > limit && got[0].info.cut == notCut && strings.Count(row, ",") < 4 {
+					t.Errorf("row %q, limit %d, strict %v: got an uncut first record %+v", row, limit, strict, got[0])
+				}
 			}
 		}
 	}
@@ -102,30 +90,45 @@ func TestGuardRecordInfo(t *testing.T) {
 		in        string
 		maxRow    int
 		maxFields int
+		strict    bool
 		want      []recordInfo // emittedLine is not compared
 	}{
-		{"plain", "a,b\nc,d\n", 100, 10, []recordInfo{
+		{"plain", "a,b\nc,d\n", 100, 10, false, []recordInfo{
 			{line: 1, quoteErrField: -1}, {line: 2, quoteErrField: -1}}},
-		{"bare quote in field 2", "a,b\"c,d\ne\n", 100, 10, []recordInfo{
-			{line: 1, quoteErrField: 1}, {line: 2, quoteErrField: -1}}},
-		{"stray quote in field 1", "\"a\"b,c\ne\n", 100, 10, []recordInfo{
-			{line: 1, quoteErrField: 0}, {line: 2, quoteErrField: -1}}},
-		{"unterminated", "a\n\"b\nc\nd", 100, 10, []recordInfo{
+		{"bare quote in field 2", "a,b\"c,d\ne\n", 100, 10, false, []recordInfo{
+			{line: 1, quoteErrField: -1}, {line: 2, quoteErrField: -1}}},
+		{"bare quote in field 2, strict", "a,b\"c,d\ne\n", 100, 10, true, []recordInfo{
+			{line: 1, cut: cutBareQuote, quoteErrField: 1}, {line: 2, quoteErrField: -1}}},
+		{"bare quote then a quoted field", "a,b\"c,\"d\ne\"\nf\n", 100, 10, false, []recordInfo{
+			{line: 1, quoteErrField: -1}, {line: 3, quoteErrField: -1}}},
+		{"bare quote then a quoted field, strict", "a,b\"c,\"d\ne\"\nf\n", 100, 10, true, []recordInfo{
+			{line: 1, cut: cutBareQuote, quoteErrField: 1}, {line: 2, cut: cutBareQuote, quoteErrField: 0}, {line: 3, quoteErrField: -1}}},
+		{"stray quote in field 1", "\"a\"b,c\ne\n", 100, 10, false, []recordInfo{
+			{line: 1, cut: cutStrayQuote, quoteErrField: 0}, {line: 2, quoteErrField: -1}}},
+		{"stray quote in field 1, strict", "\"a\"b,c\ne\n", 100, 10, true, []recordInfo{
+			{line: 1, cut: cutStrayQuote, quoteErrField: 0}, {line: 2, quoteErrField: -1}}},
+		{"stray quote after CR", "x,\"a\"\rb,c\ne\n", 100, 10, false, []recordInfo{
+			{line: 1, cut: cutStrayQuote, quoteErrField: 1}, {line: 2, quoteErrField: -1}}},
+		{"unterminated", "a\n\"b\nc\nd", 100, 10, false, []recordInfo{
 			{line: 1, quoteErrField: -1}, {line: 2, unterminated: true, quoteErrField: -1}}},
-		{"unterminated and cut", "a\n\"b\nc\nd", 3, 10, []recordInfo{
+		{"unterminated and cut", "a\n\"b\nc\nd", 3, 10, false, []recordInfo{
 			{line: 1, quoteErrField: -1}, {line: 2, cut: cutBytes, unterminated: true, quoteErrField: -1}}},
-		{"too many fields", "a,b,c,d\ne\n", 100, 2, []recordInfo{
+		{"too many fields", "a,b,c,d\ne\n", 100, 2, false, []recordInfo{
 			{line: 1, cut: cutFields, quoteErrField: -1}, {line: 2, quoteErrField: -1}}},
-		{"too long", "abcdef\ne\n", 5, 10, []recordInfo{
+		{"too long", "abcdef\ne\n", 5, 10, false, []recordInfo{
 			{line: 1, cut: cutBytes, quoteErrField: -1}, {line: 2, quoteErrField: -1}}},
-		{"cut after a leading CR", "\rx\nz\n", 1, 10, []recordInfo{
+		{"too long before a stray quote", "\"abcdef\"x\ne\n", 5, 10, false, []recordInfo{
 			{line: 1, cut: cutBytes, quoteErrField: -1}, {line: 2, quoteErrField: -1}}},
-		{"exactly the limit", "abcde\ne\n", 5, 10, []recordInfo{
+		{"cut after a leading CR", "\rx\nz\n", 1, 10, false, []recordInfo{
+			{line: 1, cut: cutBytes, quoteErrField: -1}, {line: 2, quoteErrField: -1}}},
+		{"bare quote after a leading CR, strict", "\r\"x\nz\n", 100, 10, true, []recordInfo{
+			{line: 1, cut: cutBareQuote, quoteErrField: 0}, {line: 2, quoteErrField: -1}}},
+		{"exactly the limit", "abcde\ne\n", 5, 10, false, []recordInfo{
 			{line: 1, quoteErrField: -1}, {line: 2, quoteErrField: -1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := scan(t, tt.in, ',', tt.maxRow, tt.maxFields)
+			got := scan(t, tt.in, ',', tt.maxRow, tt.maxFields, tt.strict)
 			var infos []recordInfo
 			for _, s := range got {
 				s.info.emittedLine = 0
@@ -139,27 +142,39 @@ func TestGuardRecordInfo(t *testing.T) {
 }
 
 // TestGuardMatchesCSV checks, on tricky inputs without cuts, that the guard
-// passes encoding/csv exactly what it would read from the file itself.
+// and encoding/csv read what encoding/csv reads from the file itself.
 func TestGuardMatchesCSV(t *testing.T) {
 	inputs := []string{
 		"", "\n", "\r\n", "\r", "\r\r", "\r\r\n", "a\r", "a\rb\n", "\"a\"\r", "\"a\"\rb\n", "\"a\"\r\r\n",
 		"a,\"b\nc\",d\n\ne\n", "\"\"\"\"\n", "a\"\n", "\"a\n", "\"a\"\"", ",,\n,\n", "\ufeffa,b\n",
-		"a;b,c\n", "\"a\r\nb\"\r\n", "x\n\r\ny\n", "\"\"x\"\n\"y\"\n",
+		"a;b,c\n", "\"a\r\nb\"\r\n", "x\n\r\ny\n", "\"\"x\"\n\"y\"\n", "\r\"\n", "a\"b\"\n",
+		"a\"b,\"c\nd\"\n", "27\" screen,\"x\"y,z\nw\n", "a,\"b\"\"\n\"\"c\"\n",
 	}
 	for _, in := range inputs {
 		for _, delim := range []byte{',', ';'} {
-			compareWithCSV(t, in, delim)
+			for _, strict := range []bool{false, true} {
+				compareWithCSV(t, in, delim, strict)
+			}
 		}
 	}
 }
 
 // compareWithCSV reads in with encoding/csv alone and through the guard,
 // with limits that never cut, and fails if the records differ.
-func compareWithCSV(t testing.TB, in string, delim byte) {
+//
+// With strictQuotes the reference is encoding/csv without LazyQuotes: where
+// it reports ErrBareQuote or ErrQuote, the guard must cut the record at the
+// same field for the same reason, or (ErrQuote at the end of the file) mark
+// it unterminated. Without strictQuotes the reference is encoding/csv with
+// LazyQuotes, which agrees with the guard's rules up to the first stray
+// quote in a quoted field: there the guard cuts the record, and LazyQuotes
+// reads on past the quote, so the comparison stops.
+func compareWithCSV(t testing.TB, in string, delim byte, strictQuotes bool) {
 	t.Helper()
-	cr := csv.NewReader(strings.NewReader(strings.TrimPrefix(in, "\ufeff")))
+	cr := csv.NewReader(strings.NewReader(in))
 	cr.Comma = rune(delim)
 	cr.FieldsPerRecord = -1
+	cr.LazyQuotes = !strictQuotes
 	var want []scanned
 	for {
 		rec, err := cr.Read()
@@ -170,26 +185,54 @@ func compareWithCSV(t testing.TB, in string, delim byte) {
 		if err != nil && !errors.As(err, &perr) {
 			t.Fatalf("input %q: %v", in, err)
 		}
-		line := 0
+		w := scanned{info: recordInfo{quoteErrField: -1}, fields: slices.Clone(rec)}
 		if err == nil {
-			line, _ = cr.FieldPos(0)
+			w.info.line, _ = cr.FieldPos(0)
 		} else {
-			line = perr.StartLine
+			w.info.line = perr.StartLine
+			w.info.quoteErrField = len(rec) // the fields before the bad one
+			w.info.cut = cutStrayQuote
+			if errors.Is(err, csv.ErrBareQuote) {
+				w.info.cut = cutBareQuote
+			}
 		}
-		want = append(want, scanned{info: recordInfo{line: line}, fields: slices.Clone(rec), err: err})
+		want = append(want, w)
 	}
-	got := scan(t, in, delim, len(in)+1, len(in)+1)
-	if len(got) != len(want) {
-		t.Fatalf("input %q: got %d records %+v, want %d %+v", in, len(got), got, len(want), want)
-	}
-	for i := range got {
+	got := scan(t, in, delim, len(in)+1, len(in)+1, strictQuotes)
+	for i := range max(len(got), len(want)) {
+		if i >= len(got) || i >= len(want) {
+			t.Fatalf("input %q (strict quotes %v): got %d records %+v, want %d %+v", in, strictQuotes, len(got), got, len(want), want)
+		}
 		g, w := got[i], want[i]
-		if g.info.line != w.info.line || !slices.Equal(g.fields, w.fields) || (g.err == nil) != (w.err == nil) {
-			t.Errorf("input %q: record %d: got line %d %q (err %v), want line %d %q (err %v)",
-				in, i, g.info.line, g.fields, g.err, w.info.line, w.fields, w.err)
+		if g.info.unterminated && i == len(got)-1 && w.info.cut == cutStrayQuote && strictQuotes {
+			// encoding/csv's ErrQuote at the end of the file.
+			w.info.cut, w.info.quoteErrField, w.info.unterminated = notCut, -1, true
+			g.fields = g.fields[:min(len(g.fields), len(w.fields))]
 		}
-		if g.err != nil && g.err.Error() != w.err.Error() {
-			t.Errorf("input %q: record %d: got error %v, want %v", in, i, g.err, w.err)
+		if g.info.unterminated && i == len(got)-1 && !strictQuotes {
+			w.info.unterminated = true // LazyQuotes ends the field at the end of the file, silently
+		}
+		stray := !strictQuotes && g.info.cut == cutStrayQuote
+		if stray {
+			// encoding/csv's LazyQuotes reads the field on: compare the
+			// fields before it, and no further records.
+			w.info.cut, w.info.quoteErrField = cutStrayQuote, g.info.quoteErrField
+			w.fields = w.fields[:min(len(w.fields), g.info.quoteErrField)]
+		}
+		if w.info.cut == cutBareQuote || w.info.cut == cutStrayQuote {
+			if len(g.fields) != w.info.quoteErrField+1 {
+				t.Errorf("input %q (strict quotes %v): record %d: got %d fields %q, want %d, the last one cut at the quote",
+					in, strictQuotes, i, len(g.fields), g.fields, w.info.quoteErrField+1)
+			}
+			g.fields = g.fields[:min(len(g.fields), w.info.quoteErrField)]
+		}
+		g.info.emittedLine = 0
+		if g.info != w.info || !slices.Equal(g.fields, w.fields) {
+			t.Errorf("input %q (strict quotes %v): record %d: got %+v %q, want %+v %q",
+				in, strictQuotes, i, g.info, g.fields, w.info, w.fields)
+		}
+		if stray {
+			return
 		}
 	}
 }

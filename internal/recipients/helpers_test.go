@@ -125,25 +125,30 @@ func diffOutcomes(t testing.TB, got, want []outcome, match func(g, w outcome) bo
 	}
 }
 
-// repeatReader yields n copies of b without holding them in memory.
+// repeatReader yields n copies of a pattern without holding them in memory.
 type repeatReader struct {
-	b   byte
+	pat string
+	off int // next byte of pat
 	n   int64
-	buf []byte
 }
 
-func newRepeatReader(b byte, n int64) *repeatReader {
-	return &repeatReader{b: b, n: n}
+func newRepeatReader(pat string, n int64) *repeatReader {
+	return &repeatReader{pat: pat, n: n}
 }
 
 func (r *repeatReader) Read(p []byte) (int, error) {
-	if r.n <= 0 {
+	k := 0
+	for k < len(p) && r.n > 0 {
+		c := copy(p[k:], r.pat[r.off:])
+		k += c
+		r.off += c
+		if r.off == len(r.pat) {
+			r.off = 0
+			r.n--
+		}
+	}
+	if k == 0 {
 		return 0, io.EOF
 	}
-	k := min(int64(len(p)), r.n)
-	for i := range k {
-		p[i] = r.b
-	}
-	r.n -= k
-	return int(k), nil
+	return k, nil
 }

@@ -29,6 +29,24 @@ type Options struct {
 	// Defaults to DefaultDelimiter (',').
 	Delimiter rune
 
+	// StrictQuotes rejects a row with a '"' inside a value that is not
+	// quoted, such as the inch mark of 27" or 37°36'37.8"N. Without it such
+	// a '"' is part of the value, as spreadsheets read it. Either way a value
+	// that starts with '"' is a quoted field, and a '"' inside it must be
+	// doubled or end the field. Defaults to false.
+	StrictQuotes bool
+
+	// Encoding names the file's text encoding when it is not UTF-8: a name
+	// ParseEncoding knows, such as "windows-1252", "iso-8859-1" or
+	// "shift_jis". A file that starts with a byte order mark is read in the
+	// encoding the mark gives (UTF-8, or UTF-16 as Excel's "Unicode text"
+	// is) whatever Encoding says. In a decoded file, a value holding U+FFFD,
+	// which decoders put for bytes their encoding does not define, is
+	// rejected. The byte limits below count bytes of the text converted to
+	// UTF-8, except MaxBytes, which counts the file's own.
+	// Defaults to "" (UTF-8).
+	Encoding string
+
 	// DefaultRegion is the ISO 3166-1 alpha-2 code ("US", "FR") of the country
 	// whose national format is assumed for numbers written without a "+"
 	// country code, such as "(201) 555-0123" or "06 12 34 56 78". It is
@@ -49,8 +67,8 @@ type Options struct {
 	// DefaultMaxColumns (1000).
 	MaxColumns int
 
-	// MaxRowBytes is the longest accepted record, in bytes of the file
-	// (without its final line break). A longer data row is rejected and the
+	// MaxRowBytes is the longest accepted record, in bytes (without its
+	// final line break). A longer data row is rejected and the
 	// rest of it skipped without being buffered; a longer header is fatal.
 	// Defaults to DefaultMaxRowBytes (1 MiB).
 	MaxRowBytes int
@@ -114,6 +132,9 @@ func ParseRegion(s string) (string, error) {
 func (o Options) validate() error {
 	if d := o.Delimiter; !validDelimiter(d) {
 		return fmt.Errorf("recipients: Options.Delimiter %q must be a single-byte ASCII character other than '\"', '\\r' and '\\n'", d)
+	}
+	if _, err := ParseEncoding(o.Encoding); err != nil {
+		return fmt.Errorf("recipients: Options.Encoding: %w", err)
 	}
 	if _, err := ParseRegion(o.DefaultRegion); err != nil {
 		return fmt.Errorf("recipients: Options.DefaultRegion %q is not a known ISO 3166-1 alpha-2 region code", o.DefaultRegion)

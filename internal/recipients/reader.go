@@ -38,22 +38,9 @@ const (
 
 // Reader reads recipients from a CSV file, one row per call to Next. It is
 // not safe for concurrent use.
-//
-// The CSV layer is gocsv's CSVReader plumbing over an encoding/csv.Reader of
-// our own (gocsv.NewSimpleDecoderFromCSVReader): gocsv's Unmarshal* and
-// *ToCallback APIs decode into structs, which a file whose columns are
-// template variables cannot have; CSVToMaps reads the whole file into memory
-// and CSVToChanMaps stops at the first bad record; LazyCSVReader turns on
-// LazyQuotes and TrimLeadingSpace, which would quietly accept broken quoting
-// and change cell values; and SetCSVReader is process-wide state. Pulling one
-// record at a time from a decoder we configured keeps memory flat, keeps the
-// delimiter per Reader, and lets us carry on after a record encoding/csv
-// rejects. The guard underneath bounds each record (see guard.go).
 type Reader struct {
 	opts Options
-	g    *guard
-	csv  *csv.Reader
-	dec  gocsv.SimpleDecoder
+	recs *records
 
 	header     []string // trimmed names, in file order
 	headerLine int
@@ -61,6 +48,56 @@ type Reader struct {
 	channelIdx int // -1 if there is no channel column
 	varIdx     []int
 	err        error // sticky: io.EOF or a fatal error
+}
+
+// records is the CSV layer of a Reader: the file's text as UTF-8 (see
+// openText) read through the guard by encoding/csv, one record at a time,
+// with what the guard knows about each. This layer decides what is a
+// record and what a quote means; the Reader above it turns the guard's
+// verdicts into messages and checks the cells.
+//
+// encoding/csv is driven through gocsv's CSVReader plumbing
+// (gocsv.NewSimpleDecoderFromCSVReader) over an encoding/csv.Reader of our
+// own: gocsv's Unmarshal* and *ToCallback APIs decode into structs, which a
+// file whose columns are template variables cannot have; CSVToMaps reads
+// the whole file into memory and CSVToChanMaps stops at the first bad
+// record; LazyCSVReader turns on TrimLeadingSpace, which changes cell
+// values, and LazyQuotes on its own, which reads `"a"b,c` as one quoted
+// field running on past the quote, into the following rows; and
+// SetCSVReader is process-wide state. Pulling one record at a time from a
+// decoder we configured keeps memory flat, keeps the delimiter per Reader,
+// and lets us carry on after a bad record. LazyQuotes is on here only
+// because the guard never passes on the quotes it would misread (see
+// guard.go): what is left of it is reading a '"' inside an unquoted value
+// as part of the value.
+type records struct {
+	g        *guard
+	csv      *csv.Reader
+	dec      gocsv.SimpleDecoder
+	text     textInfo
+	maxBytes int64 // for the ErrTooLarge message
+}
+
+func newRecords(r io.Reader, opts Options) (*records, error) {
+	enc, err := ParseEncoding(opts.Encoding)
+	if err != nil {
+		return nil, fmt.Errorf("recipients: Options.Encoding: %w", err)
+	}
+	src, text := openText(r, enc, opts.Encoding, opts.MaxBytes)
+	rs := csvRecords(src, opts)
+	rs.text = text
+	return rs, nil
+}
+
+// csvRecords reads the records of text, which is UTF-8.
+func csvRecords(text io.Reader, opts Options) *records {
+	g := newGuard(text, byte(opts.Delimiter), opts.MaxRowBytes, opts.MaxColumns, opts.StrictQuotes)
+	cr := csv.NewReader(g)
+	cr.Comma = opts.Delimiter
+	cr.LazyQuotes = true    // see above: the guard applies the quoting rules
+	cr.FieldsPerRecord = -1 // checked against the header by us, with a better message
+	cr.ReuseRecord = true   // each record's cells still get a fresh string
+	return &records{g: g, csv: cr, dec: gocsv.NewSimpleDecoderFromCSVReader(cr), maxBytes: opts.MaxBytes}
 }
 
 // NewReader reads and checks the header of the CSV in r.
@@ -73,19 +110,11 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	g := newGuard(r, byte(opts.Delimiter), opts.MaxRowBytes, opts.MaxColumns, opts.MaxBytes)
-	g.start()
-	cr := csv.NewReader(g)
-	cr.Comma = opts.Delimiter
-	cr.FieldsPerRecord = -1 // checked against the header by us, with a better message
-	cr.ReuseRecord = true   // each record's cells still get a fresh string
-	rd := &Reader{
-		opts:       opts,
-		g:          g,
-		csv:        cr,
-		dec:        gocsv.NewSimpleDecoderFromCSVReader(cr),
-		channelIdx: -1,
+	recs, err := newRecords(r, opts)
+	if err != nil {
+		return nil, err
 	}
+	rd := &Reader{opts: opts, recs: recs, channelIdx: -1}
 	if err := rd.readHeader(); err != nil {
 		return nil, err
 	}
@@ -123,56 +152,56 @@ func (r *Reader) ChannelColumn() string {
 }
 
 // read returns the next record from encoding/csv with what the guard knows
-// about it. err is nil, a *csv.ParseError for a record with a quote error,
-// io.EOF, or a fatal error.
-func (r *Reader) read() (rec []string, info recordInfo, perr *csv.ParseError, err error) {
-	rec, err = r.dec.GetCSVRow()
-	if err != nil && !errors.As(err, &perr) {
-		if err == io.EOF {
-			return nil, recordInfo{}, nil, io.EOF
+// about it. err is nil, io.EOF, or a fatal error.
+func (rs *records) read() (rec []string, info recordInfo, err error) {
+	rec, err = rs.dec.GetCSVRow()
+	if err != nil {
+		var perr *csv.ParseError
+		switch {
+		case err == io.EOF:
+			return nil, recordInfo{}, io.EOF
+		case errors.Is(err, errTooLarge):
+			return nil, recordInfo{}, &FatalError{Err: ErrTooLarge, Line: rs.g.line,
+				Detail: fmt.Sprintf("the file is larger than %d bytes (--max-bytes); split it or raise --max-bytes", rs.maxBytes)}
+		case errors.As(err, &perr):
+			// With LazyQuotes and FieldsPerRecord -1, encoding/csv reports
+			// nothing the guard should not have stopped.
+			return nil, recordInfo{}, fmt.Errorf("recipients: internal error: line %d: encoding/csv: %w", rs.g.line, err)
 		}
-		if errors.Is(err, errTooLarge) {
-			return nil, recordInfo{}, nil, &FatalError{Err: ErrTooLarge, Line: r.g.line,
-				Detail: fmt.Sprintf("the file is larger than %d bytes (--max-bytes); split it or raise --max-bytes", r.opts.MaxBytes)}
-		}
-		return nil, recordInfo{}, nil, fmt.Errorf("recipients: reading line %d: %w", r.g.line, err)
+		return nil, recordInfo{}, fmt.Errorf("recipients: reading line %d: %w", rs.g.line, err)
 	}
-	info, ok := r.g.pop()
+	info, ok := rs.g.pop()
 	if !ok {
-		return nil, info, nil, errors.New("recipients: internal error: a CSV record has no line information")
+		return nil, info, errors.New("recipients: internal error: a CSV record has no line information")
 	}
-	if perr == nil && len(rec) > 0 {
-		if line, _ := r.csv.FieldPos(0); line != info.emittedLine {
-			return nil, info, nil, fmt.Errorf("recipients: internal error: line %d: record boundaries out of step with encoding/csv", info.line)
+	if len(rec) > 0 {
+		if line, _ := rs.csv.FieldPos(0); line != info.emittedLine {
+			return nil, info, fmt.Errorf("recipients: internal error: line %d: record boundaries out of step with encoding/csv", info.line)
 		}
 	}
-	return rec, info, perr, nil
+	return rec, info, nil
 }
 
 func (r *Reader) readHeader() error {
-	rec, info, perr, err := r.read()
+	rec, info, err := r.recs.read()
 	fatal := func(sentinel error, format string, args ...any) error {
 		return &FatalError{Err: sentinel, Line: info.line, Detail: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case err == io.EOF && r.g.dataBytes == 0:
+	case err == io.EOF && r.recs.g.dataBytes == 0:
 		return &FatalError{Err: ErrEmpty}
 	case err == io.EOF:
 		return &FatalError{Err: ErrNoHeader, Detail: "the file has only blank lines"}
 	case err != nil:
 		return err
-	case r.g.utf16BOM:
-		return fatal(ErrEncoding, "the file is UTF-16; save it as \"CSV UTF-8\"")
 	case info.unterminated:
 		return fatal(ErrMalformedHeader, "a quoted column name is never closed")
 	case info.cut == cutFields || len(rec) > r.opts.MaxColumns:
 		return fatal(ErrTooManyColumns, "the header has more than %d columns (--max-columns)", r.opts.MaxColumns)
 	case info.cut == cutBytes:
 		return fatal(ErrMalformedHeader, "the header is longer than %d bytes (--max-row-bytes)", r.opts.MaxRowBytes)
-	case perr != nil && info.quoteErrField >= 0:
-		return fatal(ErrMalformedHeader, "column %d: %s", info.quoteErrField+1, quoteReason(perr))
-	case perr != nil:
-		return fatal(ErrMalformedHeader, "%s", quoteReason(perr))
+	case info.cut == cutBareQuote || info.cut == cutStrayQuote:
+		return fatal(ErrMalformedHeader, "column %d: %s", info.quoteErrField+1, quoteReason(info.cut))
 	}
 
 	r.headerLine = info.line
@@ -181,10 +210,10 @@ func (r *Reader) readHeader() error {
 	var dups []string
 	for i, raw := range rec {
 		switch {
-		case !utf8.ValidString(raw):
-			return fatal(ErrEncoding, "column %d: the name is not valid UTF-8; save the file as \"CSV UTF-8\"", i+1)
+		case !r.recs.text.valid(raw):
+			return fatal(ErrEncoding, "column %d: the name %s", i+1, r.recs.text.invalid())
 		case strings.IndexByte(raw, 0) >= 0:
-			return fatal(ErrMalformedHeader, "column %d: the name contains a NUL byte (is the file UTF-16?)", i+1)
+			return fatal(ErrMalformedHeader, "column %d: the name contains a NUL byte (is the file UTF-16 without a byte order mark? name it with --encoding utf-16le or utf-16be)", i+1)
 		case len(raw) > r.opts.MaxFieldBytes:
 			return fatal(ErrMalformedHeader, "column %d: the name is longer than %d bytes (--max-field-bytes)", i+1, r.opts.MaxFieldBytes)
 		}
@@ -214,6 +243,9 @@ func (r *Reader) readHeader() error {
 			for _, d := range ";\t|," {
 				if d != r.opts.Delimiter && strings.ContainsRune(rec[0], d) {
 					hint = fmt.Sprintf("; the header has a single column containing %q: is the delimiter %q?", d, d)
+					if d == '\t' && r.recs.text.name == utf16Name {
+						hint += ` (Excel's "Unicode text" is tab-separated)`
+					}
 					break
 				}
 			}
@@ -276,19 +308,19 @@ func (r *Reader) next() ([]string, int, error) {
 	if r.err != nil {
 		return nil, 0, r.err
 	}
-	rec, info, perr, err := r.read()
+	rec, info, err := r.recs.read()
 	if err != nil {
 		r.err = err
 		return nil, 0, err
 	}
-	if rerr := r.check(rec, info, perr); rerr != nil {
+	if rerr := r.check(rec, info); rerr != nil {
 		return nil, 0, rerr
 	}
 	return rec, info.line, nil
 }
 
 // check rejects records that are malformed as CSV.
-func (r *Reader) check(rec []string, info recordInfo, perr *csv.ParseError) *RowError {
+func (r *Reader) check(rec []string, info recordInfo) *RowError {
 	reject := func(col int, format string, args ...any) *RowError {
 		return &RowError{Line: info.line, Column: r.columnName(col), Reason: fmt.Sprintf(format, args...)}
 	}
@@ -299,8 +331,8 @@ func (r *Reader) check(rec []string, info recordInfo, perr *csv.ParseError) *Row
 		return reject(-1, "row is longer than %d bytes (--max-row-bytes)", r.opts.MaxRowBytes)
 	case info.cut == cutFields:
 		return reject(-1, "row has more than %d fields, want %d (one per header column)", r.opts.MaxColumns, len(r.header))
-	case perr != nil:
-		return reject(info.quoteErrField, "%s", quoteReason(perr))
+	case info.cut == cutBareQuote || info.cut == cutStrayQuote:
+		return reject(info.quoteErrField, "%s", quoteReason(info.cut))
 	case len(rec) != len(r.header):
 		return reject(-1, "row has %s, want %d (one per header column)", plural(len(rec), "field"), len(r.header))
 	}
@@ -308,8 +340,8 @@ func (r *Reader) check(rec []string, info recordInfo, perr *csv.ParseError) *Row
 		switch {
 		case len(v) > r.opts.MaxFieldBytes:
 			return reject(i, "value is longer than %d bytes (--max-field-bytes)", r.opts.MaxFieldBytes)
-		case !utf8.ValidString(v):
-			return reject(i, "value is not valid UTF-8 (save the file as \"CSV UTF-8\")")
+		case !r.recs.text.valid(v):
+			return reject(i, "value %s", r.recs.text.invalid())
 		case strings.IndexByte(v, 0) >= 0:
 			return reject(i, "value contains a NUL byte")
 		}
@@ -359,9 +391,9 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func quoteReason(perr *csv.ParseError) string {
-	if errors.Is(perr.Err, csv.ErrBareQuote) {
-		return `bare " in a non-quoted value (quote the whole value and double the " inside it)`
+func quoteReason(c cut) string {
+	if c == cutBareQuote {
+		return `bare " in a non-quoted value (--strict-quotes is set: quote the whole value and double the " inside it)`
 	}
 	return `stray " in a quoted value (a " inside quotes must be doubled)`
 }

@@ -108,6 +108,21 @@ func TestBadFilesVars(t *testing.T) {
 		{"bad/non-utf8.csv", Options{}, map[int]map[string]string{
 			6: {"first_name": "Jürgen", "city": "München"},
 		}},
+		{"bad/non-utf8.csv", Options{Encoding: "iso-8859-1"}, map[int]map[string]string{
+			3: {"first_name": "François", "city": "Montréal"},
+		}},
+		{"bad/windows-1252.csv", Options{Encoding: "windows-1252"}, map[int]map[string]string{
+			2: {"first_name": "Amélie", "city": "Montréal", "note": "Prix 5 €"},
+			3: {"first_name": "Zoë", "city": "Köln", "note": "“curly” quotes"},
+			4: {"first_name": "Chloé", "city": "Besançon", "note": "–dash—"},
+		}},
+		{"bad/unicode-text-utf16le.csv", Options{Delimiter: '\t'}, excelUnicodeTextVars},
+		{"bad/unicode-text-utf16be.csv", Options{Delimiter: '\t'}, excelUnicodeTextVars},
+		{"bad/inch-marks.csv", Options{}, map[int]map[string]string{
+			2: {"item": `27" screen`, "location": `37°36'37.8"N 121°2'17.9"W`},
+			3: {"item": `5'10" shelf`, "location": "Newark"},
+			4: {"item": `12" x 18" print`, "location": "London"},
+		}},
 		{"bad/formula.csv", Options{}, map[int]map[string]string{
 			// The reader keeps values as written; escaping is for output.
 			2: {"first_name": `=HYPERLINK("http://evil.example/","click")`, "=cmd|' /C calc'!A0": "+1"},
@@ -149,6 +164,15 @@ func assertFatal(t *testing.T, err, want error, wantDetail string) {
 	}
 }
 
+// excelUnicodeTextVars are the variables of the Excel "Unicode text"
+// samples, in UTF-16 LE and BE.
+var excelUnicodeTextVars = map[int]map[string]string{
+	2: {"first_name": "Amélie", "city": "Montréal", "note": `27" screen`},
+	3: {"first_name": "Zoë", "city": "東京", "note": "tab\there"},
+	4: {"first_name": "Chloé 😀", "city": "Price €5", "note": `said "hi"`},
+	5: {"first_name": "Jürgen", "city": "München", "note": "two\nlines"},
+}
+
 func TestFatalErrors(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -176,13 +200,19 @@ func TestFatalErrors(t *testing.T) {
 		{"too many columns cut by the guard", "phone" + strings.Repeat(",x", 10) + "\n", Options{MaxColumns: 3}, ErrTooManyColumns, 1, "more than 3 columns"},
 		{"header too long", "phone,first_name,last_name\n", Options{MaxRowBytes: 10}, ErrMalformedHeader, 1, "longer than 10 bytes"},
 		{"name too long", "phone,first_name\n", Options{MaxFieldBytes: 5}, ErrMalformedHeader, 1, "column 2: the name is longer than 5 bytes"},
-		{"bare quote in header", "phone,fir\"st\n", Options{}, ErrMalformedHeader, 1, "column 2: bare \""},
+		{"bare quote in header, strict", "phone,fir\"st\n", Options{StrictQuotes: true}, ErrMalformedHeader, 1,
+			"column 2: bare \" in a non-quoted value (--strict-quotes is set"},
 		{"stray quote in header", "phone,\"first\"x\n", Options{}, ErrMalformedHeader, 1, "column 2: stray \""},
 		{"unterminated header", "phone,\"first\n+33612345678,Ann\n", Options{}, ErrMalformedHeader, 1, "never closed"},
 		{"NUL in header", "phone,na\x00me\n", Options{}, ErrMalformedHeader, 1, "NUL byte"},
-		{"UTF-16 LE", "\xff\xfep\x00h\x00o\x00n\x00e\x00\n\x00", Options{}, ErrEncoding, 1, "UTF-16"},
-		{"UTF-16 BE", "\xfe\xff\x00p\x00h\x00o\x00n\x00e\x00\n", Options{}, ErrEncoding, 1, "UTF-16"},
-		{"Latin-1 header", "phone,pr\xe9nom\n", Options{}, ErrEncoding, 1, "column 2"},
+		{"unpaired surrogate in a UTF-16 header", "\xff\xfep\x00h\x00o\x00n\x00e\x00,\x00\x00\xd8\n\x00", Options{}, ErrEncoding, 1,
+			"column 2: the name is not valid UTF-16"},
+		{"UTF-16 without a byte order mark", "p\x00h\x00o\x00n\x00e\x00\n\x00", Options{}, ErrMalformedHeader, 1,
+			"name it with --encoding utf-16le or utf-16be"},
+		{"Latin-1 header", "phone,pr\xe9nom\n", Options{}, ErrEncoding, 1,
+			`column 2: the name is not valid UTF-8 (save the file as "CSV UTF-8", or name its encoding with --encoding)`},
+		{"undefined windows-1252 byte in the header", "phone,x\x81\n", Options{Encoding: "windows-1252"}, ErrEncoding, 1,
+			"column 2: the name is not valid windows-1252 (is --encoding right?)"},
 		{"template variable without a column", "phone,first_name\n", Options{Template: mustParse(t, "Hi {{.firstname}}")},
 			ErrUnknownVariable, 1, "the template uses {{.firstname}} but the CSV has no \"firstname\" column"},
 	}
@@ -236,6 +266,10 @@ func TestOptions(t *testing.T) {
 		{"negative MaxColumns", Options{MaxColumns: -1}, "Options.MaxColumns"},
 		{"negative MaxRowBytes", Options{MaxRowBytes: -5}, "Options.MaxRowBytes"},
 		{"negative MaxBytes", Options{MaxBytes: -1}, "Options.MaxBytes"},
+		{"strict quotes", Options{StrictQuotes: true}, ""},
+		{"encoding", Options{Encoding: "windows-1252"}, ""},
+		{"unknown encoding", Options{Encoding: "klingon"}, `recipients: Options.Encoding: unknown encoding "klingon"`},
+		{"undecodable encoding", Options{Encoding: "iso-2022-kr"}, `recipients: Options.Encoding: unknown encoding "iso-2022-kr"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,7 +310,9 @@ func TestRowRejections(t *testing.T) {
 		{"too few fields", "+33612345678,SMS\n", Options{}, rejected(2, "", "row has 2 fields, want 3")},
 		{"too many fields", "+33612345678,SMS,Ann,x\n", Options{}, rejected(2, "", "row has 4 fields, want 3")},
 		{"far too many fields", "+33612345678,SMS,Ann" + strings.Repeat(",x", 20) + "\n", Options{MaxColumns: 5}, rejected(2, "", "row has more than 5 fields, want 3")},
-		{"bare quote", "+33612345678,SMS,A\"nn\n", Options{}, rejected(2, "name", `bare "`)},
+		{"bare quote is part of the value", "+33612345678,SMS,A\"nn\n", Options{}, outcome{}},
+		{"bare quote, strict", "+33612345678,SMS,A\"nn\n", Options{StrictQuotes: true}, rejected(2, "name", bareQuote)},
+		{"stray quote, strict", "+33612345678,\"SMS\" ,Ann\n", Options{StrictQuotes: true}, rejected(2, "channel", strayQuote)},
 		{"stray quote", "+33612345678,\"SMS\" ,Ann\n", Options{}, rejected(2, "channel", `stray "`)},
 		{"stray quote after CR", "+33612345678,SMS,\"Ann\"\rx\n", Options{}, rejected(2, "name", `stray "`)},
 		{"unterminated quote", "+33612345678,SMS,\"Ann\n", Options{}, rejected(2, "", "never closed")},

@@ -130,7 +130,7 @@ func TestFormulaFileRejects(t *testing.T) {
 	}
 	want := [][]string{
 		{"row", "column", "reason"},
-		{"2", "'=cmd|' /C calc'!A0", `value is not valid UTF-8 (save the file as "CSV UTF-8")`},
+		{"2", "'=cmd|' /C calc'!A0", notUTF8},
 		{"3", "phone", "not a phone number"},
 	}
 	if !slices.EqualFunc(recs, want, slices.Equal) {
