@@ -60,6 +60,12 @@ type Options struct {
 	DefaultRegion string
 	// Delimiter separates CSV fields. Defaults to ','.
 	Delimiter rune
+	// Encoding names the CSV's text encoding (recipients.Options.Encoding);
+	// "" is UTF-8, and a UTF-16 byte-order mark is always followed.
+	Encoding string
+	// StrictQuotes rejects rows with a bare " inside an unquoted value
+	// instead of reading it as a literal quote.
+	StrictQuotes bool
 	// MaxBytes, MaxRowBytes, MaxFieldBytes and MaxColumns bound the CSV as
 	// the fields of the same names in recipients.Options do; zero takes
 	// recipients' default.
@@ -289,6 +295,7 @@ func (o *Options) reader(csv io.Reader) (*recipients.Reader, error) {
 	reader, err := recipients.NewReader(csv, recipients.Options{
 		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel,
 		MaxBytes: o.MaxBytes, MaxRowBytes: o.MaxRowBytes, MaxFieldBytes: o.MaxFieldBytes, MaxColumns: o.MaxColumns,
+		Encoding: o.Encoding, StrictQuotes: o.StrictQuotes,
 	})
 	if err != nil {
 		return nil, err

@@ -65,6 +65,14 @@ type Spec struct {
 	DefaultRegion string `json:"default_region,omitempty" yaml:"default_region,omitempty"`
 	// Delimiter separates CSV fields: one character, or `\t`. Defaults to ",".
 	Delimiter string `json:"delimiter,omitempty" yaml:"delimiter,omitempty"`
+	// Encoding is the CSV's text encoding when it is not UTF-8, a name
+	// such as windows-1252 or shift_jis. UTF-16 with a byte-order mark is
+	// read whatever this says. Defaults to UTF-8.
+	Encoding string `json:"encoding,omitempty" yaml:"encoding,omitempty"`
+	// StrictQuotes rejects a row with a " inside an unquoted value (an inch
+	// mark: 27" screen) instead of reading it as a literal quote, as
+	// spreadsheets do. Defaults to false.
+	StrictQuotes bool `json:"strict_quotes,omitempty" yaml:"strict_quotes,omitempty"`
 	// Suppress is a file of identities this upload skips (see
 	// ReadSuppressList); read by ReadSuppress.
 	Suppress string `json:"suppress,omitempty" yaml:"suppress,omitempty"`
@@ -281,6 +289,11 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 		}
 		o.Delimiter = d
 	}
+
+	if _, err := recipients.ParseEncoding(s.Encoding); err != nil {
+		c.fail("encoding", err)
+	}
+	o.Encoding, o.StrictQuotes = s.Encoding, s.StrictQuotes
 
 	o.MaxBytes = c.size("max_bytes", s.MaxBytes, recipients.DefaultMaxBytes)
 	rowBytes := c.size("max_row_bytes", s.MaxRowBytes, recipients.DefaultMaxRowBytes)

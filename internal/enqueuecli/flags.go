@@ -32,6 +32,8 @@ func specFlags(fs *flag.FlagSet, s *enqueue.Spec) {
 	str(&s.TZ, "tz", "UTC", "time `zone` of --window, an IANA name such as Europe/Paris")
 	str(&s.Suppress, "suppress", "", "skip the identities in this `file` for this upload only: a CSV with a phone column, or one number per line")
 	str(&s.DefaultRegion, "default-region", "", "`country` code (e.g. US, FR) for phone numbers written without +country code")
+	str(&s.Encoding, "encoding", "", "text `encoding` of the CSV when not UTF-8, e.g. windows-1252 (UTF-16 with a byte-order mark is always read)")
+	fs.BoolVar(&s.StrictQuotes, "strict-quotes", false, "reject rows with a \" inside an unquoted value instead of reading it as an inch mark")
 	str(&s.Delimiter, "delimiter", string(recipients.DefaultDelimiter), "CSV field delimiter, one `character` (\\t for tab)")
 
 	// Input limits: each bounds the memory or cost of one hostile or
