@@ -145,6 +145,11 @@ type Counters struct {
 
 	Attempts    int64 `json:"attempts"`     // send attempts that reached Sinch or failed trying
 	RateLimited int64 `json:"rate_limited"` // 429 answers (never failures)
+
+	// SMSSegments are the segments of the SMS texts sent, and SMSCost
+	// their estimated cost from the upload's prices (0 without prices).
+	SMSSegments int64     `json:"sms_segments,omitempty"`
+	SMSCost     sms.Price `json:"sms_cost,omitempty"`
 }
 
 // Total is the number of distinct recipients in the campaign.

@@ -55,13 +55,13 @@ var releaseScript = redis.NewScript(releaseLua + `return release(KEYS[1], ARGV[1
 // the auto-pause window when the transition applied (count_final), and drop
 // the claim lock (release).
 // KEYS: transition's five, lock, auto-pause window, def.
-// ARGV: transition's seven, lock token, count_final's A[2..5].
+// ARGV: transition's nine, lock token, count_final's A[2..5].
 var sentScript = redis.NewScript(transitionLua + countFinalLua + releaseLua + `
-local t = transition({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]})
-release(KEYS[6], ARGV[8])
+local t = transition({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]})
+release(KEYS[6], ARGV[10])
 local p = {0, ''}
 if t[1] == 1 then
-  p = count_final({KEYS[7], KEYS[3], KEYS[8]}, {'0', ARGV[9], ARGV[10], ARGV[11], ARGV[12]})
+  p = count_final({KEYS[7], KEYS[3], KEYS[8]}, {'0', ARGV[11], ARGV[12], ARGV[13], ARGV[14]})
 end
 return {t[1], t[2], p[1], p[2]}
 `)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // Retention is how long a campaign's keys live after its last change.
@@ -230,6 +231,7 @@ func (s *Store) Counters(ctx context.Context, id string) (Counters, error) {
 		Duplicates: n("duplicates"), Rejected: n("rejected"), Suppressed: n("suppressed"),
 		Pending: n("st:pending"), Sent: n("st:sent"), Failed: n("st:failed"), Cancelled: n("st:cancelled"),
 		Attempts: n("attempts"), RateLimited: n("rate_limited"),
+		SMSSegments: n("sms_segments"), SMSCost: sms.Price(n("sms_cost")),
 	}, nil
 }
 
@@ -379,7 +381,8 @@ func retain(ctx context.Context, pipe redis.Pipeliner, k keyspace.Campaign) {
 // K: status, records, counters, message IDs, sends per second.
 // A: key, new status, record JSON or "", allowed old statuses
 // (comma-separated, "-" for absent), message ID or "", unix second,
-// retention TTL in seconds. The message ID and per-second keys are written
+// retention TTL in seconds, then for a send the SMS segments and estimated
+// cost (Price units) it adds to the counters ("0" for none). The message ID and per-second keys are written
 // only here and get the campaign's retention when they are.
 const transitionLua = `
 local function transition(K, A)
@@ -397,6 +400,8 @@ local function transition(K, A)
     redis.call('EXPIRE', K[4], A[7])
   end
   if A[2] == 'sent' then
+    if A[8] ~= '0' then redis.call('HINCRBY', K[3], 'sms_segments', A[8]) end
+    if A[9] ~= '0' then redis.call('HINCRBY', K[3], 'sms_cost', A[9]) end
     redis.call('HINCRBY', K[5], A[6], 1)
     redis.call('EXPIRE', K[5], A[7])
     -- first_sent and last_sent are written together, so only a campaign
@@ -449,9 +454,13 @@ func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...St
 	if rec != nil && to == StatusSent {
 		msgID = rec.MessageID
 	}
+	var segments, cost int64
+	if rec != nil && to == StatusSent {
+		segments, cost = int64(rec.Segments), int64(rec.Cost)
+	}
 	k := s.keys(id)
 	return []string{k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond},
-		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), retentionSeconds}, nil
+		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), retentionSeconds, segments, cost}, nil
 }
 
 // transitionResult reads transition()'s {applied, old status}.

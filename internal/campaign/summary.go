@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // TaskCounts are a campaign's tasks in the queue's waiting states.
@@ -46,6 +47,10 @@ type Summary struct {
 	Suppressed  int64         `json:"suppressed"` // rows skipped at upload: on the suppression list
 	Attempts    int64         `json:"attempts"`
 	RateLimited int64         `json:"rate_limited"`
+	// SMSSegments are the segments of the SMS texts sent; SMSCost their
+	// estimated cost (only with prices at upload).
+	SMSSegments int64     `json:"sms_segments"`
+	SMSCost     sms.Price `json:"sms_cost,omitempty"`
 	// SendRate is accepted sends per second over the last minute (over the
 	// time since the first send, when that is shorter).
 	SendRate float64 `json:"send_rate"`
@@ -96,7 +101,7 @@ func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summ
 		CSVName: def.CSVName, Counters: c,
 		Total: c.Total(), Pending: c.Pending, Sent: c.Sent, Failed: c.Failed, Cancelled: c.Cancelled,
 		Rejected: c.Rejected, Duplicates: c.Duplicates, Suppressed: c.Suppressed,
-		Attempts: c.Attempts, RateLimited: c.RateLimited,
+		Attempts: c.Attempts, RateLimited: c.RateLimited, SMSSegments: c.SMSSegments, SMSCost: c.SMSCost,
 		Outcomes: oc, Tracking: ti, FirstSent: first, LastSent: last,
 	}
 	if def.AutoPause != nil {

@@ -196,6 +196,13 @@ func printStatus(w io.Writer, m campaign.Summary) {
 		rate += ", ETA " + (time.Duration(*m.ETASeconds) * time.Second).String()
 	}
 	line("send rate", "%s (%d attempts, %d answered 429)", rate, m.Attempts, m.RateLimited)
+	if m.SMSSegments > 0 {
+		sms := fmt.Sprintf("%d segments sent", m.SMSSegments)
+		if m.SMSCost > 0 {
+			sms += fmt.Sprintf(", estimated cost %s (from the upload's prices)", m.SMSCost)
+		}
+		line("sms", "%s", sms)
+	}
 	var parts []string
 	for _, o := range []campaign.Outcome{campaign.OutcomeStored, campaign.OutcomeQueued, campaign.OutcomeDelivered,
 		campaign.OutcomeRead, campaign.OutcomeReplied, campaign.OutcomeOptedOut, campaign.OutcomeFailed} {

@@ -107,7 +107,7 @@ func (c *Controller) Status(ctx context.Context, id string) (campaign.Summary, e
 }
 
 // ReportHeader is the report's CSV header.
-var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome"}
+var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome", "encoding", "segments"}
 
 // Report is `campaign report`: one campaign's recipients, looked up and
 // ready to stream with WriteCSV (the caller opens its output in between,
@@ -154,6 +154,10 @@ func (r Report) WriteCSV(ctx context.Context, w io.Writer) (int64, error) {
 		cell[6] = strconv.Itoa(r.Record.Attempts)
 		cell[7] = r.Record.Error
 		cell[8] = r.Outcome.String()
+		cell[9], cell[10] = r.Record.Encoding, ""
+		if r.Record.Segments > 0 {
+			cell[10] = strconv.Itoa(r.Record.Segments)
+		}
 		for i := range cell {
 			cell[i] = recipients.EscapeFormula(cell[i])
 		}

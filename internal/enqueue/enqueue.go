@@ -559,12 +559,12 @@ func (r *run) prepareRow(it *item) error {
 	}
 	key := campaign.RecipientKey(row.Channel, row.Identity)
 	it.p.reg = campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}}
+	var segPrice sms.Price
 	if c := it.p.sms; c != nil {
 		it.p.reg.Record.Encoding, it.p.reg.Record.Segments = string(c.count.Encoding), c.count.Segments
 		if r.opts.SMS.Prices != nil {
-			if price, ok := r.opts.SMS.Prices.Lookup(c.region); ok {
-				it.p.reg.Record.Cost = price * sms.Price(c.count.Segments)
-			}
+			segPrice, _ = r.opts.SMS.Prices.Lookup(c.region)
+			it.p.reg.Record.Cost = segPrice * sms.Price(c.count.Segments)
 		}
 	}
 	if r.opts.DryRun {
@@ -575,7 +575,7 @@ func (r *run) prepareRow(it *item) error {
 	it.p.task, err = jobs.NewSendTask(jobs.SendPayload{
 		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
 		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
-		Window: r.opts.Window,
+		Window: r.opts.Window, SegmentPrice: segPrice,
 	}, r.opts.Priority, r.opts.ProcessAt)
 	return err
 }

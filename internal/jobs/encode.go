@@ -49,6 +49,10 @@ func encodeSend(p SendPayload) ([]byte, error) {
 		b = append(b, `,"window":`...)
 		b = append(b, w...)
 	}
+	if p.SegmentPrice != 0 {
+		b = append(b, `,"segment_price":`...)
+		b = append(b, p.SegmentPrice.String()...) // as its MarshalJSON writes it
+	}
 	return append(b, '}'), nil
 }
 

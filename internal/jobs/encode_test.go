@@ -9,6 +9,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // TestEncodeSendIsJSONMarshal: the hand-written payload encoder writes the
@@ -41,6 +42,11 @@ func TestEncodeSendIsJSONMarshal(t *testing.T) {
 	p.Window, p.Row, p.TTLSeconds = win, -1, 0
 	p.Message = text("windowed")
 	cases = append(cases, p)
+	for _, price := range []sms.Price{1, 7500, 1000000, 123456789} {
+		p := base
+		p.Message, p.SegmentPrice = text("priced"), price
+		cases = append(cases, p)
+	}
 	for _, m := range []sinch.AppMessage{
 		{},
 		{TemplateMessage: &sinch.TemplateMessage{OmniTemplate: &sinch.TemplateReference{TemplateID: "t", Version: "1", Parameters: map[string]string{"name": "<Ann>"}}}},

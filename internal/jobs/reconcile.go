@@ -124,6 +124,7 @@ var recordAcceptedFor = 10 * time.Second
 // and that attempt, in doubt, is reconciled.
 func (h *SendHandler) recordAccepted(ctx context.Context, p SendPayload, token string, rec campaign.Record) (sent campaign.Sent, err error) {
 	ctx = context.WithoutCancel(ctx) // Sinch has it: record it even on shutdown
+	p.smsRecord(&rec)
 	deadline := time.Now().Add(recordAcceptedFor)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		sent, err = h.store.FinishSent(ctx, p.CampaignID, p.Key, token, rec)

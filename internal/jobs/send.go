@@ -12,6 +12,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
 // TypeSend sends one campaign message to one recipient. The string is a wire
@@ -48,6 +49,22 @@ type SendPayload struct {
 	// Window is the campaign's send window, if any. It travels with the task
 	// so the handler enforces quiet hours without reading the campaign.
 	Window *campaign.Window `json:"window,omitempty"`
+	// SegmentPrice is the estimated price of one SMS segment to this
+	// recipient, from the upload's prices (0: none given), so the sent
+	// message's cost is counted without reading the campaign.
+	SegmentPrice sms.Price `json:"segment_price,omitempty"`
+}
+
+// smsRecord fills in what rec says about an SMS text: its encoding and
+// segments (measured again from the text sent, as enqueue measured it) and
+// estimated cost.
+func (p SendPayload) smsRecord(rec *campaign.Record) {
+	if p.Channel != sinch.ChannelSMS || p.Message.TextMessage == nil {
+		return
+	}
+	c := sms.Measure(p.Message.TextMessage.Text)
+	rec.Encoding, rec.Segments = string(c.Encoding), c.Segments
+	rec.Cost = p.SegmentPrice * sms.Price(c.Segments)
 }
 
 // TaskID is the Asynq task ID of a recipient's send: derived from campaign

@@ -178,3 +178,21 @@ func (p Prices) Lookup(region string) (price Price, ok bool) {
 	}
 	return p.flat, p.hasFlat
 }
+
+// MarshalJSON writes p as an exact decimal number: 0.0075.
+func (p Price) MarshalJSON() ([]byte, error) { return []byte(formatMicros(int64(p))), nil }
+
+// UnmarshalJSON reads a decimal number (or a string holding one).
+func (p *Price) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	neg := strings.HasPrefix(s, "-")
+	v, err := ParsePrice(strings.TrimPrefix(s, "-"))
+	if err != nil {
+		return err
+	}
+	if neg {
+		v = -v
+	}
+	*p = v
+	return nil
+}
