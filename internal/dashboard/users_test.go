@@ -167,3 +167,13 @@ func TestTheEnvUserMustNotAlsoBeAFileUser(t *testing.T) {
 		t.Fatalf("a users file alone is a credential: got %v", err)
 	}
 }
+
+func TestReadUsersTakesHtpasswdOutput(t *testing.T) {
+	users, _, err := LoadUsers(filepath.Join("testdata", "htpasswd-users")) // warnings: the checkout's mode
+	if err != nil || len(users) != 1 {
+		t.Fatalf("got %d users, %v; want alice", len(users), err)
+	}
+	if u := users[0]; u.Name != "alice" || u.Role != RoleViewer || bcrypt.CompareHashAndPassword(u.Hash, []byte("her password")) != nil {
+		t.Fatalf("got %s/%s, or the password does not check against htpasswd's hash", u.Name, u.Role)
+	}
+}
