@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
@@ -104,4 +105,42 @@ func getAs(t *testing.T, url, user, password string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
+}
+
+// In a browser, a viewer's campaign page has no action buttons, and an
+// operator's Pause button pauses the campaign and lands in the audit log
+// shown under it.
+func TestDashboardRolesInChromium(t *testing.T) {
+	chromiumPath(t)
+	s := newStack(t, sinchsim.Config{})
+	s.enqueue("--campaign", "roles-web", "--csv", numbersCSV(t, []string{e164(1), e164(2)}), "--text", "Hi")
+	base := s.startDashboard(map[string]string{"DASHBOARD_USERS_FILE": usersFile(t, "vera:viewer", "otto:operator")}, "--refresh", "10m")
+	page := base + "/campaigns/roles-web"
+
+	viewer, _ := browser(t, "vera", userPassword("vera"))
+	if err := chromedp.Do(viewer, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("campaign-id"))); err != nil {
+		t.Fatalf("campaign page as a viewer: %v", err)
+	}
+	buttons, err := chromedp.Run(viewer, chromedp.Evaluate[int](`document.querySelectorAll('form, button').length`))
+	if err != nil || buttons != 0 {
+		t.Fatalf("the viewer's campaign page has %d forms and buttons (err %v), want none", buttons, err)
+	}
+
+	operator, _ := browser(t, "otto", userPassword("otto"))
+	if err := chromedp.Do(operator, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("pause")),
+		chromedp.Click(chromedp.ID("pause")), chromedp.WaitVisible(chromedp.ID("note"))); err != nil {
+		t.Fatalf("pause as an operator: %v", err)
+	}
+	got := texts(t, operator, map[string]string{
+		"state": `h1 [data-field="state"]`, "user": `tr[data-audit-action="pause"] [data-audit="user"]`,
+		"result": `tr[data-audit-action="pause"] [data-audit="result"]`, "addr": `tr[data-audit-action="pause"] [data-audit="addr"]`,
+	})
+	compare(t, "campaign page after the operator's pause", got, map[string]string{
+		"state": string(campaign.StatePaused), "user": "user:otto", "result": "ok (303)", "addr": "127.0.0.1",
+	})
+	shots := t.TempDir()
+	if dir := os.Getenv("DASHBOARD_SCREENSHOT_DIR"); dir != "" {
+		shots = dir
+	}
+	screenshot(t, operator, shots, "campaign-audit")
 }
