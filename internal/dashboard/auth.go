@@ -233,17 +233,23 @@ func (a *authenticator) middleware(next func(http.ResponseWriter, *http.Request,
 		}
 		lim := a.limiter(clientIP(r))
 		now := a.now()
-		if tokens := lim.TokensAt(now); tokens < 1 {
-			delay := time.Duration((1 - tokens) * float64(failureRefill))
+		// The try is taken from the budget before the (bcrypt) check and
+		// given back unless it fails, so concurrent guesses from one IP
+		// cannot all run before the first failure is counted.
+		try := lim.ReserveN(now, 1)
+		if delay := try.DelayFrom(now); delay > 0 {
+			try.CancelAt(now)
 			w.Header().Set("Retry-After", strconv.Itoa(int(delay/time.Second)+1))
 			http.Error(w, "too many failed logins from your address; try again later", http.StatusTooManyRequests)
 			return
 		}
 		p, ok := a.check(r)
+		if !ok && r.Header.Get("Authorization") != "" {
+			a.challenge(w) // wrong credentials: the try stays spent
+			return
+		}
+		try.CancelAt(now) // a success, or the browser's first bare request: nothing spent
 		if !ok {
-			if r.Header.Get("Authorization") != "" {
-				lim.AllowN(now, 1) // only wrong credentials count, not the browser's first bare request
-			}
 			a.challenge(w)
 			return
 		}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -185,5 +187,33 @@ func TestUnknownNamesAreCheckedAgainstADummyHashOfTheUsersCost(t *testing.T) {
 	}
 	if newAuthenticator(Auth{User: "u", Password: "p"}).dummy != nil {
 		t.Error("a dummy hash without file users: DASHBOARD_USER alone needs no bcrypt")
+	}
+}
+
+func TestConcurrentGuessesFromOneIPGetTheBurstOnly(t *testing.T) {
+	f := newFixtureAuth(t, false, usersAuth(t))
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	f.srv.auth.now = func() time.Time { return now }
+	const guesses = 3 * failureBurst
+	codes := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", "/campaigns", nil)
+			req.SetBasicAuth("vera", fmt.Sprint("guess", i))
+			req.RemoteAddr = "203.0.113.30:40000"
+			f.srv.ServeHTTP(rec, req)
+			codes <- rec.Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusUnauthorized] != failureBurst || got[http.StatusTooManyRequests] != guesses-failureBurst {
+		t.Fatalf("%d concurrent wrong passwords: got %v, want %d × 401 and the rest 429", guesses, got, failureBurst)
 	}
 }
