@@ -56,6 +56,9 @@ func TestSendPathKeysCarryTheRetention(t *testing.T) {
 	if err := s.SetTrackInfo(ctx, "c", TrackInfo{Pages: 1}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.AppendAudit(ctx, "c", AuditEntry{Action: "pause", User: "user:ann"}); err != nil {
+		t.Fatal(err)
+	}
 	// Every retained key now exists, and all carry the retention.
 	wantRetention(t, s, ctx, "after tracking", k.Retained()...)
 }

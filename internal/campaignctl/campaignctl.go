@@ -106,6 +106,24 @@ func (c *Controller) Status(ctx context.Context, id string) (campaign.Summary, e
 	return c.store.Summary(ctx, id, taskCounter{c.rdb})
 }
 
+// Audit is the campaign's audit log, newest first: the newest n entries,
+// or all of them when n is 0.
+func (c *Controller) Audit(ctx context.Context, id string, n int) ([]campaign.AuditEntry, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if _, err := c.store.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	return c.store.Audit(ctx, id, n)
+}
+
+// Record adds an operator action to the campaign's audit log (nothing for
+// a campaign that does not exist).
+func (c *Controller) Record(ctx context.Context, id string, e campaign.AuditEntry) error {
+	return c.store.AppendAudit(ctx, id, e)
+}
+
 // ReportHeader is the report's CSV header.
 var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome", "encoding", "segments"}
 

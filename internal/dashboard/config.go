@@ -21,7 +21,8 @@ type Config struct {
 	// RedisOpt is the queue's Redis, for asynqmon (required).
 	RedisOpt asynq.RedisConnOpt
 	// Admin enables asynqmon's write actions (run, delete, archive tasks,
-	// pause queues). Campaign actions are always available.
+	// pause queues) for users with the admin role. Campaign actions need
+	// the operator role.
 	Admin bool
 	// PrometheusURL, when set, lets asynqmon chart queue metrics over time.
 	PrometheusURL string
@@ -46,8 +47,8 @@ var (
 )
 
 // Validate checks the auth settings for serving on addr: a user needs a
-// password and the reverse, and only a loopback address may go without
-// credentials.
+// password and the reverse, DASHBOARD_USER is not also a file user, and
+// only a loopback address may go without credentials.
 func (a Auth) Validate(addr string) error {
 	switch {
 	case a.User != "" && a.Password == "":
@@ -55,11 +56,16 @@ func (a Auth) Validate(addr string) error {
 	case a.User == "" && a.Password != "":
 		return fmt.Errorf("%w: DASHBOARD_PASSWORD is set but DASHBOARD_USER is empty", ErrHalfCredential)
 	}
+	for _, u := range a.Users {
+		if u.Name == a.User {
+			return fmt.Errorf("%w: DASHBOARD_USER %q is also in DASHBOARD_USERS_FILE: keep one", ErrDuplicateUser, a.User)
+		}
+	}
 	if a.Enabled() {
 		return nil
 	}
 	if !isLoopback(addr) {
-		return fmt.Errorf("%w: --addr %s: set DASHBOARD_USER and DASHBOARD_PASSWORD, or DASHBOARD_TOKEN, or listen on 127.0.0.1",
+		return fmt.Errorf("%w: --addr %s: set DASHBOARD_USERS_FILE, DASHBOARD_USER and DASHBOARD_PASSWORD, or DASHBOARD_TOKEN, or listen on 127.0.0.1",
 			ErrOpenOnNetwork, addr)
 	}
 	return nil

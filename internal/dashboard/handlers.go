@@ -238,7 +238,11 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, p principa
 	}
 	v := campaignViewOf(sum, series, start)
 	v.SendErrors, v.SendErrorsSkipped = countsOf(sendErrors), !grouped
-	v.CSRF = s.csrf.token(p)
+	v.CSRF, v.CanAct = s.csrf.token(p), p.may(actionRole)
+	if v.Audit, err = s.auditRows(r.Context(), sum.CampaignID); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	if d, ok := doneFromQuery(r.URL.Query()); ok {
 		v.Note, v.Refused = d.String(), d.Refused
 	}

@@ -104,7 +104,11 @@ type campaignView struct {
 	Chart             chart
 	Tracking          string
 
+	// CanAct: the viewer's role may run actions (see actionRole); the
+	// Can* fields say which actions the campaign's state allows.
+	CanAct                                   bool
 	CanPause, CanResume, CanCancel, CanRetry bool
+	Audit                                    []auditRow // newest first
 }
 
 func campaignViewOf(m campaign.Summary, series []int64, start time.Time) campaignView {

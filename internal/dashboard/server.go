@@ -6,7 +6,9 @@
 package dashboard
 
 import (
+	"cmp"
 	"embed"
+	"errors"
 	"io/fs"
 	"net/http"
 
@@ -33,7 +35,9 @@ type Server struct {
 	auth    *authenticator
 	csrf    *csrfTokens
 	pages   *pages
-	monitor *asynqmon.HTTPHandler
+	// monitor is asynqmon without its write buttons; writer, with --admin
+	// only, is asynqmon with them, for admins.
+	monitor, writer *asynqmon.HTTPHandler
 }
 
 // New builds the dashboard. Close releases asynqmon's Redis connections.
@@ -46,28 +50,45 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, auth: newAuthenticator(cfg.Auth), csrf: newCSRFTokens(), pages: pg}
-	s.monitor = asynqmon.New(asynqmon.Options{
-		RootPath:          monitoringPath[:len(monitoringPath)-1],
-		RedisConnOpt:      cfg.RedisOpt,
-		ReadOnly:          !cfg.Admin,
-		PrometheusAddress: cfg.PrometheusURL,
-	})
+	asynqmonWith := func(readOnly bool) *asynqmon.HTTPHandler {
+		return asynqmon.New(asynqmon.Options{
+			RootPath:          monitoringPath[:len(monitoringPath)-1],
+			RedisConnOpt:      cfg.RedisOpt,
+			ReadOnly:          readOnly,
+			PrometheusAddress: cfg.PrometheusURL,
+		})
+	}
+	s.monitor = asynqmonWith(true)
+	if cfg.Admin {
+		s.writer = asynqmonWith(false)
+	}
 
-	// Behind auth.
-	app := http.NewServeMux()
-	app.Handle("GET /{$}", http.RedirectHandler("/campaigns", http.StatusSeeOther))
-	app.Handle("GET /campaigns", s.authed(s.listPage))
-	app.Handle("GET /campaigns/{id}", s.authed(s.campaignPage))
-	app.Handle("POST /campaigns/{id}/{action}", s.authed(s.formAction))
-	app.Handle("GET /api/campaigns", s.authed(s.apiList))
-	app.Handle("GET /api/campaigns/{id}", s.authed(s.apiCampaign))
-	app.Handle("POST /api/campaigns/{id}/{action}", s.authed(s.apiAction))
 	static, _ := fs.Sub(staticFS, "static")
-	app.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	app.Handle("GET /monitoring", http.RedirectHandler(monitoringPath, http.StatusMovedPermanently))
-	app.Handle(monitoringPath, s.readOnlyGuard(s.monitor))
+	routes := []route{
+		{pattern: "GET /{$}", role: RoleViewer, handler: http.RedirectHandler("/campaigns", http.StatusSeeOther)},
+		{pattern: "GET /campaigns", role: RoleViewer, handler: s.authed(s.listPage)},
+		{pattern: "GET /campaigns/{id}", role: RoleViewer, handler: s.authed(s.campaignPage)},
+		{pattern: "POST /campaigns/{id}/{action}", role: actionRole, handler: s.authed(s.formAction), audit: true},
+		{pattern: "GET /api/campaigns", role: RoleViewer, handler: s.authed(s.apiList)},
+		{pattern: "GET /api/campaigns/{id}", role: RoleViewer, handler: s.authed(s.apiCampaign)},
+		{pattern: "GET /api/campaigns/{id}/audit", role: RoleViewer, handler: s.authed(s.apiAudit)},
+		{pattern: "POST /api/campaigns/{id}/{action}", role: actionRole, handler: s.authed(s.apiAction), audit: true},
+		{pattern: "GET /static/", role: RoleViewer, handler: http.StripPrefix("/static/", http.FileServerFS(static))},
+		{pattern: "GET /monitoring", role: RoleViewer, handler: http.RedirectHandler(monitoringPath, http.StatusMovedPermanently)},
+		// Everyone reads the task monitor; its other methods change tasks.
+		{pattern: "GET " + monitoringPath, role: RoleViewer, handler: http.HandlerFunc(s.monitorUI)},
+		{pattern: monitoringPath, role: RoleAdmin, handler: s.readOnlyGuard()},
+	}
 	if cfg.Metrics != nil {
-		app.Handle("GET "+MetricsPath, cfg.Metrics)
+		routes = append(routes, route{pattern: "GET " + MetricsPath, role: RoleViewer, handler: cfg.Metrics})
+	}
+	app := http.NewServeMux()
+	for _, rt := range routes {
+		h := s.require(rt.role, rt.handler)
+		if rt.audit {
+			h = s.audited(h)
+		}
+		app.Handle(rt.pattern, h)
 	}
 	// Browsers mark cross-site requests (Sec-Fetch-Site, Origin): refuse
 	// every unsafe one, asynqmon's included.
@@ -88,16 +109,38 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close closes asynqmon's connections.
-func (s *Server) Close() error { return s.monitor.Close() }
+func (s *Server) Close() error {
+	err := s.monitor.Close()
+	if s.writer != nil {
+		err = errors.Join(err, s.writer.Close())
+	}
+	return err
+}
 
-// readOnlyGuard enforces asynqmon's ReadOnly on the server: asynqmon only
-// hides its buttons, its API would still run, delete or archive tasks.
-func (s *Server) readOnlyGuard(next http.Handler) http.Handler {
+// monitorUI serves asynqmon's pages and reads: with its write buttons to
+// admins when the dashboard runs with --admin, without them otherwise.
+func (s *Server) monitorUI(w http.ResponseWriter, r *http.Request) {
+	if s.writer != nil && principalOf(r.Context()).may(RoleAdmin) {
+		s.writer.ServeHTTP(w, r)
+		return
+	}
+	s.monitor.ServeHTTP(w, r)
+}
+
+// readOnlyGuard serves asynqmon's write requests (admins only, by the
+// route table) with --admin, and refuses them without: asynqmon's
+// ReadOnly only hides its buttons, its API would still run, delete or
+// archive tasks.
+func (s *Server) readOnlyGuard() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.cfg.Admin && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if s.writer == nil {
 			http.Error(w, "the task monitor is read-only: start the dashboard with --admin to change tasks", http.StatusForbidden)
 			return
 		}
-		next.ServeHTTP(w, r)
+		p := principalOf(r.Context())
+		sw := &statusWriter{ResponseWriter: w}
+		s.writer.ServeHTTP(sw, r)
+		s.cfg.Logger.Info("task monitor action", "method", r.Method, "path", r.URL.Path, "by", p.name,
+			"addr", clientIP(r), "status", cmp.Or(sw.status, http.StatusOK))
 	})
 }

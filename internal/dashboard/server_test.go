@@ -41,6 +41,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, admin bool) *fixture {
 	t.Helper()
+	return newFixtureAuth(t, admin, Auth{User: testUser, Password: testPassword, Token: testToken})
+}
+
+// newFixtureAuth is newFixture with auth's credentials.
+func newFixtureAuth(t *testing.T, admin bool, auth Auth) *fixture {
+	t.Helper()
 	r := redistest.New(t)
 	ctl := campaignctl.New(r.Client, r.AsynqOpt())
 	t.Cleanup(ctl.Close)
@@ -80,7 +86,7 @@ func newFixture(t *testing.T, admin bool) *fixture {
 		w.WriteHeader(http.StatusOK)
 	})
 	srv, err := New(Config{Campaigns: ctl, RedisOpt: r.AsynqOpt(), Admin: admin,
-		Auth: Auth{User: testUser, Password: testPassword, Token: testToken}, Webhook: webhook, Metrics: promhttp.Handler()})
+		Auth: auth, Webhook: webhook, Metrics: promhttp.Handler()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,12 @@ import (
 const dashboardUsage = `dashboard [--addr 127.0.0.1:8080] [--admin] [--prometheus-url URL] [options]
 
 Credentials come from the environment only (never flags, so they stay out
-of ps and --help): DASHBOARD_USER + DASHBOARD_PASSWORD (HTTP Basic) and/or
-DASHBOARD_TOKEN (Authorization: Bearer). Without any, the dashboard only
-starts on a loopback address. SINCH_WEBHOOK_SECRET verifies delivery receipts.`
+of ps and --help): DASHBOARD_USERS_FILE (HTTP Basic users, one
+name:bcrypt-hash:role a line, roles viewer, operator or admin),
+DASHBOARD_USER + DASHBOARD_PASSWORD (HTTP Basic, an admin) and/or
+DASHBOARD_TOKEN (Authorization: Bearer, an operator). Without any, the
+dashboard only starts on a loopback address. SINCH_WEBHOOK_SECRET verifies
+delivery receipts.`
 
 // DefaultDashboardAddr is loopback: serving to the network needs credentials.
 const DefaultDashboardAddr = "127.0.0.1:8080"
@@ -35,7 +38,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	settings := config.Register(fs)
 	var (
 		addr      = fs.String("addr", "", "listen address (env DASHBOARD_ADDR; default "+DefaultDashboardAddr+"); a non-loopback one needs credentials")
-		admin     = fs.Bool("admin", false, "let the task monitor (/monitoring/) run, delete and archive tasks and pause queues; read-only otherwise")
+		admin     = fs.Bool("admin", false, "let admins change tasks in the task monitor (/monitoring/): run, delete, archive, pause queues; read-only otherwise")
 		promURL   = fs.String("prometheus-url", "", "Prometheus server for the task monitor's charts, e.g. http://prometheus:9090 (env PROMETHEUS_URL)")
 		tolerance = fs.Duration("webhook-tolerance", 5*time.Minute, "delivery receipts whose timestamp is further than this from now are rejected")
 		refresh   = fs.Duration("refresh", dashboard.DefaultRefresh, "how often campaign pages reload")
@@ -55,6 +58,16 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		User:     strings.TrimSpace(getenv("DASHBOARD_USER")),
 		Password: getenv("DASHBOARD_PASSWORD"),
 		Token:    strings.TrimSpace(getenv("DASHBOARD_TOKEN")),
+	}
+	if path := strings.TrimSpace(getenv("DASHBOARD_USERS_FILE")); path != "" {
+		users, warnings, err := dashboard.LoadUsers(path)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			logger.Warn("DASHBOARD_USERS_FILE: " + w)
+		}
+		auth.Users = users
 	}
 	switch {
 	case *tolerance <= 0:
@@ -104,10 +117,10 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if !auth.Enabled() {
-		logger.Warn("dashboard has no credentials: anyone who can reach " + ln.Addr().String() + " can use it; set DASHBOARD_USER/DASHBOARD_PASSWORD or DASHBOARD_TOKEN")
+		logger.Warn("dashboard has no credentials: anyone who can reach " + ln.Addr().String() + " can use it; set DASHBOARD_USERS_FILE, DASHBOARD_USER/DASHBOARD_PASSWORD or DASHBOARD_TOKEN")
 	}
 	logger.Info("dashboard listening", "url", "http://"+ln.Addr().String(), "admin", *admin,
-		"auth", auth.Enabled(), "webhook", webhook != nil, "metrics", metrics != nil)
+		"auth", auth.Enabled(), "users", len(auth.Users), "webhook", webhook != nil, "metrics", metrics != nil)
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	select {

@@ -3,7 +3,6 @@ package e2etest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -80,23 +79,14 @@ func (s *stack) startDashboard(env map[string]string, args ...string) string {
 // getJSON GETs an API path with Basic credentials and decodes it.
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.SetBasicAuth(dashUser, dashPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
+	getAs(t, url, dashUser, dashPassword, v)
 }
 
 func TestDashboardStartupChecksNameTheSetting(t *testing.T) {
 	s := newStack(t, sinchsim.Config{})
+	users := usersFile(t, "otto:operator")
+	badUsers := filepath.Join(t.TempDir(), "bad-users")
+	os.WriteFile(badUsers, []byte("# users\nvera:$2y$04$"+strings.Repeat("a", 53)+":root\n"), 0o600)
 	tests := []struct {
 		name    string
 		args    []string
@@ -111,6 +101,10 @@ func TestDashboardStartupChecksNameTheSetting(t *testing.T) {
 		{"bad prometheus url", []string{"--prometheus-url", "prom:9090"}, nil, "--prometheus-url"},
 		{"bad tolerance", []string{"--webhook-tolerance", "0s"}, nil, "--webhook-tolerance"},
 		{"redis down", nil, map[string]string{"REDIS_URL": "redis://:" + secret + "@127.0.0.1:1/0"}, "redis unreachable"},
+		{"missing users file", nil, map[string]string{"DASHBOARD_USERS_FILE": "/nonexistent/users"}, "DASHBOARD_USERS_FILE: open /nonexistent/users"},
+		{"bad users file line", nil, map[string]string{"DASHBOARD_USERS_FILE": badUsers}, badUsers + ` line 2: user "vera": unknown role "root"`},
+		{"env user also in the users file", nil, map[string]string{"DASHBOARD_USERS_FILE": users, "DASHBOARD_USER": "otto",
+			"DASHBOARD_PASSWORD": dashPassword}, "DASHBOARD_USER \"otto\" is also in DASHBOARD_USERS_FILE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,7 +131,7 @@ func TestDashboardStartupChecksNameTheSetting(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) || strings.Contains(help.String(), secret) {
 		t.Fatalf("--help: %v, or it shows a secret:\n%s", err, help.String())
 	}
-	for _, want := range []string{"DASHBOARD_USER", "DASHBOARD_TOKEN", "SINCH_WEBHOOK_SECRET", "-admin", "-prometheus-url", "-webhook-tolerance", "REDIS_URL"} {
+	for _, want := range []string{"DASHBOARD_USERS_FILE", "DASHBOARD_USER", "DASHBOARD_TOKEN", "SINCH_WEBHOOK_SECRET", "-admin", "-prometheus-url", "-webhook-tolerance", "REDIS_URL"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("--help does not mention %s", want)
 		}

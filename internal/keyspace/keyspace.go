@@ -54,6 +54,7 @@ type Campaign struct {
 	Outcomes        string // hash: recipient key → outcome
 	OutcomeCounters string // hash: per-outcome and per-reason counts, last tracking pass
 	TrackLock       string // string: tracking pass lock (its own short TTL)
+	Audit           string // list: operator actions, newest first, capped
 }
 
 // ForCampaign returns the keys of campaign id.
@@ -72,6 +73,7 @@ func ForCampaign(id string) Campaign {
 		Outcomes:        p + "oc",
 		OutcomeCounters: p + "ocn",
 		TrackLock:       p + "tracklock",
+		Audit:           p + "audit",
 	}
 }
 
@@ -89,7 +91,7 @@ func (c Campaign) Run(runID string) string { return c.tag + "run:" + runID }
 // carry shorter TTLs of their own.
 func (c Campaign) Retained() []string {
 	return []string{c.Def, c.Counters, c.Status, c.Records, c.MessageIDs, c.SentPerSecond,
-		c.Attempts, c.AutoPause, c.Outcomes, c.OutcomeCounters}
+		c.Attempts, c.AutoPause, c.Outcomes, c.OutcomeCounters, c.Audit}
 }
 
 // CampaignOf returns the campaign ID of a key of ForCampaign, and false for

@@ -117,6 +117,7 @@ func exerciseDashboard(t *testing.T, bin, root, outDir string, env map[string]st
 	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	user := basicAuth(dashboardUser, dashboardPass)
 	wrongPass := basicAuth(dashboardUser, wrongDashboardPass)
+	viewer := basicAuth(fileUser, fileUserPass)
 
 	checks := []dashboardCheck{
 		// Success paths.
@@ -127,6 +128,8 @@ func exerciseDashboard(t *testing.T, bin, root, outDir string, env map[string]st
 		{name: "API campaign bearer", path: "/api/campaigns/sec", cred: bearerAuth(dashboardToken), want: http.StatusOK},
 		{name: "task monitor", path: "/monitoring/", cred: user, want: http.StatusOK},
 		{name: "task monitor API", path: "/monitoring/api/queues", cred: user, want: http.StatusOK},
+		{name: "campaign page as a file user", path: "/campaigns/sec", cred: viewer, want: http.StatusOK},
+		{name: "audit log as a file user", path: "/api/campaigns/sec/audit", cred: viewer, want: http.StatusOK},
 		{name: "webhook signed", method: http.MethodPost, path: "/webhooks/sinch", cred: anonymous,
 			header: signed(webhookSecret, read, "nonce-ok-1"), body: read, want: http.StatusOK},
 		// Failure paths.
@@ -139,6 +142,8 @@ func exerciseDashboard(t *testing.T, bin, root, outDir string, env map[string]st
 			header: signed(badWebhookSecret, read, "nonce-bad-1"), body: read, want: http.StatusUnauthorized},
 		{name: "metrics", path: "/metrics", cred: bearerAuth(dashboardToken), want: http.StatusOK},
 		{name: "wrong password", path: "/api/campaigns", cred: wrongPass, want: http.StatusUnauthorized},
+		{name: "viewer action", method: http.MethodPost, path: "/api/campaigns/sec/pause", cred: viewer, want: http.StatusForbidden},
+		{name: "wrong file user password", path: "/api/campaigns", cred: basicAuth(fileUser, wrongFileUserPass), want: http.StatusUnauthorized},
 		{name: "wrong token", path: "/metrics", cred: bearerAuth(wrongDashboardToken), want: http.StatusUnauthorized},
 		{name: "wrong password until throttled", path: "/campaigns", cred: wrongPass, want: http.StatusTooManyRequests, repeat: 20},
 		{name: "right password while throttled", path: "/campaigns", cred: user, want: http.StatusTooManyRequests},

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
@@ -38,6 +40,7 @@ const (
 	badKeySecret   = "badsecret-3Jw8Tn5KzE"
 	webhookSecret  = "whsecret-9Fz4Rk1MqB"
 	dashboardPass  = "dashpass-5Nc7Hy2WdG"
+	fileUserPass   = "filepass-3Sd8Kw1PzQ" // a DASHBOARD_USERS_FILE user's
 	dashboardToken = "dashtoken-8Lp3Vb6QsX"
 	redisPass      = "redispass-4Gt9Ds1KmY"
 	badRedisPass   = "badredis-6Wq2Zx8PcR"
@@ -45,11 +48,32 @@ const (
 	// A guesser's wrong credentials must not be echoed either.
 	wrongDashboardPass  = "wrongdash-2Hx5Kq8VnT"
 	wrongDashboardToken = "wrongtok-7Rb4Mz1CwP"
+	wrongFileUserPass   = "wrongfile-9Bq4Tc6XeM"
 	badWebhookSecret    = "badwhsecret-1Yv6Ju3NfL"
 )
 
-// dashboardUser is not a secret: the dashboard may log who acted.
-const dashboardUser = "operator"
+// dashboardUser and fileUser are not secrets: the dashboard may log who
+// acted.
+const (
+	dashboardUser = "operator"
+	fileUser      = "marketer" // a viewer, in DASHBOARD_USERS_FILE
+)
+
+// writeUsersFile writes a DASHBOARD_USERS_FILE holding fileUser and
+// returns its path and the bcrypt hash of fileUserPass it holds (not a
+// secret as such, but the dashboard has no reason to print it either).
+func writeUsersFile(t *testing.T, dir string) (path, hash string) {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(fileUserPass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "dashboard-users")
+	if err := os.WriteFile(path, []byte(fileUser+":"+string(h)+":viewer\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, string(h)
+}
 
 // TestSecretsNeverPrinted runs every binary with known secrets through
 // success paths (a small campaign against the simulator, status, report,
@@ -88,7 +112,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// access token issued and every 401 answered.
 	proxy := newRecordingProxy(t, simURL)
 
+	usersFile, usersHash := writeUsersFile(t, work)
 	env := map[string]string{
+		"DASHBOARD_USERS_FILE": usersFile,
 		"REDIS_URL":            redisURL,
 		"SINCH_PROJECT_ID":     sinchsim.DefaultProjectID,
 		"SINCH_APP_ID":         sinchsim.DefaultAppID,
@@ -227,11 +253,14 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"SINCH_KEY_SECRET": keySecret, "wrong SINCH_KEY_SECRET": badKeySecret, "SINCH_WEBHOOK_SECRET": webhookSecret,
 		"DASHBOARD_PASSWORD": dashboardPass, "DASHBOARD_TOKEN": dashboardToken,
 		"wrong DASHBOARD_PASSWORD": wrongDashboardPass, "wrong DASHBOARD_TOKEN": wrongDashboardToken,
-		"wrong SINCH_WEBHOOK_SECRET": badWebhookSecret,
-		"Redis password":             redisPass, "wrong Redis password": badRedisPass,
+		"wrong SINCH_WEBHOOK_SECRET":    badWebhookSecret,
+		"DASHBOARD_USERS_FILE password": fileUserPass, "wrong DASHBOARD_USERS_FILE password": wrongFileUserPass,
+		"DASHBOARD_USERS_FILE hash": usersHash,
+		"Redis password":            redisPass, "wrong Redis password": badRedisPass,
 	}
 	for _, basic := range []string{keyID + ":" + keySecret, keyID + ":" + badKeySecret,
-		dashboardUser + ":" + dashboardPass, dashboardUser + ":" + wrongDashboardPass} {
+		dashboardUser + ":" + dashboardPass, dashboardUser + ":" + wrongDashboardPass,
+		fileUser + ":" + fileUserPass, fileUser + ":" + wrongFileUserPass} {
 		secrets["Basic credentials (base64) "+basic] = base64.StdEncoding.EncodeToString([]byte(basic))
 		secrets["Basic credentials (base64url) "+basic] = base64.URLEncoding.EncodeToString([]byte(basic))
 		secrets["Basic credentials (URL-escaped) "+basic] = url.QueryEscape(basic)
