@@ -111,7 +111,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 
 	sum, err := e.Run(ctx, opts)
 	if bar != nil {
-		bar.done() // ends the bar's line: the summary starts on its own
+		bar.done(sum.Rows)
 	}
 	if err != nil {
 		if sum.Rows > 0 && !errors.Is(err, recipients.ErrTooLarge) { // re-running cannot finish a file over --max-bytes

@@ -46,4 +46,9 @@ func (p *progress) draw(rows int64) {
 	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %d rows", strings.Repeat("=", full), strings.Repeat(" ", width-full), frac*100, rows)
 }
 
-func (p *progress) done() { fmt.Fprintln(p.w) }
+// done draws the bar a last time with the rows read and ends its line, so
+// what is printed next starts on a line of its own.
+func (p *progress) done(rows int64) {
+	p.draw(rows)
+	fmt.Fprintln(p.w)
+}
