@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
@@ -388,4 +389,19 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// Create runs an upload that arrived over the network (the dashboard's
+// HTTP API and campaign builder): the same pipeline as `enqueue`, with the
+// Spec checked for fields that would read the server's files. A dry run
+// writes nothing.
+func (c *Controller) Create(ctx context.Context, spec enqueue.Spec, in enqueue.Input) (enqueue.Summary, error) {
+	if err := spec.CheckRemote(); err != nil {
+		return enqueue.Summary{}, err
+	}
+	e := enqueue.New(c.store, c.client)
+	if in.DryRun {
+		e = enqueue.New(nil, nil)
+	}
+	return e.RunSpec(ctx, spec, in, time.Now())
 }
