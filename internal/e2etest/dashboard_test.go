@@ -24,6 +24,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/dashboardcli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 )
 
@@ -62,7 +63,7 @@ func (s *stack) startDashboard(env map[string]string, args ...string) string {
 	})
 	urlRE := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 	var base string
-	waitFor(s.t, 10*time.Second, "the dashboard to listen", func() bool {
+	testwait.For(s.t, 10*time.Second, "the dashboard to listen", func() bool {
 		select {
 		case err := <-done:
 			done <- err
@@ -392,7 +393,7 @@ func TestDashboardReceivesReceiptsAndServesMetricsBehindAuth(t *testing.T) {
 	}
 	s.enqueue("--campaign", "via-dashboard", "--csv", numbersCSV(t, numbers), "--text", "Hi")
 	s.runWorker("via-dashboard", 30*time.Second, "--callback-url", base+webhook.Path, "--track-interval", "0")
-	waitFor(t, 20*time.Second, "receipts recorded through the dashboard", func() bool {
+	testwait.For(t, 20*time.Second, "receipts recorded through the dashboard", func() bool {
 		return s.statusJSON("via-dashboard").Outcomes.Delivered == 5
 	})
 	if st := s.sim.Stats(); st.CallbacksFailed != 0 {

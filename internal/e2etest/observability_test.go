@@ -27,6 +27,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/metrics"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
@@ -61,7 +62,7 @@ func TestWebhookReceiptsShowInCampaignStatus(t *testing.T) {
 	s.runWorker("receipts", 30*time.Second, "--callback-url", recv.URL+webhook.Path, "--track-interval", "0")
 
 	var sum campaign.Summary
-	waitFor(t, 20*time.Second, "delivery receipts in campaign status", func() bool {
+	testwait.For(t, 20*time.Second, "delivery receipts in campaign status", func() bool {
 		sum = s.statusJSON("receipts")
 		return sum.Outcomes.Delivered+sum.Outcomes.Failed == 10
 	})
@@ -98,7 +99,7 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 
 	addrRE := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 	var addr string
-	waitFor(t, 10*time.Second, "the metrics listener", func() bool {
+	testwait.For(t, 10*time.Second, "the metrics listener", func() bool {
 		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
 			addr = m[1]
 		}
@@ -107,7 +108,7 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 	store := campaign.NewStore(s.redis.Client)
 	var fams map[string]*dto.MetricFamily
 	minRate := 40.0 // the gauge recovers after the 429s stop: keep the lowest seen
-	waitFor(t, 60*time.Second, "the campaign sent and tracked", func() bool {
+	testwait.For(t, 60*time.Second, "the campaign sent and tracked", func() bool {
 		c, _ := store.Counters(context.Background(), "metered")
 		fams = scrape(t, "http://"+addr+"/metrics")
 		minRate = min(minRate, value(fams, "sinch_dispatch_rate_limit_effective"))

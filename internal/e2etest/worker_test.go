@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
@@ -18,10 +19,8 @@ func TestWorkerFetchesTheTokenAtStartup(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- workercli.Run(ctx, []string{"--rate", "200"}, s.getenv, io.Discard, io.Discard) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.sim.Stats().TokenRequests == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	// Bounded: the count below fails the test when no token was fetched.
+	testwait.Until(10*time.Second, func() bool { return s.sim.Stats().TokenRequests > 0 })
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
