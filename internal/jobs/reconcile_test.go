@@ -201,9 +201,8 @@ func TestAcceptedSendIsRecordedAcrossAShortRedisOutage(t *testing.T) {
 }
 
 func TestAcceptedSendNotRecordedIsRetriedAndReconciledNotResent(t *testing.T) {
-	defer func(d time.Duration) { recordAcceptedFor = d }(recordAcceptedFor)
-	recordAcceptedFor = 100 * time.Millisecond
 	f := newFixture(t, sinchsim.Config{})
+	f.handler.recordFor = 100 * time.Millisecond
 	down := f.flakyRedis(t)
 	f.handler.sender = redisDownAfterSend{f.handler.sender.(*sinch.Client), down, 0}
 	ctx := context.Background()
