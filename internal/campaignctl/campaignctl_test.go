@@ -45,6 +45,7 @@ func newController(t *testing.T) *Controller {
 }
 
 func TestSendSeriesOfAFinishedCampaignEndsAtItsLastSend(t *testing.T) {
+	t.Parallel()
 	c := newController(t)
 	ctx := context.Background()
 	newCampaign(t, c, "done", 3, 3)
@@ -72,6 +73,7 @@ func TestSendSeriesOfAFinishedCampaignEndsAtItsLastSend(t *testing.T) {
 }
 
 func TestSendFailuresGroupsFailedRecipientsByError(t *testing.T) {
+	t.Parallel()
 	c := newController(t)
 	ctx := context.Background()
 	newCampaign(t, c, "f", 5, 1)
@@ -100,6 +102,7 @@ func TestSendFailuresGroupsFailedRecipientsByError(t *testing.T) {
 }
 
 func TestOperationsAnswerTypedErrors(t *testing.T) {
+	t.Parallel()
 	c := newController(t)
 	ctx := context.Background()
 	newCampaign(t, c, "c", 2, 1)

@@ -155,6 +155,7 @@ func numbersCSV(t *testing.T, numbers []string) string {
 }
 
 func TestCampaignTrackAcrossPagesRecordsDeliveriesAndStopReplies(t *testing.T) {
+	t.Parallel()
 	// Identities ending in 7 reply STOP (the simulator's default reply).
 	s := newStack(t, sinchsim.Config{ReplySuffix: "7"})
 	const n = 2100 // + 210 replies: 2,310 stored messages, 3 pages of 1,000
@@ -203,6 +204,7 @@ func TestCampaignTrackAcrossPagesRecordsDeliveriesAndStopReplies(t *testing.T) {
 }
 
 func TestWorkerTracksActiveCampaignsPeriodically(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{FailSuffix: "3", ReplySuffix: "5", ReplyText: "Merci"})
 	s.enqueue("--campaign", "periodic", "--csv", campaignCSV(t, 40, nil, 0), "--text", "Hi")
 	stop := s.startWorker("--rate", "200", "--track-interval", "300ms")
@@ -222,6 +224,7 @@ func TestWorkerTracksActiveCampaignsPeriodically(t *testing.T) {
 }
 
 func TestCampaignTrackWarnsWhenSinchRetainsNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{DispatchRetentionDays: sinchsim.RetentionNone})
 	s.enqueue("--campaign", "noret", "--csv", campaignCSV(t, 5, nil, 0), "--text", "Hi")
 	s.runWorker("noret", 10*time.Second, "--rate", "100", "--track-interval", "0")
@@ -244,6 +247,7 @@ func TestCampaignTrackWarnsWhenSinchRetainsNothing(t *testing.T) {
 }
 
 func TestCampaignReportAndRetryOfArchivedSends(t *testing.T) {
+	t.Parallel()
 	// Numbers ending in 99 are refused with a 400 until the cause is fixed.
 	s := newStack(t, sinchsim.Config{RejectSuffix: "99"})
 	var numbers []string
@@ -310,6 +314,7 @@ func TestCampaignReportAndRetryOfArchivedSends(t *testing.T) {
 }
 
 func TestRetryGivesSendsArchivedAfterMaxRetryAFreshBudget(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{FaultRate500: 1}) // Sinch is down
 	s.enqueue("--campaign", "down", "--csv", campaignCSV(t, 2, nil, 0), "--text", "Hi")
 	c := s.runWorker("down", 12*time.Second, "--rate", "100", "--max-retry", "1", "--track-interval", "0")
@@ -337,6 +342,7 @@ func TestRetryGivesSendsArchivedAfterMaxRetryAFreshBudget(t *testing.T) {
 }
 
 func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	const n = 400
 	s.enqueue("--campaign", "ctl", "--csv", campaignCSV(t, n, nil, 0), "--text", "Hi")
@@ -405,6 +411,7 @@ func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
 }
 
 func TestAutoPauseOnABurstOfPermanentFailures(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{RejectSuffix: "9"})
 	var numbers []string
 	for i := range 40 { // refused with a 400
@@ -434,6 +441,7 @@ func TestAutoPauseOnABurstOfPermanentFailures(t *testing.T) {
 }
 
 func TestRateLimitedSendsNeverTripAutoPause(t *testing.T) {
+	t.Parallel()
 	// Sinch allows 30 requests/s; the worker tries 100/s: many 429s, no failure.
 	// The AIMD takes about 5 s to come down from 100 to 30 (×0.8 a second):
 	// the timeout leaves room for a busy CI machine.
@@ -450,6 +458,7 @@ func TestRateLimitedSendsNeverTripAutoPause(t *testing.T) {
 }
 
 func TestCampaignCommandErrorsAndSuppressList(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	tests := []struct {
 		args []string
@@ -512,6 +521,7 @@ func TestCampaignCommandErrorsAndSuppressList(t *testing.T) {
 }
 
 func TestTrackPassesAreEnqueuedOncePerInterval(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	s.enqueue("--campaign", "once", "--csv", campaignCSV(t, 3, nil, 0), "--text", "Hi")
 	s.runWorker("once", 10*time.Second, "--rate", "100", "--track-interval", "0")
@@ -534,6 +544,7 @@ func TestTrackPassesAreEnqueuedOncePerInterval(t *testing.T) {
 }
 
 func TestWorkerTrackingFlagsAreCheckedAtStartup(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	for _, tc := range []struct {
 		args []string

@@ -97,6 +97,7 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 func TestDashboardStartupChecksNameTheSetting(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	tests := []struct {
 		name    string
@@ -232,6 +233,7 @@ func texts(t *testing.T, ctx context.Context, sels map[string]string) map[string
 }
 
 func TestDashboardInChromium(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t) // skip early, before building the campaign
 	// Numbers ending in 99 are refused at send (failed); those ending in 13
 	// are accepted but never delivered (a delivery failure with a reason).
@@ -384,6 +386,7 @@ func compare(t *testing.T, page string, got, want map[string]string) {
 // receipts go to the running dashboard ends with its outcomes recorded and
 // counted on the dashboard's own /metrics.
 func TestDashboardReceivesReceiptsAndServesMetricsBehindAuth(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{WebhookSecret: webhookSecret, CallbackDelay: 300 * time.Millisecond})
 	base := s.startDashboard(map[string]string{"DASHBOARD_TOKEN": dashToken, "SINCH_WEBHOOK_SECRET": webhookSecret})
 

@@ -158,6 +158,7 @@ var tenBadRows = [][]string{
 }
 
 func TestCampaignEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	csvPath := campaignCSV(t, 485, tenBadRows, 5)
 	rejects := filepath.Join(t.TempDir(), "rejects.csv")
@@ -215,6 +216,7 @@ func TestCampaignEndToEnd(t *testing.T) {
 }
 
 func TestFaultsAreRetriedAndPermanentErrorsArchived(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{
 		FaultRate500: 0.10, RateLimit: 60, RateBurst: 10, Seed: 7,
 		RejectSuffix: "99",

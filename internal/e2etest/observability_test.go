@@ -39,6 +39,7 @@ const webhookSecret = "whsec-e2e-never-printed"
 // `campaign status --json`, with outcome tracking off so nothing else can
 // have recorded them.
 func TestWebhookReceiptsShowInCampaignStatus(t *testing.T) {
+	t.Parallel()
 	var h atomic.Pointer[http.Handler]
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(recv.Close)
@@ -79,6 +80,7 @@ func TestWebhookReceiptsShowInCampaignStatus(t *testing.T) {
 // The worker's --metrics-addr serves every series of ours and Asynq's
 // queue metrics after a campaign that met 429s and was tracked.
 func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
+	t.Parallel()
 	// Sinch allows 10 requests/s; the worker tries 40: 429s, the effective
 	// rate drops.
 	s := newStack(t, sinchsim.Config{RateLimit: 10, RateBurst: 2})
@@ -153,6 +155,7 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 }
 
 func TestWorkerRefusesABadMetricsAddr(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	err := workercli.Run(context.Background(), []string{"--metrics-addr", "256.0.0.1:nope"}, s.getenv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
@@ -206,6 +209,7 @@ func value(fams map[string]*dto.MetricFamily, name string, labels ...string) flo
 // The dashboard's handlers: a receipt accepted by the webhook is counted
 // on the metrics page it serves; no secret leaves the webhook out.
 func TestDashboardObservabilityHandlers(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	settings := func() *config.Settings {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)

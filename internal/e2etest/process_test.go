@@ -42,6 +42,7 @@ func (s *stack) startProcess(t *testing.T, name string, logs *logbuf.Buffer, arg
 }
 
 func TestTwoWorkerProcessesShareTheRate(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs for about 10 seconds")
 	}

@@ -29,6 +29,7 @@ import (
 func e164(i int) string { return fmt.Sprintf("+33612340%01d%02d", i/100, i%100) }
 
 func TestEnqueueSkipsSuppressedIdentities(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	store := campaign.NewStore(s.redis.Client)
@@ -88,6 +89,7 @@ func TestEnqueueSkipsSuppressedIdentities(t *testing.T) {
 }
 
 func TestEnqueueValidatesWindowTZAndSuppressFlags(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.csv")
@@ -128,6 +130,7 @@ func TestEnqueueValidatesWindowTZAndSuppressFlags(t *testing.T) {
 }
 
 func TestQuietHoursDeferSendsToTheWindowWithoutAttempts(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	// A window opening two hours from now, in UTC: closed for the whole test.
@@ -173,6 +176,7 @@ func TestQuietHoursDeferSendsToTheWindowWithoutAttempts(t *testing.T) {
 }
 
 func TestOneShotScheduledCampaignIsScheduledUntilDue(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	store := campaign.NewStore(s.redis.Client)
@@ -227,6 +231,7 @@ func TestOneShotScheduledCampaignIsScheduledUntilDue(t *testing.T) {
 }
 
 func TestRecurringScheduleFiresOnceWithTwoWorkers(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -319,6 +324,7 @@ func TestRecurringScheduleFiresOnceWithTwoWorkers(t *testing.T) {
 }
 
 func TestWorkerRefusesABadSchedulesFileAtStartup(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	path := filepath.Join(t.TempDir(), "schedules.yaml")
 	os.WriteFile(path, []byte("schedules:\n  - name: digest\n    cron: \"0 9 * *\"\n    csv: nope.csv\n    text: Hi\n"), 0o600)

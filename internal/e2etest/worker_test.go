@@ -15,6 +15,7 @@ import (
 // nothing queued, the worker still fetches its access token once, before
 // any send could be granted by the rate limiter and wait for it.
 func TestWorkerFetchesTheTokenAtStartup(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -17,6 +17,7 @@ import (
 )
 
 func TestDecodeSendKeepsEveryMessageField(t *testing.T) {
+	t.Parallel()
 	base := SendPayload{CampaignID: "c", Key: "SMS:+33612345678", Row: 7, Channel: sinch.ChannelSMS,
 		Identity: "+33612345678", Queue: sinch.QueueHigh, TTLSeconds: 60}
 	for name, msg := range map[string]sinch.AppMessage{
@@ -75,6 +76,7 @@ func (c *storeCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 
 func TestAcceptedSendCostsTwoStoreRoundTripsAndReleasesTheLock(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	ctx := context.Background()
 	var calls storeCalls
