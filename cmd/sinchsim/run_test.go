@@ -16,6 +16,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 func noEnv(string) string { return "" }
@@ -107,11 +108,10 @@ func start(t *testing.T, args []string, env map[string]string) (baseURL string, 
 	go func() {
 		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), envOf(env), io.Discard, logs)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !testwait.Until(10*time.Second, func() bool {
 		if m := readyURL.FindStringSubmatch(logs.String()); m != nil {
 			baseURL = m[1]
-			break
+			return true
 		}
 		select {
 		case err := <-done:
@@ -119,11 +119,10 @@ func start(t *testing.T, args []string, env map[string]string) (baseURL string, 
 			t.Fatalf("run ended before ready: %v; logs: %s", err, logs)
 		default:
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("not ready within 10s; logs: %s", logs)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return false
+	}) {
+		cancel()
+		t.Fatalf("not ready within 10s; logs: %s", logs)
 	}
 	stopped := false
 	stop = func() error {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestOutcomeRanksFollowOutcomes(t *testing.T) {
+	t.Parallel()
 	for i, o := range Outcomes {
 		if o.Rank() != i+1 {
 			t.Errorf("%s: got rank %d, want %d", o, o.Rank(), i+1)
@@ -36,6 +37,7 @@ func TestOutcomeRanksFollowOutcomes(t *testing.T) {
 }
 
 func TestSetOutcomePrecedenceAndExactCounters(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "oc")
 	rs := regs(3)
@@ -92,6 +94,7 @@ func TestSetOutcomePrecedenceAndExactCounters(t *testing.T) {
 }
 
 func TestFailureReasonsAddUpToFailed(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "fr")
 	rs := regs(5)
@@ -121,6 +124,7 @@ func TestFailureReasonsAddUpToFailed(t *testing.T) {
 }
 
 func TestScanReportJoinsStatusRecordAndOutcome(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "rep")
 	rs := regs(2500) // several HSCAN pages
@@ -161,6 +165,7 @@ func TestScanReportJoinsStatusRecordAndOutcome(t *testing.T) {
 }
 
 func TestAutoPauseTripsOnFailuresOnlyWhenTheWindowIsFull(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "ap")
 	if err := s.SetAutoPause(ctx, "ap", AutoPause{Window: 10, Threshold: 0.5}); err != nil {
@@ -225,6 +230,7 @@ func TestAutoPauseTripsOnFailuresOnlyWhenTheWindowIsFull(t *testing.T) {
 // failures after many successes still count from a full window, and the
 // window keeps its expiry.
 func TestAutoPauseAfterAFullWindowOfSuccesses(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "ap")
 	if err := s.SetAutoPause(ctx, "ap", AutoPause{Window: 10, Threshold: 0.5}); err != nil {
@@ -264,6 +270,7 @@ func TestAutoPauseAfterAFullWindowOfSuccesses(t *testing.T) {
 }
 
 func TestCancelPendingLeavesSentAndKeepsCountsExact(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "cx")
 	rs := regs(1500)

@@ -35,6 +35,7 @@ func regs(n int) []Registration {
 }
 
 func TestCreateKeepsTheFirstDefinition(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	_, created, err := s.Create(ctx, Definition{ID: "c1", Priority: PriorityHigh})
 	if err != nil || !created {
@@ -60,6 +61,7 @@ func TestCreateKeepsTheFirstDefinition(t *testing.T) {
 }
 
 func TestRegisterTellsNewDuplicateAndKnown(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "c")
 	rs := regs(3)
@@ -92,6 +94,7 @@ func TestRegisterTellsNewDuplicateAndKnown(t *testing.T) {
 }
 
 func TestTransitionsKeepCountersExactAndNeverResendSent(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "c")
 	rs := regs(4)
@@ -140,6 +143,7 @@ func TestTransitionsKeepCountersExactAndNeverResendSent(t *testing.T) {
 }
 
 func TestClaimSend(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "c")
 	rs := regs(2)
@@ -188,6 +192,7 @@ func TestClaimSend(t *testing.T) {
 }
 
 func TestScanRecipientsVisitsEveryone(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "c")
 	rs := regs(2500)
@@ -213,6 +218,7 @@ func TestScanRecipientsVisitsEveryone(t *testing.T) {
 }
 
 func TestValidateIDAndState(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		id string
 		ok bool
@@ -242,6 +248,7 @@ func TestValidateIDAndState(t *testing.T) {
 }
 
 func TestSuppressionList(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	added, err := s.Suppress(ctx, Suppression{Channel: sinch.ChannelSMS, Identity: "+33612345678", Reason: "replied STOP"})
 	if err != nil || !added {
@@ -269,6 +276,7 @@ func TestSuppressionList(t *testing.T) {
 }
 
 func TestFinishSentMarksCountsAndReleasesInOneCall(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "c")
 	if err := s.SetAutoPause(ctx, "c", AutoPause{Window: 2, Threshold: 0.4}); err != nil {
@@ -334,6 +342,7 @@ func TestFinishSentMarksCountsAndReleasesInOneCall(t *testing.T) {
 }
 
 func TestRegisterCountsPendingAndBoundsTheSeenSet(t *testing.T) {
+	t.Parallel()
 	s, ctx := newStore(t)
 	create(t, s, ctx, "c")
 	rs := regs(5)

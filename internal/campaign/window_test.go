@@ -17,6 +17,7 @@ func mustLoc(t *testing.T, name string) *time.Location {
 }
 
 func TestParseWindowRejectsBadSpecs(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ spec, want string }{
 		{"", "09:00-20:00"},
 		{"9-20", "HH:MM"},
@@ -39,6 +40,7 @@ func TestParseWindowRejectsBadSpecs(t *testing.T) {
 }
 
 func TestWindowOpenAndUntil(t *testing.T) {
+	t.Parallel()
 	paris := mustLoc(t, "Europe/Paris")
 	at := func(s string) time.Time {
 		tm, err := time.ParseInLocation("2006-01-02 15:04:05", s, paris)
@@ -91,6 +93,7 @@ func TestWindowOpenAndUntil(t *testing.T) {
 }
 
 func TestWindowJSONRoundTrip(t *testing.T) {
+	t.Parallel()
 	w, _ := ParseWindow("20:00-08:00", mustLoc(t, "America/New_York"))
 	def := Definition{ID: "c", Window: w}
 	b, err := json.Marshal(def)
@@ -113,6 +116,7 @@ func TestWindowJSONRoundTrip(t *testing.T) {
 }
 
 func TestDeriveStateIsScheduledUntilDue(t *testing.T) {
+	t.Parallel()
 	due := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	def := Definition{ID: "c", ScheduledAt: due}
 	pending := Counters{Pending: 10}

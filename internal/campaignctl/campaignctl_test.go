@@ -52,6 +52,7 @@ func newController(t *testing.T) *Controller {
 }
 
 func TestSendSeriesOfAFinishedCampaignEndsAtItsLastSend(t *testing.T) {
+	t.Parallel()
 	c := newController(t)
 	ctx := context.Background()
 	newCampaign(t, c, "done", 3, 3)
@@ -79,6 +80,7 @@ func TestSendSeriesOfAFinishedCampaignEndsAtItsLastSend(t *testing.T) {
 }
 
 func TestSendFailuresGroupsFailedRecipientsByError(t *testing.T) {
+	t.Parallel()
 	c := newController(t)
 	ctx := context.Background()
 	newCampaign(t, c, "f", 5, 1)
@@ -107,6 +109,7 @@ func TestSendFailuresGroupsFailedRecipientsByError(t *testing.T) {
 }
 
 func TestOperationsPauseCancelAndList(t *testing.T) {
+	t.Parallel()
 	c := newController(t)
 	ctx := context.Background()
 	newCampaign(t, c, "c", 2, 1)

@@ -156,6 +156,7 @@ func checkSecureHeaders(t *testing.T, what string, h http.Header) {
 }
 
 func TestEverythingButTheWebhookNeedsCredentials(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, true)
 	wrong := map[string]func(*http.Request){
 		"no credentials": func(*http.Request) {},
@@ -211,6 +212,7 @@ func TestEverythingButTheWebhookNeedsCredentials(t *testing.T) {
 }
 
 func TestMonitoringHasItsOwnCSPAndPagesAllowNoScript(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, false)
 	page := f.do("GET", "/campaigns/c1", nil, authed).Header().Get("Content-Security-Policy")
 	if strings.Contains(page, "script-src") || strings.Contains(page, "unsafe-inline") || !strings.Contains(page, "default-src 'none'") {
@@ -248,6 +250,7 @@ func (f *fixture) state() campaign.State {
 }
 
 func TestActionsArePostOnlyWithCSRF(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, false)
 	for _, path := range []string{"/api/campaigns/c1/pause", "/campaigns/c1/pause", "/api/campaigns/c1/retry", "/campaigns/c1/cancel"} {
 		for _, method := range []string{"GET", "PUT", "DELETE"} {
@@ -375,6 +378,7 @@ func TestActionsOnACancelledCampaignAreConflicts(t *testing.T) {
 }
 
 func TestRepeatedLoginFailuresAreThrottledPerIP(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, false)
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	f.srv.auth.now = func() time.Time { return now }
@@ -404,6 +408,7 @@ func TestRepeatedLoginFailuresAreThrottledPerIP(t *testing.T) {
 }
 
 func TestMonitoringIsReadOnlyUnlessAdmin(t *testing.T) {
+	t.Parallel()
 	for _, admin := range []bool{false, true} {
 		f := newFixture(t, admin)
 		rec := f.do("POST", "/monitoring/api/queues/default:pause", nil, authed, header("Sec-Fetch-Site", "same-origin"))
@@ -427,6 +432,7 @@ func TestMonitoringIsReadOnlyUnlessAdmin(t *testing.T) {
 }
 
 func TestAPIMatchesStatusAndPagesShowIt(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, false)
 	rec := f.do("GET", "/api/campaigns/c1", nil, authed)
 	var sum campaign.Summary
@@ -473,6 +479,7 @@ func TestAPIMatchesStatusAndPagesShowIt(t *testing.T) {
 }
 
 func TestChartGroupsSecondsIntoBars(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	series := make([]int64, 600)
 	for i := range series {
@@ -491,6 +498,7 @@ func TestChartGroupsSecondsIntoBars(t *testing.T) {
 }
 
 func TestAuthSettingsAreCheckedForTheAddress(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		addr string
 		auth Auth

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 var sampleCSV = filepath.Join("..", "..", "testdata", "sample-campaign.csv")
@@ -68,18 +69,15 @@ func TestDemoServeKeepsTheDashboardOpen(t *testing.T) {
 
 	re := regexp.MustCompile(`dashboard: (http://127\.0\.0\.1:\d+/campaigns/\S+)\n  user (\S+), password (\S+) `)
 	var m []string
-	deadline := time.Now().Add(time.Minute)
-	for m == nil && time.Now().Before(deadline) {
+	testwait.For(t, time.Minute, "the dashboard URL and credentials", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("demo --serve returned before Ctrl-C: %v\n%s", err, out.String())
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
 		m = re.FindStringSubmatch(out.String())
-	}
-	if m == nil {
-		t.Fatalf("no dashboard URL and credentials printed:\n%s", out.String())
-	}
+		return m != nil
+	})
 	get := func(password string) int {
 		req, _ := http.NewRequest(http.MethodGet, m[1], nil)
 		req.SetBasicAuth(m[2], password)

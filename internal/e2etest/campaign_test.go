@@ -23,6 +23,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
@@ -78,16 +79,54 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 	return stop
 }
 
-// waitFor polls cond every 50ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+// waitDeferred waits until the worker has taken up every task the paused
+// campaign id still has and put it off: no task of the queue is pending or
+// running, each recipient still pending has its task in the retry set, and
+// each of those tasks last ended on the pause. Only then does "nothing more
+// was sent" say something about the worker. It returns the counters then.
+func (s *stack) waitDeferred(id string) campaign.Counters {
+	s.t.Helper()
+	ctx := context.Background()
+	insp := asynq.NewInspector(s.redis.AsynqOpt())
+	defer insp.Close()
+	store := campaign.NewStore(s.redis.Client)
+	var c campaign.Counters
+	testwait.For(s.t, 15*time.Second, "the paused worker to put off every unsent task", func() bool {
+		q, err := insp.GetQueueInfo("default")
+		if err != nil {
+			s.t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		if c, err = store.Counters(ctx, id); err != nil {
+			s.t.Fatal(err)
+		}
+		return q.Pending == 0 && q.Active == 0 && c.Pending > 0 && int64(q.Retry) == c.Pending
+	})
+	retry, err := insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1))
+	if err != nil || int64(len(retry)) != c.Pending {
+		s.t.Fatalf("got %d tasks to retry (err %v), want one per pending recipient (%d)", len(retry), err, c.Pending)
 	}
+	for _, ti := range retry {
+		if ti.LastErr != "campaign paused" {
+			s.t.Fatalf("task %s last ended on %q, want %q", ti.ID, ti.LastErr, "campaign paused")
+		}
+	}
+	return c
+}
+
+// waitDrained waits until the worker has run every task of the queue to its
+// end: none pending, running, scheduled or waiting to be retried.
+func (s *stack) waitDrained() {
+	s.t.Helper()
+	insp := asynq.NewInspector(s.redis.AsynqOpt())
+	defer insp.Close()
+	var q *asynq.QueueInfo
+	testwait.For(s.t, 15*time.Second, "the worker to run every queued task", func() bool {
+		var err error
+		if q, err = insp.GetQueueInfo("default"); err != nil {
+			s.t.Fatal(err)
+		}
+		return q.Pending+q.Active+q.Scheduled+q.Retry == 0
+	})
 }
 
 // useNewSim points the stack at a fresh simulator (the "cause is fixed").
@@ -116,6 +155,7 @@ func numbersCSV(t *testing.T, numbers []string) string {
 }
 
 func TestCampaignTrackAcrossPagesRecordsDeliveriesAndStopReplies(t *testing.T) {
+	t.Parallel()
 	// Identities ending in 7 reply STOP (the simulator's default reply).
 	s := newStack(t, sinchsim.Config{ReplySuffix: "7"})
 	const n = 2100 // + 210 replies: 2,310 stored messages, 3 pages of 1,000
@@ -164,11 +204,12 @@ func TestCampaignTrackAcrossPagesRecordsDeliveriesAndStopReplies(t *testing.T) {
 }
 
 func TestWorkerTracksActiveCampaignsPeriodically(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{FailSuffix: "3", ReplySuffix: "5", ReplyText: "Merci"})
 	s.enqueue("--campaign", "periodic", "--csv", campaignCSV(t, 40, nil, 0), "--text", "Hi")
 	stop := s.startWorker("--rate", "200", "--track-interval", "300ms")
 	var sum campaign.Summary
-	waitFor(t, 10*time.Second, "the worker's tracking passes", func() bool {
+	testwait.For(t, 10*time.Second, "the worker's tracking passes", func() bool {
 		sum = s.statusJSON("periodic")
 		return sum.Outcomes.Total() == 40
 	})
@@ -183,6 +224,7 @@ func TestWorkerTracksActiveCampaignsPeriodically(t *testing.T) {
 }
 
 func TestCampaignTrackWarnsWhenSinchRetainsNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{DispatchRetentionDays: sinchsim.RetentionNone})
 	s.enqueue("--campaign", "noret", "--csv", campaignCSV(t, 5, nil, 0), "--text", "Hi")
 	s.runWorker("noret", 10*time.Second, "--rate", "100", "--track-interval", "0")
@@ -205,6 +247,7 @@ func TestCampaignTrackWarnsWhenSinchRetainsNothing(t *testing.T) {
 }
 
 func TestCampaignReportAndRetryOfArchivedSends(t *testing.T) {
+	t.Parallel()
 	// Numbers ending in 99 are refused with a 400 until the cause is fixed.
 	s := newStack(t, sinchsim.Config{RejectSuffix: "99"})
 	var numbers []string
@@ -271,6 +314,7 @@ func TestCampaignReportAndRetryOfArchivedSends(t *testing.T) {
 }
 
 func TestRetryGivesSendsArchivedAfterMaxRetryAFreshBudget(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{FaultRate500: 1}) // Sinch is down
 	s.enqueue("--campaign", "down", "--csv", campaignCSV(t, 2, nil, 0), "--text", "Hi")
 	c := s.runWorker("down", 12*time.Second, "--rate", "100", "--max-retry", "1", "--track-interval", "0")
@@ -298,6 +342,7 @@ func TestRetryGivesSendsArchivedAfterMaxRetryAFreshBudget(t *testing.T) {
 }
 
 func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	const n = 400
 	s.enqueue("--campaign", "ctl", "--csv", campaignCSV(t, n, nil, 0), "--text", "Hi")
@@ -310,16 +355,18 @@ func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
 		}
 		return c
 	}
-	stop := s.startWorker("--rate", "100", "--track-interval", "0")
-	waitFor(t, 5*time.Second, "40 sends", func() bool { return counters().Sent >= 40 })
+	const concurrency = 25
+	stop := s.startWorker("--rate", "100", "--concurrency", fmt.Sprint(concurrency), "--track-interval", "0")
+	testwait.For(t, 5*time.Second, "40 sends", func() bool { return counters().Sent >= 40 })
 
 	s.mustOps("pause", "ctl", "--reason", "wrong link")
-	time.Sleep(1500 * time.Millisecond) // in-flight sends finish; tasks are deferred
-	before := counters()
-	time.Sleep(time.Second)
-	after := counters()
-	if after.Sent != before.Sent || after.Failed != 0 {
-		t.Fatalf("paused campaign kept sending: %d then %d sent", before.Sent, after.Sent)
+	atPause := counters()
+	after := s.waitDeferred("ctl")
+	// Only sends that had claimed their recipient before the pause may
+	// still land: at most one per task in flight.
+	if st := s.sim.Stats(); after.Sent-atPause.Sent > concurrency || after.Failed != 0 || st.Accepted != int64(after.Sent) {
+		t.Fatalf("paused campaign kept sending: %d sent at the pause, %d once every task was put off (simulator accepted %d), %d failed; want at most %d more, all recorded, none failed",
+			atPause.Sent, after.Sent, st.Accepted, after.Failed, concurrency)
 	}
 	sum := s.statusJSON("ctl")
 	if sum.State != campaign.StatePaused || sum.Reason != "wrong link" || sum.Pending != n-after.Sent {
@@ -337,14 +384,14 @@ func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
 	}
 
 	s.mustOps("resume", "ctl")
-	waitFor(t, 5*time.Second, "40 more sends after resume", func() bool { return counters().Sent >= after.Sent+40 })
+	testwait.For(t, 5*time.Second, "40 more sends after resume", func() bool { return counters().Sent >= after.Sent+40 })
 
 	out := s.mustOps("cancel", "ctl")
 	c := counters()
 	if c.Pending != 0 || c.Sent+c.Cancelled+c.Failed != n {
 		t.Fatalf("right after cancel: got %+v (%s), want nothing pending and sent + cancelled = %d", c, out, n)
 	}
-	time.Sleep(time.Second) // tasks still queued are dropped by the worker
+	s.waitDrained() // tasks still queued are dropped by the worker
 	stop()
 	c = counters()
 	st := s.sim.Stats()
@@ -364,6 +411,7 @@ func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
 }
 
 func TestAutoPauseOnABurstOfPermanentFailures(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{RejectSuffix: "9"})
 	var numbers []string
 	for i := range 40 { // refused with a 400
@@ -376,11 +424,11 @@ func TestAutoPauseOnABurstOfPermanentFailures(t *testing.T) {
 		"--autopause-window", "20", "--autopause-threshold", "50%")
 	stop := s.startWorker("--rate", "100", "--track-interval", "0")
 	var sum campaign.Summary
-	waitFor(t, 8*time.Second, "auto-pause", func() bool {
+	testwait.For(t, 8*time.Second, "auto-pause", func() bool {
 		sum = s.statusJSON("burst")
 		return sum.State == campaign.StatePaused
 	})
-	time.Sleep(1500 * time.Millisecond)
+	s.waitDeferred("burst")
 	logs := stop()
 	sum = s.statusJSON("burst")
 	if !strings.Contains(sum.Reason, "auto-paused") || !strings.Contains(sum.Reason, "of the last 20 sends failed") ||
@@ -393,6 +441,7 @@ func TestAutoPauseOnABurstOfPermanentFailures(t *testing.T) {
 }
 
 func TestRateLimitedSendsNeverTripAutoPause(t *testing.T) {
+	t.Parallel()
 	// Sinch allows 30 requests/s; the worker tries 100/s: many 429s, no failure.
 	// The AIMD takes about 5 s to come down from 100 to 30 (×0.8 a second):
 	// the timeout leaves room for a busy CI machine.
@@ -409,6 +458,7 @@ func TestRateLimitedSendsNeverTripAutoPause(t *testing.T) {
 }
 
 func TestCampaignCommandErrorsAndSuppressList(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	tests := []struct {
 		args []string
@@ -471,6 +521,7 @@ func TestCampaignCommandErrorsAndSuppressList(t *testing.T) {
 }
 
 func TestTrackPassesAreEnqueuedOncePerInterval(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	s.enqueue("--campaign", "once", "--csv", campaignCSV(t, 3, nil, 0), "--text", "Hi")
 	s.runWorker("once", 10*time.Second, "--rate", "100", "--track-interval", "0")
@@ -493,6 +544,7 @@ func TestTrackPassesAreEnqueuedOncePerInterval(t *testing.T) {
 }
 
 func TestWorkerTrackingFlagsAreCheckedAtStartup(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	for _, tc := range []struct {
 		args []string

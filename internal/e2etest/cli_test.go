@@ -24,6 +24,7 @@ import (
 const secret = "s3cr3t-key-value-never-printed"
 
 func TestEnqueueFatalInputsFailClearlyAndLeaveNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -87,6 +88,7 @@ func TestEnqueueFatalInputsFailClearlyAndLeaveNothing(t *testing.T) {
 }
 
 func TestEnqueueDryRunNeedsNoRedisAndEnqueuesNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	path := filepath.Join(t.TempDir(), "r.csv")
 	os.WriteFile(path, []byte("phone,first_name\n+33612345678,Ann\n+33612345678,Ann\nbad,Bob\n"), 0o600)
@@ -107,6 +109,7 @@ func TestEnqueueDryRunNeedsNoRedisAndEnqueuesNothing(t *testing.T) {
 }
 
 func TestWorkerSettingsFailAtStartupNamingTheSetting(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	tests := []struct {
 		name    string
@@ -155,6 +158,7 @@ func TestWorkerSettingsFailAtStartupNamingTheSetting(t *testing.T) {
 }
 
 func TestHelpShowsNoSecretsAndDoubleDashFlagsWork(t *testing.T) {
+	t.Parallel()
 	env := func(k string) string {
 		if k == "SINCH_KEY_SECRET" {
 			return secret
@@ -178,6 +182,7 @@ func TestHelpShowsNoSecretsAndDoubleDashFlagsWork(t *testing.T) {
 }
 
 func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{OutboundRate: 37})
 	path := filepath.Join(t.TempDir(), "r.csv")
 	os.WriteFile(path, []byte("phone\n+33612345678\n"), 0o600)
@@ -199,6 +204,7 @@ func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
 }
 
 func TestDefaultBurstCoversTheJitterReserveAtEveryRate(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	for _, rate := range []string{"1", "20", "60", "99", "100", "333", "800", "5000"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

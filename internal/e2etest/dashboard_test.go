@@ -23,6 +23,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/dashboardcli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 )
 
@@ -61,7 +62,7 @@ func (s *stack) startDashboard(env map[string]string, args ...string) string {
 	})
 	urlRE := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 	var base string
-	waitFor(s.t, 10*time.Second, "the dashboard to listen", func() bool {
+	testwait.For(s.t, 10*time.Second, "the dashboard to listen", func() bool {
 		select {
 		case err := <-done:
 			done <- err
@@ -83,6 +84,7 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 func TestDashboardStartupChecksNameTheSetting(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	users := usersFile(t, "otto:operator")
 	badUsers := filepath.Join(t.TempDir(), "bad-users")
@@ -225,6 +227,7 @@ func texts(t *testing.T, ctx context.Context, sels map[string]string) map[string
 }
 
 func TestDashboardInChromium(t *testing.T) {
+	t.Parallel()
 	chromiumPath(t) // skip early, before building the campaign
 	// Numbers ending in 99 are refused at send (failed); those ending in 13
 	// are accepted but never delivered (a delivery failure with a reason).
@@ -377,6 +380,7 @@ func compare(t *testing.T, page string, got, want map[string]string) {
 // receipts go to the running dashboard ends with its outcomes recorded and
 // counted on the dashboard's own /metrics.
 func TestDashboardReceivesReceiptsAndServesMetricsBehindAuth(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{WebhookSecret: webhookSecret, CallbackDelay: 300 * time.Millisecond})
 	base := s.startDashboard(map[string]string{"DASHBOARD_TOKEN": dashToken, "SINCH_WEBHOOK_SECRET": webhookSecret})
 
@@ -386,7 +390,7 @@ func TestDashboardReceivesReceiptsAndServesMetricsBehindAuth(t *testing.T) {
 	}
 	s.enqueue("--campaign", "via-dashboard", "--csv", numbersCSV(t, numbers), "--text", "Hi")
 	s.runWorker("via-dashboard", 30*time.Second, "--callback-url", base+webhook.Path, "--track-interval", "0")
-	waitFor(t, 20*time.Second, "receipts recorded through the dashboard", func() bool {
+	testwait.For(t, 20*time.Second, "receipts recorded through the dashboard", func() bool {
 		return s.statusJSON("via-dashboard").Outcomes.Delivered == 5
 	})
 	if st := s.sim.Stats(); st.CallbacksFailed != 0 {

@@ -23,6 +23,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
@@ -90,28 +91,27 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	var logs logbuf.Buffer
 	go func() { done <- workercli.Run(ctx, args, s.getenv, io.Discard, &logs) }()
 	store := campaign.NewStore(s.redis.Client)
-	deadline := time.Now().Add(timeout)
 	var c campaign.Counters
-	for {
+	finished := testwait.Until(timeout, func() bool {
 		var err error
 		c, err = store.Counters(context.Background(), id)
 		if err != nil {
 			s.t.Fatal(err)
 		}
 		if c.Total() > 0 && c.Pending == 0 {
-			break
+			return true
 		}
 		select {
 		case err := <-done:
 			s.t.Fatalf("worker stopped early: %v\nlogs:\n%s", err, logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			<-done
-			s.t.Fatalf("campaign not done after %s: %+v\nlogs:\n%s", timeout, c, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	if !finished {
+		cancel()
+		<-done
+		s.t.Fatalf("campaign not done after %s: %+v\nlogs:\n%s", timeout, c, logs.String())
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -158,6 +158,7 @@ var tenBadRows = [][]string{
 }
 
 func TestCampaignEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	csvPath := campaignCSV(t, 485, tenBadRows, 5)
 	rejects := filepath.Join(t.TempDir(), "rejects.csv")
@@ -215,6 +216,7 @@ func TestCampaignEndToEnd(t *testing.T) {
 }
 
 func TestFaultsAreRetriedAndPermanentErrorsArchived(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{
 		FaultRate500: 0.10, RateLimit: 60, RateBurst: 10, Seed: 7,
 		RejectSuffix: "99",

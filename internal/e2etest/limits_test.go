@@ -17,6 +17,7 @@ import (
 // Limits that refuse the whole upload fail at startup, name the flag, and
 // leave no campaign behind.
 func TestEnqueueFileLimits(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	dir := t.TempDir()
 	csvData := "phone,first_name\n" + strings.Repeat("+33612345678,Ann\n", 10)
@@ -84,6 +85,7 @@ func TestEnqueueFileLimits(t *testing.T) {
 // Row limits reject single rows, with the row number and reason in the
 // rejects file.
 func TestEnqueueRowLimits(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
 	os.WriteFile(in, []byte("phone,first_name\n+33612345678,Ann\n+33612345679,Bartholomew\n+33612345670,Christabellaa\n"), 0o600)

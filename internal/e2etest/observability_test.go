@@ -27,6 +27,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/metrics"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
@@ -38,6 +39,7 @@ const webhookSecret = "whsec-e2e-never-printed"
 // `campaign status --json`, with outcome tracking off so nothing else can
 // have recorded them.
 func TestWebhookReceiptsShowInCampaignStatus(t *testing.T) {
+	t.Parallel()
 	var h atomic.Pointer[http.Handler]
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(recv.Close)
@@ -61,7 +63,7 @@ func TestWebhookReceiptsShowInCampaignStatus(t *testing.T) {
 	s.runWorker("receipts", 30*time.Second, "--callback-url", recv.URL+webhook.Path, "--track-interval", "0")
 
 	var sum campaign.Summary
-	waitFor(t, 20*time.Second, "delivery receipts in campaign status", func() bool {
+	testwait.For(t, 20*time.Second, "delivery receipts in campaign status", func() bool {
 		sum = s.statusJSON("receipts")
 		return sum.Outcomes.Delivered+sum.Outcomes.Failed == 10
 	})
@@ -78,6 +80,7 @@ func TestWebhookReceiptsShowInCampaignStatus(t *testing.T) {
 // The worker's --metrics-addr serves every series of ours and Asynq's
 // queue metrics after a campaign that met 429s and was tracked.
 func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
+	t.Parallel()
 	// Sinch allows 10 requests/s; the worker tries 40: 429s, the effective
 	// rate drops.
 	s := newStack(t, sinchsim.Config{RateLimit: 10, RateBurst: 2})
@@ -98,7 +101,7 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 
 	addrRE := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 	var addr string
-	waitFor(t, 10*time.Second, "the metrics listener", func() bool {
+	testwait.For(t, 10*time.Second, "the metrics listener", func() bool {
 		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
 			addr = m[1]
 		}
@@ -107,7 +110,7 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 	store := campaign.NewStore(s.redis.Client)
 	var fams map[string]*dto.MetricFamily
 	minRate := 40.0 // the gauge recovers after the 429s stop: keep the lowest seen
-	waitFor(t, 60*time.Second, "the campaign sent and tracked", func() bool {
+	testwait.For(t, 60*time.Second, "the campaign sent and tracked", func() bool {
 		c, _ := store.Counters(context.Background(), "metered")
 		fams = scrape(t, "http://"+addr+"/metrics")
 		minRate = min(minRate, value(fams, "sinch_dispatch_rate_limit_effective"))
@@ -152,6 +155,7 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 }
 
 func TestWorkerRefusesABadMetricsAddr(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	err := workercli.Run(context.Background(), []string{"--metrics-addr", "256.0.0.1:nope"}, s.getenv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
@@ -205,6 +209,7 @@ func value(fams map[string]*dto.MetricFamily, name string, labels ...string) flo
 // The dashboard's handlers: a receipt accepted by the webhook is counted
 // on the metrics page it serves; no secret leaves the webhook out.
 func TestDashboardObservabilityHandlers(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	settings := func() *config.Settings {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)

@@ -15,6 +15,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 // buildBinaries compiles the commands once per test run, so tests can run
@@ -40,6 +41,8 @@ func (s *stack) startProcess(t *testing.T, name string, logs *logbuf.Buffer, arg
 	return cmd
 }
 
+// Not parallel: the simulator measures the rate on its own clock, and a
+// sibling test's load would add jitter between a grant and its arrival.
 func TestTwoWorkerProcessesShareTheRate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 10 seconds")
@@ -65,17 +68,12 @@ func TestTwoWorkerProcessesShareTheRate(t *testing.T) {
 		s.startProcess(t, "worker", &logs, "--rate", fmt.Sprint(rate), "--burst", fmt.Sprint(burst)),
 	}
 	store := campaign.NewStore(s.redis.Client)
-	deadline := time.Now().Add(60 * time.Second)
 	var c campaign.Counters
-	for {
+	if !testwait.Until(60*time.Second, func() bool {
 		c, _ = store.Counters(context.Background(), "two")
-		if c.Pending == 0 && c.Total() == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not done after 60s: %+v\nlogs:\n%s", c, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+		return c.Pending == 0 && c.Total() == n
+	}) {
+		t.Fatalf("not done after 60s: %+v\nlogs:\n%s", c, logs.String())
 	}
 	elapsed := time.Since(start)
 	for _, w := range workers {

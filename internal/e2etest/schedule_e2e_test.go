@@ -21,6 +21,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueuecli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
@@ -28,6 +29,7 @@ import (
 func e164(i int) string { return fmt.Sprintf("+33612340%01d%02d", i/100, i%100) }
 
 func TestEnqueueSkipsSuppressedIdentities(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	store := campaign.NewStore(s.redis.Client)
@@ -87,6 +89,7 @@ func TestEnqueueSkipsSuppressedIdentities(t *testing.T) {
 }
 
 func TestEnqueueValidatesWindowTZAndSuppressFlags(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.csv")
@@ -127,6 +130,7 @@ func TestEnqueueValidatesWindowTZAndSuppressFlags(t *testing.T) {
 }
 
 func TestQuietHoursDeferSendsToTheWindowWithoutAttempts(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	// A window opening two hours from now, in UTC: closed for the whole test.
@@ -142,15 +146,12 @@ func TestQuietHoursDeferSendsToTheWindowWithoutAttempts(t *testing.T) {
 
 	insp := asynq.NewInspector(s.redis.AsynqOpt())
 	defer insp.Close()
-	deadline := time.Now().Add(10 * time.Second)
 	var retry []*asynq.TaskInfo
-	for time.Now().Before(deadline) {
+	// Bounded: the count below fails the test when not all were deferred.
+	testwait.Until(10*time.Second, func() bool {
 		retry, _ = insp.ListRetryTasks("default")
-		if len(retry) == 20 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(retry) == 20
+	})
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -175,6 +176,7 @@ func TestQuietHoursDeferSendsToTheWindowWithoutAttempts(t *testing.T) {
 }
 
 func TestOneShotScheduledCampaignIsScheduledUntilDue(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	store := campaign.NewStore(s.redis.Client)
@@ -198,23 +200,20 @@ func TestOneShotScheduledCampaignIsScheduledUntilDue(t *testing.T) {
 	go func() { done <- workercli.Run(wctx, []string{"--rate", "200"}, s.getenv, io.Discard, io.Discard) }()
 	defer func() { stop(); <-done }()
 	sawScheduled := false
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var st campaign.State
+	// Each poll before the due time checks that nothing was sent yet.
+	if !testwait.Until(15*time.Second, func() bool {
 		now := time.Now()
-		st := state() // before looking at the simulator: a send after this is after due
+		st = state() // before looking at the simulator: a send after this is after due
 		if now.Before(def.ScheduledAt.Add(-50 * time.Millisecond)) {
 			if st != campaign.StateScheduled || s.sim.Stats().Accepted != 0 {
 				t.Fatalf("before due: got state %s and %d accepted, want scheduled and nothing sent", st, s.sim.Stats().Accepted)
 			}
 			sawScheduled = true
 		}
-		if st == campaign.StateDone {
-			break
-		}
-		if now.After(deadline) {
-			t.Fatalf("not done 15s after enqueue: state %s", st)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return st == campaign.StateDone
+	}) {
+		t.Fatalf("not done 15s after enqueue: state %s", st)
 	}
 	if !sawScheduled {
 		t.Fatal("never observed the campaign before it was due: the test proves nothing")
@@ -232,6 +231,7 @@ func TestOneShotScheduledCampaignIsScheduledUntilDue(t *testing.T) {
 }
 
 func TestRecurringScheduleFiresOnceWithTwoWorkers(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -258,23 +258,20 @@ func TestRecurringScheduleFiresOnceWithTwoWorkers(t *testing.T) {
 		go func() { done <- workercli.Run(wctx, args, s.getenv, io.Discard, &logs[i]) }()
 	}
 	// Let the schedule fire at least 3 times, every firing sent.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ids, _ := store.IDs(ctx)
-		finished := 0
+	var ids []string
+	var finished int
+	if !testwait.Until(15*time.Second, func() bool {
+		ids, _ = store.IDs(ctx)
+		finished = 0
 		for _, id := range ids {
 			if c, _ := store.Counters(ctx, id); c.Total() == 3 && c.Pending == 0 {
 				finished++
 			}
 		}
-		if finished >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("after 15s: %d campaigns, %d finished; want 3 finished\nworker 1:\n%s\nworker 2:\n%s", len(ids), finished, logs[0].String(), logs[1].String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return finished >= 3
+	}) {
+		stop()
+		t.Fatalf("after 15s: %d campaigns, %d finished; want 3 finished\nworker 1:\n%s\nworker 2:\n%s", len(ids), finished, logs[0].String(), logs[1].String())
 	}
 	stop()
 	for range logs {
@@ -283,7 +280,7 @@ func TestRecurringScheduleFiresOnceWithTwoWorkers(t *testing.T) {
 		}
 	}
 	// A firing handled just before the stop may still have sends queued.
-	ids, _ := store.IDs(ctx)
+	ids, _ = store.IDs(ctx)
 	delete(s.env, "SCHEDULES_FILE")
 	for _, id := range ids {
 		if c, _ := store.Counters(ctx, id); c.Pending > 0 {
@@ -327,6 +324,7 @@ func TestRecurringScheduleFiresOnceWithTwoWorkers(t *testing.T) {
 }
 
 func TestWorkerRefusesABadSchedulesFileAtStartup(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, sinchsim.Config{})
 	path := filepath.Join(t.TempDir(), "schedules.yaml")
 	os.WriteFile(path, []byte("schedules:\n  - name: digest\n    cron: \"0 9 * *\"\n    csv: nope.csv\n    text: Hi\n"), 0o600)
@@ -373,7 +371,7 @@ func TestRecurringScheduleAutoPausesAndAppliesItsLimits(t *testing.T) {
 	store := campaign.NewStore(s.redis.Client)
 	stop := s.startWorker("--rate", "100", "--track-interval", "0")
 	var sum campaign.Summary
-	waitFor(t, 15*time.Second, "a firing's campaign to auto-pause", func() bool {
+	testwait.For(t, 15*time.Second, "a firing's campaign to auto-pause", func() bool {
 		ids, _ := store.IDs(context.Background())
 		for _, id := range ids {
 			if sum = s.statusJSON(id); sum.State == campaign.StatePaused {

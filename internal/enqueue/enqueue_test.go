@@ -58,6 +58,7 @@ func mixedCSV(n int) (data []byte, rejected []int, first map[string]int, dups in
 }
 
 func TestRunKeepsRowOrderRejectsAndFirstOccurrenceAcrossChunksAndBatches(t *testing.T) {
+	t.Parallel()
 	r := redistest.New(t)
 	client := asynq.NewClient(r.AsynqOpt())
 	t.Cleanup(func() { client.Close() })
@@ -157,6 +158,7 @@ func (s *failingSource) Build(row recipients.Row) (sinch.AppMessage, error) {
 }
 
 func TestRunStopsAtAFatalSourceErrorCountingRowsUpToIt(t *testing.T) {
+	t.Parallel()
 	data, _, _, _ := mixedCSV(500)
 	tmpl, err := NewTextSource("Hi {{.name}}")
 	if err != nil {

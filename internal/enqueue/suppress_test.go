@@ -8,6 +8,7 @@ import (
 )
 
 func TestReadSuppressListForms(t *testing.T) {
+	t.Parallel()
 	type probe struct {
 		ch   sinch.Channel
 		id   string
@@ -52,6 +53,7 @@ func TestReadSuppressListForms(t *testing.T) {
 }
 
 func TestReadSuppressListNamesTheBadLineNotTheEntry(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, file, want string }{
 		{"bad number in a list", "+33612345678\n+33612345679\nnot-a-number-555\n", "line 3"},
 		{"national number without region", "06 12 34 56 78\n", "line 1"},

@@ -20,6 +20,7 @@ func apiErr(code int, retryAfter time.Duration) error {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	transport := func(err error) error { return &sinch.TransportError{Op: "send message", Err: err} }
 	tests := []struct {
 		name            string
@@ -66,6 +67,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestRetryDelayHonoursRetryAfterElseBacksOff(t *testing.T) {
+	t.Parallel()
 	if d := retryDelay(3, &deferred{err: errors.New("x"), delay: 42 * time.Second}, nil); d != 42*time.Second {
 		t.Fatalf("got %s, want the requested 42s", d)
 	}
@@ -80,6 +82,7 @@ func TestRetryDelayHonoursRetryAfterElseBacksOff(t *testing.T) {
 }
 
 func TestMuxRoutesEveryTaskType(t *testing.T) {
+	t.Parallel()
 	h := &SendHandler{}
 	mux := NewMux(h)
 	for _, typ := range Types {

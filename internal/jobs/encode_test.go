@@ -17,6 +17,7 @@ import (
 // kind, and a text message next to any other AppMessage field (so a field
 // added to AppMessage later cannot be dropped by the text fast path).
 func TestEncodeSendIsJSONMarshal(t *testing.T) {
+	t.Parallel()
 	paris, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ type SendHandler struct {
 	logger      *slog.Logger
 	observer    Observer
 	now         func() time.Time
+	recordFor   time.Duration // how long an accepted send's record is retried (reconcile.go)
 }
 
 // HandlerConfig configures a SendHandler.
@@ -98,6 +99,7 @@ func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limi
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
+		recordFor: recordAcceptedFor,
 	}, nil
 }
 

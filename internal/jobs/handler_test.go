@@ -62,6 +62,7 @@ func (f *fixture) task(t *testing.T) *asynq.Task {
 }
 
 func TestRedeliveredTaskIsNeverSentTwice(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	ctx := context.Background()
 	for i := range 3 { // the first delivery and two redeliveries
@@ -79,6 +80,7 @@ func TestRedeliveredTaskIsNeverSentTwice(t *testing.T) {
 }
 
 func TestRequestCarriesTheDispatchFields(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	req := f.handler.request(f.payload)
 	if req.ProcessingStrategy != sinch.ProcessingDispatchOnly || req.Queue != sinch.QueueNormal ||
@@ -92,6 +94,7 @@ func TestRequestCarriesTheDispatchFields(t *testing.T) {
 }
 
 func TestPoisonPayloadIsArchivedAtOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	for _, payload := range []string{"not json", `{"campaign_id":"c"}`, `[]`} {
 		err := f.handler.ProcessTask(context.Background(), asynq.NewTask(TypeSend, []byte(payload)))
@@ -105,6 +108,7 @@ func TestPoisonPayloadIsArchivedAtOnce(t *testing.T) {
 }
 
 func TestPausedCampaignIsDeferredNotFailedAndCancelledIsCounted(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	ctx := context.Background()
 	f.store.Pause(ctx, "c", "test")
@@ -124,6 +128,7 @@ func TestPausedCampaignIsDeferredNotFailedAndCancelledIsCounted(t *testing.T) {
 }
 
 func TestPermanentErrorArchivesWithReason(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{RejectSuffix: "678"})
 	err := f.handler.ProcessTask(context.Background(), f.task(t))
 	var apiErr *sinch.APIError

@@ -114,18 +114,18 @@ func (h *SendHandler) reconcile(ctx context.Context, p SendPayload, attempt int,
 	return true, nil
 }
 
-// recordAcceptedFor is how long recordAccepted keeps trying: long enough
-// for Redis to restart, short of the shutdown timeout.
-var recordAcceptedFor = 10 * time.Second
+// recordAcceptedFor is how long recordAccepted keeps trying by default:
+// long enough for Redis to restart, short of the shutdown timeout.
+const recordAcceptedFor = 10 * time.Second
 
 // recordAccepted records a send Sinch accepted. A failed write is tried
-// again for recordAcceptedFor, so a Redis restart does not leave an
-// accepted recipient pending; past that the caller has the task run again,
-// and that attempt, in doubt, is reconciled.
+// again for h.recordFor, so a Redis restart does not leave an accepted
+// recipient pending; past that the caller has the task run again, and that
+// attempt, in doubt, is reconciled.
 func (h *SendHandler) recordAccepted(ctx context.Context, p SendPayload, token string, rec campaign.Record) (sent campaign.Sent, err error) {
 	ctx = context.WithoutCancel(ctx) // Sinch has it: record it even on shutdown
 	p.smsRecord(&rec)
-	deadline := time.Now().Add(recordAcceptedFor)
+	deadline := time.Now().Add(h.recordFor)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		sent, err = h.store.FinishSent(ctx, p.CampaignID, p.Key, token, rec)
 		if err == nil || time.Now().Add(wait).After(deadline) {

@@ -39,6 +39,7 @@ func (f *fixture) killMidSend(t *testing.T, accepted bool) string {
 }
 
 func TestSendAcceptedByAKilledWorkerIsRecordedNotSentAgain(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	ctx := context.Background()
 	first := f.killMidSend(t, true)
@@ -57,6 +58,7 @@ func TestSendAcceptedByAKilledWorkerIsRecordedNotSentAgain(t *testing.T) {
 }
 
 func TestInDoubtSendThatSinchNeverGotIsSent(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	f.killMidSend(t, false)
 	if err := f.handler.ProcessTask(context.Background(), f.task(t)); err != nil {
@@ -68,6 +70,7 @@ func TestInDoubtSendThatSinchNeverGotIsSent(t *testing.T) {
 }
 
 func TestResponseLostAfterAcceptanceIsReconciledOnRetry(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{FaultLostAfterAccept: 1})
 	ctx := context.Background()
 	if err := f.handler.ProcessTask(ctx, f.task(t)); err == nil {
@@ -84,6 +87,7 @@ func TestResponseLostAfterAcceptanceIsReconciledOnRetry(t *testing.T) {
 }
 
 func TestAnsweredFailureIsRetriedWithoutListing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{FaultRate500: 1})
 	ctx := context.Background()
 	for i := range 2 {
@@ -98,6 +102,7 @@ func TestAnsweredFailureIsRetriedWithoutListing(t *testing.T) {
 }
 
 func TestWithoutDispatchRetentionAnInDoubtSendGoesOutAgain(t *testing.T) {
+	t.Parallel()
 	// Sinch stores nothing: the check finds nothing and must not block.
 	f := newFixture(t, sinchsim.Config{DispatchRetentionDays: sinchsim.RetentionNone})
 	f.killMidSend(t, true)
@@ -110,6 +115,7 @@ func TestWithoutDispatchRetentionAnInDoubtSendGoesOutAgain(t *testing.T) {
 }
 
 func TestInDoubtFollowsTheRecordedReason(t *testing.T) {
+	t.Parallel()
 	answered := reason(decide(&sinch.APIError{StatusCode: 503, Status: "UNAVAILABLE", Message: "x"}, 0, 10),
 		&sinch.APIError{StatusCode: 503, Status: "UNAVAILABLE", Message: "x"}, 1)
 	transport := reason(decide(errors.New("connection reset by peer"), 0, 10), errors.New("connection reset by peer"), 1)
@@ -188,6 +194,7 @@ func (s redisDownAfterSend) SendMessage(ctx context.Context, req *sinch.SendMess
 }
 
 func TestAcceptedSendIsRecordedAcrossAShortRedisOutage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	down := f.flakyRedis(t)
 	f.handler.sender = redisDownAfterSend{f.handler.sender.(*sinch.Client), down, time.Second}
@@ -202,9 +209,9 @@ func TestAcceptedSendIsRecordedAcrossAShortRedisOutage(t *testing.T) {
 }
 
 func TestAcceptedSendNotRecordedIsRetriedAndReconciledNotResent(t *testing.T) {
-	defer func(d time.Duration) { recordAcceptedFor = d }(recordAcceptedFor)
-	recordAcceptedFor = 100 * time.Millisecond
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
+	f.handler.recordFor = 100 * time.Millisecond
 	down := f.flakyRedis(t)
 	f.handler.sender = redisDownAfterSend{f.handler.sender.(*sinch.Client), down, 0}
 	ctx := context.Background()

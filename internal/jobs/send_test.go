@@ -18,6 +18,7 @@ import (
 )
 
 func TestDecodeSendKeepsEveryMessageField(t *testing.T) {
+	t.Parallel()
 	base := SendPayload{CampaignID: "c", Key: "SMS:+33612345678", Row: 7, Channel: sinch.ChannelSMS,
 		Identity: "+33612345678", Queue: sinch.QueueHigh, TTLSeconds: 60}
 	for name, msg := range map[string]sinch.AppMessage{
@@ -83,6 +84,7 @@ func isCampaignCKey(arg any) bool {
 }
 
 func TestAcceptedSendCostsTwoStoreRoundTripsAndReleasesTheLock(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	ctx := context.Background()
 	var calls storeCalls

@@ -10,6 +10,7 @@ import (
 )
 
 func TestTrackTaskPayloadAndIDs(t *testing.T) {
+	t.Parallel()
 	task, err := NewTrackTask("spring", QueueLow, 42, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)

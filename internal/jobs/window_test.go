@@ -13,6 +13,7 @@ import (
 )
 
 func TestSendOutsideWindowIsDeferredToTheOpeningNotFailed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sinchsim.Config{})
 	ctx := context.Background()
 	paris, _ := campaign.LoadLocation("Europe/Paris")

@@ -19,6 +19,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 // DefaultAddr is the server tried when REDIS_TEST_ADDR is unset.
@@ -85,8 +86,8 @@ func New(t testing.TB) *Redis {
 // claim takes a free database number, waiting when all are in use.
 func claim(t testing.TB, ctx context.Context, locks *redis.Client) int {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	claimed := 0
+	free := testwait.Until(2*time.Minute, func() bool {
 		for db := 1; db <= 15; db++ {
 			// The TTL frees the database if a test process dies without cleanup.
 			ok, err := locks.SetNX(ctx, lockPrefix+strconv.Itoa(db), os.Getpid(), 10*time.Minute).Result()
@@ -94,14 +95,16 @@ func claim(t testing.TB, ctx context.Context, locks *redis.Client) int {
 				t.Fatalf("redistest: claim db: %v", err)
 			}
 			if ok {
-				return db
+				claimed = db
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: no free Redis database (1..15) after 2 minutes")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	})
+	if !free {
+		t.Fatalf("redistest: no free Redis database (1..15) after 2 minutes")
 	}
+	return claimed
 }
 
 func embedded(t testing.TB) *Redis {

@@ -49,6 +49,7 @@ func parseEntries(t *testing.T, dir string, entries ...map[string]any) (*Config,
 }
 
 func TestParseValidEntry(t *testing.T) {
+	t.Parallel()
 	dir := testDir(t)
 	cfg, err := parseEntries(t, dir, goodEntry())
 	if err != nil {
@@ -81,6 +82,7 @@ func TestParseValidEntry(t *testing.T) {
 }
 
 func TestParseNamesTheEntryAndFieldOfEachError(t *testing.T) {
+	t.Parallel()
 	dir := testDir(t)
 	with := func(k string, v any) map[string]any {
 		e := goodEntry()
@@ -158,6 +160,7 @@ func TestParseNamesTheEntryAndFieldOfEachError(t *testing.T) {
 }
 
 func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
 	dir := testDir(t)
 	a := goodEntry()
 	a["cron"], a["ttl"] = "every monday", "forever"
@@ -182,6 +185,7 @@ func TestParseReportsEveryProblemAtOnce(t *testing.T) {
 }
 
 func TestLoadReadsYAMLAndJSON(t *testing.T) {
+	t.Parallel()
 	dir := testDir(t)
 	yml := filepath.Join(dir, "schedules.yaml")
 	os.WriteFile(yml, []byte(`# recurring campaigns
@@ -232,6 +236,7 @@ schedules:
 }
 
 func TestFiringIsTheSameForEveryCopyOfOneFiring(t *testing.T) {
+	t.Parallel()
 	dir := testDir(t)
 	e1 := goodEntry()                                                                       // Mondays 09:00 Paris
 	e2 := map[string]any{"name": "tick", "cron": "@every 2s", "csv": "r.csv", "text": "Hi"} // every 2s

@@ -75,6 +75,7 @@ func (f *fireFixture) pendingSends(t *testing.T) int {
 }
 
 func TestConcurrentCopiesOfOneFiringCreateOneCampaign(t *testing.T) {
+	t.Parallel()
 	f := newFireFixture(t)
 	ctx := context.Background()
 	// Four workers' Schedulers each got a copy through, handled at once.
@@ -130,6 +131,7 @@ func TestConcurrentCopiesOfOneFiringCreateOneCampaign(t *testing.T) {
 }
 
 func TestRetryOfAFiringKeepsItsFiringTime(t *testing.T) {
+	t.Parallel()
 	f := newFireFixture(t)
 	ctx := context.Background()
 	e := f.entry

@@ -15,6 +15,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueuecli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
@@ -79,26 +80,25 @@ func TestRedisWithPassword(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- workercli.Run(wctx, []string{"--rate", "100"}, getenv, out, out) }()
 			store := campaign.NewStore(srv.Client)
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				c, err := store.Counters(ctx, "pw")
+			var c campaign.Counters
+			if !testwait.Until(30*time.Second, func() bool {
+				c, err = store.Counters(ctx, "pw")
 				if err != nil {
 					t.Fatal(err)
 				}
 				if c.Total() == n && c.Pending == 0 {
-					break
+					return true
 				}
 				select {
 				case err := <-done:
 					t.Fatalf("worker stopped early: %v\n%s", err, printed())
 				default:
 				}
-				if time.Now().After(deadline) {
-					stop()
-					<-done
-					t.Fatalf("campaign not done after 30s: %+v\n%s", c, printed())
-				}
-				time.Sleep(50 * time.Millisecond)
+				return false
+			}) {
+				stop()
+				<-done
+				t.Fatalf("campaign not done after 30s: %+v\n%s", c, printed())
 			}
 			stop()
 			if err := <-done; err != nil {

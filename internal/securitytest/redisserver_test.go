@@ -20,6 +20,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 // tlsDir holds the throwaway CA and server certificate made by TestMain.
@@ -144,11 +145,9 @@ func startRedis(t *testing.T, password string, useTLS bool) *redisServer {
 	}
 	client := opt.MakeRedisClient().(redis.UniversalClient)
 	t.Cleanup(func() { client.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := client.Ping(context.Background()).Err()
-		if err == nil {
-			break
+	if !testwait.Until(10*time.Second, func() bool {
+		if err = client.Ping(context.Background()).Err(); err == nil {
+			return true
 		}
 		select {
 		case werr := <-exited:
@@ -156,11 +155,10 @@ func startRedis(t *testing.T, password string, useTLS bool) *redisServer {
 			t.Fatalf("redis-server %v exited: %v\n%s", args, werr, logs)
 		default:
 		}
-		if time.Now().After(deadline) {
-			logs, _ := os.ReadFile(logPath)
-			t.Fatalf("redis-server did not answer on port %d: %v\n%s", port, err, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		logs, _ := os.ReadFile(logPath)
+		t.Fatalf("redis-server did not answer on port %d: %v\n%s", port, err, logs)
 	}
 	return &redisServer{URL: url, Client: client, Log: logPath}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 // commands are the binaries the secrets test builds and runs. Adding a
@@ -346,13 +347,9 @@ func stopCommand(t *testing.T, cmd *exec.Cmd, name string) {
 // output.
 func waitFor(t *testing.T, what, outFile string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(outFile)
-			t.Fatalf("%s: condition not met after 30s; output:\n%s", what, out)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(30*time.Second, cond) {
+		out, _ := os.ReadFile(outFile)
+		t.Fatalf("%s: condition not met after 30s; output:\n%s", what, out)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 func TestSendMessage(t *testing.T) {
@@ -91,18 +92,15 @@ func TestTokenSharedByConcurrentSends(t *testing.T) {
 		}
 		sendOK(w, r)
 	})
-	issue := f.token
-	f.token = func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(50 * time.Millisecond) // let every sender pile up on the first fetch
-		issue(w, r)
-	}
+	const n = 64
+	started := holdFirstToken(f, n) // every sender piles up on the first fetch
 	c := f.client(t)
 
-	const n = 64
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
+			started.Add(1)
 			_, err := send(t, c)
 			errs <- err
 		})
@@ -120,6 +118,20 @@ func TestTokenSharedByConcurrentSends(t *testing.T) {
 	if got, want := f.apiCalls.Load(), int64(n); got != want {
 		t.Errorf("API requests: got %d, want %d", got, want)
 	}
+}
+
+// holdFirstToken makes the fake's first token request wait (up to 10s)
+// until n senders have counted themselves in the returned counter, so they
+// all ask for a token while that first fetch is under way.
+func holdFirstToken(f *fake, n int64) *atomic.Int64 {
+	var started atomic.Int64
+	var first sync.Once
+	issue := f.token
+	f.token = func(w http.ResponseWriter, r *http.Request) {
+		first.Do(func() { testwait.Until(10*time.Second, func() bool { return started.Load() == n }) })
+		issue(w, r)
+	}
+	return &started
 }
 
 func TestTokenReuseAndRefresh(t *testing.T) {
@@ -225,15 +237,13 @@ func TestConcurrentUnauthorizedFetchOneNewToken(t *testing.T) {
 		}
 		sendOK(w, r)
 	})
-	issue := f.token
-	f.token = func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(50 * time.Millisecond) // all senders get tok-1 and its 401
-		issue(w, r)
-	}
+	const n = 20
+	started := holdFirstToken(f, n) // all senders get tok-1 and its 401
 	c := f.client(t)
 	var wg sync.WaitGroup
-	for range 20 {
+	for range n {
 		wg.Go(func() {
+			started.Add(1)
 			if _, err := send(t, c); err != nil {
 				t.Errorf("SendMessage: %v", err)
 			}

@@ -74,6 +74,7 @@ func (e *env) send(t *testing.T, ctx context.Context, id, identity string, row i
 }
 
 func TestTrackRecordsDeliveryRepliesFailuresAndOptOuts(t *testing.T) {
+	t.Parallel()
 	// Identities ending in 1 reply STOP-ish text… the simulator has one
 	// ReplyText, so replies here say "Arrêt." (a stop keyword once folded),
 	// and identities ending in 3 are unreachable (FAILED + fallback_message).
@@ -120,6 +121,7 @@ func TestTrackRecordsDeliveryRepliesFailuresAndOptOuts(t *testing.T) {
 }
 
 func TestContactMessagesWithoutReplyToMatchByIdentity(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sinchsim.Config{})
 	ctx := context.Background()
 	e.store.Create(ctx, campaign.Definition{ID: "c", Channel: sinch.ChannelSMS, Priority: campaign.PriorityNormal})
@@ -156,6 +158,7 @@ func TestContactMessagesWithoutReplyToMatchByIdentity(t *testing.T) {
 }
 
 func TestStopKeywords(t *testing.T) {
+	t.Parallel()
 	tr := &Tracker{stop: map[string]bool{}}
 	for _, k := range DefaultStopKeywords {
 		tr.stop[foldWord(k)] = true
@@ -176,6 +179,7 @@ func TestStopKeywords(t *testing.T) {
 }
 
 func TestRetentionZeroIsAnErrorNotSilence(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, sinchsim.Config{DispatchRetentionDays: sinchsim.RetentionNone})
 	ctx := context.Background()
 	e.store.Create(ctx, campaign.Definition{ID: "c", Channel: sinch.ChannelSMS, Priority: campaign.PriorityNormal})
@@ -200,6 +204,7 @@ func TestRetentionZeroIsAnErrorNotSilence(t *testing.T) {
 }
 
 func TestReportJSON(t *testing.T) {
+	t.Parallel()
 	b, _ := json.Marshal(Report{CampaignID: "c", Changed: map[campaign.Outcome]int64{campaign.OutcomeDelivered: 2}})
 	if !strings.Contains(string(b), `"changed":{"delivered":2}`) {
 		t.Fatalf("got %s", b)

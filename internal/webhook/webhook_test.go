@@ -184,6 +184,7 @@ func (e *env) assertNothingRecorded() {
 }
 
 func TestSimulatorReceiptsAreRecordedWithPrecedence(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ok, fail := e.receipts[e.okKey], e.receipts[e.failKey]
 	// Final receipts first, then the late QUEUED_ON_CHANNEL ones: an
@@ -222,6 +223,7 @@ func (e *env) count(name string, labels ...string) float64 {
 }
 
 func TestRefusedCallbacksRecordNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	real := e.receipts[e.okKey][1] // the simulator's signed DELIVERED
 	now := time.Now()
@@ -293,6 +295,7 @@ func TestRefusedCallbacksRecordNothing(t *testing.T) {
 }
 
 func TestReplayedNonceIsRefusedBeforeAnythingIsRecorded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// A QUEUED receipt is accepted; a different (stronger) body signed with
 	// the same nonce is a replay and must not record its DELIVERED.
@@ -311,6 +314,7 @@ func TestReplayedNonceIsRefusedBeforeAnythingIsRecorded(t *testing.T) {
 }
 
 func TestUnknownMessagesAndOtherEventsAreAcknowledgedAndCounted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	fixture, err := os.ReadFile("testdata/MessageDeliveryReceiptEventDto.json")
 	if err != nil {
@@ -358,6 +362,7 @@ func TestUnknownMessagesAndOtherEventsAreAcknowledgedAndCounted(t *testing.T) {
 }
 
 func TestNewRefusesMissingSettings(t *testing.T) {
+	t.Parallel()
 	r := redistest.New(t)
 	store := campaign.NewStore(r.Client)
 	if _, err := webhook.New(webhook.Config{Store: store, Redis: r.Client}); !errors.Is(err, webhook.ErrNoSecret) {
@@ -379,6 +384,7 @@ func TestNewRefusesMissingSettings(t *testing.T) {
 }
 
 func TestVerifyAgreesWithAnIndependentSigner(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"message_delivery_report":{"message_id":"m","status":"READ"}}`)
 	cb := signed(secret, body, "abc", now)
@@ -411,6 +417,7 @@ func TestVerifyAgreesWithAnIndependentSigner(t *testing.T) {
 // When Redis fails, Sinch is asked to retry (5xx) and its retry, same
 // nonce, is accepted once Redis is back.
 func TestRedisFailureAsksForARetryThatIsAccepted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cb := e.receipts[e.okKey][1]
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
 // callback is one request a receiver got.
@@ -131,7 +133,7 @@ func TestDeliveryReceipts(t *testing.T) {
 	if Verify(secret, cb.header, cb.body) {
 		t.Error("Verify: got true for a tampered body")
 	}
-	waitFor(t, func() bool { return s.Stats().CallbacksSent == 4 }, "4 callbacks sent")
+	testwait.For(t, 10*time.Second, "4 callbacks sent", func() bool { return s.Stats().CallbacksSent == 4 })
 }
 
 func TestSignKnownVector(t *testing.T) {
@@ -253,7 +255,7 @@ func TestCallbackFailuresCounted(t *testing.T) {
 	defer ts.Close()
 	s := newSim(t, Config{CallbackURL: ts.URL})
 	s.send(t, sendBody(phone(1)))
-	waitFor(t, func() bool { return s.Stats().CallbacksFailed == 2 }, "2 failed callbacks")
+	testwait.For(t, 10*time.Second, "2 failed callbacks", func() bool { return s.Stats().CallbacksFailed == 2 })
 }
 
 func TestAddContactMessage(t *testing.T) {
@@ -288,18 +290,6 @@ func TestCloseStopsCallbacks(t *testing.T) {
 	s.send(t, sendBody(phone(1)))
 	if got := s.Stats().CallbacksDropped; got != 2 {
 		t.Errorf("after Close: got %d dropped, want 2", got)
-	}
-}
-
-// waitFor polls cond for up to 10s.
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
