@@ -45,21 +45,29 @@ func (s *Server) audited(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		id, action := r.PathValue("id"), r.PathValue("action")
-		if !actions[action] || campaign.ValidateID(id) != nil {
+		if !actions[action] {
 			return
 		}
-		p, status := principalOf(r.Context()), cmp.Or(sw.status, http.StatusOK)
-		e := campaign.AuditEntry{At: time.Now().UTC(), User: p.name, Role: p.role.String(), Action: action,
-			Addr: clientIP(r), Status: status, Result: auditResult(status)}
-		err := s.cfg.Campaigns.Record(context.WithoutCancel(r.Context()), id, e)
-		if err != nil && !errors.Is(err, campaign.ErrNotFound) {
-			s.cfg.Logger.Error("audit log write failed", "campaign_id", id, "action", action, "by", p.name, "err", err)
-		}
-		if e.Status >= 400 {
-			s.cfg.Logger.Warn("campaign action refused", "campaign_id", id, "action", action, "by", p.name,
-				"addr", e.Addr, "status", e.Status)
-		}
+		s.recordAudit(r, id, action, cmp.Or(sw.status, http.StatusOK))
 	})
+}
+
+// recordAudit writes one action on campaign id to its audit log.
+func (s *Server) recordAudit(r *http.Request, id, action string, status int) {
+	if campaign.ValidateID(id) != nil {
+		return
+	}
+	p := principalOf(r.Context())
+	e := campaign.AuditEntry{At: time.Now().UTC(), User: p.name, Role: p.role.String(), Action: action,
+		Addr: clientIP(r), Status: status, Result: auditResult(status)}
+	err := s.cfg.Campaigns.Record(context.WithoutCancel(r.Context()), id, e)
+	if err != nil && !errors.Is(err, campaign.ErrNotFound) {
+		s.cfg.Logger.Error("audit log write failed", "campaign_id", id, "action", action, "by", p.name, "err", err)
+	}
+	if e.Status >= 400 {
+		s.cfg.Logger.Warn("campaign action refused", "campaign_id", id, "action", action, "by", p.name,
+			"addr", e.Addr, "status", e.Status)
+	}
 }
 
 // auditResult is how an action ended, in words: "ok" or the HTTP status'

@@ -12,6 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaignctl"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/idempotency"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 )
 
 // Config is what New needs.
@@ -34,7 +36,13 @@ type Config struct {
 	Metrics http.Handler
 	// Refresh is how often campaign pages reload (default 5s).
 	Refresh time.Duration
-	Logger  *slog.Logger
+	// MaxUpload bounds one POST /api/campaigns. Defaults to
+	// DefaultMaxUpload (2 GiB).
+	MaxUpload int64
+	// Idempotency keeps Idempotency-Key answers. Defaults to a store in
+	// the campaigns' Redis (keyspace.IdempotencyPrefix, 24h).
+	Idempotency *idempotency.Store
+	Logger      *slog.Logger
 }
 
 // DefaultRefresh is the campaign pages' auto-refresh period.
@@ -93,6 +101,18 @@ func (c *Config) validate() error {
 		return errors.New("dashboard: Config.RedisOpt is required")
 	case c.Refresh < 0:
 		return errors.New("dashboard: Config.Refresh must not be negative")
+	case c.MaxUpload < 0:
+		return errors.New("--max-upload must be positive")
+	}
+	if c.MaxUpload == 0 {
+		c.MaxUpload = DefaultMaxUpload
+	}
+	if c.Idempotency == nil {
+		st, err := idempotency.New(c.Campaigns.Store().Redis(), idempotency.Config{Prefix: keyspace.IdempotencyPrefix})
+		if err != nil {
+			return err
+		}
+		c.Idempotency = st
 	}
 	if c.PrometheusURL != "" {
 		u, err := url.Parse(c.PrometheusURL)

@@ -72,6 +72,8 @@ func New(cfg Config) (*Server, error) {
 		{pattern: "GET /api/campaigns", role: RoleViewer, handler: s.authed(s.apiList)},
 		{pattern: "GET /api/campaigns/{id}", role: RoleViewer, handler: s.authed(s.apiCampaign)},
 		{pattern: "GET /api/campaigns/{id}/audit", role: RoleViewer, handler: s.authed(s.apiAudit)},
+		{pattern: "GET /api/campaigns/{id}/report", role: RoleViewer, handler: s.authed(s.apiReport)},
+		{pattern: "POST /api/campaigns", role: actionRole, handler: s.authed(s.apiCreate)},
 		{pattern: "POST /api/campaigns/{id}/{action}", role: actionRole, handler: s.authed(s.apiAction), audit: true},
 		{pattern: "GET /static/", role: RoleViewer, handler: http.StripPrefix("/static/", http.FileServerFS(static))},
 		{pattern: "GET /monitoring", role: RoleViewer, handler: http.RedirectHandler(monitoringPath, http.StatusMovedPermanently)},

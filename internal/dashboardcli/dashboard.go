@@ -17,6 +17,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/dashboard"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 )
 
 const dashboardUsage = `dashboard [--addr 127.0.0.1:8080] [--admin] [--prometheus-url URL] [options]
@@ -42,6 +43,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		promURL   = fs.String("prometheus-url", "", "Prometheus server for the task monitor's charts, e.g. http://prometheus:9090 (env PROMETHEUS_URL)")
 		tolerance = fs.Duration("webhook-tolerance", 5*time.Minute, "delivery receipts whose timestamp is further than this from now are rejected")
 		refresh   = fs.Duration("refresh", dashboard.DefaultRefresh, "how often campaign pages reload")
+		maxUpload = fs.String("max-upload", enqueue.FormatSize(dashboard.DefaultMaxUpload), "refuse a POST /api/campaigns body larger than this `size` (413)")
 		logFormat = fs.String("log-format", "text", "log format: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
@@ -51,6 +53,10 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	logger, err := cli.NewLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	upload, err := enqueue.ParseSize(*maxUpload)
+	if err != nil || upload < 1 {
+		return fmt.Errorf("--max-upload: want a size such as 2GiB or 500MiB, got %q", *maxUpload)
 	}
 	*addr = firstNonEmpty(*addr, getenv("DASHBOARD_ADDR"), DefaultDashboardAddr)
 	*promURL = firstNonEmpty(*promURL, getenv("PROMETHEUS_URL"))
@@ -97,7 +103,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	defer closeRoutes()
 	srv, err := dashboard.New(dashboard.Config{
 		Campaigns: ctl, RedisOpt: ropt, Admin: *admin, PrometheusURL: *promURL, Auth: auth,
-		Webhook: webhook, Metrics: metrics, Refresh: *refresh, Logger: logger,
+		Webhook: webhook, Metrics: metrics, Refresh: *refresh, MaxUpload: upload, Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
@@ -120,6 +121,15 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	return c, logs.String()
 }
 
+// oneSegmentGSM is the SMS totals of n short GSM-7 texts.
+func oneSegmentGSM(n int) *sms.Totals {
+	t := &sms.Totals{}
+	for range n {
+		t.Add(sms.Count{Encoding: sms.GSM7, Segments: 1})
+	}
+	return t
+}
+
 // campaignCSV writes a CSV of n valid distinct French mobile numbers, then
 // appends the given bad rows and repeats of the first rows.
 func campaignCSV(t *testing.T, n int, bad [][]string, repeats int) string {
@@ -165,7 +175,7 @@ func TestCampaignEndToEnd(t *testing.T) {
 	args := []string{"--campaign", "e2e", "--csv", csvPath, "--text", "Hi {{.first_name}}!", "--rejects", rejects}
 
 	sum := s.enqueue(args...)
-	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10}
+	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10, SMS: oneSegmentGSM(485)}
 	if len(sum.FirstRejects) != 10 || sum.FirstRejects[0].Row != 487 || sum.FirstRejects[0].Reason == "" {
 		t.Fatalf("summary's first rejects: got %+v, want the 10 bad rows from row 487, with reasons", sum.FirstRejects)
 	}

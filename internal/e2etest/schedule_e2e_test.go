@@ -51,7 +51,7 @@ func TestEnqueueSkipsSuppressedIdentities(t *testing.T) {
 	args := []string{"--campaign", "sup", "--csv", csvPath, "--text", "Hi {{.first_name}}", "--suppress", supFile, "--default-region", "FR"}
 
 	sum := s.enqueue(args...)
-	want := enqueue.Summary{CampaignID: "sup", Rows: 10, Enqueued: 7, Suppressed: 3}
+	want := enqueue.Summary{CampaignID: "sup", Rows: 10, Enqueued: 7, Suppressed: 3, SMS: oneSegmentGSM(7)}
 	if !reflect.DeepEqual(sum, want) {
 		t.Fatalf("got summary %+v, want %+v", sum, want)
 	}

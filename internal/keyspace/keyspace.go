@@ -17,6 +17,7 @@
 //	sd:schedule:task:<task ID>   string schedule firing → campaign ID     schedule marker TTL
 //	sd:schedule:fired:<id>       string firing claim of campaign <id>     schedule marker TTL
 //	sd:webhook:nonce:<nonce>     string callback nonce seen               webhook tolerance window
+//	sd:idem:<hash>               string Idempotency-Key claim or answer   lease while running, 24h once answered
 //	sinch:<project>:<app>        hash  shared Sinch rate-limit budget     set by the limiter's script
 package keyspace
 
@@ -122,6 +123,10 @@ func ScheduleFired(campaignID string) string { return schedulePrefix + "fired:" 
 // WebhookNonce remembers a delivery callback's nonce, so a replayed
 // callback is refused (internal/webhook).
 func WebhookNonce(nonce string) string { return Prefix + "webhook:nonce:" + nonce }
+
+// IdempotencyPrefix starts the keys of the HTTP API's Idempotency-Key
+// store (internal/idempotency), one per client and key.
+const IdempotencyPrefix = Prefix + "idem:"
 
 // RateLimit is the budget every process sending for one Sinch app shares
 // (internal/ratelimit). It keeps the name it has always had, outside the
