@@ -30,10 +30,10 @@ import (
 )
 
 // Groups are the figure groups, in the order they run; --only takes these names.
-var Groups = []string{"enqueue", "dispatch", "rate", "latency", "rtt", "memory"}
+var Groups = []string{"enqueue", "dispatch", "rate", "latency", "rtt", "memory", "upload"}
 
 // groupsNeedingBinaries run the worker or enqueue binary as a process.
-var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory"}
+var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory", "upload"}
 
 // Sizes bound the work of each group.
 type Sizes struct {
@@ -192,8 +192,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 
 	if slices.ContainsFunc(only, func(g string) bool { return slices.Contains(groupsNeedingBinaries, g) }) {
 		h.binDir = filepath.Join(tmp, "bin")
-		h.logf("building cmd/worker and cmd/enqueue")
-		if err := procs.Build(ctx, h.binDir, "worker", "enqueue"); err != nil {
+		h.logf("building cmd/worker, cmd/enqueue and cmd/dashboard")
+		if err := procs.Build(ctx, h.binDir, "worker", "enqueue", "dashboard"); err != nil {
 			return nil, err
 		}
 	}
@@ -211,7 +211,7 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 
 	run := map[string]func(context.Context, *harness) ([]Figure, error){
 		"enqueue": benchEnqueue, "dispatch": benchDispatch, "rate": benchRate,
-		"latency": benchLatency, "rtt": benchRTT, "memory": benchMemory,
+		"latency": benchLatency, "rtt": benchRTT, "memory": benchMemory, "upload": benchUpload,
 	}
 	var all []Figure
 	var errs []error
