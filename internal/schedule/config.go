@@ -206,6 +206,9 @@ func (f entryFile) validate(dir string) (*Entry, []error) {
 	if spec.Suppress != "" {
 		spec.Suppress = resolve(dir, spec.Suppress)
 	}
+	if spec.Prices != "" {
+		spec.Prices = resolve(dir, spec.Prices)
+	}
 	// The tz key is the cron spec's time zone too; the upload's check that
 	// it comes with a window is for one-off uploads.
 	upload := spec
@@ -225,6 +228,9 @@ func (f entryFile) validate(dir string) (*Entry, []error) {
 		}
 	}
 	if _, err := spec.ReadSuppress(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := spec.ReadPrices(&opts); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

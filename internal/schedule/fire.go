@@ -159,10 +159,9 @@ func (h *Handler) enqueue(ctx context.Context, e *Entry, id string) (enqueue.Sum
 		return enqueue.Summary{}, fmt.Errorf("csv: %w", err)
 	}
 	defer f.Close()
-	opts := e.Options
-	opts.CampaignID, opts.CSV, opts.CSVName = id, f, filepath.Base(e.CSV)
-	if opts.Suppress, err = e.Spec.ReadSuppress(); err != nil {
-		return enqueue.Summary{}, err
-	}
-	return h.enq.Run(ctx, opts)
+	// The same path as every upload: the Spec is resolved again, and its
+	// suppress and prices files read, at each firing.
+	spec := e.Spec
+	spec.Campaign = id
+	return h.enq.RunSpec(ctx, spec, enqueue.Input{CSV: f, CSVName: filepath.Base(e.CSV)}, time.Now())
 }
