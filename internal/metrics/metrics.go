@@ -35,10 +35,11 @@ const (
 	ReceiptRecorded  = "recorded"        // changed the recipient's outcome
 	ReceiptUnchanged = "unchanged"       // the recipient already had this or a stronger outcome
 	ReceiptUnknown   = "unknown_message" // no campaign recipient has this message
+	ReceiptEarly     = "retry_later"     // our campaign's message, not recorded yet: Sinch retries
 	ReceiptIgnored   = "ignored"         // not a delivery receipt, or a status that sets no outcome
 )
 
-var receiptResults = []string{ReceiptRecorded, ReceiptUnchanged, ReceiptUnknown, ReceiptIgnored}
+var receiptResults = []string{ReceiptRecorded, ReceiptUnchanged, ReceiptUnknown, ReceiptEarly, ReceiptIgnored}
 
 // Reasons a webhook call is refused.
 const (

@@ -162,6 +162,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Forget the nonce: Sinch's retry of this callback must be accepted.
 		h.cfg.Redis.Del(context.WithoutCancel(ctx), key)
+		if errors.Is(err, errNotYetRecorded) {
+			h.cfg.Observer.ObserveReceipt(status, metrics.ReceiptEarly)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "message not recorded yet, retry", http.StatusServiceUnavailable)
+			return
+		}
 		h.cfg.Logger.ErrorContext(ctx, "webhook: receipt not recorded", "err", err)
 		http.Error(w, "not recorded, retry", http.StatusInternalServerError)
 		return
@@ -204,6 +210,11 @@ func (h *Handler) record(ctx context.Context, body []byte) (status, result strin
 		return status, "", err
 	}
 	if rk == "" {
+		if id != "" && h.cfg.Now().Sub(ev.AcceptedTime) < earlyReceiptWindow {
+			// A receipt can overtake the worker recording the message ID
+			// it just got from Sinch: have Sinch deliver it again.
+			return status, "", errNotYetRecorded
+		}
 		h.cfg.Logger.DebugContext(ctx, "webhook: receipt for an unknown message", "message_id", rep.MessageID, "status", status)
 		return status, metrics.ReceiptUnknown, nil
 	}
@@ -217,10 +228,20 @@ func (h *Handler) record(ctx context.Context, body []byte) (status, result strin
 	return status, metrics.ReceiptUnchanged, nil
 }
 
+// earlyReceiptWindow is how long after Sinch accepted a message a receipt
+// for a campaign of ours whose message ID is not recorded yet is answered
+// "retry later" rather than dropped as unknown.
+const earlyReceiptWindow = 2 * time.Minute
+
+// errNotYetRecorded: the receipt's campaign exists but the send's message
+// ID is not recorded yet (the worker is between Sinch's answer and Redis).
+var errNotYetRecorded = errors.New("webhook: the message is not recorded yet")
+
 // recipient finds the campaign and recipient a receipt is about: the
 // campaign is the message_metadata the worker sent (else the
 // correlation_id's "<campaign>:<row>" prefix), the recipient the one the
-// message ID was recorded for. rk is "" when none matches.
+// message ID was recorded for. rk is "" when none matches; id is then the
+// campaign that exists, if one does.
 func (h *Handler) recipient(ctx context.Context, ev *sinch.DeliveryReceipt) (id, rk string, err error) {
 	msgID := ev.MessageDeliveryReport.MessageID
 	if msgID == "" {
@@ -233,6 +254,9 @@ func (h *Handler) recipient(ctx context.Context, ev *sinch.DeliveryReceipt) (id,
 		}
 		rk, err := h.cfg.Store.KeyForMessage(ctx, id, msgID)
 		if errors.Is(err, campaign.ErrNotFound) {
+			if _, gerr := h.cfg.Store.Get(ctx, id); gerr == nil {
+				return id, "", nil
+			}
 			continue
 		}
 		return id, rk, err

@@ -450,3 +450,50 @@ func TestRedisFailureAsksForARetryThatIsAccepted(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A receipt can overtake the worker recording the message ID Sinch just
+// returned. For a campaign of ours and a message accepted moments ago, the
+// webhook answers 503 with Retry-After and forgets the nonce, so Sinch's
+// retry (the same callback) is recorded once the ID is known. An old
+// receipt for an unknown message is still acknowledged as unknown.
+func TestAnEarlyReceiptIsRetriedUntilTheSendIsRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	rk := campaign.RecipientKey(sinch.ChannelSMS, "+33612345602")
+	if _, err := e.store.Register(ctx, e.id, "run2", []campaign.Registration{{Key: rk,
+		Record: campaign.Record{Row: 4, Channel: sinch.ChannelSMS, Identity: "+33612345602"}}}); err != nil {
+		t.Fatal(err)
+	}
+	accepted := time.Now().UTC()
+	body, _ := json.Marshal(sinch.DeliveryReceipt{AppID: "a", AcceptedTime: accepted, EventTime: accepted, MessageMetadata: e.id,
+		MessageDeliveryReport: &sinch.MessageDeliveryReport{MessageID: "m-early", Status: sinch.StatusDelivered}})
+	cb := signed(secret, body, "n-early", time.Now())
+
+	req := httptest.NewRequest(http.MethodPost, webhook.Path, bytes.NewReader(cb.body))
+	req.Header = cb.header.Clone()
+	w := httptest.NewRecorder()
+	e.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("early receipt: got %d (Retry-After %q), want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	if got := e.count("sinch_dispatch_webhook_receipts_total", "status=DELIVERED", "result="+metrics.ReceiptEarly); got != 1 {
+		t.Errorf("early receipts counted: got %v, want 1", got)
+	}
+	if _, err := e.store.MarkSent(ctx, e.id, rk, campaign.Record{Row: 4, Channel: sinch.ChannelSMS,
+		Identity: "+33612345602", MessageID: "m-early", AcceptedTime: accepted}); err != nil {
+		t.Fatal(err)
+	}
+	if code := post(t, e.handler, cb); code != http.StatusOK {
+		t.Fatalf("the retried receipt (same nonce): got %d, want 200", code)
+	}
+	if got := e.outcome(rk); got.Outcome != campaign.OutcomeDelivered {
+		t.Errorf("outcome after the retry: got %q, want delivered", got.Outcome)
+	}
+
+	old, _ := json.Marshal(sinch.DeliveryReceipt{AppID: "a", AcceptedTime: accepted.Add(-time.Hour), MessageMetadata: e.id,
+		MessageDeliveryReport: &sinch.MessageDeliveryReport{MessageID: "m-never", Status: sinch.StatusDelivered}})
+	if code := post(t, e.handler, signed(secret, old, "n-old", time.Now())); code != http.StatusOK {
+		t.Errorf("an hour-old receipt for an unknown message: got %d, want 200 (acknowledged as unknown)", code)
+	}
+}
