@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/idempotency"
@@ -49,6 +50,14 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, p principal) 
 		s.uploadTooLarge(w)
 		return
 	}
+	// An upload of millions of rows outlasts the server's read and write
+	// timeouts, which are for every other route; the size bound above and
+	// the client's own connection bound this one.
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		s.cfg.Logger.Warn("upload: cannot lift the read deadline", "err", err)
+	}
+	rc.SetWriteDeadline(time.Time{})
 	dryRun, err := strconv.ParseBool(cmp.Or(r.URL.Query().Get("dry_run"), "false"))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "dry_run: want true or false"})

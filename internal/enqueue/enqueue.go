@@ -559,13 +559,12 @@ func (r *run) prepareRow(it *item) error {
 	}
 	key := campaign.RecipientKey(row.Channel, row.Identity)
 	it.p.reg = campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}}
+	// The record gets the SMS's encoding, segments and cost when it is sent
+	// (the handler measures the text it sends): a pending record stays
+	// small, as Redis holds one per recipient.
 	var segPrice sms.Price
-	if c := it.p.sms; c != nil {
-		it.p.reg.Record.Encoding, it.p.reg.Record.Segments = string(c.count.Encoding), c.count.Segments
-		if r.opts.SMS.Prices != nil {
-			segPrice, _ = r.opts.SMS.Prices.Lookup(c.region)
-			it.p.reg.Record.Cost = segPrice * sms.Price(c.count.Segments)
-		}
+	if c := it.p.sms; c != nil && r.opts.SMS.Prices != nil {
+		segPrice, _ = r.opts.SMS.Prices.Lookup(c.region)
 	}
 	if r.opts.DryRun {
 		return nil
