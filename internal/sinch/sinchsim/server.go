@@ -63,7 +63,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		now:      cfg.Clock,
-		tokens:   newTokens(),
+		tokens:   newTokens(cfg.Clock),
 		faults:   newFaultSource(cfg),
 		stats:    newStats(),
 		conv:     newStore(cfg.MaxStoredMessages),
@@ -139,9 +139,9 @@ func (s *Server) api(h http.HandlerFunc) http.HandlerFunc {
 			noResponse(w)
 			return
 		}
-		if msg := s.authenticate(r); msg != "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sinchsim"`)
-			writeError(w, http.StatusUnauthorized, msg)
+		if ae := s.authenticate(r); ae != nil {
+			w.Header().Set("WWW-Authenticate", ae.challenge)
+			writeError(w, http.StatusUnauthorized, ae.msg)
 			return
 		}
 		// The catch-all /v1/ route has no project_id and answers 501 itself.
