@@ -23,6 +23,7 @@
 package sinchsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -282,14 +283,23 @@ func writeError(w http.ResponseWriter, code int, msg string, details ...errorDet
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only our own types are marshalled; this is a programming error.
-		panic("sinchsim: marshal response: " + err.Error())
-	}
+	b := marshalJSON(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
+}
+
+// marshalJSON encodes v as Sinch does: without Go's HTML escaping of &, <
+// and > (as \u0026 etc.), which Sinch's JSON does not do. Only our own
+// types are encoded, so an error is a programming error.
+func marshalJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic("sinchsim: marshal JSON: " + err.Error())
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // formatTime renders times like Sinch: RFC 3339, UTC, microseconds.
