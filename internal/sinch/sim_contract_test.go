@@ -317,6 +317,39 @@ func TestSimOAuth2TokenSharedAndRefreshed(t *testing.T) {
 	}
 }
 
+// The simulator's access tokens are JWTs, like Sinch's: the client
+// replaces one at its exp claim, before the API would refuse it, so no
+// send meets a 401.
+func TestSimJWTRefreshedAtExp(t *testing.T) {
+	t.Parallel()
+	env := newSimEnv(t, sinchsim.Config{TokenTTL: time.Minute})
+	c := env.client(t)
+	sinch.SetTokenClock(c, env.clock.now) // the client's clock is the simulator's
+	ctx := simCtx(t)
+	if err := c.Authenticate(ctx); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	steps := []struct {
+		advance    time.Duration
+		wantTokens int64
+	}{
+		{0, 1},
+		{30 * time.Second, 1}, // before 75% of the minute: the token is kept
+		{25 * time.Second, 2}, // 5 s before exp, within the margin: a new token first
+		{70 * time.Second, 3}, // past the second token's exp
+	}
+	for i, s := range steps {
+		env.clock.advance(s.advance)
+		mustSend(t, ctx, c, simText(simPhone, fmt.Sprintf("step %d", i)))
+		sinch.WaitTokenFetch(c)
+		st := env.sim.Stats()
+		if st.TokenRequests != s.wantTokens || st.ByStatus[http.StatusUnauthorized] != 0 {
+			t.Errorf("step %d (+%s): got %d token requests and %d 401s, want %d and 0",
+				i, s.advance, st.TokenRequests, st.ByStatus[http.StatusUnauthorized], s.wantTokens)
+		}
+	}
+}
+
 func TestSimRejectedCredentials(t *testing.T) {
 	t.Parallel()
 	const wrongSecret = "wrong-secret-Zx81-do-not-print"
