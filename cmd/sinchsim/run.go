@@ -250,7 +250,7 @@ func (o *options) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: sinchsim [flags]\n\n"+
 		"Serves a simulated Sinch Conversation API: POST /oauth2/token, POST /v1/projects/{project}/messages:send,\n"+
 		"GET /v1/projects/{project}/messages[/{id}], DELETE .../messages/{id}, GET /v1/projects/{project}/apps/{app},\n"+
-		"and GET /_sim/stats, POST /_sim/reset (no auth). Every flag can also be set with %s<FLAG>\n"+
+		"and GET /_sim/stats, POST /_sim/reset, POST /_sim/expire-tokens (no auth). Every flag can also be set with %s<FLAG>\n"+
 		"(upper case, dashes as underscores); the command line wins. The four --fault-* rates are exclusive\n"+
 		"(one draw per send) and must sum to at most 1.\n\nFlags:\n", envPrefix)
 	o.fs.SetOutput(w)

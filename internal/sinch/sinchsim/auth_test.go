@@ -125,6 +125,16 @@ func TestAPIAuth(t *testing.T) {
 	check("token after ExpireTokens", bearer(tok), 401, expired)
 	_, body = s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
 	tok = body["access_token"].(string)
+	check("token before POST /_sim/expire-tokens", bearer(tok), 200, "")
+	if r := s.mustDo(t, http.MethodPost, "/_sim/expire-tokens", "", nil); r.status != 200 {
+		t.Fatalf("POST /_sim/expire-tokens: got status %d (%s), want 200", r.status, r.body)
+	}
+	check("token after POST /_sim/expire-tokens", bearer(tok), 401, expired)
+	if r := s.mustDo(t, http.MethodGet, "/_sim/expire-tokens", "", nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("GET /_sim/expire-tokens: got status %d, want 405", r.status)
+	}
+	_, body = s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
+	tok = body["access_token"].(string)
 	check("re-fetched token", bearer(tok), 200, "")
 
 	clock.Advance(time.Hour - time.Second)

@@ -18,8 +18,9 @@
 //	defer ts.Close()
 //	// API base URL: ts.URL; token URL: ts.URL + "/oauth2/token".
 //
-// GET /_sim/stats returns Stats as JSON and POST /_sim/reset clears stats
-// and stores; neither needs credentials.
+// GET /_sim/stats returns Stats as JSON, POST /_sim/reset clears stats
+// and stores, and POST /_sim/expire-tokens expires every access token
+// issued so far (ExpireTokens); none needs credentials.
 package sinchsim
 
 import (
@@ -89,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 	}))
 	mux.HandleFunc("/_sim/stats", s.handleStats)
 	mux.HandleFunc("/_sim/reset", s.handleReset)
+	mux.HandleFunc("/_sim/expire-tokens", s.handleExpireTokens)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -194,6 +196,17 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Reset()
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// handleExpireTokens serves POST /_sim/expire-tokens, so clients in any
+// language can meet the 401 of an expired token on demand.
+func (s *Server) handleExpireTokens(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	s.ExpireTokens()
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
