@@ -194,6 +194,18 @@ func TestReplyStored(t *testing.T) {
 		c.ReplyTo == nil || c.ReplyTo.MessageID != asked || reply.ChannelIdentity.Identity != phone(99) || reply.MessageStatus != nil {
 		t.Errorf("got reply %+v, want STOP from %s replying to %s", reply, phone(99), asked)
 	}
+	// Sinch sets sender_id only where the channel has one: an inbound SMS
+	// here has none, so the field is left out rather than sent empty.
+	r := s.mustDo(t, http.MethodGet, listPath+"?messages_source=DISPATCH_SOURCE&direction=TO_APP", "", basicAuth)
+	var raw struct {
+		Messages []map[string]json.RawMessage `json:"messages"`
+	}
+	if err := json.Unmarshal(r.body, &raw); err != nil || len(raw.Messages) != 1 {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+	if v, ok := raw.Messages[0]["sender_id"]; ok {
+		t.Errorf("got inbound sender_id %s, want it left out", v)
+	}
 }
 
 // A failed delivery is reported by its FAILED receipt only: Sinch's
