@@ -548,7 +548,16 @@ func TestSimulatorOverrideSignedReceiptRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcv := httptest.NewServer(h)
+	// Receipts wait until the message ID is recorded, as the worker records
+	// it before Sinch's receipts (seconds later) arrive.
+	recorded := make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-recorded:
+			h.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	}))
 	t.Cleanup(rcv.Close)
 	sim, url := sinchsimtest.Serve(t, sinchsim.Config{WebhookSecret: secret, OverrideCallbackSecret: override,
 		ProcessingMode: sinchsim.ModeDispatch})
@@ -582,6 +591,7 @@ func TestSimulatorOverrideSignedReceiptRecorded(t *testing.T) {
 	if _, err := store.MarkSent(ctx, id, rg.Key, rec); err != nil {
 		t.Fatal(err)
 	}
+	close(recorded)
 	deadline := time.Now().Add(10 * time.Second)
 	for sim.Stats().CallbacksSent+sim.Stats().CallbacksFailed < 2 {
 		if time.Now().After(deadline) {
