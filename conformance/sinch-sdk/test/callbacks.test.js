@@ -26,10 +26,12 @@ describe('simulator callbacks', () => {
       '--callback-workers', '1');
     client = h.sdk(sim.url);
   });
+  // Everything started is stopped even if before failed half-way, so the
+  // file's process can exit.
   after(async () => {
-    await sim.stop();
-    await appHook.close();
-    await ownHook.close();
+    await sim?.stop();
+    await appHook?.close();
+    await ownHook?.close();
   });
 
   const send = (identity, extra = {}) => client.conversation.messages.send({

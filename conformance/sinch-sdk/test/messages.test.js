@@ -48,7 +48,7 @@ describe('Conversation API through the SDK', () => {
     sim = await h.startSim();
     client = h.sdk(sim.url);
   });
-  after(() => sim.stop());
+  after(() => sim?.stop());
 
   test('a DISPATCH_ONLY send with ttl, queue, correlation_id and message_metadata is accepted and stored', async () => {
     const phone = h.randomPhone();
