@@ -25,6 +25,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 )
 
@@ -592,13 +593,10 @@ func TestSimulatorOverrideSignedReceiptRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(recorded)
-	deadline := time.Now().Add(10 * time.Second)
-	for sim.Stats().CallbacksSent+sim.Stats().CallbacksFailed < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the simulator sent fewer than 2 receipts within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "2 receipts posted", func() bool {
+		st := sim.Stats()
+		return st.CallbacksSent+st.CallbacksFailed >= 2
+	})
 	if st := sim.Stats(); st.CallbacksSent != 2 || st.CallbacksFailed != 0 {
 		t.Fatalf("got %d receipts accepted and %d refused, want 2 and 0", st.CallbacksSent, st.CallbacksFailed)
 	}

@@ -235,7 +235,7 @@ func TestFailedDeliveryHasNoInboundMessage(t *testing.T) {
 	}
 	// With one worker, an inbound message following the receipts would
 	// come before this marker.
-	waitFor(t, func() bool { return s.Stats().CallbacksSent == 2 }, "2 callbacks sent")
+	testwait.For(t, 10*time.Second, "2 callbacks sent", func() bool { return s.Stats().CallbacksSent == 2 })
 	if _, err := s.AddContactMessage(ContactMessage{Identity: phone(14), Text: "marker"}); err != nil {
 		t.Fatal(err)
 	}
