@@ -91,13 +91,19 @@ func newFlags() *options {
 		"recipients whose identity ends with this reply with --reply-text (TO_APP, reply_to the message)")
 	str(&c.ReplyText, "reply-text", "ReplyText", sinchsim.DefaultReplyText, "text of those replies")
 	str(&c.FailSuffix, "fail-suffix", "FailSuffix", "",
-		"recipients whose identity ends with this are unreachable: FAILED delivery and a fallback message")
+		"recipients whose identity ends with this are unreachable: their delivery receipt is FAILED (RECIPIENT_NOT_REACHABLE)")
 	str(&c.RejectSuffix, "reject-suffix", "RejectSuffix", "",
 		"messages:send to recipients whose identity ends with this answers 400 (a permanent failure)")
 	str(&c.CallbackURL, "callback-url", "CallbackURL", "",
 		"webhook for delivery receipts (unless a message sets callback_url) and inbound messages")
 	str(&c.WebhookSecret, "webhook-secret", "WebhookSecret", "",
-		"secret that signs callbacks; empty: unsigned (prefer "+envName("webhook-secret")+"; never logged)")
+		"secret that signs callbacks to --callback-url; empty: unsigned (prefer "+envName("webhook-secret")+"; never logged)")
+	str(&c.OverrideCallbackSecret, "override-callback-secret", "OverrideCallbackSecret", "",
+		"the app's callback_settings.secret_for_overridden_callback_urls: signs receipts sent to a message's own "+
+			"callback_url; empty: unsigned (prefer "+envName("override-callback-secret")+"; never logged)")
+	fs.BoolVar(&c.PersistMessageStatus, "persist-message-status", false,
+		"the app's persist_message_status: listed messages carry message_status; off (null), as Sinch's default")
+	o.fieldFlag["PersistMessageStatus"] = "persist-message-status"
 	dur(&c.CallbackDelay, "callback-delay", "CallbackDelay", 0,
 		"wait before QUEUED_ON_CHANNEL and again before DELIVERED/FAILED")
 	num(&c.CallbackWorkers, "callback-workers", "CallbackWorkers", sinchsim.DefaultCallbackWorkers,
@@ -244,7 +250,7 @@ func (o *options) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: sinchsim [flags]\n\n"+
 		"Serves a simulated Sinch Conversation API: POST /oauth2/token, POST /v1/projects/{project}/messages:send,\n"+
 		"GET /v1/projects/{project}/messages[/{id}], DELETE .../messages/{id}, GET /v1/projects/{project}/apps/{app},\n"+
-		"and GET /_sim/stats, POST /_sim/reset (no auth). Every flag can also be set with %s<FLAG>\n"+
+		"and GET /_sim/stats, POST /_sim/reset, POST /_sim/expire-tokens (no auth). Every flag can also be set with %s<FLAG>\n"+
 		"(upper case, dashes as underscores); the command line wins. The four --fault-* rates are exclusive\n"+
 		"(one draw per send) and must sum to at most 1.\n\nFlags:\n", envPrefix)
 	o.fs.SetOutput(w)

@@ -35,7 +35,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	want := []string{"addr", "project-id", "app-id", "key-id", "key-secret", "auth-required", "token-ttl",
 		"rate-limit", "rate-burst", "outbound-rate", "processing-mode", "dispatch-retention-days",
 		"max-stored-messages", "latency", "fault-500", "fault-503", "fault-reset", "fault-lost", "seed",
-		"reply-suffix", "reply-text", "fail-suffix", "reject-suffix", "callback-url", "webhook-secret", "callback-delay",
+		"reply-suffix", "reply-text", "fail-suffix", "reject-suffix", "callback-url", "webhook-secret",
+		"override-callback-secret", "persist-message-status", "callback-delay",
 		"callback-workers", "callback-queue-size", "callback-timeout"}
 	help := stdout.String()
 	for _, name := range want {
@@ -146,9 +147,11 @@ func start(t *testing.T, args []string, env map[string]string) (baseURL string, 
 func TestServeAndShutdown(t *testing.T) {
 	const secret = "user-provided-secret-123"
 	const webhookSecret = "user-webhook-secret-456"
+	const overrideSecret = "user-override-secret-789"
 	base, logs, stop := start(t, []string{"--key-id", "k1", "--fault-500", "0"},
 		map[string]string{"SINCHSIM_KEY_SECRET": secret, "SINCHSIM_WEBHOOK_SECRET": webhookSecret,
-			"SINCHSIM_PROJECT_ID": "p1", "SINCHSIM_KEY_ID": "ignored: the flag wins"})
+			"SINCHSIM_OVERRIDE_CALLBACK_SECRET": overrideSecret,
+			"SINCHSIM_PROJECT_ID":               "p1", "SINCHSIM_KEY_ID": "ignored: the flag wins"})
 
 	// The secret from the environment is the one accepted.
 	form := url.Values{"grant_type": {"client_credentials"}}
@@ -189,7 +192,7 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Fatalf("run after cancel: got %v, want nil", err)
 	}
 	out := logs.String()
-	for _, s := range []string{secret, webhookSecret} {
+	for _, s := range []string{secret, webhookSecret, overrideSecret} {
 		if strings.Contains(out, s) {
 			t.Errorf("logs contain a secret: %s", out)
 		}

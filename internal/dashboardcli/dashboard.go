@@ -28,7 +28,9 @@ name:bcrypt-hash:role a line, roles viewer, operator or admin),
 DASHBOARD_USER + DASHBOARD_PASSWORD (HTTP Basic, an admin) and/or
 DASHBOARD_TOKEN (Authorization: Bearer, an operator). Without any, the
 dashboard only starts on a loopback address. SINCH_WEBHOOK_SECRET verifies
-delivery receipts.`
+delivery receipts; SINCH_WEBHOOK_OVERRIDE_SECRET (the app's
+secret_for_overridden_callback_urls) verifies those sent to a message's own
+callback_url.`
 
 // DefaultDashboardAddr is loopback: serving to the network needs credentials.
 const DefaultDashboardAddr = "127.0.0.1:8080"
@@ -96,7 +98,8 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	ctl := campaignctl.New(rdb, ropt)
 	defer ctl.Close()
 
-	webhook, metrics, closeRoutes, err := Observability(settings, getenv("SINCH_WEBHOOK_SECRET"), *tolerance, logger)
+	webhook, metrics, closeRoutes, err := Observability(settings, getenv("SINCH_WEBHOOK_SECRET"),
+		getenv("SINCH_WEBHOOK_OVERRIDE_SECRET"), *tolerance, logger)
 	if err != nil {
 		return err
 	}

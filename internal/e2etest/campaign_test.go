@@ -157,7 +157,8 @@ func numbersCSV(t *testing.T, numbers []string) string {
 func TestCampaignTrackAcrossPagesRecordsDeliveriesAndStopReplies(t *testing.T) {
 	t.Parallel()
 	// Identities ending in 7 reply STOP (the simulator's default reply).
-	s := newStack(t, sinchsim.Config{ReplySuffix: "7"})
+	// The app persists message status, so listing tells delivery.
+	s := newStack(t, sinchsim.Config{ReplySuffix: "7", PersistMessageStatus: true})
 	const n = 2100 // + 210 replies: 2,310 stored messages, 3 pages of 1,000
 	s.enqueue("--campaign", "big", "--csv", campaignCSV(t, n, nil, 0), "--text", "Hi {{.first_name}}")
 	c := s.runWorker("big", 20*time.Second, "--rate", "700", "--track-interval", "0")
@@ -205,7 +206,8 @@ func TestCampaignTrackAcrossPagesRecordsDeliveriesAndStopReplies(t *testing.T) {
 
 func TestWorkerTracksActiveCampaignsPeriodically(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, sinchsim.Config{FailSuffix: "3", ReplySuffix: "5", ReplyText: "Merci"})
+	// Listing tells delivery: the app persists message status.
+	s := newStack(t, sinchsim.Config{FailSuffix: "3", ReplySuffix: "5", ReplyText: "Merci", PersistMessageStatus: true})
 	s.enqueue("--campaign", "periodic", "--csv", campaignCSV(t, 40, nil, 0), "--text", "Hi")
 	stop := s.startWorker("--rate", "200", "--track-interval", "300ms")
 	var sum campaign.Summary
@@ -249,7 +251,8 @@ func TestCampaignTrackWarnsWhenSinchRetainsNothing(t *testing.T) {
 func TestCampaignReportAndRetryOfArchivedSends(t *testing.T) {
 	t.Parallel()
 	// Numbers ending in 99 are refused with a 400 until the cause is fixed.
-	s := newStack(t, sinchsim.Config{RejectSuffix: "99"})
+	// Listing tells delivery: the app persists message status.
+	s := newStack(t, sinchsim.Config{RejectSuffix: "99", PersistMessageStatus: true})
 	var numbers []string
 	for i := range 30 {
 		numbers = append(numbers, fmt.Sprintf("+33612345%03d", i))

@@ -230,8 +230,9 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Parallel()
 	chromiumPath(t) // skip early, before building the campaign
 	// Numbers ending in 99 are refused at send (failed); those ending in 13
-	// are accepted but never delivered (a delivery failure with a reason).
-	s := newStack(t, sinchsim.Config{RejectSuffix: "99", FailSuffix: "13"})
+	// are accepted but never delivered (a delivery failure with a reason),
+	// which tracking lists since the app persists message status.
+	s := newStack(t, sinchsim.Config{RejectSuffix: "99", FailSuffix: "13", PersistMessageStatus: true})
 	var numbers []string
 	for i := range 40 {
 		numbers = append(numbers, fmt.Sprintf("+33612345%03d", i))
@@ -381,8 +382,12 @@ func compare(t *testing.T, page string, got, want map[string]string) {
 // counted on the dashboard's own /metrics.
 func TestDashboardReceivesReceiptsAndServesMetricsBehindAuth(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, sinchsim.Config{WebhookSecret: webhookSecret, CallbackDelay: 300 * time.Millisecond})
-	base := s.startDashboard(map[string]string{"DASHBOARD_TOKEN": dashToken, "SINCH_WEBHOOK_SECRET": webhookSecret})
+	// The worker sets each message's callback_url, so the receipts are
+	// signed with the app's secret for overridden callback URLs.
+	s := newStack(t, sinchsim.Config{WebhookSecret: webhookSecret, OverrideCallbackSecret: overrideSecret,
+		CallbackDelay: 300 * time.Millisecond})
+	base := s.startDashboard(map[string]string{"DASHBOARD_TOKEN": dashToken, "SINCH_WEBHOOK_SECRET": webhookSecret,
+		"SINCH_WEBHOOK_OVERRIDE_SECRET": overrideSecret})
 
 	numbers := make([]string, 5)
 	for i := range numbers {

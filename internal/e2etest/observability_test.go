@@ -32,7 +32,10 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
-const webhookSecret = "whsec-e2e-never-printed"
+const (
+	webhookSecret  = "whsec-e2e-never-printed"
+	overrideSecret = "whsec-override-e2e-never-printed"
+)
 
 // A campaign sent through the simulator, whose signed delivery receipts go
 // to the webhook (the worker's --callback-url), ends with every outcome in
@@ -45,10 +48,13 @@ func TestWebhookReceiptsShowInCampaignStatus(t *testing.T) {
 	t.Cleanup(recv.Close)
 	// The delay lets the worker record each message ID before its first
 	// receipt arrives (Sinch's receipts come seconds later).
-	s := newStack(t, sinchsim.Config{WebhookSecret: webhookSecret, FailSuffix: "7", CallbackDelay: 500 * time.Millisecond})
+	// The worker sets each message's callback_url, so Sinch signs the
+	// receipts with the app's secret for overridden callback URLs.
+	s := newStack(t, sinchsim.Config{WebhookSecret: webhookSecret, OverrideCallbackSecret: overrideSecret,
+		FailSuffix: "7", CallbackDelay: 500 * time.Millisecond})
 	m := metrics.New()
-	wh, err := webhook.New(webhook.Config{Secret: webhookSecret, Store: campaign.NewStore(s.redis.Client),
-		Redis: s.redis.Client, Observer: m})
+	wh, err := webhook.New(webhook.Config{Secret: webhookSecret, OverrideSecret: overrideSecret,
+		Store: campaign.NewStore(s.redis.Client), Redis: s.redis.Client, Observer: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +227,7 @@ func TestDashboardObservabilityHandlers(t *testing.T) {
 	}()
 	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	wh, met, closeFn, err := dashboardcli.Observability(settings, "", 0, logger)
+	wh, met, closeFn, err := dashboardcli.Observability(settings, "", "", 0, logger)
 	if err != nil || wh != nil || met == nil {
 		t.Fatalf("without a secret: webhook %v, metrics %v, err %v; want no webhook, metrics", wh, met, err)
 	}
@@ -229,13 +235,18 @@ func TestDashboardObservabilityHandlers(t *testing.T) {
 	if !strings.Contains(logs.String(), "SINCH_WEBHOOK_SECRET is not set") {
 		t.Errorf("no warning that receipts are off: %s", logs.String())
 	}
-	if _, _, _, err := dashboardcli.Observability(settings, webhookSecret, time.Millisecond, logger); err == nil ||
+	if _, _, _, err := dashboardcli.Observability(settings, "", "override-only", time.Minute, logger); err == nil ||
+		!strings.Contains(err.Error(), "SINCH_WEBHOOK_OVERRIDE_SECRET is set without SINCH_WEBHOOK_SECRET") ||
+		strings.Contains(err.Error(), "override-only") {
+		t.Errorf("override secret alone: got %v, want an error naming both variables and not the secret", err)
+	}
+	if _, _, _, err := dashboardcli.Observability(settings, webhookSecret, "", time.Millisecond, logger); err == nil ||
 		!strings.Contains(err.Error(), "--webhook-tolerance") {
 		t.Errorf("1ms tolerance: got %v, want an error naming --webhook-tolerance", err)
 	}
 
 	s.enqueue("--campaign", "queued", "--csv", numbersCSV(t, []string{e164(1)}), "--text", "Hi")
-	wh, met, closeFn, err = dashboardcli.Observability(settings, webhookSecret, time.Minute, logger)
+	wh, met, closeFn, err = dashboardcli.Observability(settings, webhookSecret, "", time.Minute, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ const (
 	keySecret      = "keysecret-7Qm2Xv9LpA"
 	badKeySecret   = "badsecret-3Jw8Tn5KzE"
 	webhookSecret  = "whsecret-9Fz4Rk1MqB"
+	overrideSecret = "ovsecret-3Pd8Wn6HtJ"
 	dashboardPass  = "dashpass-5Nc7Hy2WdG"
 	fileUserPass   = "filepass-3Sd8Kw1PzQ" // a DASHBOARD_USERS_FILE user's
 	dashboardToken = "dashtoken-8Lp3Vb6QsX"
@@ -105,6 +106,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	simLog := filepath.Join(outDir, "sinchsim-serving")
 	sim := startCommand(t, bin, root, "sinchsim", simLog, map[string]string{
 		"SINCHSIM_KEY_ID": keyID, "SINCHSIM_KEY_SECRET": keySecret, "SINCHSIM_WEBHOOK_SECRET": webhookSecret,
+		"SINCHSIM_OVERRIDE_CALLBACK_SECRET": overrideSecret,
 	}, "--addr", "127.0.0.1:0", "--processing-mode", "DISPATCH", "--rate-limit", "-1")
 	simURL := waitForMatch(t, simLog, regexp.MustCompile(`"sinchsim ready" url=(\S+)`))
 	defer stopCommand(t, sim, "sinchsim")
@@ -115,18 +117,19 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	usersFile, usersHash := writeUsersFile(t, work)
 	env := map[string]string{
-		"DASHBOARD_USERS_FILE": usersFile,
-		"REDIS_URL":            redisURL,
-		"SINCH_PROJECT_ID":     sinchsim.DefaultProjectID,
-		"SINCH_APP_ID":         sinchsim.DefaultAppID,
-		"SINCH_KEY_ID":         keyID,
-		"SINCH_KEY_SECRET":     keySecret,
-		"SINCH_BASE_URL":       proxy.URL,
-		"SINCH_AUTH_URL":       proxy.URL + "/oauth2/token",
-		"SINCH_WEBHOOK_SECRET": webhookSecret,
-		"DASHBOARD_USER":       dashboardUser,
-		"DASHBOARD_PASSWORD":   dashboardPass,
-		"DASHBOARD_TOKEN":      dashboardToken,
+		"DASHBOARD_USERS_FILE":          usersFile,
+		"REDIS_URL":                     redisURL,
+		"SINCH_PROJECT_ID":              sinchsim.DefaultProjectID,
+		"SINCH_APP_ID":                  sinchsim.DefaultAppID,
+		"SINCH_KEY_ID":                  keyID,
+		"SINCH_KEY_SECRET":              keySecret,
+		"SINCH_BASE_URL":                proxy.URL,
+		"SINCH_AUTH_URL":                proxy.URL + "/oauth2/token",
+		"SINCH_WEBHOOK_SECRET":          webhookSecret,
+		"SINCH_WEBHOOK_OVERRIDE_SECRET": overrideSecret,
+		"DASHBOARD_USER":                dashboardUser,
+		"DASHBOARD_PASSWORD":            dashboardPass,
+		"DASHBOARD_TOKEN":               dashboardToken,
 	}
 	with := func(overrides ...string) map[string]string {
 		e := make(map[string]string, len(env))
@@ -252,7 +255,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	secrets := map[string]string{
 		"SINCH_KEY_SECRET": keySecret, "wrong SINCH_KEY_SECRET": badKeySecret, "SINCH_WEBHOOK_SECRET": webhookSecret,
-		"DASHBOARD_PASSWORD": dashboardPass, "DASHBOARD_TOKEN": dashboardToken,
+		"SINCH_WEBHOOK_OVERRIDE_SECRET": overrideSecret,
+		"DASHBOARD_PASSWORD":            dashboardPass, "DASHBOARD_TOKEN": dashboardToken,
 		"wrong DASHBOARD_PASSWORD": wrongDashboardPass, "wrong DASHBOARD_TOKEN": wrongDashboardToken,
 		"wrong SINCH_WEBHOOK_SECRET":    badWebhookSecret,
 		"DASHBOARD_USERS_FILE password": fileUserPass, "wrong DASHBOARD_USERS_FILE password": wrongFileUserPass,

@@ -11,15 +11,18 @@ import (
 // and state but never their tokens or secrets, and callback_settings (a
 // signing secret) is left out.
 type App struct {
-	ID                             string              `json:"id"`
-	DisplayName                    string              `json:"display_name"`
-	ProcessingMode                 ProcessingMode      `json:"processing_mode,omitempty"`
-	ConversationMetadataReportView string              `json:"conversation_metadata_report_view,omitempty"`
-	RateLimits                     RateLimits          `json:"rate_limits"`
-	RetentionPolicy                RetentionPolicy     `json:"retention_policy"`
-	DispatchRetentionPolicy        RetentionPolicy     `json:"dispatch_retention_policy"`
-	QueueStats                     QueueStats          `json:"queue_stats"`
-	ChannelCredentials             []ChannelCredential `json:"channel_credentials,omitempty"`
+	ID                             string          `json:"id"`
+	DisplayName                    string          `json:"display_name"`
+	ProcessingMode                 ProcessingMode  `json:"processing_mode,omitempty"`
+	ConversationMetadataReportView string          `json:"conversation_metadata_report_view,omitempty"`
+	RateLimits                     RateLimits      `json:"rate_limits"`
+	RetentionPolicy                RetentionPolicy `json:"retention_policy"`
+	DispatchRetentionPolicy        RetentionPolicy `json:"dispatch_retention_policy"`
+	QueueStats                     QueueStats      `json:"queue_stats"`
+	// PersistMessageStatus says whether listed messages carry
+	// message_status; without it only delivery receipts tell delivery.
+	PersistMessageStatus Enabled             `json:"persist_message_status"`
+	ChannelCredentials   []ChannelCredential `json:"channel_credentials,omitempty"`
 }
 
 // RateLimits are the app's limits in messages per second.
@@ -41,6 +44,11 @@ type RetentionPolicy struct {
 type QueueStats struct {
 	OutboundSize  int `json:"outbound_size"`
 	OutboundLimit int `json:"outbound_limit"`
+}
+
+// Enabled is an app feature switch, such as persist_message_status.
+type Enabled struct {
+	Enabled bool `json:"enabled"`
 }
 
 // ChannelCredential is one channel configured on the app, without its secrets.

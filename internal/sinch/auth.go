@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -21,6 +22,11 @@ import (
 // context ends. Here a missing or expired token is fetched once however many
 // calls wait for it, the fetch belongs to no single caller, and each waiter
 // returns when its own context ends.
+//
+// A token expires at its JWT exp claim when it is a JWT (Sinch's are), read
+// without verifying the signature: only the issuer can verify it, and a
+// wrong exp costs at most an early refresh or a 401. An opaque token
+// expires after the response's expires_in.
 //
 // A token is replaced before it expires, in the background: from
 // refreshShare of its lifetime on, the next call (or a timer, when no call
@@ -138,6 +144,9 @@ func (tc *tokenCache) fetch(ctx context.Context, f *tokenFetch) {
 	if err != nil {
 		err = tokenError(err, tc.secrets) // returned to the waiters, not logged
 	} else {
+		if exp, ok := jwtExpiry(tok.AccessToken); ok {
+			tok.Expiry = exp
+		}
 		tc.logger.Debug("sinch access token fetched", "duration", tc.now().Sub(start),
 			"expires", tok.Expiry.Round(time.Second))
 	}
@@ -193,6 +202,17 @@ func (tc *tokenCache) invalidate(stale *oauth2.Token) {
 		tc.tok = nil
 	}
 	tc.mu.Unlock()
+}
+
+// jwtExpiry returns the exp claim of a JWT access token, ok false for an
+// opaque token or a JWT without exp. The signature is not verified (see
+// tokenCache).
+func jwtExpiry(accessToken string) (time.Time, bool) {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(accessToken, &claims); err != nil || claims.ExpiresAt == nil {
+		return time.Time{}, false
+	}
+	return claims.ExpiresAt.Time, true
 }
 
 // tokenError turns an oauth2 error into one safe to print: RetrieveError

@@ -3,11 +3,14 @@ package sinch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -191,5 +194,60 @@ func TestFailedBackgroundRefreshKeepsTheCurrentToken(t *testing.T) {
 	var te *sinch.TokenError
 	if !errors.As(err, &te) {
 		t.Errorf("SendMessage with an expired token and no new one: got %v, want a *TokenError", err)
+	}
+}
+
+// A JWT access token expires at its exp claim, whatever expires_in says:
+// here exp is two minutes away while expires_in promises an hour.
+func TestJWTTokenExpiresAtItsExpClaim(t *testing.T) {
+	var seen recorder
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		seen.add(bearer(r))
+		sendOK(w, r)
+	})
+	clk := &clock{}
+	var issued []string
+	var mu sync.Mutex
+	f.token = func(w http.ResponseWriter, r *http.Request) {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+			ExpiresAt: jwt.NewNumericDate(clk.now().Add(2 * time.Minute)),
+			ID:        fmt.Sprint(f.tokenCalls.Load()),
+		}).SignedString([]byte("issuer-only-key"))
+		if err != nil {
+			t.Errorf("sign: %v", err)
+		}
+		mu.Lock()
+		issued = append(issued, tok)
+		mu.Unlock()
+		writeJSON(w, http.StatusOK, `{"access_token":"`+tok+`","token_type":"bearer","expires_in":3600}`)
+	}
+	c := f.client(t)
+	sinch.SetTokenClock(c, clk.now)
+	if err := c.Authenticate(t.Context()); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	steps := []struct {
+		advance    time.Duration
+		wantTokens int64
+	}{
+		{time.Minute, 1},      // before 75% of exp's two minutes: no refresh
+		{55 * time.Second, 2}, // 5 s before exp, inside the expiry margin: a new token first
+		{30 * time.Second, 2}, // the new token is fresh
+		{2 * time.Minute, 3},  // and expires at its own exp
+	}
+	for i, s := range steps {
+		clk.advance(s.advance)
+		if _, err := send(t, c); err != nil {
+			t.Fatalf("step %d: SendMessage: %v", i, err)
+		}
+		sinch.WaitTokenFetch(c)
+		if got := f.tokenCalls.Load(); got != s.wantTokens {
+			t.Errorf("step %d (+%s): got %d token requests, want %d", i, s.advance, got, s.wantTokens)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := seen.last(); got != issued[len(issued)-1] {
+		t.Errorf("last send used token %q, want the newest %q", got, issued[len(issued)-1])
 	}
 }

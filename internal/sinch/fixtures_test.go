@@ -68,6 +68,7 @@ func TestFixtures(t *testing.T) {
 			check(t, "retention_policy", app.RetentionPolicy, sinch.RetentionPolicy{RetentionType: sinch.RetentionConversationExpire, TTLDays: 180})
 			check(t, "dispatch_retention_policy", app.DispatchRetentionPolicy, sinch.RetentionPolicy{RetentionType: sinch.RetentionMessageExpire, TTLDays: 0})
 			check(t, "queue_stats.outbound_limit", app.QueueStats.OutboundLimit, 500000)
+			check(t, "persist_message_status", app.PersistMessageStatus, sinch.Enabled{Enabled: false})
 			if len(app.ChannelCredentials) != 1 {
 				t.Fatalf("channel_credentials: got %d, want 1", len(app.ChannelCredentials))
 			}
@@ -302,14 +303,20 @@ func roundTrip(t *testing.T, name string, v any) {
 
 func TestMessageStatusShapes(t *testing.T) {
 	tests := []struct {
-		json string
-		want sinch.DeliveryStatus
-		nil  bool
+		json       string
+		want       sinch.DeliveryStatus
+		wantReason sinch.ReasonCode // "": no Reason
+		nil        bool
 	}{
-		{`null`, "", true},
-		{`"DELIVERED"`, sinch.StatusDelivered, false},
-		{`{"status":"READ","reason":{"code":"UNKNOWN"}}`, sinch.StatusRead, false},
-		{`[1,2]`, "", false},
+		{`null`, "", "", true},
+		{`"DELIVERED"`, sinch.StatusDelivered, "", false},
+		{`{"status":"READ","reason":{"code":"UNKNOWN"}}`, sinch.StatusRead, "UNKNOWN", false},
+		// The shape of Sinch's SDKs: reason is the code as a string.
+		{`{"status":"FAILED","event_time":"2024-02-22T07:40:46Z","reason":"RECIPIENT_NOT_REACHABLE"}`,
+			sinch.StatusFailed, sinch.ReasonRecipientNotReachable, false},
+		{`{"status":"DELIVERED","event_time":"2024-02-22T07:40:46Z"}`, sinch.StatusDelivered, "", false},
+		{`{"status":"FAILED","reason":7}`, sinch.StatusFailed, "", false},
+		{`[1,2]`, "", "", false},
 	}
 	for _, tt := range tests {
 		var m sinch.ConversationMessage
@@ -324,6 +331,11 @@ func TestMessageStatusShapes(t *testing.T) {
 		if m.MessageStatus != nil {
 			check(t, tt.json+" status", m.MessageStatus.Status, tt.want)
 			check(t, tt.json+" raw", string(m.MessageStatus.Raw), tt.json)
+			var gotReason sinch.ReasonCode
+			if r := m.MessageStatus.Reason; r != nil {
+				gotReason = r.Code
+			}
+			check(t, tt.json+" reason", gotReason, tt.wantReason)
 		}
 	}
 }

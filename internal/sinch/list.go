@@ -110,16 +110,20 @@ type ConversationMessage struct {
 	SenderID        string           `json:"sender_id,omitempty"`
 	ProcessingMode  ProcessingMode   `json:"processing_mode,omitempty"`
 	Injected        bool             `json:"injected,omitempty"`
-	// MessageStatus is deprecated by Sinch but still present, usually null.
+	// MessageStatus is deprecated by Sinch and null unless the app persists
+	// message status (App.PersistMessageStatus).
 	MessageStatus *MessageStatus `json:"message_status,omitempty"`
 }
 
-// MessageStatus is the deprecated message_status of a stored message. The
-// spec does not describe it and the payloads seen carry null, so it is read
-// leniently, a bare string or an object with "status", and kept raw: an
-// unexpected shape must not fail a whole page.
+// MessageStatus is the deprecated message_status of a stored message, set
+// only for apps that persist message status. The spec does not describe
+// it; Sinch's SDKs type it {status, event_time, reason} with reason a
+// string. It is read leniently, a bare string or an object with "status"
+// and a reason that is a string (the code) or a Reason object, and kept
+// raw: an unexpected shape must not fail a whole page.
 type MessageStatus struct {
 	Status DeliveryStatus
+	Reason *Reason // nil unless the status names one (FAILED)
 	Raw    json.RawMessage
 }
 
@@ -132,10 +136,20 @@ func (s *MessageStatus) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var obj struct {
-		Status DeliveryStatus `json:"status"`
+		Status DeliveryStatus  `json:"status"`
+		Reason json.RawMessage `json:"reason"`
 	}
-	if json.Unmarshal(b, &obj) == nil {
-		s.Status = obj.Status
+	if json.Unmarshal(b, &obj) != nil {
+		return nil
+	}
+	s.Status = obj.Status
+	var code string
+	var r Reason
+	switch {
+	case json.Unmarshal(obj.Reason, &code) == nil && code != "":
+		s.Reason = &Reason{Code: ReasonCode(code)}
+	case json.Unmarshal(obj.Reason, &r) == nil && r != (Reason{}):
+		s.Reason = &r
 	}
 	return nil
 }

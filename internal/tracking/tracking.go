@@ -1,8 +1,17 @@
 // Package tracking learns what happened to a campaign's messages after Sinch
 // accepted them, by listing the app's messages in Sinch's dispatch store
 // (messages_source=DISPATCH_SOURCE), and records it per recipient as a
-// campaign.Outcome: stored at Sinch, the delivery status, replies, and
-// opt-outs (which also go on the suppression list).
+// campaign.Outcome: stored at Sinch, replies, and opt-outs (which also go on
+// the suppression list).
+//
+// Listing tells delivery (delivered, read, failed) only when the app
+// persists message status (persist_message_status, off by default): then
+// each listed app message carries message_status. Otherwise message_status
+// is null, and delivery is told by the MESSAGE_DELIVERY receipts the
+// webhook records; a Tracker then records only what listing can tell. A
+// failed delivery never shows up as an inbound message: a contact message
+// with fallback_message is one the channel could not map, so it counts as a
+// reply.
 //
 // Sinch keeps DISPATCH messages only as long as the app's
 // dispatch_retention_policy.ttl_days says; with 0 (Sinch's default) nothing
@@ -12,7 +21,6 @@ package tracking
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,10 +87,11 @@ type Tracker struct {
 	cfg     Config
 	stop    map[string]bool
 
-	mu       sync.Mutex
-	appAt    time.Time
-	ttlDays  int
-	appKnown bool
+	mu            sync.Mutex
+	appAt         time.Time
+	ttlDays       int
+	persistStatus bool
+	appKnown      bool
 }
 
 // New returns a Tracker; cfg is validated. limiter is the project's request
@@ -150,6 +159,9 @@ type Report struct {
 	Pages      int64     `json:"pages"`    // list calls made
 	Messages   int64     `json:"messages"` // messages listed, any campaign
 	Matched    int64     `json:"matched"`  // messages of this campaign: ours, and replies to them
+	// StatusFromListing says the app persists message status, so listed
+	// messages told delivery; otherwise only receipts do.
+	StatusFromListing bool `json:"status_from_listing"`
 	// Changed counts recipients whose outcome moved, by the outcome they
 	// moved to. A recipient whose outcome moved twice in one pass (e.g. to
 	// delivered, then to replied) counts under both.
@@ -181,12 +193,14 @@ func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 	if _, err := t.store.Get(ctx, id); err != nil {
 		return rep, err
 	}
-	if err := t.checkRetention(ctx); err != nil {
+	persist, err := t.checkApp(ctx)
+	if err != nil {
 		if errors.Is(err, ErrNoRetention) {
 			t.store.SetTrackInfo(ctx, id, campaign.TrackInfo{Warning: err.Error()})
 		}
 		return rep, err
 	}
+	rep.StatusFromListing = persist
 	first, last, err := t.store.SendSpan(ctx, id)
 	if err != nil {
 		return rep, err
@@ -219,7 +233,7 @@ func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 			t.cfg.OnPage()
 		}
 		rep.Messages += int64(len(page.Messages))
-		if err := t.reconcile(ctx, id, page.Messages, &rep); err != nil {
+		if err := t.reconcile(ctx, id, page.Messages, persist, &rep); err != nil {
 			return rep, err
 		}
 		if page.NextPageToken == "" {
@@ -254,33 +268,33 @@ func (t *Tracker) listPage(ctx context.Context, p sinch.ListMessagesParams) (*si
 	}
 }
 
-// checkRetention asks Sinch (at most every AppCacheTTL) whether the app
-// keeps dispatch messages at all.
-func (t *Tracker) checkRetention(ctx context.Context) error {
+// checkApp asks Sinch (at most every AppCacheTTL) whether the app keeps
+// dispatch messages at all, and whether it persists message status.
+func (t *Tracker) checkApp(ctx context.Context) (persistStatus bool, err error) {
 	t.mu.Lock()
 	fresh := t.appKnown && t.cfg.Now().Sub(t.appAt) < t.cfg.AppCacheTTL
-	days := t.ttlDays
+	days, persist := t.ttlDays, t.persistStatus
 	t.mu.Unlock()
 	if !fresh {
 		var app *sinch.App
-		err := t.limiter.Do(ctx, func(ctx context.Context) (err error) {
+		err = t.limiter.Do(ctx, func(ctx context.Context) (err error) {
 			if app, err = t.client.GetApp(ctx); err != nil {
 				return fmt.Errorf("get app: %w", err)
 			}
 			return nil
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
-		days = app.DispatchRetentionPolicy.TTLDays
+		days, persist = app.DispatchRetentionPolicy.TTLDays, app.PersistMessageStatus.Enabled
 		t.mu.Lock()
-		t.appKnown, t.appAt, t.ttlDays = true, t.cfg.Now(), days
+		t.appKnown, t.appAt, t.ttlDays, t.persistStatus = true, t.cfg.Now(), days, persist
 		t.mu.Unlock()
 	}
 	if days <= 0 {
-		return &RetentionError{AppID: t.cfg.AppID}
+		return false, &RetentionError{AppID: t.cfg.AppID}
 	}
-	return nil
+	return persist, nil
 }
 
 // found is one listed message linked to one of our recipients.
@@ -289,8 +303,9 @@ type found struct {
 	rk  string
 }
 
-// reconcile turns one page of listed messages into outcome updates.
-func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.ConversationMessage, rep *Report) error {
+// reconcile turns one page of listed messages into outcome updates;
+// persist says whether their message_status may be believed.
+func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.ConversationMessage, persist bool, rep *Report) error {
 	// Message IDs to look up: our app messages, and the messages contact
 	// messages reply to.
 	var lookups []string
@@ -309,7 +324,7 @@ func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.Convers
 		case m.ContactMessage != nil:
 			if rt := m.ContactMessage.ReplyTo; rt != nil && rt.MessageID != "" {
 				lookups, lookupMsgs = append(lookups, rt.MessageID), append(lookupMsgs, m)
-			} else if rk := identityKey(m.ChannelIdentity); rk != "" && m.ContactMessage.FallbackMessage == nil {
+			} else if rk := identityKey(m.ChannelIdentity); rk != "" {
 				byIdentity, identityKeys = append(byIdentity, m), append(identityKeys, rk)
 			}
 		}
@@ -352,7 +367,7 @@ func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.Convers
 	var order []string
 	var optOuts []string
 	for _, h := range hits {
-		u, ok := t.outcomeOf(h.msg)
+		u, ok := t.outcomeOf(h.msg, persist)
 		if !ok {
 			continue
 		}
@@ -385,43 +400,26 @@ func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.Convers
 	return t.suppress(ctx, id, optOuts, rep)
 }
 
-// outcomeOf reads what one of our listed messages says about its recipient.
-func (t *Tracker) outcomeOf(m *sinch.ConversationMessage) (campaign.OutcomeUpdate, bool) {
+// outcomeOf reads what one of our listed messages says about its
+// recipient; persist says whether message_status may be believed.
+func (t *Tracker) outcomeOf(m *sinch.ConversationMessage, persist bool) (campaign.OutcomeUpdate, bool) {
 	if cm := m.ContactMessage; cm != nil {
-		if fb := cm.FallbackMessage; fb != nil {
-			// The channel answered our message with something it could not
-			// map: Sinch's reason for it is the failure reason.
-			reason := ""
-			if fb.Reason != nil {
-				reason = string(fb.Reason.Code)
-			}
-			return campaign.OutcomeUpdate{Outcome: campaign.OutcomeFailed, Reason: reason}, true
-		}
+		// Any answer is a reply, including a fallback_message (one the
+		// channel could not map): it is inbound, not a delivery failure.
 		if t.isStop(contactText(cm)) {
 			return campaign.OutcomeUpdate{Outcome: campaign.OutcomeOptedOut}, true
 		}
 		return campaign.OutcomeUpdate{Outcome: campaign.OutcomeReplied}, true
 	}
-	// Our own message: Sinch has it; message_status (deprecated, often
-	// null) may say more.
+	// Our own message: Sinch has it. Its message_status says more only for
+	// an app that persists message status; otherwise receipts tell.
 	u := campaign.OutcomeUpdate{Outcome: campaign.OutcomeStored}
-	if ms := m.MessageStatus; ms != nil {
-		if d, ok := campaign.DeliveryUpdate(ms.Status, statusReason(ms.Raw)); ok {
+	if ms := m.MessageStatus; persist && ms != nil {
+		if d, ok := campaign.DeliveryUpdate(ms.Status, ms.Reason); ok {
 			u = d
 		}
 	}
 	return u, true
-}
-
-// statusReason reads the reason from a raw message_status object.
-func statusReason(raw json.RawMessage) *sinch.Reason {
-	var v struct {
-		Reason *sinch.Reason `json:"reason"`
-	}
-	if json.Unmarshal(raw, &v) != nil {
-		return nil
-	}
-	return v.Reason
 }
 
 // suppress puts opted-out recipients on the suppression list.

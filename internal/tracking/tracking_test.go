@@ -73,50 +73,109 @@ func (e *env) send(t *testing.T, ctx context.Context, id, identity string, row i
 	return rk, rec
 }
 
-func TestTrackRecordsDeliveryRepliesFailuresAndOptOuts(t *testing.T) {
+func TestTrackRecordsWhatListingTells(t *testing.T) {
 	t.Parallel()
 	// Identities ending in 1 reply STOP-ish text… the simulator has one
 	// ReplyText, so replies here say "Arrêt." (a stop keyword once folded),
-	// and identities ending in 3 are unreachable (FAILED + fallback_message).
-	e := newEnv(t, sinchsim.Config{ReplySuffix: "1", ReplyText: "Arrêt.", FailSuffix: "3"})
-	ctx := context.Background()
-	e.store.Create(ctx, campaign.Definition{ID: "c", Channel: sinch.ChannelSMS, Priority: campaign.PriorityNormal})
-	e.store.Create(ctx, campaign.Definition{ID: "other", Channel: sinch.ChannelSMS, Priority: campaign.PriorityNormal})
-	optedOut, _ := e.send(t, ctx, "c", "+33612340001", 2)
-	failed, _ := e.send(t, ctx, "c", "+33612340003", 3)
-	delivered, _ := e.send(t, ctx, "c", "+33612340004", 4)
-	e.send(t, ctx, "other", "+33612340005", 2) // another campaign's message: not ours
+	// and identities ending in 3 are unreachable (a FAILED delivery).
+	tests := []struct {
+		name    string
+		persist bool
+		// Outcomes of the unreachable and the reachable recipient. Without
+		// persisted message status listing only knows they are stored;
+		// receipts tell the rest.
+		wantFailed, wantDelivered string
+	}{
+		{"message status not persisted (Sinch's default)", false, "stored", "stored"},
+		{"message status persisted", true, "failed:RECIPIENT_NOT_REACHABLE", "delivered"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, sinchsim.Config{ReplySuffix: "1", ReplyText: "Arrêt.", FailSuffix: "3",
+				PersistMessageStatus: tt.persist})
+			ctx := context.Background()
+			e.store.Create(ctx, campaign.Definition{ID: "c", Channel: sinch.ChannelSMS, Priority: campaign.PriorityNormal})
+			e.store.Create(ctx, campaign.Definition{ID: "other", Channel: sinch.ChannelSMS, Priority: campaign.PriorityNormal})
+			optedOut, _ := e.send(t, ctx, "c", "+33612340001", 2)
+			failed, _ := e.send(t, ctx, "c", "+33612340003", 3)
+			delivered, _ := e.send(t, ctx, "c", "+33612340004", 4)
+			e.send(t, ctx, "other", "+33612340005", 2) // another campaign's message: not ours
 
-	rep, err := e.tracker.Track(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
+			rep, err := e.tracker.Track(ctx, "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 4 app messages + 1 reply; a failed delivery adds no message.
+			if rep.Pages != 1 || rep.Messages != 5 || rep.Matched != 4 || rep.StatusFromListing != tt.persist {
+				t.Fatalf("got report %+v, want 1 page, 5 messages, 4 of ours, status from listing %v", rep, tt.persist)
+			}
+			want := map[string]string{optedOut: "opted_out", failed: tt.wantFailed, delivered: tt.wantDelivered}
+			for rk, w := range want {
+				got, _ := e.store.OutcomesOf(ctx, "c", []string{rk})
+				if got[0].String() != w {
+					t.Errorf("recipient %s: got outcome %q, want %q", rk[:6], got[0], w)
+				}
+			}
+			if rep.SuppressedAdded != 1 {
+				t.Fatalf("got %d suppressed, want 1", rep.SuppressedAdded)
+			}
+			sup, _ := e.store.Suppressed(ctx, []sinch.Channel{sinch.ChannelSMS}, []string{"+33612340001"})
+			if !sup[0] {
+				t.Fatal("the opted-out identity is not on the suppression list")
+			}
+			// A second pass changes nothing.
+			again, err := e.tracker.Track(ctx, "c")
+			if err != nil || again.ChangedTotal() != 0 || again.SuppressedAdded != 0 {
+				t.Fatalf("second pass: got %+v (err %v), want no change", again, err)
+			}
+			ti, _ := e.store.TrackInfo(ctx, "c")
+			if ti.At.IsZero() || ti.Pages != 1 || ti.Warning != "" {
+				t.Fatalf("got track info %+v, want the last pass recorded", ti)
+			}
+		})
 	}
-	// 4 app messages + 1 reply + 1 fallback.
-	if rep.Pages != 1 || rep.Messages != 6 || rep.Matched != 5 {
-		t.Fatalf("got report %+v, want 1 page, 6 messages, 5 of ours", rep)
+}
+
+// message_status is believed only for an app that persists it, and a
+// fallback_message (an inbound message the channel could not map) is a
+// reply, not a failed delivery.
+func TestOutcomeOfListedMessage(t *testing.T) {
+	t.Parallel()
+	tr := &Tracker{stop: map[string]bool{"STOP": true}}
+	status := func(raw string) *sinch.MessageStatus {
+		var ms sinch.MessageStatus
+		_ = ms.UnmarshalJSON([]byte(raw))
+		return &ms
 	}
-	want := map[string]string{optedOut: "opted_out", failed: "failed:RECIPIENT_NOT_REACHABLE", delivered: "delivered"}
-	for rk, w := range want {
-		got, _ := e.store.OutcomesOf(ctx, "c", []string{rk})
-		if got[0].String() != w {
-			t.Errorf("recipient %s: got outcome %q, want %q", rk[:6], got[0], w)
+	app := func(ms *sinch.MessageStatus) *sinch.ConversationMessage {
+		return &sinch.ConversationMessage{Direction: sinch.DirectionToContact,
+			AppMessage: &sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}, MessageStatus: ms}
+	}
+	failedStatus := status(`{"status":"FAILED","event_time":"2024-02-22T07:40:46Z","reason":"RECIPIENT_NOT_REACHABLE"}`)
+	fallback := &sinch.ConversationMessage{Direction: sinch.DirectionToApp, ContactMessage: &sinch.ContactMessage{
+		FallbackMessage: &sinch.FallbackMessage{Reason: &sinch.Reason{Code: sinch.ReasonRecipientNotOptedIn}},
+		ReplyTo:         &sinch.ReplyTo{MessageID: "m1"}}}
+	tests := []struct {
+		name    string
+		msg     *sinch.ConversationMessage
+		persist bool
+		want    string
+	}{
+		{"no status", app(nil), true, "stored"},
+		{"FAILED, persisted", app(failedStatus), true, "failed:RECIPIENT_NOT_REACHABLE"},
+		{"FAILED, not persisted", app(failedStatus), false, "stored"},
+		{"READ, persisted", app(status(`{"status":"READ","event_time":"2024-02-22T07:40:46Z"}`)), true, "read"},
+		{"READ, not persisted", app(status(`{"status":"READ"}`)), false, "stored"},
+		{"fallback_message", fallback, false, "replied"},
+		{"fallback_message, persisted", fallback, true, "replied"},
+	}
+	for _, tt := range tests {
+		u, ok := tr.outcomeOf(tt.msg, tt.persist)
+		got := campaign.RecipientOutcome{Outcome: u.Outcome, Reason: u.Reason}.String()
+		if !ok || got != tt.want {
+			t.Errorf("%s: got %q (ok %v), want %q", tt.name, got, ok, tt.want)
 		}
-	}
-	if rep.SuppressedAdded != 1 {
-		t.Fatalf("got %d suppressed, want 1", rep.SuppressedAdded)
-	}
-	sup, _ := e.store.Suppressed(ctx, []sinch.Channel{sinch.ChannelSMS}, []string{"+33612340001"})
-	if !sup[0] {
-		t.Fatal("the opted-out identity is not on the suppression list")
-	}
-	// A second pass changes nothing.
-	again, err := e.tracker.Track(ctx, "c")
-	if err != nil || again.ChangedTotal() != 0 || again.SuppressedAdded != 0 {
-		t.Fatalf("second pass: got %+v (err %v), want no change", again, err)
-	}
-	ti, _ := e.store.TrackInfo(ctx, "c")
-	if ti.At.IsZero() || ti.Pages != 1 || ti.Warning != "" {
-		t.Fatalf("got track info %+v, want the last pass recorded", ti)
 	}
 }
 
@@ -145,7 +204,7 @@ func TestContactMessagesWithoutReplyToMatchByIdentity(t *testing.T) {
 			ChannelIdentity: &sinch.ChannelIdentity{Channel: sinch.ChannelSMS, Identity: "+33699999999"}, AcceptTime: time.Now()},
 	}
 	rep := Report{Changed: map[campaign.Outcome]int64{}}
-	if err := e.tracker.reconcile(ctx, "c", msgs, &rep); err != nil {
+	if err := e.tracker.reconcile(ctx, "c", msgs, false, &rep); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := e.store.OutcomesOf(ctx, "c", []string{rkA, rkB, rkC})

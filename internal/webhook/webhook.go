@@ -36,8 +36,10 @@ const (
 	DefaultMaxBody = 256 << 10
 )
 
-// ErrNoSecret is returned by New without a secret: unsigned callbacks
-// could forge outcomes, so the receiver refuses to run.
+// ErrNoSecret is returned by New without a secret (even with an
+// OverrideSecret: Sinch signs the app webhook's callbacks with the webhook
+// secret): unsigned callbacks could forge outcomes, so the receiver
+// refuses to run.
 var ErrNoSecret = errors.New("webhook: SINCH_WEBHOOK_SECRET is required to verify Sinch's callbacks")
 
 // Observer counts what the handler does (implemented by *metrics.Metrics).
@@ -54,6 +56,12 @@ type Config struct {
 	// Secret is the webhook secret configured in Sinch (SINCH_WEBHOOK_SECRET).
 	// Required. Never logged.
 	Secret string
+	// OverrideSecret is the app's
+	// callback_settings.secret_for_overridden_callback_urls
+	// (SINCH_WEBHOOK_OVERRIDE_SECRET): Sinch signs the receipts of messages
+	// sent with their own callback_url with it. Optional; callbacks signed
+	// with either secret are accepted. Never logged.
+	OverrideSecret string
 	// Store records outcomes. Required.
 	Store *campaign.Store
 	// Redis holds the nonce replay cache. Required.
@@ -132,7 +140,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, metrics.RejectBody, "cannot read body")
 		return
 	}
-	nonce, err := Verify(h.cfg.Secret, r.Header, body, h.cfg.Now(), h.cfg.Tolerance)
+	nonce, err := VerifyAny([]string{h.cfg.Secret, h.cfg.OverrideSecret}, r.Header, body, h.cfg.Now(), h.cfg.Tolerance)
 	if err != nil {
 		var ve *VerifyError
 		errors.As(err, &ve)

@@ -25,6 +25,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 )
 
@@ -130,8 +131,7 @@ func newEnv(t *testing.T) *env {
 		}
 		byMsg[resp.MessageID] = rg.Key
 	}
-	// Two receipts per message; the unreachable one also brings an inbound
-	// fallback message, which is not a receipt.
+	// Two receipts per message.
 	for n := 0; n < 2*len(regs); {
 		var cb callback
 		select {
@@ -495,5 +495,113 @@ func TestAnEarlyReceiptIsRetriedUntilTheSendIsRecorded(t *testing.T) {
 		MessageDeliveryReport: &sinch.MessageDeliveryReport{MessageID: "m-never", Status: sinch.StatusDelivered}})
 	if code := post(t, e.handler, signed(secret, old, "n-old", time.Now())); code != http.StatusOK {
 		t.Errorf("an hour-old receipt for an unknown message: got %d, want 200 (acknowledged as unknown)", code)
+	}
+}
+
+// Receipts to a message's own callback_url are signed with the app's
+// secret for overridden callback URLs: the handler accepts either secret,
+// and no other (an empty secret in particular signs nothing).
+func TestOverrideSecretSignsReceiptsToOwnCallbackURL(t *testing.T) {
+	const override = "whsec-override-test-value"
+	r := redistest.New(t)
+	store := campaign.NewStore(r.Client)
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"app_id":"a","message_delivery_report":{"message_id":"nobody","status":"DELIVERED"}}`)
+	tests := []struct {
+		name     string
+		override string // the handler's OverrideSecret
+		signer   string
+		want     int
+	}{
+		{"app secret", override, secret, http.StatusOK},
+		{"override secret", override, override, http.StatusOK},
+		{"override secret, handler without it", "", override, http.StatusUnauthorized},
+		{"another secret", override, "whsec-other", http.StatusUnauthorized},
+		{"empty key, handler without override", "", "", http.StatusUnauthorized},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := webhook.New(webhook.Config{Secret: secret, OverrideSecret: tt.override, Store: store, Redis: r.Client,
+				Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := post(t, h, signed(tt.signer, body, "override-"+strconv.Itoa(i), now)); got != tt.want {
+				t.Errorf("got status %d, want %d", got, tt.want)
+			}
+		})
+	}
+	_, err := webhook.VerifyAny([]string{secret, override}, signed("whsec-other", body, "n", now).header, body, now, time.Minute)
+	if err == nil || strings.Contains(err.Error(), override) || !strings.Contains(err.Error(), "SINCH_WEBHOOK_OVERRIDE_SECRET") {
+		t.Errorf("VerifyAny with a third signer: got %v, want an error naming both variables and quoting no secret", err)
+	}
+}
+
+// The simulator signs receipts of a message sent with callback_url with
+// its OverrideCallbackSecret, and the handler with that OverrideSecret
+// records them.
+func TestSimulatorOverrideSignedReceiptRecorded(t *testing.T) {
+	const override = "whsec-override-sim"
+	ctx := context.Background()
+	r := redistest.New(t)
+	store := campaign.NewStore(r.Client)
+	h, err := webhook.New(webhook.Config{Secret: secret, OverrideSecret: override, Store: store, Redis: r.Client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Receipts wait until the message ID is recorded, as the worker records
+	// it before Sinch's receipts (seconds later) arrive.
+	recorded := make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-recorded:
+			h.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	sim, url := sinchsimtest.Serve(t, sinchsim.Config{WebhookSecret: secret, OverrideCallbackSecret: override,
+		ProcessingMode: sinchsim.ModeDispatch})
+	client, err := sinch.New(sinchsim.ClientConfig(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "override"
+	if _, _, err := store.Create(ctx, campaign.Definition{ID: id, Priority: campaign.PriorityNormal, Channel: sinch.ChannelSMS}); err != nil {
+		t.Fatal(err)
+	}
+	rg := campaign.Registration{Key: campaign.RecipientKey(sinch.ChannelSMS, "+33612345601"),
+		Record: campaign.Record{Row: 2, Channel: sinch.ChannelSMS, Identity: "+33612345601"}}
+	if _, err := store.Register(ctx, id, "run", []campaign.Registration{rg}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.SendMessage(ctx, &sinch.SendMessageRequest{
+		AppID: sinchsim.DefaultAppID,
+		Recipient: sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
+			ChannelIdentities: []sinch.ChannelIdentity{{Channel: sinch.ChannelSMS, Identity: rg.Record.Identity}}}},
+		Message:            sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}},
+		MessageMetadata:    id,
+		ProcessingStrategy: sinch.ProcessingDispatchOnly,
+		CallbackURL:        rcv.URL + webhook.Path,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := rg.Record
+	rec.MessageID, rec.AcceptedTime = resp.MessageID, resp.AcceptedTime
+	if _, err := store.MarkSent(ctx, id, rg.Key, rec); err != nil {
+		t.Fatal(err)
+	}
+	close(recorded)
+	testwait.For(t, 10*time.Second, "2 receipts posted", func() bool {
+		st := sim.Stats()
+		return st.CallbacksSent+st.CallbacksFailed >= 2
+	})
+	if st := sim.Stats(); st.CallbacksSent != 2 || st.CallbacksFailed != 0 {
+		t.Fatalf("got %d receipts accepted and %d refused, want 2 and 0", st.CallbacksSent, st.CallbacksFailed)
+	}
+	got, err := store.OutcomesOf(ctx, id, []string{rg.Key})
+	if err != nil || got[0].String() != "delivered" {
+		t.Fatalf("got outcome %v (err %v), want delivered", got, err)
 	}
 }

@@ -13,8 +13,9 @@ const (
 	outboundQueueSize = 500000
 )
 
-// appResponse is GET app's body, shaped like Sinch's App. Secrets (channel
-// tokens, callback_settings) are left out.
+// appResponse is GET app's body, shaped like Sinch's App. Channel tokens
+// are left out; callback_settings carries the secret for overridden
+// callback URLs, as Sinch's GET app does.
 type appResponse struct {
 	ID                             string              `json:"id"`
 	DisplayName                    string              `json:"display_name"`
@@ -33,8 +34,27 @@ type appResponse struct {
 		OutboundSize  int `json:"outbound_size"`
 		OutboundLimit int `json:"outbound_limit"`
 	} `json:"queue_stats"`
-	PersistMessageStatus enabled `json:"persist_message_status"`
-	MessageSearch        enabled `json:"message_search"`
+	PersistMessageStatus        enabled                     `json:"persist_message_status"`
+	MessageSearch               enabled                     `json:"message_search"`
+	CallbackSettings            callbackSettings            `json:"callback_settings"`
+	DeliveryReportBasedFallback deliveryReportBasedFallback `json:"delivery_report_based_fallback"`
+	// MessageRetrySettings is null: not configured, so Sinch's default
+	// retry duration (3600 s) applies.
+	MessageRetrySettings *messageRetrySettings `json:"message_retry_settings"`
+}
+
+type callbackSettings struct {
+	SecretForOverriddenCallbackURLs string `json:"secret_for_overridden_callback_urls"`
+}
+
+// deliveryReportBasedFallback is off: the simulator falls back on nothing.
+type deliveryReportBasedFallback struct {
+	Enabled                   bool `json:"enabled"`
+	DeliveryReportWaitingTime int  `json:"delivery_report_waiting_time"`
+}
+
+type messageRetrySettings struct {
+	RetryDuration int `json:"retry_duration"`
 }
 
 type channelCredential struct {
@@ -72,6 +92,8 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		RetentionPolicy:                retentionPolicy{"CONVERSATION_EXPIRE_POLICY", int64(conversationRetention.Hours() / 24)},
 		DispatchRetentionPolicy:        retentionPolicy{"MESSAGE_EXPIRE_POLICY", s.retentionDays.Load()},
 		ProcessingMode:                 s.cfg.ProcessingMode,
+		PersistMessageStatus:           enabled{s.cfg.PersistMessageStatus},
+		CallbackSettings:               callbackSettings{s.cfg.OverrideCallbackSecret},
 	}
 	a.RateLimits.Outbound = s.cfg.OutboundRate
 	a.RateLimits.Inbound = inboundRateLimit

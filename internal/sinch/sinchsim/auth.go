@@ -5,61 +5,93 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
-// tokens issues and checks access tokens. Tokens are self-contained
-// (expiry, generation, nonce, MAC), so checking one takes no lock and no
-// memory grows with the number of clients; ExpireTokens bumps the
-// generation, which invalidates every older token at once.
+// tokens issues and checks access tokens. Like Sinch's, they are JWTs
+// whose exp claim tells clients (such as Sinch's SDKs) when to fetch a new
+// one; here they are HS256-signed with a key made per process. Checking one
+// takes no lock and no memory grows with the number of clients.
+// ExpireTokens bumps the generation (the gen claim), which invalidates
+// every older token at once.
 type tokens struct {
-	key [32]byte
-	gen atomic.Uint64
+	key    []byte
+	gen    atomic.Uint64
+	parser *jwt.Parser
 }
 
-const tokenLen = 8 + 8 + 8 + 16 // expiry, generation, nonce, truncated MAC
+// tokenIssuer is the iss claim of the simulator's tokens.
+const tokenIssuer = "sinchsim"
 
-func newTokens() *tokens {
-	t := &tokens{}
-	_, _ = rand.Read(t.key[:])
+// tokenClaims are the claims of an access token.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	// Gen is the token generation it was issued in (see ExpireTokens).
+	Gen uint64 `json:"gen"`
+}
+
+func newTokens(now func() time.Time) *tokens {
+	t := &tokens{key: make([]byte, 32)}
+	_, _ = rand.Read(t.key)
+	t.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(tokenIssuer),
+		jwt.WithTimeFunc(now),
+	)
 	return t
 }
 
-func (t *tokens) mac(b []byte) []byte { return truncatedMAC(t.key[:], b, 16) }
-
 // truncatedMAC is the first n bytes of HMAC-SHA256(key, b): enough to make
-// our opaque tokens unforgeable while keeping them short.
+// page tokens unforgeable while keeping them short.
 func truncatedMAC(key, b []byte, n int) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(b)
 	return m.Sum(nil)[:n]
 }
 
-func (t *tokens) issue(expiry time.Time) string {
-	var b [tokenLen]byte
-	binary.BigEndian.PutUint64(b[0:], uint64(expiry.Unix()))
-	binary.BigEndian.PutUint64(b[8:], t.gen.Load())
-	_, _ = rand.Read(b[16:24])
-	copy(b[24:], t.mac(b[:24]))
-	return base64.RawURLEncoding.EncodeToString(b[:])
+func (t *tokens) issue(now, expiry time.Time) string {
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    tokenIssuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(expiry),
+			ID:        newID(now),
+		},
+		Gen: t.gen.Load(),
+	}).SignedString(t.key)
+	if err != nil {
+		panic("sinchsim: sign access token: " + err.Error()) // HMAC with a []byte key cannot fail
+	}
+	return tok
 }
 
-// check returns "" for a valid token, else why it is not.
-func (t *tokens) check(tok string, now time.Time) string {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) != tokenLen || !hmac.Equal(b[24:], t.mac(b[:24])) {
-		return "invalid access token"
+// Why a Bearer token was refused.
+var (
+	errTokenInvalid = errors.New("invalid access token")
+	errTokenExpired = errors.New("access token expired")
+)
+
+// check returns nil for a valid token, else errTokenInvalid or
+// errTokenExpired. A token is expired from its exp second on.
+func (t *tokens) check(tok string) error {
+	var c tokenClaims
+	_, err := t.parser.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return t.key, nil })
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return errTokenExpired
+	case err != nil:
+		return errTokenInvalid
+	case c.Gen != t.gen.Load():
+		return errTokenExpired
 	}
-	if binary.BigEndian.Uint64(b[8:]) != t.gen.Load() ||
-		int64(binary.BigEndian.Uint64(b[0:])) <= now.Unix() {
-		return "access token expired"
-	}
-	return ""
+	return nil
 }
 
 func (t *tokens) expireAll() { t.gen.Add(1) }
@@ -72,26 +104,47 @@ func (s *Server) validKey(id, secret string) bool {
 	return idOK&secretOK == 1
 }
 
+// authError is why an API request was refused with 401: msg goes in the
+// error envelope, challenge in WWW-Authenticate.
+type authError struct {
+	msg, challenge string
+}
+
+// The WWW-Authenticate challenges of a 401 (RFC 6750 section 3). Sinch's
+// SDKs fetch a new token and retry when the challenge says "expired".
+const (
+	challengeBearer  = `Bearer realm="sinch"`
+	challengeInvalid = `Bearer realm="sinch", error="invalid_token", error_description="invalid"`
+	challengeExpired = `Bearer realm="sinch", error="invalid_token", error_description="expired"`
+)
+
 // authenticate checks an API request's Bearer token or Basic access key.
-// It returns "" when the request may proceed, else the 401 message.
-func (s *Server) authenticate(r *http.Request) string {
+// It returns nil when the request may proceed.
+func (s *Server) authenticate(r *http.Request) *authError {
 	if s.cfg.AuthDisabled {
-		return ""
+		return nil
 	}
 	h := r.Header.Get("Authorization")
 	scheme, cred, _ := strings.Cut(h, " ")
 	switch {
 	case h == "":
-		return "missing credentials: send a Bearer access token or Basic key_id:key_secret"
+		return &authError{"missing credentials: send a Bearer access token or Basic key_id:key_secret", challengeBearer}
 	case strings.EqualFold(scheme, "Bearer"):
-		return s.tokens.check(strings.TrimSpace(cred), s.now())
+		switch err := s.tokens.check(strings.TrimSpace(cred)); err {
+		case nil:
+			return nil
+		case errTokenExpired:
+			return &authError{err.Error(), challengeExpired}
+		default:
+			return &authError{err.Error(), challengeInvalid}
+		}
 	case strings.EqualFold(scheme, "Basic"):
 		if id, secret, ok := r.BasicAuth(); ok && s.validKey(id, secret) {
-			return ""
+			return nil
 		}
-		return "invalid access key"
+		return &authError{"invalid access key", challengeBearer}
 	default:
-		return "unsupported authorization scheme " + scheme
+		return &authError{"unsupported authorization scheme " + scheme, challengeBearer}
 	}
 }
 
@@ -148,8 +201,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ttl := s.cfg.TokenTTL.Truncate(time.Second)
+	now := s.now()
 	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: s.tokens.issue(s.now().Add(ttl)),
+		AccessToken: s.tokens.issue(now, now.Add(ttl)),
 		ExpiresIn:   int64(ttl / time.Second),
 		TokenType:   "bearer",
 	})

@@ -2,6 +2,7 @@ package sinchsim
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -91,11 +92,14 @@ func TestAPIAuth(t *testing.T) {
 	_, body := s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
 	tok := body["access_token"].(string)
 
-	check := func(name string, auth func(*http.Request), want int) {
+	check := func(name string, auth func(*http.Request), want int, wantChallenge string) {
 		t.Helper()
 		r := s.mustDo(t, http.MethodGet, appPath, "", auth)
 		if r.status != want {
 			t.Fatalf("%s: got status %d (%s), want %d", name, r.status, r.body, want)
+		}
+		if got := r.header.Get("WWW-Authenticate"); got != wantChallenge {
+			t.Errorf("%s: got WWW-Authenticate %q, want %q", name, got, wantChallenge)
 		}
 		if want == http.StatusUnauthorized {
 			e := r.envelope(t).Error
@@ -104,23 +108,83 @@ func TestAPIAuth(t *testing.T) {
 			}
 		}
 	}
-	check("bearer token", bearer(tok), 200)
-	check("basic access key", basicAuth, 200)
-	check("no credentials", nil, 401)
-	check("wrong basic secret", func(r *http.Request) { r.SetBasicAuth(DefaultKeyID, "wrong") }, 401)
-	check("forged token", bearer(tok[:len(tok)-2]+"AA"), 401)
-	check("unknown scheme", func(r *http.Request) { r.Header.Set("Authorization", "Digest x") }, 401)
+	const (
+		plain   = `Bearer realm="sinch"`
+		invalid = `Bearer realm="sinch", error="invalid_token", error_description="invalid"`
+		expired = `Bearer realm="sinch", error="invalid_token", error_description="expired"`
+	)
+	check("bearer token", bearer(tok), 200, "")
+	check("basic access key", basicAuth, 200, "")
+	check("no credentials", nil, 401, plain)
+	check("wrong basic secret", func(r *http.Request) { r.SetBasicAuth(DefaultKeyID, "wrong") }, 401, plain)
+	check("forged token", bearer(tok[:len(tok)-2]+"AA"), 401, invalid)
+	check("opaque token", bearer("bm90LWEtand0"), 401, invalid)
+	check("unknown scheme", func(r *http.Request) { r.Header.Set("Authorization", "Digest x") }, 401, plain)
 
 	s.ExpireTokens()
-	check("token after ExpireTokens", bearer(tok), 401)
+	check("token after ExpireTokens", bearer(tok), 401, expired)
 	_, body = s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
 	tok = body["access_token"].(string)
-	check("re-fetched token", bearer(tok), 200)
+	check("token before POST /_sim/expire-tokens", bearer(tok), 200, "")
+	if r := s.mustDo(t, http.MethodPost, "/_sim/expire-tokens", "", nil); r.status != 200 {
+		t.Fatalf("POST /_sim/expire-tokens: got status %d (%s), want 200", r.status, r.body)
+	}
+	check("token after POST /_sim/expire-tokens", bearer(tok), 401, expired)
+	if r := s.mustDo(t, http.MethodGet, "/_sim/expire-tokens", "", nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("GET /_sim/expire-tokens: got status %d, want 405", r.status)
+	}
+	_, body = s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
+	tok = body["access_token"].(string)
+	check("re-fetched token", bearer(tok), 200, "")
 
 	clock.Advance(time.Hour - time.Second)
-	check("token just before expiry", bearer(tok), 200)
+	check("token just before expiry", bearer(tok), 200, "")
 	clock.Advance(time.Second)
-	check("token at expiry", bearer(tok), 401)
+	check("token at expiry", bearer(tok), 401, expired)
+}
+
+// Sinch's access tokens are JWTs, and Sinch's SDKs refresh them from their
+// exp claim: the simulator's must carry iat and exp, signed.
+func TestTokenIsJWT(t *testing.T) {
+	clock := newFakeClock()
+	s := newSim(t, Config{Clock: clock.Now, TokenTTL: 90 * time.Second})
+	_, body := s.fetchToken(t, DefaultKeyID, DefaultKeySecret, url.Values{"grant_type": {"client_credentials"}})
+	tok, _ := body["access_token"].(string)
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("got access token %q with %d parts, want a JWT (3)", tok, len(parts))
+	}
+	decode := func(part string) map[string]any {
+		t.Helper()
+		b, err := base64.RawURLEncoding.DecodeString(part)
+		if err != nil {
+			t.Fatalf("decode JWT part %q: %v", part, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("decode JWT part %s: %v", b, err)
+		}
+		return m
+	}
+	if h := decode(parts[0]); h["alg"] != "HS256" || h["typ"] != "JWT" {
+		t.Errorf("got header %v, want alg HS256, typ JWT", h)
+	}
+	c := decode(parts[1])
+	now := clock.Now().Unix()
+	if c["iat"] != float64(now) || c["exp"] != float64(now+90) {
+		t.Errorf("got iat %v exp %v, want %d and %d", c["iat"], c["exp"], now, now+90)
+	}
+	if body["expires_in"] != 90.0 {
+		t.Errorf("got expires_in %v, want 90 (matching exp - iat)", body["expires_in"])
+	}
+	if sig := parts[2]; sig == "" {
+		t.Error("got an unsigned JWT, want an HS256 signature")
+	}
+	// An alg "none" token with the same claims is refused.
+	unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
+	if r := s.mustDo(t, http.MethodGet, appPath, "", bearer(unsigned)); r.status != http.StatusUnauthorized {
+		t.Errorf("alg none token: got status %d, want 401", r.status)
+	}
 }
 
 func TestAuthDisabled(t *testing.T) {

@@ -2,9 +2,7 @@ package sinchsim
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,20 +70,26 @@ type inboundEvent struct {
 	CorrelationID   string `json:"correlation_id"`
 }
 
-// callbackJob is one POST; next (if any) follows it after next.delay, so
-// a message's callbacks arrive in order and hold one queue slot.
+// callbackJob is one POST, signed with secret unless it is empty; next
+// (if any) follows it after next.delay, so a message's callbacks arrive in
+// order and hold one queue slot.
 type callbackJob struct {
-	url   string
-	delay time.Duration
-	body  func(now time.Time) any
-	next  *callbackJob
+	url    string
+	secret string
+	delay  time.Duration
+	body   func(now time.Time) any
+	next   *callbackJob
 }
 
 // scheduleCallbacks queues m's delivery receipts (QUEUED_ON_CHANNEL, then
 // the final status) and, after them, the inbound event of the recipient's
-// answer.
+// answer. Receipts go to the message's own callback_url, signed with the
+// app's secret for overridden callback URLs, else to the app's webhook.
 func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
-	url := cmp.Or(req.callbackURL, s.cfg.CallbackURL)
+	url, secret := s.cfg.CallbackURL, s.cfg.WebhookSecret
+	if req.callbackURL != "" {
+		url, secret = req.callbackURL, s.cfg.OverrideCallbackSecret
+	}
 	if url == "" {
 		return
 	}
@@ -111,11 +115,11 @@ func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
 			}
 		}
 	}
-	final := &callbackJob{url: url, delay: s.cfg.CallbackDelay, body: receipt(m.final, m.reason)}
+	final := &callbackJob{url: url, secret: secret, delay: s.cfg.CallbackDelay, body: receipt(m.final, m.reason)}
 	if answer != nil {
 		final.next = s.inboundJob(answer, string(req.conversationMetadata), req.correlationID)
 	}
-	s.callbacks.submit(&callbackJob{url: url, delay: s.cfg.CallbackDelay,
+	s.callbacks.submit(&callbackJob{url: url, secret: secret, delay: s.cfg.CallbackDelay,
 		body: receipt("QUEUED_ON_CHANNEL", nil), next: final})
 }
 
@@ -125,13 +129,13 @@ func (s *Server) inboundJob(m *message, metadata, correlationID string) *callbac
 	if s.cfg.CallbackURL == "" {
 		return nil
 	}
-	return &callbackJob{url: s.cfg.CallbackURL, delay: s.cfg.CallbackDelay, body: func(now time.Time) any {
+	return &callbackJob{url: s.cfg.CallbackURL, secret: s.cfg.WebhookSecret, delay: s.cfg.CallbackDelay, body: func(now time.Time) any {
 		return inboundEvent{
 			AppID:           m.appID,
 			AcceptedTime:    formatTime(m.acceptTime),
 			EventTime:       formatTime(now),
 			ProjectID:       s.cfg.ProjectID,
-			Message:         m.toJSON(now, true),
+			Message:         m.toJSON(now, true, false),
 			MessageMetadata: metadata,
 			CorrelationID:   correlationID,
 		}
@@ -144,7 +148,6 @@ func (s *Server) inboundJob(m *message, metadata, correlationID string) *callbac
 // the receiver does.
 type callbackPool struct {
 	client  *http.Client
-	secret  string
 	now     func() time.Time
 	stats   *stats
 	jobs    chan *callbackJob // capacity limit: sends never block
@@ -161,7 +164,6 @@ func newCallbackPool(cfg Config, st *stats) *callbackPool {
 	transport.MaxIdleConnsPerHost = cfg.CallbackWorkers
 	p := &callbackPool{
 		client: &http.Client{Transport: transport, Timeout: cfg.CallbackTimeout},
-		secret: cfg.WebhookSecret,
 		now:    cfg.Clock,
 		stats:  st,
 		jobs:   make(chan *callbackJob, cfg.CallbackQueueSize),
@@ -222,24 +224,21 @@ func (p *callbackPool) work() {
 	}
 }
 
-// deliver POSTs one callback, signed when a secret is configured.
+// deliver POSTs one callback, signed when it has a secret.
 func (p *callbackPool) deliver(j *callbackJob) {
-	body, err := json.Marshal(j.body(p.now()))
-	if err != nil {
-		panic("sinchsim: marshal callback: " + err.Error()) // our own types
-	}
+	body := marshalJSON(j.body(p.now()))
 	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, j.url, bytes.NewReader(body))
 	if err != nil {
 		p.stats.cbFailed.Add(1)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if p.secret != "" {
+	if j.secret != "" {
 		// The timestamp is wall-clock time even with an injected Clock:
 		// receivers compare it with their own clock to refuse replays.
 		now := time.Now()
 		nonce, ts := newID(now), strconv.FormatInt(now.Unix(), 10)
-		req.Header.Set(HeaderSignature, Sign(p.secret, body, nonce, ts))
+		req.Header.Set(HeaderSignature, Sign(j.secret, body, nonce, ts))
 		req.Header.Set(HeaderSignatureTimestamp, ts)
 		req.Header.Set(HeaderSignatureNonce, nonce)
 		req.Header.Set(HeaderSignatureAlgorithm, SignatureAlgorithm)

@@ -74,7 +74,7 @@ func independentSignature(secret string, cb callback) string {
 func TestDeliveryReceipts(t *testing.T) {
 	const secret = "whsec-test"
 	url, got := receiver(t)
-	s := newSim(t, Config{WebhookSecret: secret, FailSuffix: "13"})
+	s := newSim(t, Config{OverrideCallbackSecret: secret, FailSuffix: "13"})
 
 	tests := []struct {
 		identity   string
@@ -182,32 +182,108 @@ func TestDefaultCallbackURLAndInbound(t *testing.T) {
 	}
 }
 
-func TestReplyAndFallbackStored(t *testing.T) {
-	s := newSim(t, Config{ReplySuffix: "99", FailSuffix: "13"})
+func TestReplyStored(t *testing.T) {
+	s := newSim(t, Config{ReplySuffix: "99"})
 	asked, _ := s.send(t, sendBody(phone(99)))
-	failed, _ := s.send(t, sendBody(phone(13)))
 	lr := s.list(t, query("messages_source", "DISPATCH_SOURCE", "direction", "TO_APP"))
-	if len(lr.Messages) != 2 {
-		t.Fatalf("got %d TO_APP messages, want 2", len(lr.Messages))
+	if len(lr.Messages) != 1 {
+		t.Fatalf("got %d TO_APP messages, want 1", len(lr.Messages))
 	}
-	fb, reply := lr.Messages[0], lr.Messages[1]
+	reply := lr.Messages[0]
 	if c := reply.ContactMessage; c == nil || c.TextMessage == nil || c.TextMessage.Text != DefaultReplyText ||
 		c.ReplyTo == nil || c.ReplyTo.MessageID != asked || reply.ChannelIdentity.Identity != phone(99) || reply.MessageStatus != nil {
 		t.Errorf("got reply %+v, want STOP from %s replying to %s", reply, phone(99), asked)
 	}
-	if c := fb.ContactMessage; c == nil || c.FallbackMessage == nil || c.FallbackMessage.Reason.Code != "RECIPIENT_NOT_REACHABLE" ||
-		c.ReplyTo == nil || c.ReplyTo.MessageID != failed {
-		t.Errorf("got fallback %+v, want RECIPIENT_NOT_REACHABLE replying to %s", fb, failed)
+	// Sinch sets sender_id only where the channel has one: an inbound SMS
+	// here has none, so the field is left out rather than sent empty.
+	r := s.mustDo(t, http.MethodGet, listPath+"?messages_source=DISPATCH_SOURCE&direction=TO_APP", "", basicAuth)
+	var raw struct {
+		Messages []map[string]json.RawMessage `json:"messages"`
 	}
-	mt := s.list(t, query("messages_source", "DISPATCH_SOURCE", "channel_identity", phone(13), "direction", "TO_CONTACT"))
-	if st := mt.Messages[0].MessageStatus; st == nil || st.Status != "FAILED" || st.Reason == nil {
-		t.Errorf("got message_status %+v, want FAILED with a reason", st)
+	if err := json.Unmarshal(r.body, &raw); err != nil || len(raw.Messages) != 1 {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+	if v, ok := raw.Messages[0]["sender_id"]; ok {
+		t.Errorf("got inbound sender_id %s, want it left out", v)
+	}
+}
+
+// A failed delivery is reported by its FAILED receipt only: Sinch's
+// fallback_message is an inbound message the channel could not map, not a
+// delivery failure, so none is stored or posted.
+func TestFailedDeliveryHasNoInboundMessage(t *testing.T) {
+	url, got := receiver(t)
+	s := newSim(t, Config{CallbackURL: url, FailSuffix: "13", CallbackWorkers: 1})
+	failed, _ := s.send(t, sendBody(phone(13)))
+	var statuses []string
+	for range 2 {
+		var r receiptJSON
+		cb := next(t, got)
+		if err := json.Unmarshal(cb.body, &r); err != nil {
+			t.Fatalf("decode %s: %v", cb.body, err)
+		}
+		statuses = append(statuses, r.Report.Status)
+		if r.Report.Status == "FAILED" && (r.Report.Reason == nil || r.Report.Reason.Code != "RECIPIENT_NOT_REACHABLE") {
+			t.Errorf("got FAILED receipt %s, want reason RECIPIENT_NOT_REACHABLE", cb.body)
+		}
+	}
+	if statuses[0] != "QUEUED_ON_CHANNEL" || statuses[1] != "FAILED" {
+		t.Fatalf("got receipts %v, want QUEUED_ON_CHANNEL then FAILED", statuses)
+	}
+	if lr := s.list(t, query("messages_source", "DISPATCH_SOURCE", "direction", "TO_APP")); len(lr.Messages) != 0 {
+		t.Errorf("got TO_APP messages %+v after a failed delivery of %s, want none", lr.Messages, failed)
+	}
+	// With one worker, an inbound message following the receipts would
+	// come before this marker.
+	testwait.For(t, 10*time.Second, "2 callbacks sent", func() bool { return s.Stats().CallbacksSent == 2 })
+	if _, err := s.AddContactMessage(ContactMessage{Identity: phone(14), Text: "marker"}); err != nil {
+		t.Fatal(err)
+	}
+	cb := next(t, got)
+	if !strings.Contains(string(cb.body), `"text":"marker"`) || strings.Contains(string(cb.body), "fallback_message") {
+		t.Errorf("got callback %s after the FAILED receipt, want the marker message", cb.body)
+	}
+}
+
+// message_status is filled only for an app that persists it, in the SDK's
+// shape {status, event_time, reason}; otherwise it is null, as in Sinch's
+// recorded responses.
+func TestMessageStatusOnlyWhenPersisted(t *testing.T) {
+	for _, persist := range []bool{false, true} {
+		s := newSim(t, Config{PersistMessageStatus: persist, FailSuffix: "13"})
+		ok, _ := s.send(t, sendBody(phone(1)))
+		failed, _ := s.send(t, sendBody(phone(13)))
+		app := s.mustDo(t, http.MethodGet, appPath, "", basicAuth).json(t)
+		if got := app["persist_message_status"].(map[string]any)["enabled"]; got != persist {
+			t.Errorf("persist %v: got GET app persist_message_status.enabled %v", persist, got)
+		}
+		r := s.mustDo(t, http.MethodGet, listPath+"?messages_source=DISPATCH_SOURCE", "", basicAuth)
+		var raw struct {
+			Messages []map[string]json.RawMessage `json:"messages"`
+		}
+		if err := json.Unmarshal(r.body, &raw); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{ok: "null", failed: "null"}
+		if persist {
+			want[ok] = `{"status":"DELIVERED","event_time":"` + "%s" + `"}`
+			want[failed] = `{"status":"FAILED","event_time":"%s","reason":"RECIPIENT_NOT_REACHABLE"}`
+		}
+		for _, m := range raw.Messages {
+			var id, accepted string
+			_ = json.Unmarshal(m["id"], &id)
+			_ = json.Unmarshal(m["accept_time"], &accepted)
+			st, present := m["message_status"]
+			if w := strings.ReplaceAll(want[id], "%s", accepted); !present || string(st) != w {
+				t.Errorf("persist %v, %s: got message_status %s (present %v), want %s", persist, id, st, present, w)
+			}
+		}
 	}
 }
 
 func TestMessageStatusFollowsCallbackDelay(t *testing.T) {
 	clock := newFakeClock()
-	s := newSim(t, Config{Clock: clock.Now, CallbackDelay: time.Minute})
+	s := newSim(t, Config{Clock: clock.Now, CallbackDelay: time.Minute, PersistMessageStatus: true})
 	s.send(t, sendBody(phone(1)))
 	status := func() *messageStatus {
 		return s.list(t, query("messages_source", "DISPATCH_SOURCE")).Messages[0].MessageStatus
@@ -222,6 +298,65 @@ func TestMessageStatusFollowsCallbackDelay(t *testing.T) {
 	clock.Advance(time.Minute)
 	if st := status(); st == nil || st.Status != "DELIVERED" {
 		t.Errorf("after 2m: got %+v, want DELIVERED", st)
+	}
+}
+
+// Receipts of a message with its own callback_url are signed with the
+// app's secret for overridden callback URLs, the others with the webhook
+// secret; without an override secret they are unsigned.
+func TestOverriddenCallbackURLSignedWithOverrideSecret(t *testing.T) {
+	const appSecret, overrideSecret = "whsec-app", "whsec-override"
+	appURL, appGot := receiver(t)
+	ownURL, ownGot := receiver(t)
+	tests := []struct {
+		name, override string
+		callbackURL    string
+		got            <-chan callback
+		wantSecret     string // "": unsigned
+	}{
+		{"app webhook", overrideSecret, "", appGot, appSecret},
+		{"own callback_url", overrideSecret, ownURL, ownGot, overrideSecret},
+		{"own callback_url, no override secret", "", ownURL, ownGot, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, Config{CallbackURL: appURL, WebhookSecret: appSecret, OverrideCallbackSecret: tt.override})
+			app := s.mustDo(t, http.MethodGet, appPath, "", basicAuth).json(t)
+			if got := app["callback_settings"].(map[string]any)["secret_for_overridden_callback_urls"]; got != tt.override {
+				t.Errorf("got GET app secret_for_overridden_callback_urls %v, want %q", got, tt.override)
+			}
+			extra := []string{}
+			if tt.callbackURL != "" {
+				extra = append(extra, `"callback_url":"`+tt.callbackURL+`"`)
+			}
+			s.send(t, sendBody(phone(1), extra...))
+			for range 2 {
+				cb := next(t, tt.got)
+				sig := cb.header.Get(HeaderSignature)
+				switch {
+				case tt.wantSecret == "" && sig != "":
+					t.Errorf("got signature %q, want an unsigned receipt", sig)
+				case tt.wantSecret != "" && sig != independentSignature(tt.wantSecret, cb):
+					t.Errorf("got signature %q, want %q", sig, independentSignature(tt.wantSecret, cb))
+				}
+			}
+		})
+	}
+}
+
+// Sinch's JSON does not escape &, < and > the way Go's encoder does by
+// default.
+func TestJSONNotHTMLEscaped(t *testing.T) {
+	url, got := receiver(t)
+	s := newSim(t, Config{CallbackURL: url})
+	s.send(t, sendBody(phone(1), `"message_metadata":"a&b<c>"`))
+	cb := next(t, got)
+	if !strings.Contains(string(cb.body), `"a&b<c>"`) {
+		t.Errorf("got callback %s, want message_metadata a&b<c> unescaped", cb.body)
+	}
+	r := s.mustDo(t, http.MethodGet, listPath+"?messages_source=DISPATCH_SOURCE", "", basicAuth)
+	if !strings.Contains(string(r.body), `"metadata":"a&b<c>"`) {
+		t.Errorf("got list %s, want metadata a&b<c> unescaped", r.body)
 	}
 }
 

@@ -112,9 +112,11 @@ type Config struct {
 	// ReplyText is the text of those replies. Defaults to DefaultReplyText.
 	ReplyText string
 	// FailSuffix: recipients whose identity ends with it are unreachable:
-	// their delivery report is FAILED (RECIPIENT_NOT_REACHABLE) and a
-	// fallback_message contact message replying to the message is stored.
-	// It wins over ReplySuffix. Defaults to "" (everyone is reachable).
+	// their delivery report is FAILED with reason RECIPIENT_NOT_REACHABLE,
+	// as Sinch reports a failed delivery, and they send no reply. (A
+	// fallback_message is an inbound message the channel could not map,
+	// not a delivery failure, so none is made.) It wins over ReplySuffix.
+	// Defaults to "" (everyone is reachable).
 	FailSuffix string
 	// RejectSuffix: messages:send to recipients whose identity ends with it
 	// answers 400 INVALID_ARGUMENT, as Sinch does for an identity the
@@ -125,8 +127,20 @@ type Config struct {
 	// CallbackURL receives delivery receipts of messages sent without a
 	// callback_url, and inbound (MO) messages. Defaults to "" (none).
 	CallbackURL string
-	// WebhookSecret signs callbacks (see Sign). Defaults to "": unsigned.
+	// WebhookSecret signs callbacks sent to CallbackURL (see Sign).
+	// Defaults to "": unsigned.
 	WebhookSecret string
+	// OverrideCallbackSecret is the app's
+	// callback_settings.secret_for_overridden_callback_urls: it signs the
+	// delivery receipts of messages sent with their own callback_url, as
+	// Sinch does, and GET app reports it. Defaults to "": those receipts
+	// are unsigned.
+	OverrideCallbackSecret string
+	// PersistMessageStatus is the app's persist_message_status.enabled:
+	// listed and fetched app messages carry message_status {status,
+	// event_time, reason}. Defaults to false, as for Sinch apps, and
+	// message_status is then null.
+	PersistMessageStatus bool
 	// CallbackDelay is the wait between acceptance and QUEUED_ON_CHANNEL,
 	// and again before the final DELIVERED or FAILED. Defaults to 0.
 	CallbackDelay time.Duration

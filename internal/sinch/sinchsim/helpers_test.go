@@ -197,10 +197,8 @@ type contactJSON struct {
 	TextMessage *struct {
 		Text string `json:"text"`
 	} `json:"text_message"`
-	FallbackMessage *struct {
-		Reason failureReason `json:"reason"`
-	} `json:"fallback_message"`
-	ReplyTo *struct {
+	FallbackMessage json.RawMessage `json:"fallback_message"`
+	ReplyTo         *struct {
 		MessageID string `json:"message_id"`
 	} `json:"reply_to"`
 }

@@ -1,7 +1,6 @@
 package sinchsim
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -61,7 +60,7 @@ func (s *Server) AddContactMessage(cm ContactMessage) (string, error) {
 	} else if m.mode == ModeConversation {
 		m.contactID, m.conversationID = s.contacts.resolve(m.identity, "", s.cfg.AppID, now)
 	}
-	m.contactMessage, _ = json.Marshal(content) // plain structs cannot fail
+	m.contactMessage = marshalJSON(content)
 	s.store(m)
 	if j := s.inboundJob(m, "", ""); j != nil {
 		j.delay = 0

@@ -199,7 +199,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	page, more := st.page(lq.before, lq.pageSize, keep)
 	resp := listResponse{Messages: make([]messageJSON, len(page))}
 	for i, m := range page {
-		resp.Messages[i] = m.toJSON(now, !lq.noMetadata)
+		resp.Messages[i] = m.toJSON(now, !lq.noMetadata, s.cfg.PersistMessageStatus)
 	}
 	if more {
 		resp.NextPageToken = encodePageToken(page[len(page)-1].seq, lq.filterHash, s.pageKey[:])
@@ -231,5 +231,5 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, struct{}{})
 		return
 	}
-	writeJSON(w, http.StatusOK, m.toJSON(now, true))
+	writeJSON(w, http.StatusOK, m.toJSON(now, true, s.cfg.PersistMessageStatus))
 }

@@ -219,7 +219,7 @@ func TestConversationSource(t *testing.T) {
 }
 
 func TestGetAndDeleteMessage(t *testing.T) {
-	s := newSim(t, Config{})
+	s := newSim(t, Config{PersistMessageStatus: true})
 	id, accepted := s.send(t, sendBody(phone(1), `"message_metadata":"m1"`))
 	path := listPath + "/" + id + "?messages_source=DISPATCH_SOURCE"
 
@@ -230,11 +230,14 @@ func TestGetAndDeleteMessage(t *testing.T) {
 	m := r.json(t)
 	status, _ := m["message_status"].(map[string]any)
 	want := map[string]any{"id": id, "direction": "TO_CONTACT", "accept_time": accepted, "metadata": "m1",
-		"processing_mode": "DISPATCH", "injected": false, "conversation_id": "", "contact_id": "", "sender_id": ""}
+		"processing_mode": "DISPATCH", "injected": false, "conversation_id": "", "contact_id": ""}
 	for k, v := range want {
 		if m[k] != v {
 			t.Errorf("get: got %s %v, want %v", k, m[k], v)
 		}
+	}
+	if _, ok := m["sender_id"]; ok {
+		t.Errorf("get: got sender_id %v on an app message, want it left out", m["sender_id"])
 	}
 	if status["status"] != "DELIVERED" {
 		t.Errorf("get: got message_status %v, want DELIVERED", m["message_status"])

@@ -3,7 +3,6 @@ package sinchsim
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -148,12 +147,13 @@ func (s *Server) accept(req *sendRequest, rc recipient) *message {
 	switch id := rc.identity.Identity; {
 	case s.cfg.FailSuffix != "" && strings.HasSuffix(id, s.cfg.FailSuffix):
 		m.final = "FAILED"
+		// Sinch reports a failed delivery only in the FAILED receipt (and
+		// in message_status where persisted): nothing inbound follows.
 		m.reason = &failureReason{
 			Code:        "RECIPIENT_NOT_REACHABLE",
 			Description: "the recipient is not reachable on " + rc.identity.Channel + " (simulated)",
 			SubCode:     "UNSPECIFIED_SUB_CODE",
 		}
-		answer = s.contactMessage(m, contactContent{Fallback: &fallbackMessage{Reason: m.reason}})
 	case s.cfg.ReplySuffix != "" && strings.HasSuffix(id, s.cfg.ReplySuffix):
 		answer = s.contactMessage(m, contactContent{Text: &textMessage{Text: s.cfg.ReplyText}})
 	}
@@ -177,20 +177,15 @@ func (s *Server) store(m *message) {
 	}
 }
 
-// contactContent is a ContactMessage body; reply_to is always set here.
+// contactContent is a ContactMessage body: a text and reply_to (null
+// when it replies to nothing).
 type contactContent struct {
-	Text     *textMessage     `json:"text_message,omitempty"`
-	Fallback *fallbackMessage `json:"fallback_message,omitempty"`
-	ReplyTo  *replyTo         `json:"reply_to"`
+	Text    *textMessage `json:"text_message,omitempty"`
+	ReplyTo *replyTo     `json:"reply_to"`
 }
 
 type textMessage struct {
 	Text string `json:"text"`
-}
-
-type fallbackMessage struct {
-	RawMessage string         `json:"raw_message"`
-	Reason     *failureReason `json:"reason"`
 }
 
 type replyTo struct {
@@ -201,7 +196,7 @@ type replyTo struct {
 // TO_APP message on the same identity, in the same mode and conversation.
 func (s *Server) contactMessage(to *message, c contactContent) *message {
 	c.ReplyTo = &replyTo{MessageID: to.id}
-	raw, _ := json.Marshal(c) // plain structs cannot fail
+	raw := marshalJSON(c)
 	return &message{
 		id:             newID(to.acceptTime),
 		direction:      toApp,

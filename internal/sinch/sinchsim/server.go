@@ -18,11 +18,13 @@
 //	defer ts.Close()
 //	// API base URL: ts.URL; token URL: ts.URL + "/oauth2/token".
 //
-// GET /_sim/stats returns Stats as JSON and POST /_sim/reset clears stats
-// and stores; neither needs credentials.
+// GET /_sim/stats returns Stats as JSON, POST /_sim/reset clears stats
+// and stores, and POST /_sim/expire-tokens expires every access token
+// issued so far (ExpireTokens); none needs credentials.
 package sinchsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -63,7 +65,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		now:      cfg.Clock,
-		tokens:   newTokens(),
+		tokens:   newTokens(cfg.Clock),
 		faults:   newFaultSource(cfg),
 		stats:    newStats(),
 		conv:     newStore(cfg.MaxStoredMessages),
@@ -88,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 	}))
 	mux.HandleFunc("/_sim/stats", s.handleStats)
 	mux.HandleFunc("/_sim/reset", s.handleReset)
+	mux.HandleFunc("/_sim/expire-tokens", s.handleExpireTokens)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -139,9 +142,9 @@ func (s *Server) api(h http.HandlerFunc) http.HandlerFunc {
 			noResponse(w)
 			return
 		}
-		if msg := s.authenticate(r); msg != "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sinchsim"`)
-			writeError(w, http.StatusUnauthorized, msg)
+		if ae := s.authenticate(r); ae != nil {
+			w.Header().Set("WWW-Authenticate", ae.challenge)
+			writeError(w, http.StatusUnauthorized, ae.msg)
 			return
 		}
 		// The catch-all /v1/ route has no project_id and answers 501 itself.
@@ -193,6 +196,17 @@ func (s *Server) handleReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Reset()
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// handleExpireTokens serves POST /_sim/expire-tokens, so clients in any
+// language can meet the 401 of an expired token on demand.
+func (s *Server) handleExpireTokens(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	s.ExpireTokens()
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -282,14 +296,23 @@ func writeError(w http.ResponseWriter, code int, msg string, details ...errorDet
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only our own types are marshalled; this is a programming error.
-		panic("sinchsim: marshal response: " + err.Error())
-	}
+	b := marshalJSON(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
+}
+
+// marshalJSON encodes v as Sinch does: without Go's HTML escaping of &, <
+// and > (as \u0026 etc.), which Sinch's JSON does not do. Only our own
+// types are encoded, so an error is a programming error.
+func marshalJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic("sinchsim: marshal JSON: " + err.Error())
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // formatTime renders times like Sinch: RFC 3339, UTC, microseconds.

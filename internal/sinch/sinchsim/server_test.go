@@ -2,6 +2,7 @@ package sinchsim
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -28,6 +29,20 @@ func TestGetApp(t *testing.T) {
 		t.Errorf("got dispatch_retention_policy %v, want MESSAGE_EXPIRE_POLICY 3", drp)
 	case rp["retention_type"] != "CONVERSATION_EXPIRE_POLICY":
 		t.Errorf("got retention_policy %v", rp)
+	}
+	// The settings Sinch's recorded GET app (testdata/sinch) carries, at
+	// the simulator's values.
+	for key, want := range map[string]string{
+		"persist_message_status":         `{"enabled":false}`,
+		"callback_settings":              `{"secret_for_overridden_callback_urls":""}`,
+		"delivery_report_based_fallback": `{"enabled":false,"delivery_report_waiting_time":0}`,
+		"message_retry_settings":         `null`,
+	} {
+		var raw map[string]json.RawMessage
+		_ = json.Unmarshal(r.body, &raw)
+		if got, ok := raw[key]; !ok || string(got) != want {
+			t.Errorf("got %s %s (present %v), want %s", key, got, ok, want)
+		}
 	}
 	s.SetRetentionDays(0)
 	if drp := s.mustDo(t, http.MethodGet, appPath, "", basicAuth).json(t)["dispatch_retention_policy"].(map[string]any); drp["ttl_days"] != 0.0 {

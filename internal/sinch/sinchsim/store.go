@@ -44,18 +44,20 @@ type channelIdentity struct {
 	AppID    string `json:"app_id"`
 }
 
-// failureReason is the reason of a FAILED delivery or a fallback message.
+// failureReason is the reason of a FAILED delivery.
 type failureReason struct {
 	Code        string `json:"code"`
 	Description string `json:"description"`
 	SubCode     string `json:"sub_code"`
 }
 
-// messageStatus is the deprecated message_status of a listed app message.
+// messageStatus is the deprecated message_status of a listed app message
+// of an app that persists message status, in the shape of Sinch's SDKs:
+// reason is the failure reason's code, for FAILED only.
 type messageStatus struct {
-	Status         string         `json:"status"`
-	LastUpdateTime string         `json:"last_update_time"`
-	Reason         *failureReason `json:"reason,omitempty"`
+	Status    string `json:"status"`
+	EventTime string `json:"event_time"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // messageJSON is a ConversationMessage as the API returns it.
@@ -69,10 +71,11 @@ type messageJSON struct {
 	ContactID       string          `json:"contact_id"`
 	Metadata        string          `json:"metadata"`
 	AcceptTime      string          `json:"accept_time"`
-	SenderID        string          `json:"sender_id"`
-	ProcessingMode  string          `json:"processing_mode"`
-	Injected        bool            `json:"injected"`
-	MessageStatus   *messageStatus  `json:"message_status"`
+	SenderID        string          `json:"sender_id,omitempty"` // MO only, where the channel has one
+
+	ProcessingMode string         `json:"processing_mode"`
+	Injected       bool           `json:"injected"`
+	MessageStatus  *messageStatus `json:"message_status"`
 }
 
 // status is the delivery status as of now, nil before the message is
@@ -82,12 +85,18 @@ func (m *message) status(now time.Time) *messageStatus {
 	case m.direction != toContact || now.Before(m.queuedAt):
 		return nil
 	case now.Before(m.finalAt):
-		return &messageStatus{Status: "QUEUED_ON_CHANNEL", LastUpdateTime: formatTime(m.queuedAt)}
+		return &messageStatus{Status: "QUEUED_ON_CHANNEL", EventTime: formatTime(m.queuedAt)}
 	}
-	return &messageStatus{Status: m.final, LastUpdateTime: formatTime(m.finalAt), Reason: m.reason}
+	st := &messageStatus{Status: m.final, EventTime: formatTime(m.finalAt)}
+	if m.reason != nil {
+		st.Reason = m.reason.Code
+	}
+	return st
 }
 
-func (m *message) toJSON(now time.Time, withMetadata bool) messageJSON {
+// toJSON renders m as listed or fetched at now. withStatus fills
+// message_status (an app that persists it); otherwise it is null.
+func (m *message) toJSON(now time.Time, withMetadata, withStatus bool) messageJSON {
 	j := messageJSON{
 		ID:              m.id,
 		Direction:       m.direction,
@@ -98,7 +107,9 @@ func (m *message) toJSON(now time.Time, withMetadata bool) messageJSON {
 		ContactID:       m.contactID,
 		AcceptTime:      formatTime(m.acceptTime),
 		ProcessingMode:  m.mode,
-		MessageStatus:   m.status(now),
+	}
+	if withStatus {
+		j.MessageStatus = m.status(now)
 	}
 	if withMetadata {
 		j.Metadata = m.metadata
