@@ -179,13 +179,19 @@ func TestAPIIdempotencyKey(t *testing.T) {
 
 	// A request still streaming holds the key.
 	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) }) // lets the dashboard stop if the test fails
 	mw := multipart.NewWriter(pw)
 	running := make(chan apiAnswer, 1)
 	slowKey := map[string]string{"Idempotency-Key": "slow"}
 	go func() { running <- post(t, base+"/api/campaigns", pr, mw.FormDataContentType(), slowKey) }()
 	mw.WriteField("spec", `{"campaign":"slow","text":"Hi"}`)
 	fw, _ := mw.CreateFormFile("csv", "slow.csv")
-	io.WriteString(fw, "phone\n+33612340001\n")
+	// More than the client's 4 KiB write buffer, so the request reaches
+	// the server while its body is still open.
+	io.WriteString(fw, "phone\n")
+	for i := range 2000 {
+		fmt.Fprintf(fw, "+3361%07d\n", i)
+	}
 	body, ct = createBody(t, `{"campaign":"slow","text":"Hi"}`, "phone\n+33612340001\n")
 	var conflict apiAnswer
 	testwait.For(t, 10*time.Second, "the second request to see the first one running", func() bool {
@@ -195,7 +201,6 @@ func TestAPIIdempotencyKey(t *testing.T) {
 	if !strings.Contains(conflict.errorText(t), "still being processed") {
 		t.Errorf("409 answer: %s", conflict.body)
 	}
-	io.WriteString(fw, "+33612340002\n")
 	mw.Close()
 	pw.Close()
 	if ans := <-running; ans.status != http.StatusCreated {

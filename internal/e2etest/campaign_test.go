@@ -387,7 +387,7 @@ func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
 	}
 
 	s.mustOps("resume", "ctl")
-	testwait.For(t, 5*time.Second, "40 more sends after resume", func() bool { return counters().Sent >= after.Sent+40 })
+	testwait.For(t, 30*time.Second, "40 more sends after resume", func() bool { return counters().Sent >= after.Sent+40 })
 
 	out := s.mustOps("cancel", "ctl")
 	c := counters()
