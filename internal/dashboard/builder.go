@@ -83,6 +83,9 @@ func (s *Server) newUpload(w http.ResponseWriter, r *http.Request, p principal) 
 		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than %s (the dashboard's --max-upload)", v.MaxUpload))
 		return
 	}
+	// A file over a slow link takes longer than the server's read timeout
+	// for ordinary requests; --max-upload bounds it instead.
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
 	mr, err := multipartReader(r)
 	if err != nil {
@@ -743,6 +746,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, p principal, id 
 	// The launch runs to its end even if the browser gives up on it (a
 	// second click cancels the first request): the claim says it is done.
 	ctx = context.WithoutCancel(ctx)
+	http.NewResponseController(w).SetWriteDeadline(time.Time{}) // a large file takes a while
 	stop := claim.Keep(ctx)
 	loc, m, problem := s.runLaunch(r, ctx, p, id, f)
 	stop()
@@ -772,10 +776,12 @@ func (s *Server) runLaunch(r *http.Request, ctx context.Context, p principal, id
 		return "", nil, rv.Error
 	}
 	if !f.hasMessage() {
+		s.recordAudit(r, f.Campaign, "launch", http.StatusBadRequest)
 		return "", &m, "Write the message (or choose a template or a media URL) before launching."
 	}
 	sp, err := f.spec(m)
 	if err != nil {
+		s.recordAudit(r, f.Campaign, "launch", http.StatusBadRequest)
 		return "", &m, err.Error()
 	}
 	file, err := s.uploads.open(id)
