@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,28 @@ func TestBuilderLaunchesOnceAndAudits(t *testing.T) {
 	rec := f.do("POST", "/campaigns/new/"+id, strings.NewReader(form.Encode()), authed)
 	if rec.Code != http.StatusUnprocessableEntity {
 		t.Errorf("same key, other settings: got %d, want 422", rec.Code)
+	}
+}
+
+func TestBuilderConcurrentLaunchesOfOneFormLaunchOnce(t *testing.T) {
+	f := newFixture(t, false)
+	id := f.uploadFile()
+	form := url.Values{"op": {"launch"}, "campaign": {"twice"}, "text": {"Hi"}, "launch_key": {"k2"},
+		"csrf_token": {f.csrfToken(authed)}}
+	locs := make(chan string, 2)
+	for range 2 { // a double click: both requests at once
+		go func() {
+			rec := f.do("POST", "/campaigns/new/"+id, strings.NewReader(form.Encode()), authed)
+			locs <- strconv.Itoa(rec.Code) + " " + rec.Header().Get("Location")
+		}()
+	}
+	a, b := <-locs, <-locs
+	if a != b || !strings.HasPrefix(a, "303 /campaigns/twice?") {
+		t.Errorf("answers: got %q and %q, want the same 303 to the campaign", a, b)
+	}
+	entries, _ := f.srv.cfg.Campaigns.Audit(context.Background(), "twice", 0)
+	if len(entries) != 1 {
+		t.Errorf("audit log: got %d entries, want one launch", len(entries))
 	}
 }
 

@@ -77,7 +77,12 @@ func TestBuilderInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#send-test")), chromedp.WaitVisible(chromedp.CSS("#test-link"))); err != nil {
 		t.Fatalf("send test: %v", err)
 	}
-	testwait.For(t, 20*time.Second, "the test to be sent", func() bool { return s.statusJSON("spring-test").Sent == 1 })
+	testwait.For(t, 20*time.Second, "the page to show the test sent", func() bool {
+		return textOf(ctx, `[data-field="test-sent"]`) == "1" && textOf(ctx, `[data-field="test-pending"]`) == "0"
+	})
+	if st := s.statusJSON("spring-test"); st.Sent != 1 || st.Priority != "high" {
+		t.Errorf("spring-test: got %d sent at %s priority, want 1 at high", st.Sent, st.Priority)
+	}
 	if msg := textOf(ctx, "#test-result"); !strings.Contains(msg, "Test queued") {
 		t.Errorf("test result: got %q, want it queued", msg)
 	}

@@ -124,6 +124,30 @@
     ["csrf_token", "launch_key", "test_to", "op"].forEach(function (k) { q.delete(k); });
     link.href = link.pathname + "?" + q.toString();
   }
+  // The test campaign's counts follow its send until it is done.
+  var test = document.getElementById("test-result");
+  function pollTest() {
+    fetch(test.dataset.status, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (c) {
+        if (!c) {
+          return;
+        }
+        ["state", "pending", "sent", "failed"].forEach(function (k) {
+          var el = test.querySelector('[data-field="test-' + k + '"]');
+          if (el) {
+            el.textContent = c[k];
+          }
+        });
+        if (c.pending > 0) {
+          setTimeout(pollTest, 1000);
+        }
+      });
+  }
+  if (test && test.querySelector('[data-field="test-pending"]')) {
+    pollTest();
+  }
+
   form.addEventListener("input", function (ev) {
     if (ev.target.name !== "test_to") {
       schedule();
