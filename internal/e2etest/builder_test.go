@@ -33,7 +33,7 @@ func textOf(ctx context.Context, sel string) string {
 func TestBuilderInChromium(t *testing.T) {
 	t.Parallel()
 	chromiumPath(t)
-	s := newStack(t, sinchsim.Config{})
+	s := newStack(t, sinchsim.Config{RejectSuffix: "98"}) // Sinch refuses numbers ending in 98
 	base := s.startDashboard(map[string]string{"DASHBOARD_USERS_FILE": usersFile(t, "olga:operator", "vic:viewer")}, "--refresh", "1s")
 	s.startWorker("--rate", "200", "--track-interval", "0")
 	shots := t.TempDir()
@@ -85,6 +85,23 @@ func TestBuilderInChromium(t *testing.T) {
 	}
 	if msg := textOf(ctx, "#test-result"); !strings.Contains(msg, "Test queued") {
 		t.Errorf("test result: got %q, want it queued", msg)
+	}
+	// A test Sinch refuses shows as failed, with the error once the page
+	// is rendered again.
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#test-to"), "+33612349998"),
+		chromedp.Click(chromedp.CSS("#send-test")), chromedp.WaitVisible(chromedp.CSS("#test-link"))); err != nil {
+		t.Fatalf("send failing test: %v", err)
+	}
+	testwait.For(t, 20*time.Second, "the page to show the test failed", func() bool {
+		return textOf(ctx, `[data-field="test-failed"]`) == "1" && textOf(ctx, `[data-field="test-pending"]`) == "0"
+	})
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#preview-button")), chromedp.WaitVisible(chromedp.CSS("#test-link"))); err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if msg := textOf(ctx, "#test-result"); !strings.Contains(msg, "failed 1") || !strings.Contains(msg, "(1)") {
+		t.Errorf("failed test: got %q, want failed 1 and its error", msg)
+	} else {
+		t.Logf("failed test on the page: %s", msg)
 	}
 
 	// Launch: a double click launches once.
