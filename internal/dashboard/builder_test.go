@@ -307,3 +307,16 @@ func TestBuilderSweepsOldUploads(t *testing.T) {
 		t.Errorf("swept upload: got %d, want 404", rec.Code)
 	}
 }
+
+func TestBuilderReviewSaysWhyAFileCannotBeRead(t *testing.T) {
+	f := newFixture(t, false)
+	res := f.upload(authed, [][2]string{{"csrf_token", f.csrfToken(authed)}}, "nophone.csv", "name,city\nAnn,Paris\n")
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("upload: got %d, want 303", res.StatusCode)
+	}
+	rec := f.do("GET", res.Header.Get("Location"), nil, authed)
+	page := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(page, `id="columns-error"`) || !strings.Contains(page, "cannot be read with these settings") {
+		t.Errorf("review of a file without a phone column: got %d:\n%s", rec.Code, page)
+	}
+}

@@ -120,6 +120,13 @@ func (c *Config) validate() error {
 		if fi, err := os.Stat(c.UploadDir); err != nil || !fi.IsDir() {
 			return fmt.Errorf("--upload-dir %s: not a directory", c.UploadDir)
 		}
+		// Found out now, not at the first upload.
+		f, err := os.CreateTemp(c.UploadDir, ".write-check-")
+		if err != nil {
+			return fmt.Errorf("--upload-dir %s: not writable: %w", c.UploadDir, err)
+		}
+		f.Close()
+		os.Remove(f.Name())
 	}
 	if c.MaxUpload == 0 {
 		c.MaxUpload = DefaultMaxUpload
