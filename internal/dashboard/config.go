@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -42,7 +43,13 @@ type Config struct {
 	// Idempotency keeps Idempotency-Key answers. Defaults to a store in
 	// the campaigns' Redis (keyspace.IdempotencyPrefix, 24h).
 	Idempotency *idempotency.Store
-	Logger      *slog.Logger
+	// UploadDir keeps the campaign builder's uploads. Defaults to a
+	// temporary directory made by New and removed by Close.
+	UploadDir string
+	// UploadTTL is how long an upload not launched is kept. Defaults to
+	// DefaultUploadTTL (1h).
+	UploadTTL time.Duration
+	Logger    *slog.Logger
 }
 
 // DefaultRefresh is the campaign pages' auto-refresh period.
@@ -103,6 +110,23 @@ func (c *Config) validate() error {
 		return errors.New("dashboard: Config.Refresh must not be negative")
 	case c.MaxUpload < 0:
 		return errors.New("--max-upload must be positive")
+	case c.UploadTTL < 0:
+		return errors.New("--upload-ttl must be positive")
+	}
+	if c.UploadTTL == 0 {
+		c.UploadTTL = DefaultUploadTTL
+	}
+	if c.UploadDir != "" {
+		if fi, err := os.Stat(c.UploadDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--upload-dir %s: not a directory", c.UploadDir)
+		}
+		// Found out now, not at the first upload.
+		f, err := os.CreateTemp(c.UploadDir, ".write-check-")
+		if err != nil {
+			return fmt.Errorf("--upload-dir %s: not writable: %w", c.UploadDir, err)
+		}
+		f.Close()
+		os.Remove(f.Name())
 	}
 	if c.MaxUpload == 0 {
 		c.MaxUpload = DefaultMaxUpload

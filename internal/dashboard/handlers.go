@@ -211,13 +211,13 @@ func (s *Server) apiAction(w http.ResponseWriter, r *http.Request, p principal) 
 
 // --- pages ---
 
-func (s *Server) listPage(w http.ResponseWriter, r *http.Request, _ principal) {
+func (s *Server) listPage(w http.ResponseWriter, r *http.Request, p principal) {
 	sums, err := s.cfg.Campaigns.List(r.Context())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	s.pages.render(w, http.StatusOK, "list.html", listView{Refresh: s.refreshSeconds(), Campaigns: rowsOf(sums)})
+	s.pages.render(w, http.StatusOK, "list.html", listView{Refresh: s.refreshSeconds(), Campaigns: rowsOf(sums), CanCreate: p.may(actionRole)})
 }
 
 func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, p principal) {
@@ -245,6 +245,8 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request, p principa
 	}
 	if d, ok := doneFromQuery(r.URL.Query()); ok {
 		v.Note, v.Refused = d.String(), d.Refused
+	} else if n, err := strconv.ParseInt(r.URL.Query().Get("launched"), 10, 64); err == nil {
+		v.Note = fmt.Sprintf("Launched: %d recipients queued.", n)
 	}
 	if !v.Finished {
 		v.Refresh = s.refreshSeconds()

@@ -11,6 +11,11 @@ import (
 const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
 	"frame-ancestors 'none'; base-uri 'none'"
 
+// builderCSP is pageCSP with the campaign builder's script (served from
+// /static/, never inline) and its fetches of the preview.
+const builderCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // asynqmon's prebuilt UI starts with inline scripts and injects styles at
 // run time, so /monitoring/ needs 'unsafe-inline' for both; everything
 // else stays same-origin (its Prometheus charts are proxied by its API).
@@ -24,8 +29,11 @@ func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		csp := pageCSP
-		if strings.HasPrefix(r.URL.Path, monitoringPath) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, monitoringPath):
 			csp = monitoringCSP
+		case r.URL.Path == builderPath || strings.HasPrefix(r.URL.Path, builderPath+"/"):
+			csp = builderCSP
 		}
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")

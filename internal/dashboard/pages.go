@@ -20,7 +20,7 @@ type pages struct{ byName map[string]*template.Template }
 
 func newPages() (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"list.html", "campaign.html", "error.html"} {
+	for _, name := range []string{"list.html", "campaign.html", "error.html", "new.html", "review.html"} {
 		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("dashboard template %s: %w", name, err)
@@ -61,6 +61,7 @@ type row struct {
 type listView struct {
 	Refresh   int
 	Campaigns []row
+	CanCreate bool // the viewer's role may use the campaign builder
 }
 
 func rowsOf(sums []campaign.Summary) []row {

@@ -9,8 +9,10 @@ import (
 	"cmp"
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
+	"os"
 
 	"github.com/hibiken/asynqmon"
 )
@@ -20,6 +22,7 @@ const (
 	monitoringPath = "/monitoring/"
 	WebhookPath    = "/webhooks/sinch"
 	MetricsPath    = "/metrics"
+	builderPath    = "/campaigns/new"
 )
 
 //go:embed templates/*.html
@@ -35,6 +38,9 @@ type Server struct {
 	auth    *authenticator
 	csrf    *csrfTokens
 	pages   *pages
+	uploads *uploads
+	// tmpUploads is the upload directory New made (removed by Close).
+	tmpUploads string
 	// monitor is asynqmon without its write buttons; writer, with --admin
 	// only, is asynqmon with them, for admins.
 	monitor, writer *asynqmon.HTTPHandler
@@ -50,6 +56,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, auth: newAuthenticator(cfg.Auth), csrf: newCSRFTokens(), pages: pg}
+	if cfg.UploadDir == "" {
+		if cfg.UploadDir, err = uploadDir(); err != nil {
+			return nil, fmt.Errorf("upload directory: %w", err)
+		}
+		s.tmpUploads = cfg.UploadDir
+	}
+	s.uploads = newUploads(cfg.UploadDir, cfg.UploadTTL, cfg.Logger)
 	asynqmonWith := func(readOnly bool) *asynqmon.HTTPHandler {
 		return asynqmon.New(asynqmon.Options{
 			RootPath:          monitoringPath[:len(monitoringPath)-1],
@@ -68,6 +81,13 @@ func New(cfg Config) (*Server, error) {
 		{pattern: "GET /{$}", role: RoleViewer, handler: http.RedirectHandler("/campaigns", http.StatusSeeOther)},
 		{pattern: "GET /campaigns", role: RoleViewer, handler: s.authed(s.listPage)},
 		{pattern: "GET /campaigns/{id}", role: RoleViewer, handler: s.authed(s.campaignPage)},
+		// The campaign builder: every step can create a campaign.
+		{pattern: "GET /campaigns/new", role: actionRole, handler: s.authed(s.newPage)},
+		{pattern: "POST /campaigns/new", role: actionRole, handler: s.authed(s.newUpload)},
+		{pattern: "GET /campaigns/new/{upload}", role: actionRole, handler: s.authed(s.reviewPage)},
+		{pattern: "POST /campaigns/new/{upload}", role: actionRole, handler: s.authed(s.reviewPost)},
+		{pattern: "POST /campaigns/new/{upload}/preview", role: actionRole, handler: s.authed(s.previewJSON)},
+		{pattern: "GET /campaigns/new/{upload}/rejects.csv", role: actionRole, handler: s.authed(s.rejectsCSV)},
 		{pattern: "POST /campaigns/{id}/{action}", role: actionRole, handler: s.authed(s.formAction), audit: true},
 		{pattern: "GET /api/campaigns", role: RoleViewer, handler: s.authed(s.apiList)},
 		{pattern: "GET /api/campaigns/{id}", role: RoleViewer, handler: s.authed(s.apiCampaign)},
@@ -110,8 +130,13 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Close closes asynqmon's connections.
+// Close closes asynqmon's connections, stops the upload sweeper and
+// removes the upload directory New made.
 func (s *Server) Close() error {
+	s.uploads.close()
+	if s.tmpUploads != "" {
+		os.RemoveAll(s.tmpUploads)
+	}
 	err := s.monitor.Close()
 	if s.writer != nil {
 		err = errors.Join(err, s.writer.Close())

@@ -46,6 +46,8 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		tolerance = fs.Duration("webhook-tolerance", 5*time.Minute, "delivery receipts whose timestamp is further than this from now are rejected")
 		refresh   = fs.Duration("refresh", dashboard.DefaultRefresh, "how often campaign pages reload")
 		maxUpload = fs.String("max-upload", enqueue.FormatSize(dashboard.DefaultMaxUpload), "refuse a POST /api/campaigns body larger than this `size` (413)")
+		uploadDir = fs.String("upload-dir", "", "directory for the campaign builder's uploads (default: a temporary directory made at startup, removed at exit)")
+		uploadTTL = fs.Duration("upload-ttl", dashboard.DefaultUploadTTL, "delete campaign builder uploads not launched after this long")
 		logFormat = fs.String("log-format", "text", "log format: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
@@ -82,6 +84,8 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return errors.New("--webhook-tolerance must be positive")
 	case *refresh < time.Second:
 		return errors.New("--refresh must be at least 1s")
+	case *uploadTTL < time.Minute:
+		return errors.New("--upload-ttl must be at least 1m")
 	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		return fmt.Errorf("--addr must be host:port, such as %s: %v", DefaultDashboardAddr, err)
@@ -106,7 +110,8 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	defer closeRoutes()
 	srv, err := dashboard.New(dashboard.Config{
 		Campaigns: ctl, RedisOpt: ropt, Admin: *admin, PrometheusURL: *promURL, Auth: auth,
-		Webhook: webhook, Metrics: metrics, Refresh: *refresh, MaxUpload: upload, Logger: logger,
+		Webhook: webhook, Metrics: metrics, Refresh: *refresh, MaxUpload: upload,
+		UploadDir: *uploadDir, UploadTTL: *uploadTTL, Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -102,6 +102,8 @@ func TestDashboardStartupChecksNameTheSetting(t *testing.T) {
 		{"bad addr", []string{"--addr", "8080"}, nil, "--addr"},
 		{"bad prometheus url", []string{"--prometheus-url", "prom:9090"}, nil, "--prometheus-url"},
 		{"bad tolerance", []string{"--webhook-tolerance", "0s"}, nil, "--webhook-tolerance"},
+		{"short upload ttl", []string{"--upload-ttl", "1s"}, nil, "--upload-ttl must be at least 1m"},
+		{"missing upload dir", []string{"--upload-dir", "/nonexistent/uploads"}, nil, "--upload-dir /nonexistent/uploads: not a directory"},
 		{"redis down", nil, map[string]string{"REDIS_URL": "redis://:" + secret + "@127.0.0.1:1/0"}, "redis unreachable"},
 		{"missing users file", nil, map[string]string{"DASHBOARD_USERS_FILE": "/nonexistent/users"}, "DASHBOARD_USERS_FILE: open /nonexistent/users"},
 		{"bad users file line", nil, map[string]string{"DASHBOARD_USERS_FILE": badUsers}, badUsers + ` line 2: user "vera": unknown role "root"`},
@@ -133,7 +135,7 @@ func TestDashboardStartupChecksNameTheSetting(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) || strings.Contains(help.String(), secret) {
 		t.Fatalf("--help: %v, or it shows a secret:\n%s", err, help.String())
 	}
-	for _, want := range []string{"DASHBOARD_USERS_FILE", "DASHBOARD_USER", "DASHBOARD_TOKEN", "SINCH_WEBHOOK_SECRET", "-admin", "-prometheus-url", "-webhook-tolerance", "REDIS_URL"} {
+	for _, want := range []string{"DASHBOARD_USERS_FILE", "DASHBOARD_USER", "DASHBOARD_TOKEN", "SINCH_WEBHOOK_SECRET", "-admin", "-prometheus-url", "-webhook-tolerance", "-upload-dir", "-upload-ttl", "REDIS_URL"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("--help does not mention %s", want)
 		}
