@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,23 @@ type tokens struct {
 	key    []byte
 	gen    atomic.Uint64
 	parser *jwt.Parser
+	now    func() time.Time
+	// valid remembers tokens already verified (token → *verified), so a
+	// client sending thousands of requests a second with one token pays
+	// for one JWT verification, not one each. Cleared when it grows past
+	// maxVerified; a token is still checked against its exp and generation.
+	valid     sync.Map
+	validSize atomic.Int64
 }
+
+// verified is a token that passed verification.
+type verified struct {
+	exp time.Time
+	gen uint64
+}
+
+// maxVerified bounds the verified-token cache.
+const maxVerified = 4096
 
 // tokenIssuer is the iss claim of the simulator's tokens.
 const tokenIssuer = "sinchsim"
@@ -37,7 +54,7 @@ type tokenClaims struct {
 }
 
 func newTokens(now func() time.Time) *tokens {
-	t := &tokens{key: make([]byte, 32)}
+	t := &tokens{key: make([]byte, 32), now: now}
 	_, _ = rand.Read(t.key)
 	t.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -81,6 +98,12 @@ var (
 // check returns nil for a valid token, else errTokenInvalid or
 // errTokenExpired. A token is expired from its exp second on.
 func (t *tokens) check(tok string) error {
+	if v, ok := t.valid.Load(tok); ok {
+		if v := v.(*verified); v.gen != t.gen.Load() || !t.now().Before(v.exp) {
+			return errTokenExpired
+		}
+		return nil
+	}
 	var c tokenClaims
 	_, err := t.parser.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return t.key, nil })
 	switch {
@@ -91,6 +114,11 @@ func (t *tokens) check(tok string) error {
 	case c.Gen != t.gen.Load():
 		return errTokenExpired
 	}
+	if t.validSize.Add(1) > maxVerified {
+		t.valid.Clear()
+		t.validSize.Store(1)
+	}
+	t.valid.Store(tok, &verified{exp: c.ExpiresAt.Time, gen: c.Gen})
 	return nil
 }
 
