@@ -146,16 +146,12 @@ func (c *campaignCmd) list(ctx context.Context, args []string) error {
 func (c *campaignCmd) status(ctx context.Context, args []string) error {
 	fs, s := c.flags("status", "status ID [--json]")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	pos, err := c.parse(fs, s, args, 1, false, "campaign ID")
-	if err != nil {
-		return err
-	}
-	ctl, closeCtl, err := c.controller(ctx, s)
+	id, ctl, closeCtl, err := c.openOne(ctx, fs, s, args)
 	if err != nil {
 		return err
 	}
 	defer closeCtl()
-	sum, err := ctl.Status(ctx, pos[0])
+	sum, err := ctl.Status(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -233,16 +229,12 @@ func printStatus(w io.Writer, m campaign.Summary) {
 func (c *campaignCmd) report(ctx context.Context, args []string) error {
 	fs, s := c.flags("report", "report ID [--out FILE]")
 	out := fs.String("out", "", "write the CSV to this file instead of stdout")
-	pos, err := c.parse(fs, s, args, 1, false, "campaign ID")
-	if err != nil {
-		return err
-	}
-	ctl, closeCtl, err := c.controller(ctx, s)
+	id, ctl, closeCtl, err := c.openOne(ctx, fs, s, args)
 	if err != nil {
 		return err
 	}
 	defer closeCtl()
-	rep, err := ctl.Report(ctx, pos[0])
+	rep, err := ctl.Report(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -262,7 +254,7 @@ func (c *campaignCmd) report(ctx context.Context, args []string) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	fmt.Fprintf(c.stdout, "wrote %d recipients of campaign %s to %s\n", n, pos[0], *out)
+	fmt.Fprintf(c.stdout, "wrote %d recipients of campaign %s to %s\n", n, id, *out)
 	return nil
 }
 
@@ -278,14 +270,21 @@ func (c *campaignCmd) controller(ctx context.Context, s *config.Settings) (ctl *
 	return ctl, func() { ctl.Close(); rdb.Close() }, nil
 }
 
-func (c *campaignCmd) retry(ctx context.Context, args []string) error {
-	fs, s := c.flags("retry", "retry ID")
+// openOne parses a command that names one campaign and opens the
+// controller for it.
+func (c *campaignCmd) openOne(ctx context.Context, fs *flag.FlagSet, s *config.Settings, args []string) (
+	id string, ctl *campaignctl.Controller, closeCtl func(), err error) {
 	pos, err := c.parse(fs, s, args, 1, false, "campaign ID")
 	if err != nil {
-		return err
+		return "", nil, nil, err
 	}
-	id := pos[0]
-	ctl, closeCtl, err := c.controller(ctx, s)
+	ctl, closeCtl, err = c.controller(ctx, s)
+	return pos[0], ctl, closeCtl, err
+}
+
+func (c *campaignCmd) retry(ctx context.Context, args []string) error {
+	fs, s := c.flags("retry", "retry ID")
+	id, ctl, closeCtl, err := c.openOne(ctx, fs, s, args)
 	if err != nil {
 		return err
 	}
@@ -314,12 +313,7 @@ func (c *campaignCmd) control(ctx context.Context, name string, args []string) e
 	if name != "resume" {
 		reason = fs.String("reason", "", "why (shown in status)")
 	}
-	pos, err := c.parse(fs, s, args, 1, false, "campaign ID")
-	if err != nil {
-		return err
-	}
-	id := pos[0]
-	ctl, closeCtl, err := c.controller(ctx, s)
+	id, ctl, closeCtl, err := c.openOne(ctx, fs, s, args)
 	if err != nil {
 		return err
 	}
