@@ -46,6 +46,8 @@ type Options struct {
 	Channel sinch.Channel
 	// Priority selects both Sinch's queue and the Asynq queue. Defaults to normal.
 	Priority campaign.Priority
+	// ContentType is each send's message_content_type; "" sends none.
+	ContentType sinch.ContentType
 	// TTL is the message's time to live at Sinch. Defaults to 24h.
 	TTL time.Duration
 	// ProcessAt schedules the sends; zero sends now.
@@ -574,7 +576,7 @@ func (r *run) prepareRow(it *item) error {
 	it.p.task, err = jobs.NewSendTask(jobs.SendPayload{
 		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
 		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
-		Window: r.opts.Window, SegmentPrice: segPrice,
+		Window: r.opts.Window, SegmentPrice: segPrice, ContentType: r.opts.ContentType,
 	}, r.opts.Priority, r.opts.ProcessAt)
 	return err
 }

@@ -47,6 +47,10 @@ type Spec struct {
 	// Channel is the default channel; a "channel" column overrides it per
 	// row. Defaults to SMS.
 	Channel string `json:"channel,omitempty" yaml:"channel,omitempty"`
+	// ContentType is marketing or notification: Sinch's consent management
+	// decides by it (message_content_type) which opt-out list applies.
+	// Defaults to none (Sinch's CONTENT_UNKNOWN).
+	ContentType string `json:"content_type,omitempty" yaml:"content_type,omitempty"`
 	// Priority is high or normal. Defaults to normal.
 	Priority string `json:"priority,omitempty" yaml:"priority,omitempty"`
 	// TTL is the message's time to live at Sinch, whole seconds of at
@@ -224,6 +228,15 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 			c.fail("channel", err)
 		}
 		o.Channel = ch
+	}
+	switch strings.ToLower(strings.TrimSpace(s.ContentType)) {
+	case "":
+	case "marketing":
+		o.ContentType = sinch.ContentMarketing
+	case "notification":
+		o.ContentType = sinch.ContentNotification
+	default:
+		c.must("content_type", "must be marketing or notification, got %q", s.ContentType)
 	}
 	o.Priority = campaign.PriorityNormal
 	if s.Priority != "" {

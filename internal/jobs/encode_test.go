@@ -43,6 +43,11 @@ func TestEncodeSendIsJSONMarshal(t *testing.T) {
 	p.Window, p.Row, p.TTLSeconds = win, -1, 0
 	p.Message = text("windowed")
 	cases = append(cases, p)
+	for _, ct := range []sinch.ContentType{sinch.ContentMarketing, sinch.ContentNotification} {
+		p := base
+		p.Message, p.ContentType, p.SegmentPrice = text("typed"), ct, 7500
+		cases = append(cases, p)
+	}
 	for _, price := range []sms.Price{1, 7500, 1000000, 123456789} {
 		p := base
 		p.Message, p.SegmentPrice = text("priced"), price

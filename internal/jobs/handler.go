@@ -275,6 +275,7 @@ func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
 		TTL:                sinch.TTL(time.Duration(p.TTLSeconds) * time.Second),
 		ProcessingStrategy: sinch.ProcessingDispatchOnly,
 		CorrelationID:      campaign.CorrelationID(p.CampaignID, p.Row),
+		MessageContentType: p.ContentType,
 	}
 }
 

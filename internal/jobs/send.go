@@ -53,6 +53,8 @@ type SendPayload struct {
 	// recipient, from the upload's prices (0: none given), so the sent
 	// message's cost is counted without reading the campaign.
 	SegmentPrice sms.Price `json:"segment_price,omitempty"`
+	// ContentType is the message_content_type sent ("": none).
+	ContentType sinch.ContentType `json:"content_type,omitempty"`
 }
 
 // smsRecord fills in what rec says about an SMS text: its encoding and

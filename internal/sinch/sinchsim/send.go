@@ -158,7 +158,7 @@ func (s *Server) accept(req *sendRequest, rc recipient) *message {
 		answer = s.contactMessage(m, contactContent{Text: &textMessage{Text: s.cfg.ReplyText}})
 	}
 	s.store(m)
-	s.stats.recordAccept(now, req.correlationID)
+	s.stats.recordAccept(now, req.correlationID, req.contentType)
 	if answer != nil {
 		s.store(answer)
 	}

@@ -2,6 +2,7 @@ package sinchsim
 
 import (
 	"hash/maphash"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,9 @@ type Stats struct {
 	// been accepted before (our product makes it unique per recipient, so
 	// each one is a message sent twice).
 	Duplicates int64 `json:"duplicates"`
+	// AcceptedByContentType counts accepted sends by the
+	// message_content_type they carried (absent: not counted).
+	AcceptedByContentType map[string]int64 `json:"accepted_by_content_type,omitempty"`
 	// RateLimited counts 429 answers.
 	RateLimited int64 `json:"rate_limited"`
 	// Faults counts injected faults by kind.
@@ -68,6 +72,8 @@ type stats struct {
 	seed       maphash.Seed
 	seen       map[uint64]struct{} // hashes of accepted correlation IDs
 	duplicates int64
+	// byContentType counts accepted sends by message_content_type.
+	byContentType map[string]int64
 }
 
 func newStats() *stats {
@@ -90,7 +96,7 @@ func (s *stats) countResponse(code int) {
 func (s *stats) countFault(f fault) { s.faults[f].Add(1) }
 
 // recordAccept records one accepted message at t.
-func (s *stats) recordAccept(t time.Time, correlationID string) {
+func (s *stats) recordAccept(t time.Time, correlationID, contentType string) {
 	var h uint64
 	if correlationID != "" {
 		// A 64-bit hash instead of the string bounds memory in long
@@ -119,6 +125,12 @@ func (s *stats) recordAccept(t time.Time, correlationID string) {
 			s.seen[h] = struct{}{}
 		}
 	}
+	if contentType != "" {
+		if s.byContentType == nil {
+			s.byContentType = map[string]int64{}
+		}
+		s.byContentType[contentType]++
+	}
 	s.mu.Unlock()
 	s.accepted.Add(1)
 }
@@ -141,6 +153,7 @@ func (s *stats) reset() {
 	s.window, s.head, s.last, s.maxPerSec = nil, 0, 0, 0
 	s.seen = map[uint64]struct{}{}
 	s.duplicates = 0
+	s.byContentType = nil
 	s.mu.Unlock()
 }
 
@@ -173,6 +186,7 @@ func (s *Server) Stats() Stats {
 	st.mu.Lock()
 	out.MaxAcceptedPerSecond = st.maxPerSec
 	out.Duplicates = st.duplicates
+	out.AcceptedByContentType = maps.Clone(st.byContentType)
 	st.mu.Unlock()
 	return out
 }

@@ -38,7 +38,7 @@ func TestWindowCompaction(t *testing.T) {
 	st := newStats()
 	t0 := time.Unix(0, 0)
 	for i := range 100000 {
-		st.recordAccept(t0.Add(time.Duration(i)*time.Millisecond), "")
+		st.recordAccept(t0.Add(time.Duration(i)*time.Millisecond), "", "")
 	}
 	if st.maxPerSec != 1000 {
 		t.Errorf("got max %d at 1000/s, want 1000", st.maxPerSec)

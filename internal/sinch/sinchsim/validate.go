@@ -42,6 +42,7 @@ type sendRequest struct {
 	conversationMetadata json.RawMessage // compacted; nil if absent
 	dispatchOnly         bool            // processing_strategy DISPATCH_ONLY
 	correlationID        string
+	contentType          string // message_content_type; "" if absent
 }
 
 // Enum values (as Sinch spells them) of the fields sinchsim checks.
@@ -324,7 +325,7 @@ func parseSend(body []byte, dispatchApp bool) (*sendRequest, error) {
 	if _, err := enum(top, "", "conversation_metadata_update_strategy", metadataStrategies); err != nil {
 		return nil, err
 	}
-	if _, err := enum(top, "", "message_content_type", contentTypes); err != nil {
+	if req.contentType, err = enum(top, "", "message_content_type", contentTypes); err != nil {
 		return nil, err
 	}
 	return req, nil
