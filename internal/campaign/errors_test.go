@@ -120,14 +120,7 @@ func TestPauseAndResumeRacingACancelNeverUndoIt(t *testing.T) {
 // Batch lookups say which items exist with found, as RecordsOf does.
 func TestKeysForMessagesSaysWhichAreFound(t *testing.T) {
 	s, ctx := newStore(t)
-	create(t, s, ctx, "c")
-	rs := regs(1)
-	if _, err := s.Register(ctx, "c", "r", rs); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.MarkSent(ctx, "c", rs[0].Key, Record{MessageID: "m0"}); err != nil {
-		t.Fatal(err)
-	}
+	rs := sentOne(t, s, ctx, "c")
 	rks, found, err := s.KeysForMessages(ctx, "c", []string{"other", "m0"})
 	if err != nil || len(rks) != 2 || found[0] || !found[1] || rks[1] != rs[0].Key {
 		t.Fatalf("got %q %v (%v), want only m0 found, as %s", rks, found, err, rs[0].Key)

@@ -67,14 +67,7 @@ func TestSendPathKeysCarryTheRetention(t *testing.T) {
 // the whole retention again, so they expire together.
 func TestRefreshRestoresTheRetentionOfEveryKey(t *testing.T) {
 	s, ctx := newStore(t)
-	create(t, s, ctx, "c")
-	rs := regs(1)
-	if _, err := s.Register(ctx, "c", "r", rs); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.MarkSent(ctx, "c", rs[0].Key, Record{MessageID: "m0"}); err != nil {
-		t.Fatal(err)
-	}
+	sentOne(t, s, ctx, "c")
 	k := keysFor("c")
 	tests := []struct {
 		name    string
@@ -147,4 +140,18 @@ func TestUnindexKeepsACampaignThatExists(t *testing.T) {
 	if err != nil || int64(score) != created.Unix() {
 		t.Fatalf("index score of again: got %v (%v), want its creation time %d", score, err, created.Unix())
 	}
+}
+
+// sentOne creates campaign id with one recipient, sent as message m0.
+func sentOne(t *testing.T, s *Store, ctx context.Context, id string) []Registration {
+	t.Helper()
+	create(t, s, ctx, id)
+	rs := regs(1)
+	if _, err := s.Register(ctx, id, "r", rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkSent(ctx, id, rs[0].Key, Record{MessageID: "m0"}); err != nil {
+		t.Fatal(err)
+	}
+	return rs
 }

@@ -155,10 +155,15 @@ func (c *campaignCmd) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(c.stdout).Encode(sum)
+	return emit(c.stdout, *asJSON, sum, printStatus)
+}
+
+// emit writes v as one JSON object with --json, else in its human form.
+func emit[T any](w io.Writer, asJSON bool, v T, human func(io.Writer, T)) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(v)
 	}
-	printStatus(c.stdout, sum)
+	human(w, v)
 	return nil
 }
 
@@ -387,11 +392,7 @@ func (c *campaignCmd) track(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(c.stdout).Encode(rep)
-	}
-	printTrackReport(c.stdout, rep)
-	return nil
+	return emit(c.stdout, *asJSON, rep, printTrackReport)
 }
 
 func printTrackReport(w io.Writer, r tracking.Report) {
