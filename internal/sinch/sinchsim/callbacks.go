@@ -81,8 +81,8 @@ type callbackJob struct {
 	next   *callbackJob
 }
 
-// scheduleCallbacks queues m's delivery receipts (QUEUED_ON_CHANNEL, then
-// the final status) and, after them, the inbound event of the recipient's
+// scheduleCallbacks queues m's delivery receipts (QUEUED_ON_CHANNEL once
+// it leaves the app's queue, then the final status) and, after them, the inbound event of the recipient's
 // answer. Receipts go to the message's own callback_url, signed with the
 // app's secret for overridden callback URLs, else to the app's webhook.
 func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
@@ -115,11 +115,18 @@ func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
 			}
 		}
 	}
-	final := &callbackJob{url: url, secret: secret, delay: s.cfg.CallbackDelay, body: receipt(m.final, m.reason)}
+	// The delays follow the message's modelled times: its turn in the
+	// app's queue, then CallbackDelay per step.
+	final := &callbackJob{url: url, secret: secret, delay: m.finalAt.Sub(m.queuedAt), body: receipt(m.final, m.reason)}
 	if answer != nil {
 		final.next = s.inboundJob(answer, string(req.conversationMetadata), req.correlationID)
 	}
-	s.callbacks.submit(&callbackJob{url: url, secret: secret, delay: s.cfg.CallbackDelay,
+	if m.expired {
+		final.delay = m.finalAt.Sub(m.acceptTime)
+		s.callbacks.submit(final)
+		return
+	}
+	s.callbacks.submit(&callbackJob{url: url, secret: secret, delay: m.queuedAt.Sub(m.acceptTime),
 		body: receipt("QUEUED_ON_CHANNEL", nil), next: final})
 }
 

@@ -36,14 +36,22 @@ const (
 	ModeDispatch     = "DISPATCH"
 )
 
-// Config configures a simulated project with one app. Zero fields take the
+// Config configures a simulated project and its apps. Zero fields take the
 // documented defaults; New rejects invalid values rather than clamping them.
+// Settings other than those of App (processing mode, retention, callbacks,
+// faults) apply to every app.
 type Config struct {
 	// ProjectID is the only project_id the API paths accept; others get 403.
 	// Defaults to DefaultProjectID.
 	ProjectID string
-	// AppID is the only app the project holds. Defaults to DefaultAppID.
+	// AppID is the project's first app (the default for contact
+	// messages). With Apps empty it is the only app, with OutboundRate,
+	// OutboundQueueSize and every channel; with Apps set it must be empty
+	// or Apps[0].ID. Defaults to Apps[0].ID, else DefaultAppID.
 	AppID string
+	// Apps are the project's apps, each with its own outbound rate,
+	// channels and MT queue. Defaults to the one app AppID.
+	Apps []App
 	// KeyID and KeySecret are the access key accepted by POST /oauth2/token
 	// (HTTP Basic client auth) and by HTTP Basic auth on the API.
 	// Default to DefaultKeyID and DefaultKeySecret.
@@ -65,10 +73,15 @@ type Config struct {
 	// RateBurst is the bucket size. Defaults to RateLimit rounded up (one
 	// second's worth), at least 1.
 	RateBurst int
-	// OutboundRate is what GET app reports as rate_limits.outbound
-	// (messages per second Sinch forwards to channels). It is reported
-	// only, not enforced. Defaults to DefaultOutboundRate.
+	// OutboundRate is the default App.OutboundRate: the messages per
+	// second an app's MT queue forwards to channels (GET app's
+	// rate_limits.outbound). Delivery receipts follow a message's turn in
+	// the queue. Defaults to DefaultOutboundRate.
 	OutboundRate int
+	// OutboundQueueSize is the default App.QueueSize, the capacity of an
+	// app's MT queue; a send to a full queue answers 429.
+	// Defaults to DefaultOutboundQueueSize.
+	OutboundQueueSize int
 
 	// ProcessingMode is the app's processing mode, ModeConversation or
 	// ModeDispatch. With ModeDispatch, or processing_strategy DISPATCH_ONLY,
@@ -173,6 +186,9 @@ func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
 // withDefaults returns a copy of c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	c.ProjectID = cmp.Or(c.ProjectID, DefaultProjectID)
+	if c.AppID == "" && len(c.Apps) > 0 {
+		c.AppID = c.Apps[0].ID
+	}
 	c.AppID = cmp.Or(c.AppID, DefaultAppID)
 	c.KeyID = cmp.Or(c.KeyID, DefaultKeyID)
 	c.KeySecret = cmp.Or(c.KeySecret, DefaultKeySecret)
@@ -182,6 +198,8 @@ func (c Config) withDefaults() Config {
 		c.RateBurst = max(1, int(c.RateLimit+0.999999))
 	}
 	c.OutboundRate = cmp.Or(c.OutboundRate, DefaultOutboundRate)
+	c.OutboundQueueSize = cmp.Or(c.OutboundQueueSize, DefaultOutboundQueueSize)
+	c.Apps = c.appsWithDefaults()
 	c.ProcessingMode = cmp.Or(c.ProcessingMode, DefaultProcessingMode)
 	c.DispatchRetentionDays = cmp.Or(c.DispatchRetentionDays, DefaultDispatchRetentionDays)
 	c.MaxStoredMessages = cmp.Or(c.MaxStoredMessages, DefaultMaxStoredMessages)
@@ -209,6 +227,8 @@ func (c Config) Validate() error {
 		return bad("RateBurst", "must be at least 1")
 	case c.OutboundRate < 0:
 		return bad("OutboundRate", "must not be negative")
+	case c.OutboundQueueSize < 0:
+		return bad("OutboundQueueSize", "must not be negative")
 	case c.ProcessingMode != ModeConversation && c.ProcessingMode != ModeDispatch:
 		return bad("ProcessingMode", "must be %s or %s", ModeConversation, ModeDispatch)
 	case c.DispatchRetentionDays < RetentionNone:
@@ -225,6 +245,9 @@ func (c Config) Validate() error {
 		return bad("CallbackQueueSize", "must be at least 1")
 	case c.CallbackTimeout <= 0:
 		return bad("CallbackTimeout", "must be positive")
+	}
+	if err := validateApps(c); err != nil {
+		return err
 	}
 	faults := []struct {
 		field string

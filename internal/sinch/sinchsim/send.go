@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,7 +52,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, err)
 		return
 	}
-	if req.appID != s.cfg.AppID {
+	ap := s.lookupApp(req.appID)
+	if ap == nil {
 		writeInvalid(w, invalid("app_id", "app %s not found in project %s", req.appID, s.cfg.ProjectID))
 		return
 	}
@@ -65,9 +67,10 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Faults come after validation so that invalid requests always get
-	// their 400 and a "lost" message is always one that could be accepted.
+	// their 400 and a "lost" message is always one that could be accepted;
+	// a lost message is counted once the queue has taken it.
 	f := s.faults.draw()
-	if f != faultNone {
+	if f != faultNone && f != faultLost {
 		s.stats.countFault(f)
 	}
 	switch f {
@@ -81,8 +84,20 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		dropConnection(w)
 		return
 	}
-	m := s.accept(req, rcpt)
+	// The app's MT queue is Sinch's per-app limit: a send it cannot hold
+	// is refused, however few requests per second the project makes.
+	now := s.now().UTC().Truncate(time.Microsecond)
+	leave, ok, wait := ap.enqueue(now)
+	if !ok {
+		ap.queueFull.Add(1)
+		w.Header().Set("Retry-After", retryAfter(wait))
+		writeError(w, http.StatusTooManyRequests, "app "+ap.ID+" outbound queue is full ("+
+			strconv.Itoa(ap.QueueSize)+" messages): too many messages for the app's outbound rate")
+		return
+	}
+	m := s.accept(req, rcpt, ap, now, leave)
 	if f == faultLost {
+		s.stats.countFault(f)
 		dropConnection(w)
 		return
 	}
@@ -119,32 +134,43 @@ func pickIdentity(ids []channelIdentity, priority []string) channelIdentity {
 	return ids[0]
 }
 
-// accept stores the message, records it, stores the recipient's simulated
-// answer and schedules the callbacks.
-func (s *Server) accept(req *sendRequest, rc recipient) *message {
-	now := s.now().UTC().Truncate(time.Microsecond)
+// accept stores the message accepted at now into app ap's queue, which
+// it leaves for the channel at leave; records it, stores the recipient's
+// simulated answer and schedules the callbacks.
+func (s *Server) accept(req *sendRequest, rc recipient, ap *app, now, leave time.Time) *message {
 	if rc.mode == ModeConversation {
 		// Sinch creates the contact of a new recipient and the
 		// conversation of a new (app, contact) pair on acceptance.
-		rc.contactID, rc.conversationID = s.contacts.resolve(rc.identity, rc.contactID, s.cfg.AppID, now)
+		rc.contactID, rc.conversationID = s.contacts.resolve(rc.identity, rc.contactID, ap.ID, now)
 	}
 	m := &message{
 		id:             newID(now),
 		direction:      toContact,
 		appMessage:     req.message,
 		identity:       rc.identity,
-		appID:          s.cfg.AppID,
+		appID:          ap.ID,
 		conversationID: rc.conversationID,
 		contactID:      rc.contactID,
 		metadata:       req.messageMetadata,
 		acceptTime:     now,
 		mode:           rc.mode,
-		queuedAt:       now.Add(s.cfg.CallbackDelay),
-		finalAt:        now.Add(2 * s.cfg.CallbackDelay),
+		queuedAt:       leave.Add(s.cfg.CallbackDelay),
+		finalAt:        leave.Add(2 * s.cfg.CallbackDelay),
 		final:          "DELIVERED",
 	}
 	var answer *message
 	switch id := rc.identity.Identity; {
+	case req.ttl > 0 && leave.Sub(now) >= req.ttl:
+		// Its ttl passed while it waited in the app's queue: Sinch fails
+		// it then, without trying the channel, and the contact never
+		// sees it.
+		m.queuedAt, m.finalAt, m.final, m.expired = now.Add(req.ttl), now.Add(req.ttl), "FAILED", true
+		m.reason = &failureReason{
+			Code:        "MESSAGE_EXPIRED",
+			Description: "the message's ttl passed while it waited in the app's outbound queue (simulated)",
+			SubCode:     "UNSPECIFIED_SUB_CODE",
+		}
+		ap.expired.Add(1)
 	case s.cfg.FailSuffix != "" && strings.HasSuffix(id, s.cfg.FailSuffix):
 		m.final = "FAILED"
 		// Sinch reports a failed delivery only in the FAILED receipt (and
@@ -159,6 +185,7 @@ func (s *Server) accept(req *sendRequest, rc recipient) *message {
 	}
 	s.store(m)
 	s.stats.recordAccept(now, req.correlationID, req.contentType)
+	ap.accepted.Add(1)
 	if answer != nil {
 		s.store(answer)
 	}

@@ -31,10 +31,12 @@ type message struct {
 	deleted        bool
 
 	// TO_CONTACT only: the simulated delivery. QUEUED_ON_CHANNEL from
-	// queuedAt, then final (DELIVERED or FAILED) from finalAt.
+	// queuedAt, then final (DELIVERED or FAILED) from finalAt; an expired
+	// message never reached a channel, so it skips QUEUED_ON_CHANNEL.
 	queuedAt, finalAt time.Time
 	final             string
 	reason            *failureReason
+	expired           bool
 }
 
 // channelIdentity is a recipient on one channel.

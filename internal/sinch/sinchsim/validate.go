@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
@@ -42,7 +44,8 @@ type sendRequest struct {
 	conversationMetadata json.RawMessage // compacted; nil if absent
 	dispatchOnly         bool            // processing_strategy DISPATCH_ONLY
 	correlationID        string
-	contentType          string // message_content_type; "" if absent
+	contentType          string        // message_content_type; "" if absent
+	ttl                  time.Duration // 0 if absent
 }
 
 // Enum values (as Sinch spells them) of the fields sinchsim checks.
@@ -313,7 +316,7 @@ func parseSend(body []byte, dispatchApp bool) (*sendRequest, error) {
 	if _, err := enum(top, "", "queue", queues); err != nil {
 		return nil, err
 	}
-	if err := checkTTL(top); err != nil {
+	if req.ttl, err = parseTTL(top); err != nil {
 		return nil, err
 	}
 	if req.correlationID, err = str(top, "", "correlation_id"); err != nil {
@@ -331,22 +334,28 @@ func parseSend(body []byte, dispatchApp bool) (*sendRequest, error) {
 	return req, nil
 }
 
-func checkTTL(top map[string]json.RawMessage) error {
+// parseTTL returns the message's ttl; 0 when it has none.
+func parseTTL(top map[string]json.RawMessage) (time.Duration, error) {
 	ttl, err := str(top, "", "ttl")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, set := top["ttl"]; !set {
-		return nil
+		return 0, nil
 	}
 	if !ttlPattern.MatchString(ttl) {
-		return invalid("ttl", "must be whole seconds with the suffix s, e.g. 86400s")
+		return 0, invalid("ttl", "must be whole seconds with the suffix s, e.g. 86400s")
 	}
 	n, err := strconv.ParseUint(strings.TrimSuffix(ttl, "s"), 10, 64)
 	if err != nil || n < minTTLSeconds || n > maxTTLSeconds {
-		return invalid("ttl", "must be between %ds and %ds", minTTLSeconds, maxTTLSeconds)
+		return 0, invalid("ttl", "must be between %ds and %ds", minTTLSeconds, maxTTLSeconds)
 	}
-	return nil
+	// The upper bound (10,000 years) overflows a Duration (292 years);
+	// such a ttl never passes in a simulation, as if there were none.
+	if n > uint64(math.MaxInt64/int64(time.Second)) {
+		return 0, nil
+	}
+	return time.Duration(n) * time.Second, nil
 }
 
 func parseRecipient(top map[string]json.RawMessage, req *sendRequest, dispatch bool) error {
