@@ -100,6 +100,9 @@ func newFlags() *options {
 	str(&c.ReplyText, "reply-text", "ReplyText", sinchsim.DefaultReplyText, "text of those replies")
 	str(&c.FailSuffix, "fail-suffix", "FailSuffix", "",
 		"recipients whose identity ends with this are unreachable: their delivery receipt is FAILED (RECIPIENT_NOT_REACHABLE)")
+	str(&c.FailFirstChannel, "fail-first-channel", "FailFirstChannel", "",
+		"regular expression: messages whose first channel's identity matches it fail there, then (SWITCHING_CHANNEL) "+
+			"are delivered on the next channel of channel_priority_order or of the recipient's identities, else FAILED")
 	str(&c.RejectSuffix, "reject-suffix", "RejectSuffix", "",
 		"messages:send to recipients whose identity ends with this answers 400 (a permanent failure)")
 	str(&c.CallbackURL, "callback-url", "CallbackURL", "",

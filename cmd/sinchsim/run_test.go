@@ -35,7 +35,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	want := []string{"addr", "project-id", "app-id", "apps", "outbound-queue-size", "key-id", "key-secret", "auth-required", "token-ttl",
 		"rate-limit", "rate-burst", "outbound-rate", "processing-mode", "dispatch-retention-days",
 		"max-stored-messages", "latency", "fault-500", "fault-503", "fault-reset", "fault-lost", "seed",
-		"reply-suffix", "reply-text", "fail-suffix", "reject-suffix", "callback-url", "webhook-secret",
+		"reply-suffix", "reply-text", "fail-suffix", "fail-first-channel", "reject-suffix", "callback-url", "webhook-secret",
 		"override-callback-secret", "persist-message-status", "callback-delay",
 		"callback-workers", "callback-queue-size", "callback-timeout"}
 	help := stdout.String()
@@ -85,6 +85,7 @@ func TestFlagValidation(t *testing.T) {
 		{"zero workers", []string{"--callback-workers", "0"}, nil, "--callback-workers must be positive"},
 		{"zero outbound rate", []string{"--outbound-rate", "0"}, nil, "--outbound-rate must be positive"},
 		{"bad address", []string{"--addr", "256.0.0.1:http-alt-x"}, nil, "--addr"},
+		{"bad fail-first-channel", []string{"--fail-first-channel", "+4670("}, nil, "--fail-first-channel is not a valid regular expression"},
 		{"zero queue size", []string{"--outbound-queue-size", "0"}, nil, "--outbound-queue-size must be positive"},
 		{"apps syntax", []string{"--apps", "a1=20,a2=fast"}, nil, `--apps: entry 2 ("a2=fast"): rate must be`},
 		{"apps channel", []string{"--apps", "a1:SMS+PIGEON"}, nil, `--apps: entry 1 ("a1:SMS+PIGEON"): unknown channel "PIGEON"`},

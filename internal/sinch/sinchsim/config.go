@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/url"
+	"regexp"
 	"time"
 )
 
@@ -131,6 +132,13 @@ type Config struct {
 	// not a delivery failure, so none is made.) It wins over ReplySuffix.
 	// Defaults to "" (everyone is reachable).
 	FailSuffix string
+	// FailFirstChannel is a regular expression (Go syntax, unanchored):
+	// a message whose first channel's identity matches it fails there;
+	// with another channel to try (channel_priority_order, or the
+	// recipient's further identities) Sinch's SWITCHING_CHANNEL receipt
+	// follows, then delivery on the next channel, else FAILED.
+	// Defaults to "" (every first channel delivers).
+	FailFirstChannel string
 	// RejectSuffix: messages:send to recipients whose identity ends with it
 	// answers 400 INVALID_ARGUMENT, as Sinch does for an identity the
 	// channel refuses, so callers can exercise permanent failures.
@@ -268,6 +276,9 @@ func (c Config) Validate() error {
 	}
 	if sum > 1+1e-9 {
 		return bad("FaultRate500", "plus the other fault probabilities must not exceed 1")
+	}
+	if _, err := regexp.Compile(c.FailFirstChannel); err != nil {
+		return bad("FailFirstChannel", "is not a valid regular expression: %s", err)
 	}
 	if c.CallbackURL != "" {
 		if err := checkCallbackURL(c.CallbackURL); err != nil {

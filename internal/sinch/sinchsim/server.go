@@ -30,6 +30,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,8 +46,10 @@ type Server struct {
 	tokens  *tokens
 	limiter *bucket // nil when unlimited
 	apps    []*app  // cfg.Apps at run time; the first is the default
-	faults  *faultSource
-	stats   *stats
+	// failFirst is cfg.FailFirstChannel compiled; nil when empty.
+	failFirst *regexp.Regexp
+	faults    *faultSource
+	stats     *stats
 
 	conv          *store // CONVERSATION-mode messages
 	dispatch      *store // DISPATCH-mode messages
@@ -76,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	for _, a := range cfg.Apps {
 		s.apps = append(s.apps, newApp(a))
+	}
+	if cfg.FailFirstChannel != "" {
+		s.failFirst = regexp.MustCompile(cfg.FailFirstChannel) // Validate compiled it
 	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newBucket(cfg.RateLimit, cfg.RateBurst)
