@@ -1,0 +1,64 @@
+package campaign
+
+import "time"
+
+// Finish is when work that goes on only while the window is open ends,
+// started at start: the open hours are filled one after another. A nil
+// window is always open.
+func (w *Window) Finish(start time.Time, work time.Duration) time.Time {
+	t := start
+	if w == nil {
+		return t.Add(work)
+	}
+	for work > 0 {
+		t = t.Add(w.Until(t))
+		open := w.closes(t).Sub(t)
+		if open >= work {
+			return t.Add(work)
+		}
+		work -= open
+		t = t.Add(open)
+	}
+	return t
+}
+
+// closes is when the window, open at t, next closes.
+func (w *Window) closes(t time.Time) time.Time {
+	lt := t.In(w.loc)
+	y, mo, d := lt.Date()
+	for i := -1; i < 3; i++ {
+		c := time.Date(y, mo, d+i, 0, 0, w.end, 0, w.loc)
+		if c.After(t) {
+			return c
+		}
+	}
+	return t.Add(24 * time.Hour) // unreachable: tomorrow's closing is after t
+}
+
+// Opens reports whether t, to the second, is an opening of the window:
+// a send deferred to its next opening is due exactly then.
+func (w *Window) Opens(t time.Time) bool {
+	return w.Open(t) && w.Until(t.Add(-time.Second)) == time.Second
+}
+
+// SetAppRate gives the summary the app's outbound rate and, while the
+// campaign runs or waits for its start, the ETA of its pending recipients
+// at that rate: sending from now (or its start time) through the open hours
+// of its send window. A paused campaign has no ETA until it is resumed.
+func (s *Summary) SetAppRate(rate float64, now time.Time) {
+	if rate <= 0 {
+		return
+	}
+	s.AppRate = rate
+	if s.Pending == 0 || (s.State != StateRunning && s.State != StateScheduled) {
+		return
+	}
+	start := now
+	if s.ScheduledAt.After(now) {
+		start = s.ScheduledAt
+	}
+	work := time.Duration(float64(s.Pending) / rate * float64(time.Second))
+	s.AppETA = s.Window.Finish(start, work).UTC().Truncate(time.Second)
+	secs := max(0, s.AppETA.Sub(now).Seconds())
+	s.AppETASeconds = &secs
+}
