@@ -1,6 +1,10 @@
 package campaign
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Finish is when work that goes on only while the window is open ends,
 // started at start: the open hours are filled one after another. A nil
@@ -61,4 +65,21 @@ func (s *Summary) SetAppRate(rate float64, now time.Time) {
 	s.AppETA = s.Window.Finish(start, work).UTC().Truncate(time.Second)
 	secs := max(0, s.AppETA.Sub(now).Seconds())
 	s.AppETASeconds = &secs
+}
+
+// WaitingFor says what the waiting sends wait for: the send window (and
+// when it opens), the resume; "" when none waits.
+func (s Summary) WaitingFor() string {
+	var parts []string
+	if s.WaitingWindow > 0 || !s.WindowOpens.IsZero() {
+		p := fmt.Sprintf("%d for the send window %s", s.WaitingWindow, s.Window)
+		if !s.WindowOpens.IsZero() {
+			p += ", which opens " + s.WindowOpens.Format("2006-01-02 15:04:05 MST")
+		}
+		parts = append(parts, p)
+	}
+	if s.WaitingResume > 0 {
+		parts = append(parts, fmt.Sprintf("%d for the campaign to be resumed", s.WaitingResume))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -173,23 +173,6 @@ func emit[T any](w io.Writer, asJSON bool, v T, human func(io.Writer, T)) error 
 	return nil
 }
 
-// waitingLine says what the waiting sends wait for: the send window (and
-// when it opens), the resume.
-func waitingLine(m campaign.Summary) string {
-	var parts []string
-	if m.WaitingWindow > 0 || !m.WindowOpens.IsZero() {
-		p := fmt.Sprintf("%d for the send window %s", m.WaitingWindow, m.Window)
-		if !m.WindowOpens.IsZero() {
-			p += ", which opens " + m.WindowOpens.Format("2006-01-02 15:04:05 MST")
-		}
-		parts = append(parts, p)
-	}
-	if m.WaitingResume > 0 {
-		parts = append(parts, fmt.Sprintf("%d for the campaign to be resumed", m.WaitingResume))
-	}
-	return strings.Join(parts, "; ")
-}
-
 // printStatus writes the human form of a summary.
 func printStatus(w io.Writer, m campaign.Summary) {
 	state := string(m.State)
@@ -212,7 +195,7 @@ func printStatus(w io.Writer, m campaign.Summary) {
 	line("total", "%d recipients (%d rows uploaded: %d rejected, %d duplicates, %d suppressed)",
 		m.Total, m.Counters.Rows, m.Rejected, m.Duplicates, m.Suppressed)
 	line("pending", "%d (scheduled %d, retrying %d, waiting %d)", m.Pending, m.Scheduled, m.Retrying, m.Waiting)
-	if w := waitingLine(m); w != "" {
+	if w := m.WaitingFor(); w != "" {
 		line("waiting", "%s", w)
 	}
 	line("sent", "%d", m.Sent)

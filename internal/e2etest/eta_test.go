@@ -3,6 +3,8 @@ package e2etest
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +101,82 @@ func TestQuietHoursSendsShowAsWaitingWithTheOpeningAndTheETAAtTheAppRate(t *test
 	if text := s.mustOps("status", "night", "--app-rate", "1"); !strings.Contains(text, "app rate     1/s, ETA ") ||
 		!strings.Contains(text, opens.Add(20*time.Second).Format("2006-01-02 15:04:05 MST")) {
 		t.Errorf("status at --app-rate 1:\n%s", text)
+	}
+
+	// The dashboard shows the same: its API is the status JSON, its page
+	// the waiting sends, the window's opening and the ETA at the app's rate.
+	base := s.startDashboard(map[string]string{"DASHBOARD_USER": dashUser, "DASHBOARD_PASSWORD": dashPassword}, "--app-rate", "5")
+	var api campaign.Summary
+	getJSON(t, base+"/api/campaigns/night", &api)
+	if api.Waiting != 20 || api.WaitingWindow != 20 || api.Retrying != 0 || api.AppRate != 5 || !api.AppETA.Equal(sum.AppETA) {
+		t.Errorf("API: waiting %d (window %d), retrying %d, app rate %g, ETA %s", api.Waiting, api.WaitingWindow, api.Retrying, api.AppRate, api.AppETA)
+	}
+	page := getPage(t, base+"/campaigns/night")
+	for _, want := range []string{
+		`data-field="retrying">0<`, `data-field="waiting">20<`,
+		`data-field="waiting_for">20 for the send window ` + window + ` UTC, which opens ` + opens.Format("2006-01-02 15:04:05 MST") + `<`,
+		`data-field="app_rate">5<`, `(` + opens.Add(4*time.Second).Format("2006-01-02 15:04:05 MST") + `)<`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("campaign page lacks %s", want)
+		}
+	}
+}
+
+// getPage GETs a dashboard page with Basic credentials.
+func getPage(t *testing.T, url string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth(dashUser, dashPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}
+
+// The HTTP API streams its upload: strict_ttl wants expected_rows, and
+// refuses with a 400 naming ttl, writing nothing.
+func TestAPIStrictTTL(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, sinchsim.Config{OutboundRate: 2})
+	base := s.startDashboard(map[string]string{"DASHBOARD_TOKEN": dashToken})
+	rows := "phone\n+33612340001\n+33612340002\n+33612340003\n+33612340004\n"
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{"no count", `{"campaign":"s1","text":"Hi","ttl":"3s","strict_ttl":true}`, "strict_ttl: needs the recipients counted before anything is written"},
+		{"counted", `{"campaign":"s2","text":"Hi","ttl":"3s","strict_ttl":true,"expected_rows":10}`,
+			"refused by strict_ttl, nothing written: ttl: 3s is too short: 10 recipients at the app's 2/s take 5s"},
+	} {
+		body, ct := createBody(t, tc.spec, rows)
+		ans := post(t, base+"/api/campaigns", bytes.NewReader(body), ct, nil)
+		if ans.status != 400 || !strings.Contains(ans.errorText(t), tc.want) {
+			t.Errorf("%s: got %d %s, want 400 with %q", tc.name, ans.status, ans.body, tc.want)
+		}
+	}
+	if n, _ := s.redis.Client.DBSize(context.Background()).Result(); n != 0 {
+		t.Fatalf("refused uploads left %d keys", n)
+	}
+	// Without strict_ttl the answer carries the warning and the estimate.
+	body, ct := createBody(t, `{"campaign":"s3","text":"Hi","ttl":"3s"}`, rows+"+33612340005\n+33612340006\n+33612340007\n")
+	ans := post(t, base+"/api/campaigns", bytes.NewReader(body), ct, nil)
+	var sum struct {
+		Warnings []string
+		TTL      *struct {
+			Rate        float64
+			SendSeconds float64 `json:"send_seconds"`
+		} `json:"ttl_estimate"`
+	}
+	ans.json(t, &sum)
+	if ans.status != 201 || len(sum.Warnings) != 1 || !strings.Contains(sum.Warnings[0], "7 recipients at the app's 2/s take 4s") ||
+		sum.TTL == nil || sum.TTL.Rate != 2 || sum.TTL.SendSeconds != 3.5 {
+		t.Fatalf("got %d %s", ans.status, ans.body)
 	}
 }
 

@@ -75,6 +75,10 @@ var ErrStrictTTL = errors.New("refused by strict_ttl")
 // ErrStrictTTL.
 type ttlRefusal struct{ *FieldError }
 
+func (r ttlRefusal) Error() string {
+	return "refused by strict_ttl, nothing written: " + r.FieldError.In(Keys)
+}
+
 func (r ttlRefusal) Unwrap() []error { return []error{r.FieldError, ErrStrictTTL} }
 
 // Thousands writes n with a comma every three digits: 1,000,000.
