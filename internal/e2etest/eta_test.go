@@ -3,8 +3,6 @@ package e2etest
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +109,7 @@ func TestQuietHoursSendsShowAsWaitingWithTheOpeningAndTheETAAtTheAppRate(t *test
 	if api.Waiting != 20 || api.WaitingWindow != 20 || api.Retrying != 0 || api.AppRate != 5 || !api.AppETA.Equal(sum.AppETA) {
 		t.Errorf("API: waiting %d (window %d), retrying %d, app rate %g, ETA %s", api.Waiting, api.WaitingWindow, api.Retrying, api.AppRate, api.AppETA)
 	}
-	page := getPage(t, base+"/campaigns/night")
+	page := string(getRaw(t, base+"/campaigns/night", dashUser, dashPassword))
 	for _, want := range []string{
 		`data-field="retrying">0<`, `data-field="waiting">20<`,
 		`data-field="waiting_for">20 for the send window ` + window + ` UTC, which opens ` + opens.Format("2006-01-02 15:04:05 MST") + `<`,
@@ -121,23 +119,6 @@ func TestQuietHoursSendsShowAsWaitingWithTheOpeningAndTheETAAtTheAppRate(t *test
 			t.Errorf("campaign page lacks %s", want)
 		}
 	}
-}
-
-// getPage GETs a dashboard page with Basic credentials.
-func getPage(t *testing.T, url string) string {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.SetBasicAuth(dashUser, dashPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	return string(b)
 }
 
 // The HTTP API streams its upload: strict_ttl wants expected_rows, and
