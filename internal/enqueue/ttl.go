@@ -58,14 +58,21 @@ func (e TTLEstimate) Problem() *FieldError {
 		return nil
 	}
 	who := Thousands(e.Recipients) + " recipients"
+	if e.Recipients == 1 {
+		who = "1 recipient"
+	}
 	if e.Ahead > 0 {
 		who += " (behind " + Thousands(e.Ahead) + " already queued on the app)"
 	}
+	verb := "take"
+	if e.Recipients == 1 && e.Ahead == 0 {
+		verb = "takes"
+	}
 	return &FieldError{Field: "ttl", Msg: fmt.Sprintf(
-		"%s is too short: %s at the app's %s/s take %s to send (the last sends would expire in the app's queue); "+
+		"%s is too short: %s at the app's %s/s %s %s to send (the last sends would expire in the app's queue); "+
 			"raise {ttl}, split the campaign, or ask Sinch for a higher rate_limits.outbound",
 		ShortDuration(time.Duration(e.TTLSeconds*float64(time.Second))), who, strconv.FormatFloat(e.Rate, 'f', -1, 64),
-		ShortDuration(time.Duration(e.SendSeconds*float64(time.Second))))}
+		verb, ShortDuration(time.Duration(e.SendSeconds*float64(time.Second))))}
 }
 
 // ErrStrictTTL marks the refusal of an upload under StrictTTL (errors.Is).
