@@ -144,13 +144,19 @@ func (c *campaignCmd) list(ctx context.Context, args []string) error {
 }
 
 func (c *campaignCmd) status(ctx context.Context, args []string) error {
-	fs, s := c.flags("status", "status ID [--json]")
+	fs, s := c.flags("status", "status ID [--json] [--app-rate R]")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	appRate := cli.AppRateFlag(fs)
 	id, ctl, closeCtl, err := c.openOne(ctx, fs, s, args)
 	if err != nil {
 		return err
 	}
 	defer closeCtl()
+	rates, err := cli.OutboundRates(s, *appRate)
+	if err != nil {
+		return err
+	}
+	ctl.SetRate(rates)
 	sum, err := ctl.Status(ctx, id)
 	if err != nil {
 		return err
@@ -188,7 +194,10 @@ func printStatus(w io.Writer, m campaign.Summary) {
 	}
 	line("total", "%d recipients (%d rows uploaded: %d rejected, %d duplicates, %d suppressed)",
 		m.Total, m.Counters.Rows, m.Rejected, m.Duplicates, m.Suppressed)
-	line("pending", "%d (scheduled %d, retrying %d)", m.Pending, m.Scheduled, m.Retrying)
+	line("pending", "%d (scheduled %d, retrying %d, waiting %d)", m.Pending, m.Scheduled, m.Retrying, m.Waiting)
+	if w := m.WaitingFor(); w != "" {
+		line("waiting", "%s", w)
+	}
 	line("sent", "%d", m.Sent)
 	line("failed", "%d", m.Failed)
 	line("cancelled", "%d", m.Cancelled)
@@ -197,6 +206,14 @@ func printStatus(w io.Writer, m campaign.Summary) {
 		rate += ", ETA " + (time.Duration(*m.ETASeconds) * time.Second).String()
 	}
 	line("send rate", "%s (%d attempts, %d answered 429)", rate, m.Attempts, m.RateLimited)
+	if m.AppRate > 0 {
+		app := fmt.Sprintf("%g/s", m.AppRate)
+		if m.AppETASeconds != nil {
+			app += fmt.Sprintf(", ETA %s (%s)", time.Duration(*m.AppETASeconds*float64(time.Second)).Round(time.Second),
+				m.AppETA.Format("2006-01-02 15:04:05 MST"))
+		}
+		line("app rate", "%s", app)
+	}
 	if m.SMSSegments > 0 {
 		sms := fmt.Sprintf("%d segments sent", m.SMSSegments)
 		if m.SMSCost > 0 {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
@@ -22,15 +25,51 @@ import (
 // asynq's per-queue sorted sets asynq:{queue}:scheduled and :retry, whose
 // members are task IDs. A ZSCAN with MATCH on the campaign's task ID prefix
 // (see jobs.TaskID) costs no decoding, and campaign IDs hold no glob
-// characters. Pending tasks (a Redis list) are never scanned. asynqZSet is
-// the one place this project depends on asynq's key layout.
+// characters. Pending tasks (a Redis list) are never scanned. asynqZSet,
+// asynqTaskKey and asynqLastError are the one place this project depends
+// on asynq's storage layout (the e2e tests of waiting sends read it from
+// real asynq).
 
 // asynqZSet is asynq's sorted set of tasks in state in queue.
 func asynqZSet(queue, state string) string { return "asynq:{" + queue + "}:" + state }
 
+// asynqTaskKey is asynq's hash of one task; its "msg" field is the task's
+// protobuf TaskMessage.
+func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+// asynqErrorMsgField is TaskMessage's error_msg field number (asynq's
+// internal/proto/asynq.proto): the last error the handler returned.
+const asynqErrorMsgField = 7
+
+// asynqLastError reads error_msg out of an encoded TaskMessage; "" when
+// it has none or cannot be read.
+func asynqLastError(msg []byte) string {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return ""
+		}
+		msg = msg[n:]
+		if num == asynqErrorMsgField && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return ""
+		}
+		msg = msg[n:]
+	}
+	return ""
+}
+
 // scanTaskIDs calls fn with the ID of every send task of campaignID in
-// queue's state set ("scheduled" or "retry").
-func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, campaignID string, fn func(taskID string) error) error {
+// queue's state set ("scheduled" or "retry") and the Unix second it is due
+// at (the member's score).
+func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, campaignID string, fn func(taskID string, due int64) error) error {
 	match := jobs.TaskID(campaignID, "*")
 	var cursor uint64
 	for {
@@ -39,7 +78,8 @@ func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, c
 			return fmt.Errorf("scan %s tasks: %w", state, err)
 		}
 		for i := 0; i < len(kv); i += 2 { // member, score
-			if err := fn(kv[i]); err != nil {
+			due, _ := strconv.ParseInt(kv[i+1], 10, 64)
+			if err := fn(kv[i], due); err != nil {
 				return err
 			}
 		}
@@ -53,19 +93,79 @@ func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, c
 // campaign.TaskCounter).
 type taskCounter struct{ rdb redis.UniversalClient }
 
-// CountTasks counts the campaign's tasks scheduled for later and waiting to
-// retry. Its cost grows with those sets, not with the queue's pending list.
-func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
+// CountTasks counts the campaign's tasks scheduled for later, and those in
+// asynq's retry set: the send handler defers a task there for quiet hours
+// and for a pause too, without an attempt, and those are waiting, not
+// retrying. A task deferred to the window's opening is due exactly at an
+// opening (its score tells, for free); while the campaign is paused, the
+// rest are told apart by the error asynq recorded with each (jobs.Waiting),
+// which costs reading them. Its cost grows with those sets, not with the
+// queue's pending list.
+func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, paused bool) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
 	q := jobs.SendQueue(def.Priority)
-	count := func(n *int64) func(string) error { return func(string) error { *n++; return nil } }
-	if err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, count(&tc.Scheduled)); err != nil {
+	err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, func(string, int64) error { tc.Scheduled++; return nil })
+	if err != nil {
 		return tc, err
 	}
-	if err := scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, count(&tc.Retrying)); err != nil {
+	var unsure []string // paused only: read each one's last error
+	err = scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, func(id string, due int64) error {
+		switch {
+		case def.Window != nil && def.Window.Opens(time.Unix(due, 0)):
+			tc.WaitingWindow++
+		case paused:
+			unsure = append(unsure, id)
+			if len(unsure) == lastErrorBatch {
+				err := c.classify(ctx, q, unsure, &tc)
+				unsure = unsure[:0]
+				return err
+			}
+		default:
+			tc.Retrying++
+		}
+		return nil
+	})
+	if err != nil {
 		return tc, err
 	}
-	return tc, nil
+	return tc, c.classify(ctx, q, unsure, &tc)
+}
+
+// lastErrorBatch is how many tasks' last errors one round trip reads.
+const lastErrorBatch = 500
+
+// classify counts tasks of queue by the error asynq recorded with each:
+// waiting for the window or the resume, else retrying. A task gone
+// meanwhile is not counted.
+func (c taskCounter) classify(ctx context.Context, queue string, ids []string, tc *campaign.TaskCounts) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, asynqTaskKey(queue, id), "msg")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read retry tasks: %w", err)
+	}
+	for _, cmd := range cmds {
+		msg, err := cmd.Bytes()
+		if err != nil {
+			continue
+		}
+		switch jobs.Waiting(asynqLastError(msg)) {
+		case jobs.WaitingWindow:
+			tc.WaitingWindow++
+		case jobs.WaitingResume:
+			tc.WaitingResume++
+		default:
+			tc.Retrying++
+		}
+	}
+	return nil
 }
 
 // RetryCounts are what re-queueing failed sends did (see RetryResult).
@@ -180,7 +280,7 @@ func (c *Controller) deleteWaitingTasks(ctx context.Context, def campaign.Defini
 	var n int64
 	queue := jobs.SendQueue(def.Priority)
 	for _, state := range []string{"scheduled", "retry"} {
-		err := scanTaskIDs(ctx, c.rdb, queue, state, def.ID, func(tid string) error {
+		err := scanTaskIDs(ctx, c.rdb, queue, state, def.ID, func(tid string, _ int64) error {
 			switch err := c.insp.DeleteTask(queue, tid); {
 			case err == nil:
 				n++

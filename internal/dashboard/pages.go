@@ -96,8 +96,12 @@ type campaignView struct {
 	Refused  bool // Note says an action was refused
 	Rate     string
 	ETA      string
-	Outcomes []count
-	Reasons  []count // delivery failures by reason
+	// AppRateText and AppETAText: the app's outbound rate and the ETA at
+	// it (when AppRate is known); WaitingText what waiting sends wait for.
+	AppRateText, AppETAText string
+	WaitingText             string
+	Outcomes                []count
+	Reasons                 []count // delivery failures by reason
 	// SendErrors are failed sends by error; SendErrorsSkipped when the
 	// campaign is too large to group them on a page.
 	SendErrors        []count
@@ -120,6 +124,12 @@ func campaignViewOf(m campaign.Summary, series []int64, start time.Time) campaig
 	if m.ETASeconds != nil {
 		v.ETA = (time.Duration(*m.ETASeconds) * time.Second).String()
 	}
+	v.AppRateText, v.AppETAText = strconv.FormatFloat(m.AppRate, 'f', -1, 64), "—"
+	if m.AppETASeconds != nil {
+		v.AppETAText = fmt.Sprintf("%s (%s)", time.Duration(*m.AppETASeconds*float64(time.Second)).Round(time.Second),
+			m.AppETA.Format("2006-01-02 15:04:05 MST"))
+	}
+	v.WaitingText = m.WaitingFor()
 	for _, o := range campaign.Outcomes {
 		v.Outcomes = append(v.Outcomes, count{string(o), m.Outcomes.Get(o)})
 	}

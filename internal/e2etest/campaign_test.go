@@ -79,6 +79,27 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 	return stop
 }
 
+// waitRetrySet waits until every pending recipient of id has its task in
+// the retry set and none is pending or running.
+func (s *stack) waitRetrySet(id string) campaign.Counters {
+	s.t.Helper()
+	insp := asynq.NewInspector(s.redis.AsynqOpt())
+	defer insp.Close()
+	store := campaign.NewStore(s.redis.Client)
+	var c campaign.Counters
+	testwait.For(s.t, 15*time.Second, "every unsent task in the retry set", func() bool {
+		q, err := insp.GetQueueInfo("default")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if c, err = store.Counters(context.Background(), id); err != nil {
+			s.t.Fatal(err)
+		}
+		return q.Pending == 0 && q.Active == 0 && c.Pending > 0 && int64(q.Retry) == c.Pending
+	})
+	return c
+}
+
 // waitDeferred waits until the worker has taken up every task the paused
 // campaign id still has and put it off: no task of the queue is pending or
 // running, each recipient still pending has its task in the retry set, and
@@ -86,21 +107,9 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 // was sent" say something about the worker. It returns the counters then.
 func (s *stack) waitDeferred(id string) campaign.Counters {
 	s.t.Helper()
-	ctx := context.Background()
+	c := s.waitRetrySet(id)
 	insp := asynq.NewInspector(s.redis.AsynqOpt())
 	defer insp.Close()
-	store := campaign.NewStore(s.redis.Client)
-	var c campaign.Counters
-	testwait.For(s.t, 15*time.Second, "the paused worker to put off every unsent task", func() bool {
-		q, err := insp.GetQueueInfo("default")
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		if c, err = store.Counters(ctx, id); err != nil {
-			s.t.Fatal(err)
-		}
-		return q.Pending == 0 && q.Active == 0 && c.Pending > 0 && int64(q.Retry) == c.Pending
-	})
 	retry, err := insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1))
 	if err != nil || int64(len(retry)) != c.Pending {
 		s.t.Fatalf("got %d tasks to retry (err %v), want one per pending recipient (%d)", len(retry), err, c.Pending)
@@ -375,8 +384,13 @@ func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
 	if sum.State != campaign.StatePaused || sum.Reason != "wrong link" || sum.Pending != n-after.Sent {
 		t.Fatalf("got status %+v, want paused (wrong link) with the rest pending", sum)
 	}
-	if sum.Retrying == 0 {
-		t.Errorf("got retrying 0 while paused, want the deferred tasks counted")
+	// Put off by the pause, not by a failure: waiting, not retrying.
+	if sum.WaitingResume == 0 || sum.Waiting != sum.WaitingResume || sum.Retrying != 0 {
+		t.Errorf("paused: waiting %d (for the resume %d), retrying %d; want the deferred tasks waiting for the resume, none retrying",
+			sum.Waiting, sum.WaitingResume, sum.Retrying)
+	}
+	if text := s.mustOps("status", "ctl"); !strings.Contains(text, "for the campaign to be resumed") {
+		t.Errorf("status text does not say the sends wait for the resume:\n%s", text)
 	}
 	var raw map[string]any
 	json.Unmarshal([]byte(s.mustOps("status", "ctl", "--json")), &raw)

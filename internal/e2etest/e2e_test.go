@@ -175,7 +175,8 @@ func TestCampaignEndToEnd(t *testing.T) {
 	args := []string{"--campaign", "e2e", "--csv", csvPath, "--text", "Hi {{.first_name}}!", "--rejects", rejects}
 
 	sum := s.enqueue(args...)
-	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10, SMS: oneSegmentGSM(485)}
+	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10, SMS: oneSegmentGSM(485),
+		TTL: &enqueue.TTLEstimate{Recipients: 485, Rate: sinchsim.DefaultOutboundRate, SendSeconds: 485.0 / sinchsim.DefaultOutboundRate, TTLSeconds: 86400}}
 	if len(sum.FirstRejects) != 10 || sum.FirstRejects[0].Row != 487 || sum.FirstRejects[0].Reason == "" {
 		t.Fatalf("summary's first rejects: got %+v, want the 10 bad rows from row 487, with reasons", sum.FirstRejects)
 	}

@@ -83,6 +83,15 @@ type Options struct {
 	Rejects io.Writer
 	// DryRun validates and renders every row but writes nothing to Redis.
 	DryRun bool
+	// Rate is the app's outbound rate (messages per second) the TTL check
+	// (ttl.go) measures the upload against; 0 skips the check.
+	Rate float64
+	// StrictTTL refuses, before writing anything, an upload whose
+	// recipients cannot all be sent within TTL at Rate.
+	StrictTTL bool
+	// ExpectedRows, when set, is the recipient count StrictTTL checks
+	// instead of counting the CSV first (a stream cannot be read twice).
+	ExpectedRows int64
 	// Concurrency is the number of concurrent Enqueue calls. Defaults to 16.
 	Concurrency int
 	// BatchSize is the number of rows registered per Redis round trip. Defaults to 256.
@@ -132,6 +141,12 @@ type Summary struct {
 	// Cost estimates what those SMS cost from the upload's prices; nil
 	// without prices.
 	Cost *sms.Cost `json:"cost,omitempty"`
+	// TTL is how long the recipients take to send at the app's rate,
+	// against the TTL; nil without a rate (ttl.go).
+	TTL *TTLEstimate `json:"ttl_estimate,omitempty"`
+	// Warnings are what the upload did but should not have to, e.g. a TTL
+	// shorter than the sending takes; fields named by their keys.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SummaryRejects is how many rejected rows a Summary lists.
@@ -193,6 +208,9 @@ func (o *Options) withDefaults() error {
 	if o.Concurrency < 1 || o.BatchSize < 1 {
 		return errors.New("concurrency and batch size must be at least 1")
 	}
+	if o.Rate < 0 || o.ExpectedRows < 0 {
+		return errors.New("rate and expected rows must not be negative")
+	}
 	return nil
 }
 
@@ -244,13 +262,33 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Preview != nil {
 		r.preview = newPreviewWriter(opts.Preview)
 	}
+	if opts.StrictTTL && opts.Rate > 0 && !opts.DryRun && e.store != nil {
+		// Before the campaign exists and before its header is read (the
+		// count rewinds the file): a refusal leaves nothing behind.
+		n, err := e.precount(ctx, opts)
+		if err != nil {
+			return r.sum, err
+		}
+		est, err := r.estimate(ctx, n)
+		if err != nil {
+			return r.sum, err
+		}
+		if p := est.Problem(); p != nil {
+			r.sum.TTL = &est
+			return r.sum, ttlRefusal{p}
+		}
+	}
 	reader, err := opts.reader(opts.CSV)
 	if err != nil {
 		return r.sum, err
 	}
 	if opts.DryRun {
 		r.seen = map[string]struct{}{}
-		return r.read(ctx, reader, nil)
+		sum, err := r.read(ctx, reader, nil)
+		if err != nil {
+			return sum, err
+		}
+		return r.checkTTL(ctx, sum)
 	}
 	if e.store == nil || e.client == nil {
 		return r.sum, errors.New("enqueue needs Redis unless it is a dry run")
@@ -288,7 +326,31 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	if readErr != nil {
 		return sum, readErr
 	}
-	return sum, errors.Join(upErr, endErr)
+	if err := errors.Join(upErr, endErr); err != nil {
+		return sum, err
+	}
+	return r.checkTTL(ctx, sum)
+}
+
+// checkTTL measures the finished upload against its TTL (ttl.go): a
+// warning in the summary, and in a dry run under StrictTTL the refusal the
+// upload would meet.
+func (r *run) checkTTL(ctx context.Context, sum Summary) (Summary, error) {
+	if r.opts.Rate <= 0 || sum.Enqueued == 0 {
+		return sum, nil
+	}
+	est, err := r.estimate(ctx, sum.Enqueued)
+	if err != nil {
+		return sum, err
+	}
+	sum.TTL = &est
+	if p := est.Problem(); p != nil {
+		sum.Warnings = append(sum.Warnings, p.In(Keys))
+		if r.opts.DryRun && r.opts.StrictTTL {
+			return sum, ttlRefusal{p}
+		}
+	}
+	return sum, nil
 }
 
 // reader opens the CSV with the upload's options and checks that its

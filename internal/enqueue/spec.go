@@ -56,6 +56,14 @@ type Spec struct {
 	// TTL is the message's time to live at Sinch, whole seconds of at
 	// least 3s. Defaults to 24h.
 	TTL string `json:"ttl,omitempty" yaml:"ttl,omitempty"`
+	// StrictTTL refuses, before writing anything, a campaign whose
+	// recipients cannot all be sent within TTL at the app's outbound rate
+	// (without it, the upload only warns). Defaults to false.
+	StrictTTL bool `json:"strict_ttl,omitempty" yaml:"strict_ttl,omitempty"`
+	// ExpectedRows is the recipient count StrictTTL checks when the CSV is
+	// a stream that cannot be counted first (the HTTP API's upload); a file
+	// is counted by a dry run instead. Needs StrictTTL.
+	ExpectedRows *int `json:"expected_rows,omitempty" yaml:"expected_rows,omitempty"`
 	// At (an RFC3339 time) or In (a delay from now), not both, schedules
 	// the sends. Defaults to now.
 	At string `json:"at,omitempty" yaml:"at,omitempty"`
@@ -252,6 +260,14 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 			c.fail("ttl", err)
 		}
 		o.TTL = d
+	}
+
+	o.StrictTTL = s.StrictTTL
+	if s.ExpectedRows != nil {
+		if !s.StrictTTL {
+			c.must("expected_rows", "needs {strict_ttl} (it is the count strict_ttl checks)")
+		}
+		o.ExpectedRows = int64(c.count("expected_rows", s.ExpectedRows, 0))
 	}
 
 	switch {

@@ -27,6 +27,8 @@ func specFlags(fs *flag.FlagSet, s *enqueue.Spec) {
 	str(&s.ContentType, "content-type", "", "message `kind` for Sinch's consent management: marketing or notification (message_content_type)")
 	str(&s.Priority, "priority", string(campaign.PriorityNormal), "priority `level`: high (Sinch HIGH_PRIORITY, queue critical) or normal (NORMAL_PRIORITY, queue default)")
 	str(&s.TTL, "ttl", enqueue.DefaultTTL.String(), "message time to live at Sinch, a `duration` of whole seconds, 3s or more")
+	fs.BoolVar(&s.StrictTTL, "strict-ttl", false, "refuse, writing nothing, a campaign that cannot be sent within --ttl at the app's outbound rate (default: warn)")
+	num(&s.ExpectedRows, "expected-rows", 0, "the recipient `count` --strict-ttl checks instead of counting the CSV first")
 	str(&s.At, "at", "", "send at this RFC3339 `time` instead of now")
 	str(&s.In, "in", "", "send after this `delay` (e.g. 2h) instead of now")
 	str(&s.Window, "window", "", "send only between these local `hours` each day, e.g. 09:00-20:00 (20:00-08:00 crosses midnight); sends due outside wait")

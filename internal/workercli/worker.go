@@ -154,6 +154,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		if err != nil {
 			return err
 		}
+		rates, err := cli.OutboundRates(settings, "")
+		if err != nil {
+			return err
+		}
+		runner.SetRate(rates)
 		if err := runner.Start(); err != nil {
 			return err
 		}
