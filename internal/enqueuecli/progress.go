@@ -1,6 +1,7 @@
 package enqueuecli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -25,6 +26,20 @@ func (p *progress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.read.Add(int64(n))
 	return n, err
+}
+
+// Seek lets enqueue count the rows of the file before reading it (the bar
+// counts from where the file is put back).
+func (p *progress) Seek(offset int64, whence int) (int64, error) {
+	s, ok := p.r.(io.Seeker)
+	if !ok {
+		return 0, errors.New("progress: not seekable")
+	}
+	pos, err := s.Seek(offset, whence)
+	if err == nil {
+		p.read.Store(pos)
+	}
+	return pos, err
 }
 
 // rows redraws the bar at most ten times a second.
