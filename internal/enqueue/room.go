@@ -143,7 +143,7 @@ func (r *run) checkRoom(ctx context.Context) error {
 	if !mem.Limited() {
 		return nil
 	}
-	rows, counted, err := countRows(r.opts.CSV)
+	rows, counted, err := countRows(r.opts.CSV, r.opts.Delimiter)
 	if err != nil {
 		return fmt.Errorf("counting the CSV's rows: %w", err)
 	}
@@ -197,10 +197,10 @@ func (r *run) full(err error, sum Summary) error {
 
 // countRows counts the data rows of a CSV that can be read twice (an
 // io.ReadSeeker that seeks: a file, not a pipe) and puts it back where it
-// was. It counts line breaks, so it is an upper bound: a quoted line break
-// or a blank line counts as a row. Reading the file once more costs far
-// less than enqueueing it.
-func countRows(csv io.Reader) (rows int64, counted bool, err error) {
+// was. It counts line breaks outside quoted fields, as the reader splits
+// records; a blank line counts as a row, so the count is an upper bound.
+// Reading the file once more costs far less than enqueueing it.
+func countRows(csv io.Reader, delim rune) (rows int64, counted bool, err error) {
 	rs, ok := csv.(io.ReadSeeker)
 	if !ok {
 		return 0, false, nil
@@ -209,15 +209,19 @@ func countRows(csv io.Reader) (rows int64, counted bool, err error) {
 	if err != nil {
 		return 0, false, nil // a pipe or a terminal
 	}
+	lc := lineCounter{delim: byte(delim), fieldStart: true}
+	if delim == 0 || delim > 127 {
+		lc.delim = ','
+	}
 	buf := make([]byte, 256<<10)
-	var lines int64
-	last := byte('\n')
+	first := true
 	for {
 		n, rerr := rs.Read(buf)
-		if n > 0 {
-			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
-			last = buf[n-1]
+		if first && n >= 2 && (buf[0] == 0xFF && buf[1] == 0xFE || buf[0] == 0xFE && buf[1] == 0xFF) {
+			lc.plain = true // UTF-16: quotes are two bytes; every line break counts
 		}
+		first = first && n == 0
+		lc.count(buf[:n])
 		if rerr == io.EOF {
 			break
 		}
@@ -225,11 +229,62 @@ func countRows(csv io.Reader) (rows int64, counted bool, err error) {
 			return 0, false, rerr
 		}
 	}
-	if last != '\n' {
-		lines++ // a last line without a line break
-	}
 	if _, err := rs.Seek(start, io.SeekStart); err != nil {
 		return 0, false, err
 	}
-	return max(0, lines-1), true, nil // the header is not a row
+	return max(0, lc.records()-1), true, nil // the header is not a row
+}
+
+// lineCounter counts the records of CSV text: line breaks outside quoted
+// fields (a field is quoted when it starts with '"'; "" inside it is a
+// quote), plus a last line without one.
+type lineCounter struct {
+	delim      byte
+	plain      bool // count every line break
+	lines      int64
+	fieldStart bool // at the start of a field
+	quoted     bool // inside a quoted field
+	closed     bool // just after the '"' that may end a quoted field
+	last       byte
+}
+
+func (lc *lineCounter) count(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	lc.last = b[len(b)-1]
+	if lc.plain || (!lc.quoted && !lc.closed && bytes.IndexByte(b, '"') < 0) {
+		lc.lines += int64(bytes.Count(b, []byte{'\n'}))
+		lc.fieldStart = lc.last == '\n' || lc.last == lc.delim
+		return
+	}
+	for _, c := range b {
+		switch {
+		case lc.quoted:
+			lc.quoted = c != '"'
+			lc.closed = c == '"'
+		case lc.closed && c == '"': // "" inside a quoted field
+			lc.quoted, lc.closed = true, false
+		default:
+			lc.closed = false
+			switch {
+			case c == '\n':
+				lc.lines++
+				lc.fieldStart = true
+			case c == lc.delim:
+				lc.fieldStart = true
+			case c == '"' && lc.fieldStart:
+				lc.quoted, lc.fieldStart = true, false
+			default:
+				lc.fieldStart = false
+			}
+		}
+	}
+}
+
+func (lc *lineCounter) records() int64 {
+	if lc.last != 0 && lc.last != '\n' {
+		return lc.lines + 1
+	}
+	return lc.lines
 }

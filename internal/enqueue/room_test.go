@@ -183,3 +183,64 @@ func TestRunWatchesTheRoomOfAStreamAndStopsBeforeRedisRefuses(t *testing.T) {
 		t.Errorf("tasks: %d, error says %d", n, rf.Tasks)
 	}
 }
+
+func TestCountRowsFollowsQuotedLineBreaks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		csv   string
+		delim rune
+		want  int64
+	}{
+		{"plain", "phone,name\n+1,a\n+2,b\n", 0, 2},
+		{"no last line break", "phone,name\n+1,a\n+2,b", 0, 2},
+		{"header only", "phone,name\n", 0, 0},
+		{"empty", "", 0, 0},
+		{"quoted line break", "phone,note\n+1,\"two\nlines\"\n+2,x\n", 0, 2},
+		{"doubled quote in a quoted field", "phone,note\n+1,\"say \"\"hi\nthere\"\"\"\n+2,x\n", 0, 2},
+		{"bare quote in an unquoted field", "phone,note\n+1,5\" screen\n+2,x\n+3,y\n", 0, 3},
+		{"quote after a semicolon", "phone;note\n+1;\"a\nb\"\n", ';', 1},
+		{"crlf", "phone,name\r\n+1,a\r\n+2,\"b\r\nc\"\r\n", 0, 2},
+		{"utf-16 counts every line break", "\xff\xfep\x00\n\x00+\x00\n\x00", 0, 1},
+	} {
+		for _, size := range []int{1, 3, 1 << 20} { // chunks split anywhere
+			r := &chunkReader{data: []byte(tc.csv), size: size}
+			got, counted, err := countRows(r, tc.delim)
+			if err != nil || !counted || got != tc.want {
+				t.Errorf("%s (reads of %d): got %d, %v, %v; want %d", tc.name, size, got, counted, err, tc.want)
+			}
+			if r.off != 0 {
+				t.Errorf("%s: not put back (offset %d)", tc.name, r.off)
+			}
+		}
+	}
+	if _, counted, _ := countRows(onlyReader{strings.NewReader("a\n")}, 0); counted {
+		t.Error("a stream was counted")
+	}
+}
+
+// chunkReader is a ReadSeeker that reads at most size bytes at a time.
+type chunkReader struct {
+	data []byte
+	size int
+	off  int64
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.off >= int64(len(c.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), c.size)], c.data[c.off:])
+	c.off += int64(n)
+	return n, nil
+}
+
+func (c *chunkReader) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		c.off = off
+	case io.SeekCurrent:
+		c.off += off
+	}
+	return c.off, nil
+}
