@@ -52,6 +52,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		logFormat = fs.String("log-format", "text", "log format: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
+	eviction := cli.RegisterEviction(fs) // uploads (API, builder) write campaigns
 	if err := cli.Parse(fs, settings, args, getenv); err != nil {
 		return err
 	}
@@ -99,6 +100,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return err
 	}
 	defer rdb.Close()
+	if err := eviction.Check(ctx, rdb, getenv, func(msg string) { logger.Warn(msg) }); err != nil {
+		return err
+	}
 	ropt, _ := settings.RedisOpt() // validated by Load
 	rates, err := cli.OutboundRates(settings, *appRate)
 	if err != nil {

@@ -239,6 +239,7 @@ type run struct {
 	rejects *recipients.RejectWriter
 	preview *previewWriter
 	seen    map[string]struct{} // dry run only: repeats without Redis
+	room    room                // Redis's room for the upload (room.go)
 
 	tasks    chan *asynq.Task
 	enqueued atomic.Int64
@@ -278,6 +279,12 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 			return r.sum, ttlRefusal{p}
 		}
 	}
+	if !opts.DryRun && e.store != nil {
+		// Before the header is read: a file is counted from its start.
+		if err := r.checkRoom(ctx); err != nil {
+			return r.sum, err
+		}
+	}
 	reader, err := opts.reader(opts.CSV)
 	if err != nil {
 		return r.sum, err
@@ -294,7 +301,7 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 		return r.sum, errors.New("enqueue needs Redis unless it is a dry run")
 	}
 	if err := r.createCampaign(ctx); err != nil {
-		return r.sum, err
+		return r.sum, r.full(err, r.sum)
 	}
 	r.runID = rand.Text()
 
@@ -321,10 +328,10 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	})
 	endErr := e.store.EndUpload(rec, opts.CampaignID, r.runID)
 	if err := r.firstErr(nil); err != nil {
-		return sum, err
+		return sum, r.full(err, sum)
 	}
 	if readErr != nil {
-		return sum, readErr
+		return sum, r.full(readErr, sum)
 	}
 	if err := errors.Join(upErr, endErr); err != nil {
 		return sum, err
@@ -715,14 +722,19 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 		}
 		return nil
 	}
+	if err := r.watchRoom(ctx, len(batch)); err != nil {
+		return err
+	}
 	regs := make([]campaign.Registration, len(batch))
 	for i, p := range batch {
 		regs[i] = p.reg
 	}
+	r.room.lastRow = batch[len(batch)-1].reg.Record.Row
 	results, err := r.e.store.Register(ctx, r.opts.CampaignID, r.runID, regs)
 	if err != nil {
 		return r.firstErr(fmt.Errorf("redis: %w", err))
 	}
+	r.room.owe(results)
 	for i, res := range results {
 		if res == campaign.RegisteredDuplicate {
 			r.sum.Duplicates++

@@ -31,6 +31,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	settings := config.Register(fs)
 	var spec enqueue.Spec
 	specFlags(fs, &spec) // the upload: flags.go
+	eviction := cli.RegisterEviction(fs)
 	var (
 		csvPath = fs.String("csv", "", "recipient CSV file with a header row and a phone column [required]")
 		rejects = fs.String("rejects", "", "write rejected rows (row, column, reason) to this CSV file")
@@ -108,6 +109,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 			return err
 		}
 		defer rdb.Close()
+		if err := eviction.Check(ctx, rdb, getenv, func(msg string) { fmt.Fprintln(stderr, "enqueue: "+msg) }); err != nil {
+			return err
+		}
 		ropt, _ := settings.RedisOpt()
 		client := asynq.NewClient(ropt)
 		defer client.Close()
@@ -124,7 +128,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return fmt.Errorf("refused by --strict-ttl, nothing written: %s", inFlags(err))
 	}
 	if err != nil {
-		if sum.Rows > 0 && !errors.Is(err, recipients.ErrTooLarge) { // re-running cannot finish a file over --max-bytes
+		// Re-running cannot finish a file over --max-bytes; a full Redis's
+		// error says itself how far the upload got and what to do.
+		if sum.Rows > 0 && !errors.Is(err, recipients.ErrTooLarge) && !errors.Is(err, enqueue.ErrRedisFull) {
 			fmt.Fprintf(stderr, "stopped after %d rows; run the same command again to finish (nothing is sent twice)\n", sum.Rows)
 		}
 		return inFlags(err)

@@ -41,6 +41,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		schedules   = fs.String("schedules", "", "recurring campaigns file, YAML or JSON (env SCHEDULES_FILE; see docs/campaigns.md)")
 		metricsAddr = fs.String("metrics-addr", "", "serve Prometheus /metrics on this address, e.g. :9100; empty: off (env WORKER_METRICS_ADDR)")
 	)
+	eviction := cli.RegisterEviction(fs)
 	track := trackingFlags(fs) // --track-interval, --track-active, --stop-keywords (tracking.go)
 	if err := cli.Parse(fs, settings, args, getenv); err != nil {
 		return err
@@ -100,6 +101,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return err
 	}
 	defer rdb.Close()
+	if err := eviction.Check(ctx, rdb, getenv, func(msg string) { logger.Warn(msg) }); err != nil {
+		return err
+	}
 
 	// Fetch the access token before serving: sends granted while it is
 	// fetched would wait for it and then reach Sinch as one burst (429s).
