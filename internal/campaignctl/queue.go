@@ -53,19 +53,32 @@ func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, c
 // campaign.TaskCounter).
 type taskCounter struct{ rdb redis.UniversalClient }
 
-// CountTasks counts the campaign's tasks scheduled for later and waiting to
-// retry. Its cost grows with those sets, not with the queue's pending list.
+// CountTasks counts the campaign's recipients in tasks scheduled for later
+// and waiting to retry. A chunk task counts its recipients (read from its
+// ID, see jobs.TaskRecipients). A chunk scheduled for later is a scheduled
+// upload; a single send scheduled for later is a chunk's recipient waiting
+// to be tried again (see jobs.TypeChunk), so it counts as retrying. Its
+// cost grows with those sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
 	q := jobs.SendQueue(def.Priority)
-	count := func(n *int64) func(string) error { return func(string) error { *n++; return nil } }
-	if err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, count(&tc.Scheduled)); err != nil {
+	err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, func(tid string) error {
+		if n, chunk := jobs.TaskRecipients(def.ID, tid); chunk {
+			tc.Scheduled += n
+		} else {
+			tc.Retrying += n
+		}
+		return nil
+	})
+	if err != nil {
 		return tc, err
 	}
-	if err := scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, count(&tc.Retrying)); err != nil {
-		return tc, err
-	}
-	return tc, nil
+	err = scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, func(tid string) error {
+		n, _ := jobs.TaskRecipients(def.ID, tid)
+		tc.Retrying += n
+		return nil
+	})
+	return tc, err
 }
 
 // RetryCounts are what re-queueing failed sends did (see RetryResult).

@@ -76,8 +76,8 @@ func ChunkRecipientOf(p SendPayload, chunkChannel sinch.Channel) ChunkRecipient 
 	return r
 }
 
-// send is recipient i of the chunk as a TypeSend payload.
-func (c *ChunkPayload) send(i int) SendPayload {
+// Send is recipient i of the chunk as a TypeSend payload.
+func (c *ChunkPayload) Send(i int) SendPayload {
 	r := c.Recipients[i]
 	p := SendPayload{
 		CampaignID: c.CampaignID, Row: r.Row, Channel: cmpChannel(r.Channel, c.Channel), Identity: r.Identity,
@@ -143,7 +143,8 @@ func encodeChunk(c *ChunkPayload) ([]byte, error) {
 	return append(b, "]}"...), nil
 }
 
-func decodeChunk(b []byte) (*ChunkPayload, error) {
+// DecodeChunk reads a TypeChunk payload.
+func DecodeChunk(b []byte) (*ChunkPayload, error) {
 	var c ChunkPayload
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&c); err != nil {
@@ -228,7 +229,7 @@ func NewChunkTask(c *ChunkPayload, priority campaign.Priority, processAt time.Ti
 // hours defer the whole chunk; any other reason to try a recipient later
 // makes it its own TypeSend task.
 func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
-	c, err := decodeChunk(t.Payload())
+	c, err := DecodeChunk(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
@@ -272,7 +273,7 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 				spawnEr = cmpErr(spawnEr, err)
 				errMu.Unlock()
 			}
-		}(c.send(i))
+		}(c.Send(i))
 	}
 	wg.Wait()
 	switch {

@@ -110,26 +110,29 @@ func TestChunkSendsEachRecipientOnceAndArchivesTheFailedOnTheirOwn(t *testing.T)
 // the chunk is sent.
 func TestChunkRecipientToRetryBecomesItsOwnTask(t *testing.T) {
 	t.Parallel()
-	// Burst 3 at 0.25/s: the first three are accepted, the rest get 429.
+	// Burst 3 at 0.25/s: the first three are accepted, then 429s.
 	f := newFixture(t, sinchsim.Config{RateLimit: 0.25, RateBurst: 3})
 	ctx := context.Background()
 	c := f.chunkOf(t, 5)
+	start := time.Now()
 	if err := f.handler.ProcessTask(ctx, f.chunkTask(t, c)); err != nil {
 		t.Fatal(err)
 	}
 	n, _ := f.store.Counters(ctx, "c")
 	_, scheduled := f.spawned(t)
-	// The fixture's own recipient is pending too.
-	if n.Sent != 3 || n.Pending != 3 || n.RateLimited != 2 || len(scheduled) != 2 {
-		t.Fatalf("counters %+v and %d tasks scheduled, want 3 sent and 2 more pending, each with its own scheduled task", n, len(scheduled))
+	// The fixture's own recipient is pending too. How many the simulator
+	// refuses depends on how long the limiter holds the rest back after
+	// the first 429 (the bucket refills meanwhile): at least one.
+	if n.Sent < 3 || n.Sent+n.Pending-1 != 5 || n.RateLimited < 1 || int64(len(scheduled)) != n.Pending-1 || len(scheduled) == 0 {
+		t.Fatalf("counters %+v and %d tasks scheduled, want 3 or more sent and each pending one with its own scheduled task", n, len(scheduled))
 	}
 	for _, info := range scheduled {
 		p, err := decodeSend(info.Payload)
 		if err != nil || info.ID != TaskID("c", p.Key) || p.Archive != "" {
 			t.Fatalf("scheduled task %s: %+v (%v), want a plain send of its recipient", info.ID, p, err)
 		}
-		if wait := time.Until(info.NextProcessAt); wait < time.Second {
-			t.Errorf("task %s due in %s, want after the 429's Retry-After", info.ID, wait)
+		if wait := info.NextProcessAt.Sub(start); wait < 3*time.Second {
+			t.Errorf("task %s due %s after the chunk started, want after the 429's Retry-After (4s)", info.ID, wait)
 		}
 		if s, _ := f.store.Status(ctx, "c", p.Key); s != campaign.StatusPending {
 			t.Errorf("recipient of task %s is %s, want pending", info.ID, s)

@@ -142,13 +142,13 @@ func TestEncodeChunkIsJSONMarshal(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("encodeChunk:\n got  %s (err %v)\n want %s", got, err, want)
 	}
-	back, err := decodeChunk(got)
+	back, err := DecodeChunk(got)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range sends {
 		p.Key = campaign.RecipientKey(p.Channel, p.Identity)
-		g := back.send(i)
+		g := back.Send(i)
 		gb, _ := json.Marshal(g)
 		wb, _ := json.Marshal(p)
 		if !bytes.Equal(gb, wb) {
@@ -162,8 +162,8 @@ func TestEncodeChunkIsJSONMarshal(t *testing.T) {
 		t.Fatalf("TaskRecipients of a send task = %d, %v; want 1, false", n, chunk)
 	}
 	for _, bad := range []string{"not json", `{"campaign_id":"c"}`, `{"campaign_id":"c","channel":"SMS","r":[{"n":1}]}`} {
-		if _, err := decodeChunk([]byte(bad)); err == nil {
-			t.Errorf("decodeChunk(%s): no error", bad)
+		if _, err := DecodeChunk([]byte(bad)); err == nil {
+			t.Errorf("DecodeChunk(%s): no error", bad)
 		}
 	}
 }
