@@ -357,11 +357,13 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 }
 
 // EndUpload drops the upload's set of seen keys and refreshes the
-// campaign's retention.
+// campaign's retention. The set is unlinked, not deleted: Redis frees it
+// in the background, where a DEL of a 10,000,000-member set would block
+// it for seconds (and time out this very call).
 func (s *Store) EndUpload(ctx context.Context, id, runID string) error {
 	k := keysFor(id)
 	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, k.Run(runID))
+	pipe.Unlink(ctx, k.Run(runID))
 	retain(ctx, pipe, k)
 	_, err := pipe.Exec(ctx)
 	return err
