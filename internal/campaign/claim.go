@@ -19,16 +19,21 @@ const (
 	ClaimCancelled Claim = "cancelled" // recipient or campaign cancelled: do not send
 	ClaimPaused    Claim = "paused"    // campaign paused: try again later, not a failure
 	ClaimBusy      Claim = "busy"      // another execution holds the recipient: try later
+	// ClaimFailed: archived as failed; only ClaimChunkSend answers it (a
+	// chunk run again must not resend a recipient it gave up on: campaign
+	// retry does that, through the recipient's own archived task).
+	ClaimFailed Claim = "failed"
 )
 
 // claimScript checks status and campaign control and takes a short lock, in
 // one round trip on the hot path. KEYS: status, def, lock, counters, attempts.
 // ARGV: key, lock token, lock TTL in ms, retention TTL in seconds (the
-// attempts hash is written only here).
+// attempts hash is written only here), "1" to refuse a failed recipient.
 var claimScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], ARGV[1])
 if st == 'sent' then return {'sent', 0} end
 if st == 'cancelled' then return {'cancelled', 0} end
+if st == 'failed' and ARGV[5] == '1' then return {'failed', 0} end
 local ctl = redis.call('HGET', KEYS[2], 'control')
 if ctl == 'cancelled' then return {'cancelled', 0} end
 if ctl == 'paused' then return {'paused', 0} end
@@ -69,10 +74,20 @@ return {t[1], t[2], p[1], p[2]}
 // ClaimSend decides whether a worker may send to recipient rk, and if so
 // locks it for ttl and returns this attempt's number (1 for the first).
 func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
+	return s.claim(ctx, id, rk, token, ttl, "0")
+}
+
+// ClaimChunkSend is ClaimSend for a recipient of a chunk task: a failed
+// recipient is ClaimFailed, not sent again.
+func (s *Store) ClaimChunkSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
+	return s.claim(ctx, id, rk, token, ttl, "1")
+}
+
+func (s *Store) claim(ctx context.Context, id, rk, token string, ttl time.Duration, skipFailed string) (Claim, int, error) {
 	k := s.keys(id)
 	res, err := claimScript.Run(ctx, s.rdb,
 		[]string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts},
-		rk, token, ttl.Milliseconds(), retentionSeconds).Slice()
+		rk, token, ttl.Milliseconds(), retentionSeconds, skipFailed).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
 	}

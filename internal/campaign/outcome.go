@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -178,7 +177,8 @@ func (c OutcomeCounts) Total() int64 {
 }
 
 // setOutcomesScript applies outcome updates with precedence, keeping the
-// per-outcome and per-reason counters exact. KEYS: status, outcomes,
+// per-outcome and per-reason counters exact. KEYS: records (every
+// recipient has one), outcomes,
 // outcome counters. ARGV[1]: key TTL in seconds; ARGV[2]: the "unknown"
 // reason; then triples (recipient key, outcome, reason). Recipients unknown
 // to the campaign are ignored. Returns one 1 (applied) or 0 per triple.
@@ -262,7 +262,7 @@ func (s *Store) SetOutcomes(ctx context.Context, id string, ups []OutcomeUpdate)
 			args = append(args, u.Key, string(u.Outcome), reason)
 		}
 		k := keysFor(id)
-		res, err := setOutcomesScript.Run(ctx, s.rdb, []string{k.Status, k.Outcomes, k.OutcomeCounters}, args...).Int64Slice()
+		res, err := setOutcomesScript.Run(ctx, s.rdb, []string{k.Records, k.Outcomes, k.OutcomeCounters}, args...).Int64Slice()
 		if err != nil {
 			return out, fmt.Errorf("set outcomes: %w", err)
 		}
@@ -362,7 +362,7 @@ func (s *Store) RecordsOf(ctx context.Context, id string, rks []string) (recs []
 		if !ok {
 			continue
 		}
-		if err := json.Unmarshal([]byte(str), &recs[i]); err != nil {
+		if err := decodeRecord([]byte(str), &recs[i]); err != nil {
 			return nil, nil, fmt.Errorf("recipient %s: corrupt record: %w", rks[i], err)
 		}
 		found[i] = true
@@ -379,15 +379,16 @@ type ReportRow struct {
 }
 
 // ScanReport calls fn for every recipient with its status, record and
-// outcome, a page of up to 1000 at a time (three Redis round trips per
-// page), without loading the campaign into memory. Order is unspecified; as
-// with any HSCAN, a recipient added while the scan runs may be missed or,
-// rarely, seen twice.
+// outcome, a page of up to 1000 at a time (two Redis round trips per
+// page), without loading the campaign into memory. It scans the records,
+// which every recipient has (a pending one has no status entry). Order is
+// unspecified; as with any HSCAN, a recipient added while the scan runs
+// may be missed or, rarely, seen twice.
 func (s *Store) ScanReport(ctx context.Context, id string, fn func(ReportRow) error) error {
 	k := keysFor(id)
 	var cursor uint64
 	for {
-		kv, next, err := s.rdb.HScan(ctx, k.Status, cursor, "", 1000).Result()
+		kv, next, err := s.rdb.HScan(ctx, k.Records, cursor, "", 1000).Result()
 		if err != nil {
 			return fmt.Errorf("scan recipients: %w", err)
 		}
@@ -397,18 +398,19 @@ func (s *Store) ScanReport(ctx context.Context, id string, fn func(ReportRow) er
 				rks = append(rks, kv[i])
 			}
 			pipe := s.rdb.Pipeline()
-			recsCmd := pipe.HMGet(ctx, k.Records, rks...)
+			stCmd := pipe.HMGet(ctx, k.Status, rks...)
 			ocCmd := pipe.HMGet(ctx, k.Outcomes, rks...)
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 				return fmt.Errorf("scan recipients: %w", err)
 			}
-			recs, ocs := recsCmd.Val(), ocCmd.Val()
+			sts, ocs := stCmd.Val(), ocCmd.Val()
 			for i, rk := range rks {
-				row := ReportRow{Key: rk, Status: Status(kv[2*i+1])}
-				if str, ok := recs[i].(string); ok {
-					if err := json.Unmarshal([]byte(str), &row.Record); err != nil {
-						return fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
-					}
+				row := ReportRow{Key: rk, Status: StatusPending}
+				if str, ok := sts[i].(string); ok {
+					row.Status = Status(str)
+				}
+				if err := decodeRecord([]byte(kv[2*i+1]), &row.Record); err != nil {
+					return fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
 				}
 				if str, ok := ocs[i].(string); ok {
 					row.Outcome = parseRecipientOutcome(str)

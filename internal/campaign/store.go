@@ -295,11 +295,14 @@ type Registration struct {
 	Record Record
 }
 
-// registerScript adds recipients as pending unless known. KEYS: status,
+// registerScript adds recipients as pending unless known. A pending
+// recipient is one with a record and no entry in the status hash (pending
+// is implicit: the status hash holds only recipients that moved on, which
+// keeps a pending recipient's cost in Redis to its record). KEYS: status,
 // records, counters, and the upload's set of keys seen, which tells a
 // repeat inside this CSV from a recipient of an earlier run. ARGV: the seen
-// set's TTL and the retention TTL in seconds, then pairs of (key, record
-// JSON). The pending counter moves once per batch, and the batch sets the
+// set's TTL and the retention TTL in seconds, then pairs of (key, record).
+// The pending counter moves once per batch, and the batch sets the
 // campaign's retention on what it wrote, so an upload that dies before
 // EndUpload leaves nothing behind for ever.
 var registerScript = redis.NewScript(`
@@ -309,12 +312,11 @@ for i = 3, #ARGV, 2 do
   local rk = ARGV[i]
   if redis.call('SADD', KEYS[4], rk) == 0 then
     out[#out+1] = 'duplicate'
-  elseif redis.call('HSETNX', KEYS[1], rk, 'pending') == 1 then
-    redis.call('HSET', KEYS[2], rk, ARGV[i+1])
+  elseif redis.call('HSETNX', KEYS[2], rk, ARGV[i+1]) == 1 then
     added = added + 1
     out[#out+1] = 'new'
   else
-    out[#out+1] = redis.call('HGET', KEYS[1], rk)
+    out[#out+1] = redis.call('HGET', KEYS[1], rk) or 'pending'
   end
 end
 if added > 0 then redis.call('HINCRBY', KEYS[3], 'st:pending', added) end
@@ -337,7 +339,7 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 	args := make([]any, 0, 2+2*len(regs))
 	args = append(args, int64(seenTTL/time.Second), retentionSeconds)
 	for _, r := range regs {
-		b, err := json.Marshal(r.Record)
+		b, err := encodeRecord(r.Record)
 		if err != nil {
 			return nil, err
 		}
@@ -355,11 +357,13 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 }
 
 // EndUpload drops the upload's set of seen keys and refreshes the
-// campaign's retention.
+// campaign's retention. The set is unlinked, not deleted: Redis frees it
+// in the background, where a DEL of a 10,000,000-member set would block
+// it for seconds (and time out this very call).
 func (s *Store) EndUpload(ctx context.Context, id, runID string) error {
 	k := keysFor(id)
 	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, k.Run(runID))
+	pipe.Unlink(ctx, k.Run(runID))
 	retain(ctx, pipe, k)
 	_, err := pipe.Exec(ctx)
 	return err
@@ -377,22 +381,31 @@ func retain(ctx context.Context, pipe redis.Pipeliner, k keyspace.Campaign) {
 
 // transitionLua defines transition(K, A), which moves one recipient to a new
 // status if its current status is one of the allowed ones, keeping the
-// per-status counters exact. It returns {applied (0 or 1), old status or "-"}.
+// per-status counters exact. A recipient with a record and no status is
+// pending (see registerScript), and moving one to pending drops its status
+// entry again. It returns {applied (0 or 1), old status or "-"}.
 // K: status, records, counters, message IDs, sends per second.
 // A: key, new status, record JSON or "", allowed old statuses
 // (comma-separated, "-" for absent), message ID or "", unix second,
 // retention TTL in seconds, then for a send the SMS segments and estimated
-// cost (Price units) it adds to the counters ("0" for none). The message ID and per-second keys are written
-// only here and get the campaign's retention when they are.
+// cost (Price units) it adds to the counters ("0" for none). The status,
+// message ID and per-second keys are written only here (and by cancel) and
+// get the campaign's retention when they are.
 const transitionLua = `
 local function transition(K, A)
   local old = redis.call('HGET', K[1], A[1])
+  if not old and redis.call('HEXISTS', K[2], A[1]) == 1 then old = 'pending' end
   local o = old or '-'
   if not string.find(',' .. A[4] .. ',', ',' .. o .. ',', 1, true) then
     return {0, o}
   end
-  redis.call('HSET', K[1], A[1], A[2])
   if A[3] ~= '' then redis.call('HSET', K[2], A[1], A[3]) end
+  if A[2] == 'pending' and (A[3] ~= '' or old) then
+    redis.call('HDEL', K[1], A[1])
+  else
+    redis.call('HSET', K[1], A[1], A[2])
+    redis.call('EXPIRE', K[1], A[7]) -- the upload writes no status entry
+  end
   if old then redis.call('HINCRBY', K[3], 'st:' .. old, -1) end
   redis.call('HINCRBY', K[3], 'st:' .. A[2], 1)
   if A[5] ~= '' then
@@ -511,14 +524,20 @@ func (s *Store) NoteAttempt(ctx context.Context, id, rk string, rec Record) erro
 // Status returns a recipient's status (ErrRecipientNotFound when the
 // campaign has no such recipient).
 func (s *Store) Status(ctx context.Context, id, rk string) (Status, error) {
-	v, err := s.rdb.HGet(ctx, keysFor(id).Status, rk).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", recipientNotFound(id, rk)
-	}
-	if err != nil {
+	k := keysFor(id)
+	pipe := s.rdb.Pipeline()
+	st := pipe.HGet(ctx, k.Status, rk)
+	known := pipe.HExists(ctx, k.Records, rk)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("recipient status: %w", err)
 	}
-	return Status(v), nil
+	switch {
+	case st.Err() == nil:
+		return Status(st.Val()), nil
+	case known.Val():
+		return StatusPending, nil // pending is implicit (see registerScript)
+	}
+	return "", recipientNotFound(id, rk)
 }
 
 // Record returns a recipient's record (ErrRecipientNotFound when there is
@@ -532,7 +551,7 @@ func (s *Store) Record(ctx context.Context, id, rk string) (Record, error) {
 	if err != nil {
 		return rec, fmt.Errorf("recipient record: %w", err)
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := decodeRecord(b, &rec); err != nil {
 		return rec, fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
 	}
 	return rec, nil

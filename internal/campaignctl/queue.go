@@ -93,51 +93,63 @@ func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, c
 // campaign.TaskCounter).
 type taskCounter struct{ rdb redis.UniversalClient }
 
-// CountTasks counts the campaign's tasks scheduled for later, and those in
-// asynq's retry set: the send handler defers a task there for quiet hours
-// and for a pause too, without an attempt, and those are waiting, not
-// retrying. A task deferred to the window's opening is due exactly at an
-// opening (its score tells, for free); while the campaign is paused, the
-// rest are told apart by the error asynq recorded with each (jobs.Waiting),
-// which costs reading them. Its cost grows with those sets, not with the
-// queue's pending list.
+// CountTasks counts the recipients in the campaign's tasks scheduled for
+// later and in asynq's retry set. A chunk task counts its recipients (read
+// from its ID, see jobs.TaskRecipients). A chunk scheduled for later is a
+// scheduled upload; a single send scheduled for later is a chunk's
+// recipient waiting to be tried again (see jobs.TypeChunk), so it counts
+// as retrying. The send handler defers a task to the retry set for quiet
+// hours and for a pause too, without an attempt, and those are waiting,
+// not retrying: a task deferred to the window's opening is due exactly at
+// an opening (its score tells, for free); while the campaign is paused,
+// the rest are told apart by the error asynq recorded with each
+// (jobs.Waiting), which costs reading them. Its cost grows with those
+// sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, paused bool) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
 	q := jobs.SendQueue(def.Priority)
-	err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, func(string, int64) error { tc.Scheduled++; return nil })
-	if err != nil {
-		return tc, err
-	}
-	var unsure []string // paused only: read each one's last error
-	err = scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, func(id string, due int64) error {
-		switch {
-		case def.Window != nil && def.Window.Opens(time.Unix(due, 0)):
-			tc.WaitingWindow++
-		case paused:
-			unsure = append(unsure, id)
-			if len(unsure) == lastErrorBatch {
-				err := c.classify(ctx, q, unsure, &tc)
-				unsure = unsure[:0]
-				return err
-			}
-		default:
-			tc.Retrying++
+	err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, func(id string, _ int64) error {
+		if n, chunk := jobs.TaskRecipients(def.ID, id); chunk {
+			tc.Scheduled += n
+		} else {
+			tc.Retrying += n
 		}
 		return nil
 	})
 	if err != nil {
 		return tc, err
 	}
-	return tc, c.classify(ctx, q, unsure, &tc)
+	var unsure []string // paused only: read each one's last error
+	err = scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, func(id string, due int64) error {
+		n, _ := jobs.TaskRecipients(def.ID, id)
+		switch {
+		case def.Window != nil && def.Window.Opens(time.Unix(due, 0)):
+			tc.WaitingWindow += n
+		case paused:
+			unsure = append(unsure, id)
+			if len(unsure) == lastErrorBatch {
+				err := c.classify(ctx, q, def.ID, unsure, &tc)
+				unsure = unsure[:0]
+				return err
+			}
+		default:
+			tc.Retrying += n
+		}
+		return nil
+	})
+	if err != nil {
+		return tc, err
+	}
+	return tc, c.classify(ctx, q, def.ID, unsure, &tc)
 }
 
 // lastErrorBatch is how many tasks' last errors one round trip reads.
 const lastErrorBatch = 500
 
-// classify counts tasks of queue by the error asynq recorded with each:
-// waiting for the window or the resume, else retrying. A task gone
-// meanwhile is not counted.
-func (c taskCounter) classify(ctx context.Context, queue string, ids []string, tc *campaign.TaskCounts) error {
+// classify counts the recipients of tasks of queue by the error asynq
+// recorded with each: waiting for the window or the resume, else
+// retrying. A task gone meanwhile is not counted.
+func (c taskCounter) classify(ctx context.Context, queue, campaignID string, ids []string, tc *campaign.TaskCounts) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -151,18 +163,19 @@ func (c taskCounter) classify(ctx context.Context, queue string, ids []string, t
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("read retry tasks: %w", err)
 	}
-	for _, cmd := range cmds {
+	for i, cmd := range cmds {
 		msg, err := cmd.Bytes()
 		if err != nil {
 			continue
 		}
+		n, _ := jobs.TaskRecipients(campaignID, ids[i])
 		switch jobs.Waiting(asynqLastError(msg)) {
 		case jobs.WaitingWindow:
-			tc.WaitingWindow++
+			tc.WaitingWindow += n
 		case jobs.WaitingResume:
-			tc.WaitingResume++
+			tc.WaitingResume += n
 		default:
-			tc.Retrying++
+			tc.Retrying += n
 		}
 	}
 	return nil

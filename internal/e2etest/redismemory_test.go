@@ -36,7 +36,7 @@ func TestAPIUploadStopsWhenRedisIsNearlyFull(t *testing.T) {
 	s := newStack(t, sinchsim.Config{})
 	s.env["REDIS_URL"] = r.URL()
 	base := s.startDashboard(map[string]string{"DASHBOARD_TOKEN": dashToken})
-	n := 2 * (16 << 20) / enqueue.BytesPerRecipient // twice what fits
+	n := 2 * (16 << 20) / enqueue.UploadBytesPerRecipient // twice what fits
 	var csv strings.Builder
 	csv.WriteString("phone,first_name\n")
 	for i := range n {

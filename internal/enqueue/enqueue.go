@@ -1,10 +1,11 @@
-// Package enqueue turns a recipient CSV into one Asynq send task per valid,
-// distinct recipient, and records the campaign and its counts in Redis.
+// Package enqueue turns a recipient CSV into Asynq chunk tasks (each
+// carrying up to a batch of valid, distinct recipients, see jobs.TypeChunk),
+// and records the campaign and its counts in Redis.
 //
 // Rows stream through in batches: one Redis round trip registers a batch of
-// recipients, then several goroutines enqueue the new ones concurrently
-// (asynq has no batch enqueue). Memory does not grow with the file: repeats
-// within the upload are detected in Redis, not in a map.
+// recipients, and its new ones become one chunk task, which one of several
+// goroutines encodes and enqueues. Memory does not grow with the file:
+// repeats within the upload are detected in Redis, not in a map.
 package enqueue
 
 import (
@@ -214,11 +215,11 @@ func (o *Options) withDefaults() error {
 	return nil
 }
 
-// pending is one valid row waiting for registration, with its task built
-// (nil in a dry run).
+// pending is one valid row waiting for registration, with its chunk entry
+// built.
 type pending struct {
 	reg  campaign.Registration
-	task *asynq.Task
+	rcpt jobs.ChunkRecipient
 	sms  *smsCount // nil unless an SMS text
 }
 
@@ -241,7 +242,7 @@ type run struct {
 	seen    map[string]struct{} // dry run only: repeats without Redis
 	room    room                // Redis's room for the upload (room.go)
 
-	tasks    chan *asynq.Task
+	tasks    chan *jobs.ChunkPayload
 	enqueued atomic.Int64
 	already  atomic.Int64
 	errMu    sync.Mutex
@@ -307,9 +308,9 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
-	// Room for two whole batches: the enqueue goroutines keep working on one
-	// while the next is registered (two Redis round trips).
-	r.tasks = make(chan *asynq.Task, opts.Concurrency*4+2*opts.BatchSize)
+	// A chunk for every goroutine and as many waiting: they keep working
+	// while the next batch is registered.
+	r.tasks = make(chan *jobs.ChunkPayload, 2*opts.Concurrency)
 	var wg sync.WaitGroup
 	for range opts.Concurrency {
 		wg.Add(1)
@@ -453,7 +454,7 @@ type item struct {
 // the chunks in file order and registers rows in batches. Row numbers,
 // rejects (in file order) and duplicates (the first occurrence wins) are
 // exactly those of reading row by row.
-func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *asynq.Task) (Summary, error) {
+func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *jobs.ChunkPayload) (Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader and the workers on an early return
 	workers := runtime.GOMAXPROCS(0)
@@ -640,14 +641,11 @@ func (r *run) prepareRow(it *item) error {
 	if r.opts.DryRun {
 		return nil
 	}
-	// Built for every valid row, also the few that turn out to be repeats:
-	// encoding here runs on the workers instead of the collector.
-	it.p.task, err = jobs.NewSendTask(jobs.SendPayload{
-		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
-		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
-		Window: r.opts.Window, SegmentPrice: segPrice, ContentType: r.opts.ContentType,
-	}, r.opts.Priority, r.opts.ProcessAt)
-	return err
+	// What differs per recipient; the chunk carries the rest once.
+	it.p.rcpt = jobs.ChunkRecipientOf(jobs.SendPayload{
+		Row: row.Line, Channel: row.Channel, Identity: row.Identity, Message: msg, SegmentPrice: segPrice,
+	}, r.opts.Channel)
+	return nil
 }
 
 // measure applies --gsm-safe to an SMS text (in place), counts its
@@ -704,8 +702,8 @@ func (r *run) reject(e *recipients.RowError) error {
 }
 
 // register records a batch in Redis (or, in a dry run, in memory) and hands
-// new recipients to the enqueue goroutines.
-func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.Task) error {
+// its new recipients, as one chunk, to the enqueue goroutines.
+func (r *run) register(ctx context.Context, batch []pending, out chan<- *jobs.ChunkPayload) error {
 	batch, err := r.unsuppressed(ctx, batch)
 	if err != nil || len(batch) == 0 {
 		return err
@@ -735,23 +733,32 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 		return r.firstErr(fmt.Errorf("redis: %w", err))
 	}
 	r.room.owe(results)
+	c := &jobs.ChunkPayload{
+		CampaignID: r.opts.CampaignID, Channel: r.opts.Channel, Queue: r.opts.Priority.SinchQueue(),
+		TTLSeconds: int64(r.opts.TTL / time.Second), Window: r.opts.Window, ContentType: r.opts.ContentType,
+	}
 	for i, res := range results {
 		if res == campaign.RegisteredDuplicate {
 			r.sum.Duplicates++
 			continue
 		}
-		// New, or pending from an earlier run whose task may be missing:
-		// Asynq's TaskID tells which. Sent, failed or cancelled: done already.
+		// New, or pending from an earlier run whose chunk may be missing:
+		// the chunk's task ID tells (the same CSV makes the same chunks).
+		// Sent, failed or cancelled: done already.
 		if st, known := res.Existing(); known && st != campaign.StatusPending {
 			r.sum.AlreadyEnqueued++
 			continue
 		}
 		r.counted(batch[i])
-		select {
-		case out <- batch[i].task:
-		case <-ctx.Done():
-			return r.firstErr(ctx.Err())
-		}
+		c.Recipients = append(c.Recipients, batch[i].rcpt)
+	}
+	if len(c.Recipients) == 0 {
+		return nil
+	}
+	select {
+	case out <- c:
+	case <-ctx.Done():
+		return r.firstErr(ctx.Err())
 	}
 	return nil
 }
@@ -799,16 +806,22 @@ func describeWindow(w *campaign.Window) string {
 }
 
 func (r *run) enqueueLoop(ctx context.Context) {
-	for task := range r.tasks {
+	for c := range r.tasks {
 		if ctx.Err() != nil {
 			continue // drain after a failure
 		}
-		_, err := r.e.client.EnqueueContext(ctx, task)
+		n := int64(len(c.Recipients))
+		task, err := jobs.NewChunkTask(c, r.opts.Priority, r.opts.ProcessAt)
+		if err != nil {
+			r.setErr(err)
+			continue
+		}
+		_, err = r.e.client.EnqueueContext(ctx, task)
 		switch {
 		case err == nil:
-			r.enqueued.Add(1)
+			r.enqueued.Add(n)
 		case errors.Is(err, asynq.ErrTaskIDConflict), errors.Is(err, asynq.ErrDuplicateTask):
-			r.already.Add(1)
+			r.already.Add(n)
 		default:
 			r.setErr(fmt.Errorf("redis: enqueue: %w", err))
 		}

@@ -12,15 +12,6 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redisguard"
 )
 
-// BytesPerRecipient is what one pending recipient costs in Redis: the
-// used_memory delta per recipient of benchmark figure 6 (a 3-column CSV, a
-// personalised text of about 40 characters, no worker). It is the one
-// figure an upload's Redis footprint is estimated from; when what is
-// stored per recipient changes, figure 6 is measured again and this
-// follows it. Longer messages cost more: an upload the estimate lets
-// through can still fill Redis, and then stops cleanly (RedisFullError).
-const BytesPerRecipient = 973
-
 // ErrRedisFull is what NoRoomError and RedisFullError are (errors.Is):
 // Redis has no room for the upload.
 var ErrRedisFull = errors.New("redis has no room for the upload")
@@ -31,7 +22,7 @@ var ErrRedisFull = errors.New("redis has no room for the upload")
 type NoRoomError struct {
 	CampaignID string
 	Rows       int64 // rows of the CSV, an upper bound on its recipients
-	Estimate   int64 // Rows × BytesPerRecipient
+	Estimate   int64 // Rows × UploadBytesPerRecipient
 	Memory     redisguard.Memory
 }
 
@@ -39,7 +30,7 @@ func (e *NoRoomError) Error() string {
 	return fmt.Sprintf("campaign %s does not fit in Redis: %d rows × %d bytes per pending recipient = %s, "+
 		"but Redis%s has %s free (maxmemory %s, used_memory %s); nothing was written. "+
 		"Raise maxmemory (redis-cli CONFIG SET maxmemory ..., and in redis.conf), let the workers send what is queued, "+
-		"or split the CSV", e.CampaignID, e.Rows, BytesPerRecipient, bytesOf(e.Estimate), onNode(e.Memory),
+		"or split the CSV", e.CampaignID, e.Rows, UploadBytesPerRecipient, bytesOf(e.Estimate), onNode(e.Memory),
 		bytesOf(e.Memory.Free()), bytesOf(e.Memory.Max), bytesOf(e.Memory.Used))
 }
 
@@ -132,7 +123,7 @@ func (rm *room) owe(results []campaign.RegisterResult) {
 const roomEvery = 4096
 
 // checkRoom runs before anything is written. It refuses a limited Redis
-// (maxmemory set) that cannot hold rows × BytesPerRecipient more. A CSV
+// (maxmemory set) that cannot hold rows × UploadBytesPerRecipient more. A CSV
 // that can be read twice (a file) is counted first; a stream is watched as
 // it is written instead (watchRoom).
 func (r *run) checkRoom(ctx context.Context) error {
@@ -151,7 +142,7 @@ func (r *run) checkRoom(ctx context.Context) error {
 		r.room.watch = true
 		return nil
 	}
-	if est := rows * BytesPerRecipient; est > mem.Free() {
+	if est := rows * UploadBytesPerRecipient; est > mem.Free() {
 		return &NoRoomError{CampaignID: r.opts.CampaignID, Rows: rows, Estimate: est, Memory: mem}
 	}
 	return nil
@@ -173,7 +164,7 @@ func (r *run) watchRoom(ctx context.Context, rows int) error {
 	if err != nil {
 		return err
 	}
-	if need := int64(2*roomEvery) * BytesPerRecipient; mem.Limited() && mem.Free() < need {
+	if need := int64(2*roomEvery) * UploadBytesPerRecipient; mem.Limited() && mem.Free() < need {
 		return &RedisFullError{Memory: mem, Need: need}
 	}
 	return nil

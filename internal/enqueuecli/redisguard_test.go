@@ -84,7 +84,7 @@ func TestEnqueueRefusesACampaignThatDoesNotFitAndSaysWhatToDoOnOOM(t *testing.T)
 	t.Parallel()
 	s := redisproc.Start(t, "--maxmemory", "20mb")
 	ctx := context.Background()
-	big := writeCSV(t, int(20<<20/enqueue.BytesPerRecipient)+1, 5)
+	big := writeCSV(t, int(20<<20/enqueue.UploadBytesPerRecipient)+1, 5)
 	_, err := enqueueOn(s.URL(), nil, "--campaign", "big", "--csv", big, "--text", "Hi {{.note}}")
 	if err == nil || !strings.Contains(err.Error(), "does not fit in Redis") || !strings.Contains(err.Error(), "nothing was written") {
 		t.Fatalf("too big: got %v, want a refusal", err)
@@ -95,7 +95,7 @@ func TestEnqueueRefusesACampaignThatDoesNotFitAndSaysWhatToDoOnOOM(t *testing.T)
 
 	// Passes the estimate, then fills Redis: non-zero exit, how far it got,
 	// what to do; the same command after making room completes it.
-	const n = 12000
+	const n = 40000
 	long := writeCSV(t, n, 1000)
 	args := []string{"--campaign", "long", "--csv", long, "--text", "Hi {{.note}}"}
 	out, err := enqueueOn(s.URL(), nil, args...)

@@ -57,6 +57,10 @@ func encodeSend(p SendPayload) ([]byte, error) {
 		b = append(b, `,"content_type":`...)
 		b = appendString(b, string(p.ContentType))
 	}
+	if p.Archive != "" {
+		b = append(b, `,"archive":`...)
+		b = appendString(b, p.Archive)
+	}
 	return append(b, '}'), nil
 }
 

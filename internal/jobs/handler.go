@@ -40,6 +40,13 @@ type SendHandler struct {
 	observer    Observer
 	now         func() time.Time
 	recordFor   time.Duration // how long an accepted send's record is retried (reconcile.go)
+	inFlight    chan struct{} // one token per chunk recipient being sent (chunk.go)
+	tasks       taskEnqueuer  // queues a chunk's recipient as its own task (chunk.go)
+}
+
+// taskEnqueuer queues tasks (implemented by *asynq.Client).
+type taskEnqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
 // HandlerConfig configures a SendHandler.
@@ -61,6 +68,10 @@ type HandlerConfig struct {
 	// Now is the clock that decides whether a send is inside its campaign's
 	// window. Defaults to time.Now.
 	Now func() time.Time
+	// ChunkConcurrency is how many recipients of chunk tasks this process
+	// sends at once, across all its chunks (the worker's --concurrency).
+	// Defaults to 64.
+	ChunkConcurrency int
 }
 
 // DefaultMaxRetry is the default failure budget of one send.
@@ -94,12 +105,17 @@ func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limi
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ChunkConcurrency <= 0 {
+		cfg.ChunkConcurrency = 64
+	}
 	return &SendHandler{
 		sender: sender, store: store, limiter: sinchcall.New(limiter, maxLimiterWait),
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
 		recordFor: recordAcceptedFor,
+		inFlight:  make(chan struct{}, cfg.ChunkConcurrency),
+		tasks:     asynq.NewClientFromRedisClient(store.Redis()),
 	}, nil
 }
 
@@ -131,13 +147,22 @@ var (
 	errBusy       = errors.New("recipient is being sent by another execution")
 )
 
-// ProcessTask sends one message. It never sends to a recipient Sinch has
-// already accepted, whatever Asynq redelivers.
+// ProcessTask sends one message (TypeSend) or a chunk of them (TypeChunk,
+// chunk.go). It never sends to a recipient Sinch has already accepted,
+// whatever Asynq redelivers.
 func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	if t.Type() == TypeChunk {
+		return h.processChunk(ctx, t)
+	}
 	p, err := decodeSend(t.Payload())
 	if err != nil {
 		// A poison payload cannot become valid by retrying.
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	if p.Archive != "" {
+		// A chunk's recipient that failed for good (recorded so by the
+		// chunk): its own task goes to the archive, as a failed send's does.
+		return fmt.Errorf("%w: %w", asynq.SkipRetry, &archived{reason: p.Archive, err: errors.New(p.Archive)})
 	}
 	// Quiet hours: wait for the next opening. Checked before the claim, so
 	// it costs no Redis round trip, no attempt and no retry.
@@ -146,14 +171,33 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return &deferred{err: errQuietHours, delay: wait}
 		}
 	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	return h.send(ctx, p, retried, false)
+}
+
+// send is one recipient's send, shared by TypeSend tasks and the
+// recipients of chunks: claim, reconcile an attempt in doubt, take a token,
+// send, record. failuresBefore is the task's retry count (0 in a chunk);
+// inChunk makes the claim skip a recipient already failed. It returns nil
+// when nothing is left to do, else what Asynq should do with a task of
+// this one recipient.
+func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore int, inChunk bool) error {
 	token := rand.Text()
-	claim, attempt, err := h.store.ClaimSend(ctx, p.CampaignID, p.Key, token, h.lockTTL)
+	claimFn := h.store.ClaimSend
+	if inChunk {
+		claimFn = h.store.ClaimChunkSend
+	}
+	claim, attempt, err := claimFn(ctx, p.CampaignID, p.Key, token, h.lockTTL)
 	if err != nil {
 		return &deferred{err: err, failure: true}
 	}
 	switch claim {
+	case campaign.ClaimFailed:
+		return nil
 	case campaign.ClaimSent:
-		h.logger.InfoContext(ctx, "skip: already accepted by sinch", "campaign_id", p.CampaignID, "recipient", p.Key)
+		if !inChunk { // a chunk run again skips its sent recipients quietly
+			h.logger.InfoContext(ctx, "skip: already accepted by sinch", "campaign_id", p.CampaignID, "recipient", p.Key)
+		}
 		return nil
 	case campaign.ClaimCancelled:
 		_, err := h.store.MarkCancelled(ctx, p.CampaignID, p.Key)
@@ -213,8 +257,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
 		return &deferred{err: err, delay: time.Second}
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	d := decide(err, retried, h.maxRetry)
+	d := decide(err, failuresBefore, h.maxRetry)
 	h.observe(d.Class.String(), latency)
 	rec.Error = reason(d, err, attempt)
 	switch {

@@ -55,6 +55,10 @@ type SendPayload struct {
 	SegmentPrice sms.Price `json:"segment_price,omitempty"`
 	// ContentType is the message_content_type sent ("": none).
 	ContentType sinch.ContentType `json:"content_type,omitempty"`
+	// Archive, when set, is why the recipient failed for good: the task was
+	// made by a chunk for its failed recipient, and archives itself at once
+	// with this reason (see TypeChunk). campaign retry clears it.
+	Archive string `json:"archive,omitempty"`
 }
 
 // smsRecord fills in what rec says about an SMS text: its encoding and
@@ -149,6 +153,7 @@ func ResendTask(payload []byte, priority campaign.Priority) (SendPayload, *asynq
 	if err != nil {
 		return p, nil, err
 	}
+	p.Archive = ""
 	task, err := NewSendTask(p, priority, time.Time{})
 	return p, task, err
 }

@@ -75,6 +75,7 @@ func NewMux(send *SendHandler, opts ...MuxOption) *asynq.ServeMux {
 	}
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeSend, send)
+	mux.Handle(TypeChunk, send)
 	if o.fire == nil {
 		o.fire = noSchedules
 	}
@@ -87,7 +88,7 @@ func NewMux(send *SendHandler, opts ...MuxOption) *asynq.ServeMux {
 }
 
 // Types lists every task type the mux must route (tested).
-var Types = []string{TypeSend, TypeScheduleFire, TypeTrack}
+var Types = []string{TypeSend, TypeChunk, TypeScheduleFire, TypeTrack}
 
 // Run serves tasks until ctx is done, then shuts down gracefully: in-flight
 // sends get ShutdownTimeout to finish.

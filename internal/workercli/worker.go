@@ -133,6 +133,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	handler, err := jobs.NewSendHandler(client, campaign.NewStore(rdb), limiter, jobs.HandlerConfig{
 		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
 		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
+		ChunkConcurrency: conc, // chunk recipients in flight, as many as single sends
 	})
 	if err != nil {
 		return err

@@ -20,7 +20,15 @@ func fresh(ctx context.Context, s *procs.Redis) error {
 }
 
 // usedMemory is INFO memory's used_memory in bytes.
+// It first waits (up to a minute) for Redis to finish freeing what was
+// unlinked (an upload's seen set), so that memory is not counted.
 func usedMemory(ctx context.Context, s *procs.Redis) (int64, error) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		if v, err := s.Info(ctx, "memory", "lazyfree_pending_objects"); err != nil || v == "0" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	v, err := s.Info(ctx, "memory", "used_memory")
 	if err != nil {
 		return 0, err

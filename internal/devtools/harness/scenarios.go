@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -102,6 +103,9 @@ func runKillWorker(ctx context.Context, h *harness, r *Result) error {
 			done := true
 			for tid := range orphans {
 				info, err := s.insp.GetTaskInfo(jobs.QueueDefault, tid)
+				if errors.Is(err, asynq.ErrTaskNotFound) {
+					continue // a finished chunk task is not retained
+				}
 				if err != nil || info.State != asynq.TaskStateCompleted {
 					done = false
 					break
