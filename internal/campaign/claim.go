@@ -24,7 +24,7 @@ const (
 // claimScript checks status and campaign control and takes a short lock, in
 // one round trip on the hot path. KEYS: status, def, lock, counters, attempts.
 // ARGV: key, lock token, lock TTL in ms, retention TTL in seconds (the
-// attempts hash is written only here).
+// attempts hash is written only here; 0 leaves its TTL, see Store.retention).
 var claimScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], ARGV[1])
 if st == 'sent' then return {'sent', 0} end
@@ -35,7 +35,7 @@ if ctl == 'paused' then return {'paused', 0} end
 if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return {'busy', 0} end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[5], ARGV[4])
+if ARGV[4] ~= '0' then redis.call('EXPIRE', KEYS[5], ARGV[4]) end
 return {'ok', n}
 `)
 
@@ -72,7 +72,7 @@ func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Du
 	k := s.keys(id)
 	res, err := claimScript.Run(ctx, s.rdb,
 		[]string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts},
-		rk, token, ttl.Milliseconds(), retentionSeconds).Slice()
+		rk, token, ttl.Milliseconds(), s.retention(id, claimTTL)).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
 	}

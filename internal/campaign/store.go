@@ -30,6 +30,42 @@ func keysFor(id string) keyspace.Campaign { return keyspace.ForCampaign(id) }
 type campaignKeys struct {
 	id string
 	k  keyspace.Campaign
+	// claimTTL and sentTTL are when this Store last had the claim and the
+	// sent transition set the retention TTL of the keys each writes (Unix
+	// ns); see retention.
+	claimTTL, sentTTL atomic.Int64
+}
+
+// ttlRefresh is how often the send path refreshes a campaign's retention
+// TTL. The keys live for Retention after their last change; refreshing
+// them on every send, hundreds of times a second, changed nothing a
+// refresh a second later would not.
+const ttlRefresh = time.Second
+
+func claimTTL(c *campaignKeys) *atomic.Int64 { return &c.claimTTL }
+func sentTTL(c *campaignKeys) *atomic.Int64  { return &c.sentTTL }
+
+// retention is the TTL argument of a send path script (the claim, or the
+// transition to sent; stamp picks which) for campaign id:
+// retentionSeconds when this Store has not had that script refresh the
+// campaign's keys within ttlRefresh, else 0, which the scripts read as
+// "leave the TTL". Each script's first call for a campaign refreshes, so
+// the keys it creates get their TTL at once.
+func (s *Store) retention(id string, stamp func(*campaignKeys) *atomic.Int64) int64 {
+	s.keys(id)
+	c := s.last.Load()
+	if c == nil || c.id != id { // another campaign meanwhile: refresh
+		return retentionSeconds
+	}
+	ttlAt := stamp(c)
+	now, at := s.now().UnixNano(), ttlAt.Load()
+	if at != 0 && now-at < int64(ttlRefresh) && now >= at {
+		return 0
+	}
+	if !ttlAt.CompareAndSwap(at, now) {
+		return 0 // another call is refreshing it now
+	}
+	return retentionSeconds
 }
 
 // keys is keysFor(id) for the send path, without building a dozen strings
@@ -397,13 +433,13 @@ local function transition(K, A)
   redis.call('HINCRBY', K[3], 'st:' .. A[2], 1)
   if A[5] ~= '' then
     redis.call('HSET', K[4], A[5], A[1])
-    redis.call('EXPIRE', K[4], A[7])
+    if A[7] ~= '0' then redis.call('EXPIRE', K[4], A[7]) end
   end
   if A[2] == 'sent' then
     if A[8] ~= '0' then redis.call('HINCRBY', K[3], 'sms_segments', A[8]) end
     if A[9] ~= '0' then redis.call('HINCRBY', K[3], 'sms_cost', A[9]) end
     redis.call('HINCRBY', K[5], A[6], 1)
-    redis.call('EXPIRE', K[5], A[7])
+    if A[7] ~= '0' then redis.call('EXPIRE', K[5], A[7]) end
     -- first_sent and last_sent are written together, so only a campaign
     -- without last_sent can lack first_sent.
     local last = redis.call('HGET', K[3], 'last_sent')
@@ -455,12 +491,16 @@ func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...St
 		msgID = rec.MessageID
 	}
 	var segments, cost int64
+	ttl := retentionSeconds // only a transition to sent sets TTLs
+	if to == StatusSent {
+		ttl = s.retention(id, sentTTL)
+	}
 	if rec != nil && to == StatusSent {
 		segments, cost = int64(rec.Segments), int64(rec.Cost)
 	}
 	k := s.keys(id)
 	return []string{k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond},
-		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), retentionSeconds, segments, cost}, nil
+		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), ttl, segments, cost}, nil
 }
 
 // transitionResult reads transition()'s {applied, old status}.
