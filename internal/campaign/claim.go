@@ -28,8 +28,9 @@ const (
 // claimScript checks status and campaign control and takes a short lock, in
 // one round trip on the hot path. KEYS: status, def, lock, counters, attempts.
 // ARGV: key, lock token, lock TTL in ms, retention TTL in seconds (the
-// attempts hash is written only here), "1" to refuse a failed recipient.
-var claimScript = redis.NewScript(`
+// attempts hash is written only here; see retainLua and Store.retention),
+// "1" to refuse a failed recipient.
+var claimScript = redis.NewScript(retainLua + `
 local st = redis.call('HGET', KEYS[1], ARGV[1])
 if st == 'sent' then return {'sent', 0} end
 if st == 'cancelled' then return {'cancelled', 0} end
@@ -40,7 +41,7 @@ if ctl == 'paused' then return {'paused', 0} end
 if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return {'busy', 0} end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[5], ARGV[4])
+retain(KEYS[5], ARGV[4])
 return {'ok', n}
 `)
 
@@ -87,7 +88,7 @@ func (s *Store) claim(ctx context.Context, id, rk, token string, ttl time.Durati
 	k := s.keys(id)
 	res, err := claimScript.Run(ctx, s.rdb,
 		[]string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts},
-		rk, token, ttl.Milliseconds(), retentionSeconds, skipFailed).Slice()
+		rk, token, ttl.Milliseconds(), s.retention(id, claimTTL), skipFailed).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
 	}

@@ -30,6 +30,57 @@ func keysFor(id string) keyspace.Campaign { return keyspace.ForCampaign(id) }
 type campaignKeys struct {
 	id string
 	k  keyspace.Campaign
+	// claimTTL and sentTTL are when this Store last had the claim and the
+	// sent transition set the retention TTL of the keys each writes (Unix
+	// ns); see retention.
+	claimTTL, sentTTL atomic.Int64
+}
+
+// retainLua defines retain(key, ttl), how the send path's scripts give a
+// key the campaign's retention: a ttl of N seconds sets it, −N sets it only
+// on a key that has none (EXPIRE NX), so a key the script has just created
+// never lives without a TTL while the refresh of the others waits for
+// ttlRefresh.
+const retainLua = `
+local function retain(key, ttl)
+  if string.sub(ttl, 1, 1) == '-' then
+    redis.call('EXPIRE', key, string.sub(ttl, 2), 'NX')
+  else
+    redis.call('EXPIRE', key, ttl)
+  end
+end
+`
+
+// ttlRefresh is how often the send path refreshes a campaign's retention
+// TTL. The keys live for Retention after their last change; refreshing
+// them on every send, hundreds of times a second, changed nothing a
+// refresh a second later would not.
+const ttlRefresh = time.Second
+
+func claimTTL(c *campaignKeys) *atomic.Int64 { return &c.claimTTL }
+func sentTTL(c *campaignKeys) *atomic.Int64  { return &c.sentTTL }
+
+// retention is the TTL argument of a send path script (the claim, or the
+// transition to sent; stamp picks which) for campaign id:
+// retentionSeconds when this Store has not had that script refresh the
+// campaign's keys within ttlRefresh, else 0, which the scripts read as
+// "keep the TTL" (−retentionSeconds: see retainLua). Each script's first
+// call for a campaign refreshes.
+func (s *Store) retention(id string, stamp func(*campaignKeys) *atomic.Int64) int64 {
+	s.keys(id)
+	c := s.last.Load()
+	if c == nil || c.id != id { // another campaign meanwhile: refresh
+		return retentionSeconds
+	}
+	ttlAt := stamp(c)
+	now, at := s.now().UnixNano(), ttlAt.Load()
+	if at != 0 && now-at < int64(ttlRefresh) && now >= at {
+		return -retentionSeconds
+	}
+	if !ttlAt.CompareAndSwap(at, now) {
+		return -retentionSeconds // another call is refreshing it now
+	}
+	return retentionSeconds
 }
 
 // keys is keysFor(id) for the send path, without building a dozen strings
@@ -391,7 +442,7 @@ func retain(ctx context.Context, pipe redis.Pipeliner, k keyspace.Campaign) {
 // cost (Price units) it adds to the counters ("0" for none). The status,
 // message ID and per-second keys are written only here (and by cancel) and
 // get the campaign's retention when they are.
-const transitionLua = `
+const transitionLua = retainLua + `
 local function transition(K, A)
   local old = redis.call('HGET', K[1], A[1])
   if not old and redis.call('HEXISTS', K[2], A[1]) == 1 then old = 'pending' end
@@ -404,19 +455,19 @@ local function transition(K, A)
     redis.call('HDEL', K[1], A[1])
   else
     redis.call('HSET', K[1], A[1], A[2])
-    redis.call('EXPIRE', K[1], A[7]) -- the upload writes no status entry
+    retain(K[1], A[7]) -- the upload writes no status entry
   end
   if old then redis.call('HINCRBY', K[3], 'st:' .. old, -1) end
   redis.call('HINCRBY', K[3], 'st:' .. A[2], 1)
   if A[5] ~= '' then
     redis.call('HSET', K[4], A[5], A[1])
-    redis.call('EXPIRE', K[4], A[7])
+    retain(K[4], A[7])
   end
   if A[2] == 'sent' then
     if A[8] ~= '0' then redis.call('HINCRBY', K[3], 'sms_segments', A[8]) end
     if A[9] ~= '0' then redis.call('HINCRBY', K[3], 'sms_cost', A[9]) end
     redis.call('HINCRBY', K[5], A[6], 1)
-    redis.call('EXPIRE', K[5], A[7])
+    retain(K[5], A[7])
     -- first_sent and last_sent are written together, so only a campaign
     -- without last_sent can lack first_sent.
     local last = redis.call('HGET', K[3], 'last_sent')
@@ -468,12 +519,16 @@ func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...St
 		msgID = rec.MessageID
 	}
 	var segments, cost int64
+	ttl := retentionSeconds // only a transition to sent sets TTLs
+	if to == StatusSent {
+		ttl = s.retention(id, sentTTL)
+	}
 	if rec != nil && to == StatusSent {
 		segments, cost = int64(rec.Segments), int64(rec.Cost)
 	}
 	k := s.keys(id)
 	return []string{k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond},
-		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), retentionSeconds, segments, cost}, nil
+		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), ttl, segments, cost}, nil
 }
 
 // transitionResult reads transition()'s {applied, old status}.

@@ -78,6 +78,10 @@ type Config struct {
 	// CPUProfile, when set, writes a CPU profile of this process (the
 	// in-process groups: enqueue, dispatch, and the simulator) to the file.
 	CPUProfile string
+	// WorkerProfiles, when set, is a directory that receives a CPU profile
+	// of every worker process (groups rate, latency, rtt), named after the
+	// run and the worker's index.
+	WorkerProfiles string
 }
 
 // Figure is one measured figure with its same-run baseline.
@@ -146,6 +150,8 @@ type harness struct {
 	binDir string
 	tmp    string
 	log    io.Writer
+	// profiles is Config.WorkerProfiles.
+	profiles string
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -180,7 +186,12 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	h := &harness{sizes: sizes, tmp: tmp, log: logw}
+	h := &harness{sizes: sizes, tmp: tmp, log: logw, profiles: cfg.WorkerProfiles}
+	if h.profiles != "" {
+		if err := os.MkdirAll(h.profiles, 0o755); err != nil {
+			return nil, fmt.Errorf("worker profiles: %w", err)
+		}
+	}
 
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
@@ -269,7 +280,7 @@ func cmpWriter(w io.Writer) io.Writer {
 // ErrUsage marks a command-line error: cli.Main exits 2 for it.
 var ErrUsage = cli.ErrUsage
 
-const usage = `bench [--only GROUP[,GROUP...]] [--quick] [--cpuprofile FILE]`
+const usage = `bench [--only GROUP[,GROUP...]] [--quick] [--cpuprofile FILE] [--worker-cpuprofiles DIR]`
 
 // Command is the bench command: it parses args and runs the suite, figures on
 // stdout and progress on stderr.
@@ -280,6 +291,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"; and, only when named, "+strings.Join(OptionalGroups, ", "))
 	quick := fs.Bool("quick", false, "smaller sizes, for a smoke run (figures are less meaningful)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the bench process (in-process groups and the simulator) to this file")
+	workerProfiles := fs.String("worker-cpuprofiles", "", "write a CPU profile of every worker process (groups rate, latency, rtt) into this directory")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s\n\nGroups: %s.\nFlags (each also accepts --name):\n", usage, strings.Join(Groups, ", "))
 		fs.PrintDefaults()
@@ -287,7 +299,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := Config{Quick: *quick, Out: stdout, Log: stderr, CPUProfile: *cpuProfile}
+	cfg := Config{Quick: *quick, Out: stdout, Log: stderr, CPUProfile: *cpuProfile, WorkerProfiles: *workerProfiles}
 	if *only != "" {
 		for g := range strings.SplitSeq(*only, ",") {
 			g = strings.TrimSpace(g)

@@ -40,22 +40,11 @@ func benchDispatch(ctx context.Context, h *harness) ([]Figure, error) {
 	for round := range h.sizes.Rounds {
 		rt = newRoundTrips()
 		// Baseline: no-op handler.
-		if err := fresh(ctx, h.redis); err != nil {
-			return nil, err
-		}
-		client := asynq.NewClient(h.redis.AsynqOpt())
-		err := rawEnqueue(ctx, client, "bench", n, 16)
-		client.Close()
+		b, err := h.noop(ctx, n, timeout)
 		if err != nil {
 			return nil, err
 		}
-		noop := asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
-		c0 := h.cpuNow()
-		el, err := serveUntil(ctx, h.redis.AsynqOpt(), noop, n, timeout)
-		if err != nil {
-			return nil, fmt.Errorf("no-op baseline: %w", err)
-		}
-		baseline = append(baseline, trial{float64(n) / el.Seconds(), cpuSince(c0, h.cpuNow())})
+		baseline = append(baseline, b)
 
 		// Subject: the send path against the simulator.
 		if err := fresh(ctx, h.redis); err != nil {
@@ -115,6 +104,27 @@ func benchDispatch(ctx context.Context, h *harness) ([]Figure, error) {
 			Note: fmt.Sprintf("%s (%s)\n%s", sizing, bookkeeping, k.cpu.perItem(n, "task", "worker")),
 		},
 	}, nil
+}
+
+// noop serves n raw send tasks (the payload of the send path) with a no-op
+// handler, sized as the dispatch figure: what Asynq alone costs per task.
+func (h *harness) noop(ctx context.Context, n int, timeout time.Duration) (trial, error) {
+	if err := fresh(ctx, h.redis); err != nil {
+		return trial{}, err
+	}
+	client := asynq.NewClient(h.redis.AsynqOpt())
+	err := rawEnqueue(ctx, client, "bench", n, 16)
+	client.Close()
+	if err != nil {
+		return trial{}, err
+	}
+	noop := asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
+	c0 := h.cpuNow()
+	el, err := serveUntil(ctx, h.redis.AsynqOpt(), noop, n, timeout)
+	if err != nil {
+		return trial{}, fmt.Errorf("no-op baseline: %w", err)
+	}
+	return trial{float64(n) / el.Seconds(), cpuSince(c0, h.cpuNow())}, nil
 }
 
 // acceptAll is a Sender that accepts every message at once, in memory.
