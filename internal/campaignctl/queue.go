@@ -28,25 +28,29 @@ import (
 // asynqZSet is asynq's sorted set of tasks in state in queue.
 func asynqZSet(queue, state string) string { return "asynq:{" + queue + "}:" + state }
 
-// scanTaskIDs calls fn with the ID of every send task of campaignID in
-// queue's state set ("scheduled" or "retry").
-func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, campaignID string, fn func(taskID string) error) error {
-	match := jobs.TaskID(campaignID, "*")
-	var cursor uint64
-	for {
-		kv, next, err := rdb.ZScan(ctx, asynqZSet(queue, state), cursor, match, 1000).Result()
-		if err != nil {
-			return fmt.Errorf("scan %s tasks: %w", state, err)
-		}
-		for i := 0; i < len(kv); i += 2 { // member, score
-			if err := fn(kv[i]); err != nil {
-				return err
+// scanTaskIDs calls fn with the queue and ID of every send task of the
+// campaign in the state set ("scheduled" or "retry") of each of its send
+// queues (jobs.SendQueues).
+func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, def campaign.Definition, state string, fn func(queue, taskID string) error) error {
+	match := jobs.TaskID(def.ID, "*")
+	for _, queue := range jobs.SendQueues(def) {
+		var cursor uint64
+		for {
+			kv, next, err := rdb.ZScan(ctx, asynqZSet(queue, state), cursor, match, 1000).Result()
+			if err != nil {
+				return fmt.Errorf("scan %s tasks: %w", state, err)
+			}
+			for i := 0; i < len(kv); i += 2 { // member, score
+				if err := fn(queue, kv[i]); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
 			}
 		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
 	}
+	return nil
 }
 
 // taskCounter counts a campaign's tasks waiting in asynq (a
@@ -57,12 +61,11 @@ type taskCounter struct{ rdb redis.UniversalClient }
 // retry. Its cost grows with those sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
-	q := jobs.SendQueue(def.Priority)
-	count := func(n *int64) func(string) error { return func(string) error { *n++; return nil } }
-	if err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, count(&tc.Scheduled)); err != nil {
+	count := func(n *int64) func(string, string) error { return func(string, string) error { *n++; return nil } }
+	if err := scanTaskIDs(ctx, c.rdb, def, "scheduled", count(&tc.Scheduled)); err != nil {
 		return tc, err
 	}
-	if err := scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, count(&tc.Retrying)); err != nil {
+	if err := scanTaskIDs(ctx, c.rdb, def, "retry", count(&tc.Retrying)); err != nil {
 		return tc, err
 	}
 	return tc, nil
@@ -83,27 +86,30 @@ type RetryCounts struct {
 // archivePage is how many archived tasks one Inspector call lists.
 const archivePage = 1000
 
-// archivedSends lists the campaign's archived send tasks in queue.
-func (c *Controller) archivedSends(queue, id string) ([]*asynq.TaskInfo, error) {
-	prefix := jobs.TaskID(id, "")
+// archivedSends lists the campaign's archived send tasks in its send queues.
+func (c *Controller) archivedSends(def campaign.Definition) ([]*asynq.TaskInfo, error) {
+	prefix := jobs.TaskID(def.ID, "")
 	var out []*asynq.TaskInfo
-	for page := 1; ; page++ {
-		infos, err := c.insp.ListArchivedTasks(queue, asynq.Page(page), asynq.PageSize(archivePage))
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			return nil, nil // nothing was ever queued there
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list archived tasks: %w", err)
-		}
-		for _, info := range infos {
-			if info.Type == jobs.TypeSend && strings.HasPrefix(info.ID, prefix) {
-				out = append(out, info)
+	for _, queue := range jobs.SendQueues(def) {
+		for page := 1; ; page++ {
+			infos, err := c.insp.ListArchivedTasks(queue, asynq.Page(page), asynq.PageSize(archivePage))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				break // nothing was ever queued there
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list archived tasks: %w", err)
+			}
+			for _, info := range infos {
+				if info.Type == jobs.TypeSend && strings.HasPrefix(info.ID, prefix) {
+					out = append(out, info)
+				}
+			}
+			if len(infos) < archivePage {
+				break
 			}
 		}
-		if len(infos) < archivePage {
-			return out, nil
-		}
 	}
+	return out, nil
 }
 
 // retryFailed re-queues the campaign's failed sends, and only those: each
@@ -120,7 +126,7 @@ func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (
 		return res, err
 	}
 	// Listed first: re-queueing removes tasks from the archive being paged.
-	archived, err := c.archivedSends(jobs.SendQueue(def.Priority), def.ID)
+	archived, err := c.archivedSends(def)
 	if err != nil {
 		return res, err
 	}
@@ -142,7 +148,7 @@ func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (
 
 // requeue replaces one archived task; false when its recipient is not failed.
 func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info *asynq.TaskInfo) (bool, error) {
-	p, task, err := jobs.ResendTask(info.Payload, def.Priority)
+	p, task, err := jobs.ResendTask(info.Payload, info.Queue)
 	if err != nil {
 		return false, nil // a poison payload stays archived
 	}
@@ -178,9 +184,8 @@ func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info 
 // faster than deleting from a list.
 func (c *Controller) deleteWaitingTasks(ctx context.Context, def campaign.Definition) (int64, error) {
 	var n int64
-	queue := jobs.SendQueue(def.Priority)
 	for _, state := range []string{"scheduled", "retry"} {
-		err := scanTaskIDs(ctx, c.rdb, queue, state, def.ID, func(tid string) error {
+		err := scanTaskIDs(ctx, c.rdb, def, state, func(queue, tid string) error {
 			switch err := c.insp.DeleteTask(queue, tid); {
 			case err == nil:
 				n++

@@ -25,7 +25,7 @@ func archive(t *testing.T, ropt asynq.RedisConnOpt, store *campaign.Store, id st
 	err := store.ScanRecipients(ctx, id, func(rk string, _ campaign.Status, rec campaign.Record) error {
 		p := jobs.SendPayload{CampaignID: id, Key: rk, Row: rec.Row, Channel: rec.Channel, Identity: rec.Identity,
 			Message: sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}}
-		task, err := jobs.NewSendTask(p, campaign.PriorityNormal, time.Time{})
+		task, err := jobs.NewSendTask(p, jobs.QueueDefault, time.Time{})
 		if err != nil {
 			return err
 		}

@@ -325,7 +325,7 @@ func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
 		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
-		Window: r.opts.Window,
+		Window: r.opts.Window, QueueShards: jobs.ShardsFor(r.e.store.Redis()),
 	}
 	if ap, given := r.opts.autoPause(campaign.DefaultAutoPause); given {
 		def.AutoPause = &ap
@@ -577,7 +577,7 @@ func (r *run) prepareRow(it *item) error {
 		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
 		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
 		Window: r.opts.Window, SegmentPrice: segPrice, ContentType: r.opts.ContentType,
-	}, r.opts.Priority, r.opts.ProcessAt)
+	}, jobs.SendShard(r.def, key), r.opts.ProcessAt)
 	return err
 }
 

@@ -54,7 +54,7 @@ func newFixture(t *testing.T, simCfg sinchsim.Config) *fixture {
 
 func (f *fixture) task(t *testing.T) *asynq.Task {
 	t.Helper()
-	task, err := NewSendTask(f.payload, campaign.PriorityNormal, time.Time{})
+	task, err := NewSendTask(f.payload, QueueDefault, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

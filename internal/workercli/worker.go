@@ -162,7 +162,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		muxOpts = append(muxOpts, jobs.WithScheduleFire(runner.Handler()))
 		logger.Info("schedules loaded", "file", *schedules, "schedules", len(sched.Entries))
 	}
-	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues)
+	// On a Redis Cluster campaigns spread their sends over shard queues
+	// (jobs.SendShard); the worker serves every shard.
+	shards := jobs.ShardsFor(rdb)
+	qs = jobs.ShardQueues(qs, shards)
+	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues, "queue_shards", max(1, shards))
 	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
 		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
 	}, jobs.NewMux(handler, muxOpts...))
