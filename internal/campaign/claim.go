@@ -66,19 +66,71 @@ end
 return {t[1], t[2], p[1], p[2]}
 `)
 
+// SetReplicaWait makes every ClaimSend wait up to timeout for one replica
+// to acknowledge the claim (Redis WAIT 1 on the claim's connection) before
+// the worker sends; 0 turns it off. Call it before the store is shared.
+//
+// Under Sentinel a failover promotes a replica, and the writes the old
+// master had not replicated are gone. Without the wait, a claim and the
+// record of a send Sinch accepted can both vanish: the new master sees a
+// first attempt and the worker sends again. With it, the claim, and with it
+// everything Redis wrote before it (asynq's dequeue of the task included),
+// is on the replica before the request leaves, so a send whose record was
+// lost comes back as a second attempt, in doubt, reconciled with Sinch's
+// message list instead of sent again. The wait shares the claim's round
+// trip (one pipeline); it costs the replication delay, and a replica that
+// does not answer in time costs timeout and is counted (ReplicaMisses),
+// not refused: the send goes on as it would without the wait.
+func (s *Store) SetReplicaWait(timeout time.Duration) { s.replicaWait = timeout }
+
+// ReplicaMisses counts the claims no replica acknowledged within the
+// SetReplicaWait timeout.
+func (s *Store) ReplicaMisses() int64 { return s.replicaMisses.Load() }
+
 // ClaimSend decides whether a worker may send to recipient rk, and if so
 // locks it for ttl and returns this attempt's number (1 for the first).
 func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
 	k := s.keys(id)
-	res, err := claimScript.Run(ctx, s.rdb,
-		[]string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts},
-		rk, token, ttl.Milliseconds(), retentionSeconds).Slice()
+	keys := []string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts}
+	args := []any{rk, token, ttl.Milliseconds(), retentionSeconds}
+	var res []any
+	var err error
+	if s.replicaWait > 0 {
+		res, err = s.claimDurably(ctx, keys, args)
+	} else {
+		res, err = claimScript.Run(ctx, s.rdb, keys, args...).Slice()
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
 	}
 	c, _ := res[0].(string)
 	n, _ := res[1].(int64)
 	return Claim(c), int(n), nil
+}
+
+// claimDurably runs the claim script and WAIT 1 in one pipeline: WAIT
+// waits for the writes of its own connection, so it must follow the claim
+// on the same one.
+func (s *Store) claimDurably(ctx context.Context, keys []string, args []any) ([]any, error) {
+	for try := 0; ; try++ {
+		pipe := s.rdb.Pipeline()
+		claim := claimScript.EvalSha(ctx, pipe, keys, args...)
+		wait := pipe.Do(ctx, "WAIT", 1, s.replicaWait.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		if err := claim.Err(); err != nil {
+			if try == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				if err := claimScript.Load(ctx, s.rdb).Err(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, err
+		}
+		if n, err := wait.Int(); err != nil || n < 1 {
+			s.replicaMisses.Add(1)
+		}
+		return claim.Slice()
+	}
 }
 
 // Release drops the lock taken by ClaimSend, if this token still holds it.

@@ -360,3 +360,27 @@ func TestRegisterCountsPendingAndBoundsTheSeenSet(t *testing.T) {
 		t.Errorf("TTL of the upload's seen set: got %v (%v), want at most %v", ttl, err, seenTTL)
 	}
 }
+
+// With a replica wait, ClaimSend decides as without it; a Redis with no
+// replica acknowledges nothing, which is counted and does not stop the
+// claim. The claim script is loaded again after a SCRIPT FLUSH.
+func TestClaimSendWaitsForReplica(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	s.SetReplicaWait(20 * time.Millisecond)
+	create(t, s, ctx, "c")
+	rs := regs(1)
+	s.Register(ctx, "c", "r", rs)
+	for i, want := range []Claim{ClaimOK, ClaimBusy} {
+		if i == 1 {
+			s.Redis().ScriptFlush(ctx)
+		}
+		c, n, err := s.ClaimSend(ctx, "c", rs[0].Key, fmt.Sprint("tok", i), time.Minute)
+		if err != nil || c != want || (want == ClaimOK && n != 1) {
+			t.Fatalf("claim %d: got %s, attempt %d (%v); want %s", i, c, n, err, want)
+		}
+	}
+	if got := s.ReplicaMisses(); got != 2 {
+		t.Fatalf("ReplicaMisses: got %d, want 2 (no replica answers)", got)
+	}
+}

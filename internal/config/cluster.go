@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -59,4 +61,35 @@ func parseClusterURL(raw string) (asynq.RedisClusterClientOpt, error) {
 func IsCluster(opt asynq.RedisConnOpt) bool {
 	_, ok := opt.(asynq.RedisClusterClientOpt)
 	return ok
+}
+
+// DefaultReplicaWait is how long a worker under Sentinel waits, per claim,
+// for a replica to hold it (campaign.Store.SetReplicaWait): replication on
+// a LAN takes well under a millisecond, and a replica that is down costs
+// each claim this long, so it stays short.
+const DefaultReplicaWait = 100 * time.Millisecond
+
+// ReplicaWait reads the worker's --replica-wait for the Redis of opt:
+// "auto" is DefaultReplicaWait under Sentinel (redis-sentinel://) and off
+// otherwise, "off" or 0 is off, a duration is that. A Redis Cluster takes
+// none: WAIT has no key to route it to the claim's node.
+func ReplicaWait(v string, opt asynq.RedisConnOpt) (time.Duration, error) {
+	_, sentinel := opt.(asynq.RedisFailoverClientOpt)
+	switch v = strings.TrimSpace(v); v {
+	case "auto", "":
+		if sentinel {
+			return DefaultReplicaWait, nil
+		}
+		return 0, nil
+	case "off":
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--replica-wait must be auto, off or a duration such as 100ms, got %q", v)
+	}
+	if d > 0 && IsCluster(opt) {
+		return 0, errors.New("--replica-wait: not supported on a Redis Cluster (REDIS_URL redis-cluster://); use auto or off")
+	}
+	return d, nil
 }

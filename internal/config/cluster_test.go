@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -92,5 +93,33 @@ func TestSentinelURL(t *testing.T) {
 	}
 	if _, err := load(t, "redis-sentinel://127.0.0.1:27201"); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Errorf("sentinel URL without master: got %v, want an error naming REDIS_URL", err)
+	}
+}
+
+func TestReplicaWait(t *testing.T) {
+	t.Parallel()
+	sentinel := asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:1"}}
+	plain := asynq.RedisClientOpt{Addr: "a:1"}
+	cluster := asynq.RedisClusterClientOpt{Addrs: []string{"a:1"}}
+	for _, tc := range []struct {
+		v    string
+		opt  asynq.RedisConnOpt
+		want time.Duration
+		err  string
+	}{
+		{"auto", sentinel, DefaultReplicaWait, ""},
+		{"auto", plain, 0, ""},
+		{"auto", cluster, 0, ""},
+		{"off", sentinel, 0, ""},
+		{"250ms", plain, 250 * time.Millisecond, ""},
+		{"0", cluster, 0, ""},
+		{"10ms", cluster, 0, "not supported on a Redis Cluster"},
+		{"soon", sentinel, 0, "--replica-wait must be auto, off or a duration"},
+		{"-1s", sentinel, 0, "--replica-wait must be"},
+	} {
+		got, err := ReplicaWait(tc.v, tc.opt)
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) || got != tc.want {
+			t.Errorf("ReplicaWait(%q, %T): got %s, %v; want %s, %q", tc.v, tc.opt, got, err, tc.want, tc.err)
+		}
 	}
 }
