@@ -19,6 +19,10 @@ const (
 	ClaimCancelled Claim = "cancelled" // recipient or campaign cancelled: do not send
 	ClaimPaused    Claim = "paused"    // campaign paused: try again later, not a failure
 	ClaimBusy      Claim = "busy"      // another execution holds the recipient: try later
+	// ClaimUnreplicated: locked, but no replica acknowledged the claim within
+	// the replica wait (see SetReplicaWait): do not send now. The lock is
+	// held; the caller releases it.
+	ClaimUnreplicated Claim = "unreplicated"
 )
 
 // claimScript checks status and campaign control and takes a short lock, in
@@ -78,9 +82,11 @@ return {t[1], t[2], p[1], p[2]}
 // is on the replica before the request leaves, so a send whose record was
 // lost comes back as a second attempt, in doubt, reconciled with Sinch's
 // message list instead of sent again. The wait shares the claim's round
-// trip (one pipeline); it costs the replication delay, and a replica that
-// does not answer in time costs timeout and is counted (ReplicaMisses),
-// not refused: the send goes on as it would without the wait.
+// trip (one pipeline) and costs the replication delay. A claim no replica
+// acknowledged in time is ClaimUnreplicated and counted (ReplicaMisses):
+// it may live only on a master that has just been replaced (its writes
+// after the promotion are lost), so the send waits for a master whose
+// replica answers rather than go out on a claim that may vanish.
 func (s *Store) SetReplicaWait(timeout time.Duration) { s.replicaWait = timeout }
 
 // ReplicaMisses counts the claims no replica acknowledged within the
@@ -126,10 +132,12 @@ func (s *Store) claimDurably(ctx context.Context, keys []string, args []any) ([]
 			}
 			return nil, err
 		}
-		if n, err := wait.Int(); err != nil || n < 1 {
+		res, err := claim.Slice()
+		if n, werr := wait.Int(); err == nil && len(res) > 0 && res[0] == string(ClaimOK) && (werr != nil || n < 1) {
 			s.replicaMisses.Add(1)
+			res[0] = string(ClaimUnreplicated)
 		}
-		return claim.Slice()
+		return res, err
 	}
 }
 
