@@ -83,11 +83,21 @@ return {t[1], t[2], p[1], p[2]}
 // lost comes back as a second attempt, in doubt, reconciled with Sinch's
 // message list instead of sent again. The wait shares the claim's round
 // trip (one pipeline) and costs the replication delay. A claim no replica
-// acknowledged in time is ClaimUnreplicated and counted (ReplicaMisses):
-// it may live only on a master that has just been replaced (its writes
-// after the promotion are lost), so the send waits for a master whose
-// replica answers rather than go out on a claim that may vanish.
+// acknowledged in time is counted (ReplicaMisses) and, for the first
+// ReplicaGrace of a run of such claims, answered ClaimUnreplicated: it may
+// live only on a master that has just been replaced (its writes after the
+// promotion are lost), so the send waits for the clients to move to the
+// new master. Past the grace, the replica is taken to be gone (e.g. the
+// old master was the only other node and is dead) and claims are ClaimOK
+// again, as without the wait: a campaign does not stop for want of a
+// replica, and with no replica there is no failover to lose writes to.
 func (s *Store) SetReplicaWait(timeout time.Duration) { s.replicaWait = timeout }
+
+// ReplicaGrace is how long claims no replica acknowledges are held back
+// before sends go on without one: longer than clients take to follow a
+// promotion (Sentinel tells them at once), short enough not to stall a
+// campaign on a deployment that lost its only replica.
+const ReplicaGrace = 10 * time.Second
 
 // ReplicaMisses counts the claims no replica acknowledged within the
 // SetReplicaWait timeout.
@@ -133,11 +143,20 @@ func (s *Store) claimDurably(ctx context.Context, keys []string, args []any) ([]
 			return nil, err
 		}
 		res, err := claim.Slice()
-		if n, werr := wait.Int(); err == nil && len(res) > 0 && res[0] == string(ClaimOK) && (werr != nil || n < 1) {
-			s.replicaMisses.Add(1)
+		if err != nil || len(res) == 0 || res[0] != string(ClaimOK) {
+			return res, err
+		}
+		if n, werr := wait.Int(); werr == nil && n >= 1 {
+			s.missingSince.Store(0)
+			return res, nil
+		}
+		s.replicaMisses.Add(1)
+		now := s.now().UnixNano()
+		s.missingSince.CompareAndSwap(0, now)
+		if now-s.missingSince.Load() < int64(ReplicaGrace) {
 			res[0] = string(ClaimUnreplicated)
 		}
-		return res, err
+		return res, nil
 	}
 }
 

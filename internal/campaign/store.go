@@ -51,8 +51,11 @@ type Store struct {
 	// replicaWait, when positive, makes ClaimSend wait that long at most
 	// for a replica to hold the claim (see SetReplicaWait).
 	replicaWait time.Duration
-	// replicaMisses counts claims no replica acknowledged in time.
+	// replicaMisses counts claims no replica acknowledged in time;
+	// missingSince is when the current run of them began (unix ns, 0: the
+	// last claim was acknowledged).
 	replicaMisses atomic.Int64
+	missingSince  atomic.Int64
 	last          atomic.Pointer[campaignKeys] // see keys
 }
 

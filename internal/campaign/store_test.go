@@ -363,8 +363,9 @@ func TestRegisterCountsPendingAndBoundsTheSeenSet(t *testing.T) {
 
 // With a replica wait, a claim no replica acknowledges (this Redis has
 // none) takes the lock but says ClaimUnreplicated, and is counted; other
-// answers are as without the wait. The claim script is loaded again after
-// a SCRIPT FLUSH.
+// answers are as without the wait; after ReplicaGrace without a replica,
+// claims are ok again. The claim script is loaded again after a SCRIPT
+// FLUSH.
 func TestClaimSendWaitsForReplica(t *testing.T) {
 	t.Parallel()
 	s, ctx := newStore(t)
@@ -383,5 +384,13 @@ func TestClaimSendWaitsForReplica(t *testing.T) {
 	}
 	if got := s.ReplicaMisses(); got != 1 {
 		t.Fatalf("ReplicaMisses: got %d, want 1 (no replica answers the claim that took the lock)", got)
+	}
+	// Past ReplicaGrace of unacknowledged claims the replica is taken to be
+	// gone, and claims are ClaimOK again.
+	s.Release(ctx, "c", rs[0].Key, "tok0")
+	start := time.Now()
+	s.now = func() time.Time { return start.Add(ReplicaGrace) }
+	if c, _, err := s.ClaimSend(ctx, "c", rs[0].Key, "tok2", time.Minute); err != nil || c != ClaimOK {
+		t.Fatalf("claim after the grace: got %s (%v), want ok", c, err)
 	}
 }
