@@ -124,41 +124,53 @@ func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Du
 	return Claim(c), int(n), nil
 }
 
-// claimDurably runs the claim script and WAIT 1 in one pipeline: WAIT
-// waits for the writes of its own connection, so it must follow the claim
-// on the same one.
+// claimDurably is the claim script followed by WAIT (runDurably).
 func (s *Store) claimDurably(ctx context.Context, keys []string, args []any) ([]any, error) {
+	res, acked, err := s.runDurably(ctx, claimScript, keys, args)
+	if err == nil && !acked && len(res) > 0 && res[0] == string(ClaimOK) {
+		res[0] = string(ClaimUnreplicated)
+	}
+	return res, err
+}
+
+// runDurably runs script and WAIT 1 in one pipeline (WAIT waits for the
+// writes of its own connection, so it must follow the script on the same
+// one). acked is false when no replica acknowledged in time and the
+// current run of such misses is younger than ReplicaGrace.
+func (s *Store) runDurably(ctx context.Context, script *redis.Script, keys []string, args []any) (res []any, acked bool, err error) {
 	for try := 0; ; try++ {
 		pipe := s.rdb.Pipeline()
-		claim := claimScript.EvalSha(ctx, pipe, keys, args...)
+		run := script.EvalSha(ctx, pipe, keys, args...)
 		wait := pipe.Do(ctx, "WAIT", 1, s.replicaWait.Milliseconds())
 		_, _ = pipe.Exec(ctx)
-		if err := claim.Err(); err != nil {
+		if err := run.Err(); err != nil {
 			if try == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
-				if err := claimScript.Load(ctx, s.rdb).Err(); err != nil {
-					return nil, err
+				if err := script.Load(ctx, s.rdb).Err(); err != nil {
+					return nil, false, err
 				}
 				continue
 			}
-			return nil, err
+			return nil, false, err
 		}
-		res, err := claim.Slice()
-		if err != nil || len(res) == 0 || res[0] != string(ClaimOK) {
-			return res, err
+		res, err := run.Slice()
+		if err != nil {
+			return nil, false, err
 		}
 		if n, werr := wait.Int(); werr == nil && n >= 1 {
 			s.missingSince.Store(0)
-			return res, nil
+			return res, true, nil
 		}
 		s.replicaMisses.Add(1)
 		now := s.now().UnixNano()
 		s.missingSince.CompareAndSwap(0, now)
-		if now-s.missingSince.Load() < int64(ReplicaGrace) {
-			res[0] = string(ClaimUnreplicated)
-		}
-		return res, nil
+		return res, now-s.missingSince.Load() >= int64(ReplicaGrace), nil
 	}
 }
+
+// ErrUnreplicated is FinishSent's answer when the record reached Redis but
+// no replica acknowledged it within the replica wait: it may be lost in a
+// failover under way, so the caller writes it again (to the new master).
+var ErrUnreplicated = errors.New("no Redis replica acknowledged the write within the replica wait")
 
 // Release drops the lock taken by ClaimSend, if this token still holds it.
 func (s *Store) Release(ctx context.Context, id, rk, token string) error {
@@ -188,9 +200,20 @@ func (s *Store) FinishSent(ctx context.Context, id, rk, token string, rec Record
 	apKeys, apArgs := countFinalArgs(k, "0")
 	keys = append(keys, k.Lock(rk), apKeys[0], apKeys[2])
 	args = append(append(args, token), apArgs[1:]...)
-	res, err := sentScript.Run(ctx, s.rdb, keys, args...).Slice()
+	var res []any
+	acked := true
+	if s.replicaWait > 0 {
+		// A send Sinch accepted whose record a failover drops is sent again
+		// when Sinch's list cannot show it (dispatch retention 0).
+		res, acked, err = s.runDurably(ctx, sentScript, keys, args)
+	} else {
+		res, err = sentScript.Run(ctx, s.rdb, keys, args...).Slice()
+	}
 	if err != nil {
 		return Sent{}, fmt.Errorf("recipient %s -> %s: %w", rk, StatusSent, err)
+	}
+	if !acked {
+		return Sent{}, fmt.Errorf("recipient %s -> %s: %w", rk, StatusSent, ErrUnreplicated)
 	}
 	var out Sent
 	out.Fresh, _ = transitionResult(res[:2])

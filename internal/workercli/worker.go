@@ -136,7 +136,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	store.SetReplicaWait(claimWait)
 	defer func() {
 		if n := store.ReplicaMisses(); n > 0 {
-			logger.Warn("sends held back because no Redis replica acknowledged their claim within --replica-wait (each was retried)", "claims", n, "replica_wait", claimWait)
+			logger.Warn("writes no Redis replica acknowledged within --replica-wait (claims held back, send records written again)", "writes", n, "replica_wait", claimWait)
 		}
 	}()
 	handler, err := jobs.NewSendHandler(client, store, limiter, jobs.HandlerConfig{
