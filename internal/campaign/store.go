@@ -97,9 +97,17 @@ func (s *Store) keys(id string) keyspace.Campaign {
 
 // Store reads and writes campaigns in Redis.
 type Store struct {
-	rdb  redis.UniversalClient
-	now  func() time.Time
-	last atomic.Pointer[campaignKeys] // see keys
+	rdb redis.UniversalClient
+	now func() time.Time
+	// replicaWait, when positive, makes ClaimSend wait that long at most
+	// for a replica to hold the claim (see SetReplicaWait).
+	replicaWait time.Duration
+	// replicaMisses counts claims no replica acknowledged in time;
+	// missingSince is when the current run of them began (unix ns, 0: the
+	// last claim was acknowledged).
+	replicaMisses atomic.Int64
+	missingSince  atomic.Int64
+	last          atomic.Pointer[campaignKeys] // see keys
 }
 
 // NewStore returns a Store on rdb.

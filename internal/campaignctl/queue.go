@@ -66,27 +66,30 @@ func asynqLastError(msg []byte) string {
 	return ""
 }
 
-// scanTaskIDs calls fn with the ID of every send task of campaignID in
-// queue's state set ("scheduled" or "retry") and the Unix second it is due
-// at (the member's score).
-func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, campaignID string, fn func(taskID string, due int64) error) error {
-	match := jobs.TaskID(campaignID, "*")
-	var cursor uint64
-	for {
-		kv, next, err := rdb.ZScan(ctx, asynqZSet(queue, state), cursor, match, 1000).Result()
-		if err != nil {
-			return fmt.Errorf("scan %s tasks: %w", state, err)
-		}
-		for i := 0; i < len(kv); i += 2 { // member, score
-			due, _ := strconv.ParseInt(kv[i+1], 10, 64)
-			if err := fn(kv[i], due); err != nil {
-				return err
+// scanTaskIDs calls fn with the queue, the ID and the due Unix second (the
+// member's score) of every send task of the campaign in the state set
+// ("scheduled" or "retry") of each of its send queues (jobs.SendQueues).
+func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, def campaign.Definition, state string, fn func(queue, taskID string, due int64) error) error {
+	match := jobs.TaskID(def.ID, "*")
+	for _, queue := range jobs.SendQueues(def) {
+		var cursor uint64
+		for {
+			kv, next, err := rdb.ZScan(ctx, asynqZSet(queue, state), cursor, match, 1000).Result()
+			if err != nil {
+				return fmt.Errorf("scan %s tasks: %w", state, err)
+			}
+			for i := 0; i < len(kv); i += 2 { // member, score
+				due, _ := strconv.ParseInt(kv[i+1], 10, 64)
+				if err := fn(queue, kv[i], due); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
 			}
 		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
 	}
+	return nil
 }
 
 // taskCounter counts a campaign's tasks waiting in asynq (a
@@ -107,8 +110,7 @@ type taskCounter struct{ rdb redis.UniversalClient }
 // sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, paused bool) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
-	q := jobs.SendQueue(def.Priority)
-	err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, func(id string, _ int64) error {
+	err := scanTaskIDs(ctx, c.rdb, def, "scheduled", func(_, id string, _ int64) error {
 		if n, chunk := jobs.TaskRecipients(def.ID, id); chunk {
 			tc.Scheduled += n
 		} else {
@@ -119,16 +121,16 @@ func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, pa
 	if err != nil {
 		return tc, err
 	}
-	var unsure []string // paused only: read each one's last error
-	err = scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, func(id string, due int64) error {
+	var unsure []queuedTask // paused only: read each one's last error
+	err = scanTaskIDs(ctx, c.rdb, def, "retry", func(q, id string, due int64) error {
 		n, _ := jobs.TaskRecipients(def.ID, id)
 		switch {
 		case def.Window != nil && def.Window.Opens(time.Unix(due, 0)):
 			tc.WaitingWindow += n
 		case paused:
-			unsure = append(unsure, id)
+			unsure = append(unsure, queuedTask{q, id})
 			if len(unsure) == lastErrorBatch {
-				err := c.classify(ctx, q, def.ID, unsure, &tc)
+				err := c.classify(ctx, def.ID, unsure, &tc)
 				unsure = unsure[:0]
 				return err
 			}
@@ -140,23 +142,26 @@ func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, pa
 	if err != nil {
 		return tc, err
 	}
-	return tc, c.classify(ctx, q, def.ID, unsure, &tc)
+	return tc, c.classify(ctx, def.ID, unsure, &tc)
 }
+
+// queuedTask is a task ID and the queue it is in.
+type queuedTask struct{ queue, id string }
 
 // lastErrorBatch is how many tasks' last errors one round trip reads.
 const lastErrorBatch = 500
 
-// classify counts the recipients of tasks of queue by the error asynq
+// classify counts the recipients of tasks by the error asynq
 // recorded with each: waiting for the window or the resume, else
 // retrying. A task gone meanwhile is not counted.
-func (c taskCounter) classify(ctx context.Context, queue, campaignID string, ids []string, tc *campaign.TaskCounts) error {
+func (c taskCounter) classify(ctx context.Context, campaignID string, ids []queuedTask, tc *campaign.TaskCounts) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	cmds := make([]*redis.StringCmd, len(ids))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, asynqTaskKey(queue, id), "msg")
+		for i, t := range ids {
+			cmds[i] = p.HGet(ctx, asynqTaskKey(t.queue, t.id), "msg")
 		}
 		return nil
 	})
@@ -168,7 +173,7 @@ func (c taskCounter) classify(ctx context.Context, queue, campaignID string, ids
 		if err != nil {
 			continue
 		}
-		n, _ := jobs.TaskRecipients(campaignID, ids[i])
+		n, _ := jobs.TaskRecipients(campaignID, ids[i].id)
 		switch jobs.Waiting(asynqLastError(msg)) {
 		case jobs.WaitingWindow:
 			tc.WaitingWindow += n
@@ -196,27 +201,30 @@ type RetryCounts struct {
 // archivePage is how many archived tasks one Inspector call lists.
 const archivePage = 1000
 
-// archivedSends lists the campaign's archived send tasks in queue.
-func (c *Controller) archivedSends(queue, id string) ([]*asynq.TaskInfo, error) {
-	prefix := jobs.TaskID(id, "")
+// archivedSends lists the campaign's archived send tasks in its send queues.
+func (c *Controller) archivedSends(def campaign.Definition) ([]*asynq.TaskInfo, error) {
+	prefix := jobs.TaskID(def.ID, "")
 	var out []*asynq.TaskInfo
-	for page := 1; ; page++ {
-		infos, err := c.insp.ListArchivedTasks(queue, asynq.Page(page), asynq.PageSize(archivePage))
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			return nil, nil // nothing was ever queued there
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list archived tasks: %w", err)
-		}
-		for _, info := range infos {
-			if info.Type == jobs.TypeSend && strings.HasPrefix(info.ID, prefix) {
-				out = append(out, info)
+	for _, queue := range jobs.SendQueues(def) {
+		for page := 1; ; page++ {
+			infos, err := c.insp.ListArchivedTasks(queue, asynq.Page(page), asynq.PageSize(archivePage))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				break // nothing was ever queued there
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list archived tasks: %w", err)
+			}
+			for _, info := range infos {
+				if info.Type == jobs.TypeSend && strings.HasPrefix(info.ID, prefix) {
+					out = append(out, info)
+				}
+			}
+			if len(infos) < archivePage {
+				break
 			}
 		}
-		if len(infos) < archivePage {
-			return out, nil
-		}
 	}
+	return out, nil
 }
 
 // retryFailed re-queues the campaign's failed sends, and only those: each
@@ -233,7 +241,7 @@ func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (
 		return res, err
 	}
 	// Listed first: re-queueing removes tasks from the archive being paged.
-	archived, err := c.archivedSends(jobs.SendQueue(def.Priority), def.ID)
+	archived, err := c.archivedSends(def)
 	if err != nil {
 		return res, err
 	}
@@ -255,7 +263,7 @@ func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (
 
 // requeue replaces one archived task; false when its recipient is not failed.
 func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info *asynq.TaskInfo) (bool, error) {
-	p, task, err := jobs.ResendTask(info.Payload, def.Priority)
+	p, task, err := jobs.ResendTask(info.Payload, info.Queue)
 	if err != nil {
 		return false, nil // a poison payload stays archived
 	}
@@ -291,9 +299,8 @@ func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info 
 // faster than deleting from a list.
 func (c *Controller) deleteWaitingTasks(ctx context.Context, def campaign.Definition) (int64, error) {
 	var n int64
-	queue := jobs.SendQueue(def.Priority)
 	for _, state := range []string{"scheduled", "retry"} {
-		err := scanTaskIDs(ctx, c.rdb, queue, state, def.ID, func(tid string, _ int64) error {
+		err := scanTaskIDs(ctx, c.rdb, def, state, func(queue, tid string, _ int64) error {
 			switch err := c.insp.DeleteTask(queue, tid); {
 			case err == nil:
 				n++

@@ -26,7 +26,7 @@ func archive(t *testing.T, ropt asynq.RedisConnOpt, store *campaign.Store, id st
 	err := store.ScanRecipients(ctx, id, func(rk string, _ campaign.Status, rec campaign.Record) error {
 		p := jobs.SendPayload{CampaignID: id, Key: rk, Row: rec.Row, Channel: rec.Channel, Identity: rec.Identity,
 			Message: sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}}
-		task, err := jobs.NewSendTask(p, campaign.PriorityNormal, time.Time{})
+		task, err := jobs.NewSendTask(p, jobs.QueueDefault, time.Time{})
 		if err != nil {
 			return err
 		}
@@ -112,8 +112,8 @@ func TestStatusCountsTheRecipientsOfChunkTasks(t *testing.T) {
 	one := jobs.SendPayload{CampaignID: "c", Key: campaign.RecipientKey(sinch.ChannelSMS, "+15550000007"), Row: 9,
 		Channel: sinch.ChannelSMS, Identity: "+15550000007", Message: sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}}
 	tasks := []func() (*asynq.Task, error){
-		func() (*asynq.Task, error) { return jobs.NewChunkTask(chunk, campaign.PriorityNormal, later) },
-		func() (*asynq.Task, error) { return jobs.NewSendTask(one, campaign.PriorityNormal, later) },
+		func() (*asynq.Task, error) { return jobs.NewChunkTask(chunk, jobs.QueueDefault, later) },
+		func() (*asynq.Task, error) { return jobs.NewSendTask(one, jobs.QueueDefault, later) },
 	}
 	for _, build := range tasks {
 		task, err := build()

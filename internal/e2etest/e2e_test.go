@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
@@ -32,6 +33,7 @@ import (
 type stack struct {
 	t     *testing.T
 	redis *redistest.Redis
+	rdb   redis.UniversalClient // redis.Client, or a cluster's client (newClusterStack)
 	sim   *sinchsim.Server
 	url   string
 	env   map[string]string
@@ -42,15 +44,22 @@ func newStack(t *testing.T, cfg sinchsim.Config) *stack {
 	r := redistest.New(t)
 	cfg.ProcessingMode = sinchsim.ModeDispatch
 	sim, url := sinchsimtest.Serve(t, cfg)
-	return &stack{t: t, redis: r, sim: sim, url: url, env: map[string]string{
-		"REDIS_URL":        r.URL(),
+	return &stack{t: t, redis: r, rdb: r.Client, sim: sim, url: url, env: simEnv(url, r.URL())}
+}
+
+// simEnv is the environment of the commands: Redis at redisURL and the
+// simulator at simURL.
+func simEnv(simURL, redisURL string) map[string]string {
+	url := simURL
+	return map[string]string{
+		"REDIS_URL":        redisURL,
 		"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
 		"SINCH_APP_ID":     sinchsim.DefaultAppID,
 		"SINCH_KEY_ID":     sinchsim.DefaultKeyID,
 		"SINCH_KEY_SECRET": sinchsim.DefaultKeySecret,
 		"SINCH_BASE_URL":   url,
 		"SINCH_AUTH_URL":   url + "/oauth2/token",
-	}}
+	}
 }
 
 func (s *stack) getenv(k string) string { return s.env[k] }
@@ -91,7 +100,7 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	done := make(chan error, 1)
 	var logs logbuf.Buffer
 	go func() { done <- workercli.Run(ctx, args, s.getenv, io.Discard, &logs) }()
-	store := campaign.NewStore(s.redis.Client)
+	store := campaign.NewStore(s.rdb)
 	var c campaign.Counters
 	finished := testwait.Until(timeout, func() bool {
 		var err error

@@ -395,7 +395,7 @@ func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
 		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
-		Window: r.opts.Window,
+		Window: r.opts.Window, QueueShards: jobs.ShardsFor(r.e.store.Redis()),
 	}
 	if ap, given := r.opts.autoPause(campaign.DefaultAutoPause); given {
 		def.AutoPause = &ap
@@ -811,7 +811,7 @@ func (r *run) enqueueLoop(ctx context.Context) {
 			continue // drain after a failure
 		}
 		n := int64(len(c.Recipients))
-		task, err := jobs.NewChunkTask(c, r.opts.Priority, r.opts.ProcessAt)
+		task, err := jobs.NewChunkTask(c, jobs.SendShard(r.def, jobs.ChunkTaskID(c)), r.opts.ProcessAt)
 		if err != nil {
 			r.setErr(err)
 			continue

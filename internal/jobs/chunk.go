@@ -202,17 +202,19 @@ func TaskRecipients(campaignID, taskID string) (n int64, chunk bool) {
 // runs again and skips the recipients already sent.
 const chunkTimeout = time.Hour
 
-// NewChunkTask builds the task for c in the Asynq queue of priority, to run
+// NewChunkTask builds the task for c in queue (SendShard of the chunk's
+// ChunkTaskID, so a re-run of the upload picks the same queue and its task
+// ID conflicts there), to run
 // at processAt (zero: now). A finished chunk is not retained: its
 // recipients' statuses say what a re-run must not send again.
-func NewChunkTask(c *ChunkPayload, priority campaign.Priority, processAt time.Time) (*asynq.Task, error) {
+func NewChunkTask(c *ChunkPayload, queue string, processAt time.Time) (*asynq.Task, error) {
 	b, err := encodeChunk(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode chunk payload: %w", err)
 	}
 	opts := []asynq.Option{
 		asynq.TaskID(ChunkTaskID(c)),
-		asynq.Queue(SendQueue(priority)),
+		asynq.Queue(queue),
 		asynq.MaxRetry(queueMaxRetry),
 		asynq.Timeout(chunkTimeout),
 	}
@@ -304,11 +306,16 @@ func (h *SendHandler) spawn(ctx context.Context, p SendPayload, err error) error
 	if a, ok := errors.AsType[*archived](err); ok {
 		p.Archive, processAt = a.reason, time.Time{}
 	}
-	priority := campaign.PriorityNormal
-	if p.Queue == sinch.QueueHigh {
-		priority = campaign.PriorityHigh
+	// The chunk's own queue: its shard, on a cluster (SendShard).
+	queue, ok := asynq.GetQueueName(ctx)
+	if !ok {
+		priority := campaign.PriorityNormal
+		if p.Queue == sinch.QueueHigh {
+			priority = campaign.PriorityHigh
+		}
+		queue = SendQueue(priority)
 	}
-	task, terr := NewSendTask(p, priority, processAt)
+	task, terr := NewSendTask(p, queue, processAt)
 	if terr != nil {
 		return terr
 	}

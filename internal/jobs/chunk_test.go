@@ -36,7 +36,7 @@ func (f *fixture) chunkOf(t *testing.T, n int) *ChunkPayload {
 
 func (f *fixture) chunkTask(t *testing.T, c *ChunkPayload) *asynq.Task {
 	t.Helper()
-	task, err := NewChunkTask(c, campaign.PriorityNormal, time.Time{})
+	task, err := NewChunkTask(c, QueueDefault, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestChunkSendsEachRecipientOnceAndArchivesTheFailedOnTheirOwn(t *testing.T)
 	if st := f.sim.Stats(); !errors.Is(err, asynq.SkipRetry) || !errors.As(err, &a) || a.reason == "" || st.Requests-st.TokenRequests != 12 {
 		t.Fatalf("failed recipient's task: got %v, want it archived with its reason and no call", err)
 	}
-	p, _, err := ResendTask(pending[0].Payload, campaign.PriorityNormal)
+	p, _, err := ResendTask(pending[0].Payload, QueueDefault)
 	if err != nil || p.Archive != "" || p.Key != failedKey {
 		t.Fatalf("ResendTask: got %+v (%v), want the send without its archive mark", p, err)
 	}

@@ -145,6 +145,9 @@ var (
 	// errQuietHours defers a send due outside its campaign's window.
 	errQuietHours = errors.New("outside the campaign's send window")
 	errBusy       = errors.New("recipient is being sent by another execution")
+	// errUnreplicated: a failover may be under way (see
+	// campaign.Store.SetReplicaWait).
+	errUnreplicated = errors.New("no Redis replica acknowledged the claim within --replica-wait")
 )
 
 // ProcessTask sends one message (TypeSend) or a chunk of them (TypeChunk,
@@ -206,6 +209,13 @@ func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore in
 		return &deferred{err: errPaused, delay: h.pausedDelay}
 	case campaign.ClaimBusy:
 		return &deferred{err: errBusy, delay: 5 * time.Second}
+	case campaign.ClaimUnreplicated:
+		// Noted as not sent, so the next attempt needs no reconciliation.
+		store := context.WithoutCancel(ctx)
+		h.store.NoteAttempt(store, p.CampaignID, p.Key, campaign.Record{Row: p.Row, Channel: p.Channel,
+			Identity: p.Identity, Attempts: attempt, Error: notSentReason + errUnreplicated.Error()})
+		h.store.Release(store, p.CampaignID, p.Key, token)
+		return &deferred{err: errUnreplicated, delay: time.Second}
 	}
 	// FinishSent drops the lock on the hot path; every other way out
 	// releases it here.

@@ -77,16 +77,16 @@ func (p SendPayload) smsRecord(rec *campaign.Record) {
 // and recipient, so enqueueing the same CSV twice creates nothing new.
 func TaskID(campaignID, key string) string { return "send:" + campaignID + ":" + key }
 
-// NewSendTask builds the task for p in the Asynq queue of priority, to run at
-// processAt (zero: now).
-func NewSendTask(p SendPayload, priority campaign.Priority, processAt time.Time) (*asynq.Task, error) {
+// NewSendTask builds the task for p in Asynq queue (SendShard of its
+// campaign), to run at processAt (zero: now).
+func NewSendTask(p SendPayload, queue string, processAt time.Time) (*asynq.Task, error) {
 	b, err := encodeSend(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode send payload: %w", err)
 	}
 	opts := []asynq.Option{
 		asynq.TaskID(TaskID(p.CampaignID, p.Key)),
-		asynq.Queue(SendQueue(priority)),
+		asynq.Queue(queue),
 		asynq.MaxRetry(queueMaxRetry),
 		asynq.Retention(TaskRetention),
 		asynq.Timeout(taskTimeout),
@@ -147,13 +147,13 @@ func decodeSend(b []byte) (SendPayload, error) {
 
 // ResendTask decodes a send task's payload and builds a fresh task for it:
 // the same ID and payload, with a new retry budget (campaign retry
-// replaces archived sends with these).
-func ResendTask(payload []byte, priority campaign.Priority) (SendPayload, *asynq.Task, error) {
+// replaces archived sends with these) in queue, the one the task was in.
+func ResendTask(payload []byte, queue string) (SendPayload, *asynq.Task, error) {
 	p, err := decodeSend(payload)
 	if err != nil {
 		return p, nil, err
 	}
 	p.Archive = ""
-	task, err := NewSendTask(p, priority, time.Time{})
+	task, err := NewSendTask(p, queue, time.Time{})
 	return p, task, err
 }

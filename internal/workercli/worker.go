@@ -39,6 +39,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		logFormat   = fs.String("log-format", "text", "log format: text or json")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		schedules   = fs.String("schedules", "", "recurring campaigns file, YAML or JSON (env SCHEDULES_FILE; see docs/campaigns.md)")
+		replicaWait = fs.String("replica-wait", "auto", "wait this long per claim for a Redis replica to hold it before sending, so a failover cannot make a send look new: auto (100ms under Sentinel, else off), off or a duration")
 		metricsAddr = fs.String("metrics-addr", "", "serve Prometheus /metrics on this address, e.g. :9100; empty: off (env WORKER_METRICS_ADDR)")
 	)
 	eviction := cli.RegisterEviction(fs)
@@ -82,6 +83,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	}
 	if *metricsAddr == "" {
 		*metricsAddr = strings.TrimSpace(getenv("WORKER_METRICS_ADDR"))
+	}
+	ropt, _ := settings.RedisOpt() // validated by Parse
+	claimWait, err := config.ReplicaWait(*replicaWait, ropt)
+	if err != nil {
+		return err
 	}
 	var sched *recurring.Config
 	if *schedules != "" {
@@ -130,7 +136,14 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if srv == 0 {
 		srv = max(1, conc/32)
 	}
-	handler, err := jobs.NewSendHandler(client, campaign.NewStore(rdb), limiter, jobs.HandlerConfig{
+	store := campaign.NewStore(rdb)
+	store.SetReplicaWait(claimWait)
+	defer func() {
+		if n := store.ReplicaMisses(); n > 0 {
+			logger.Warn("writes no Redis replica acknowledged within --replica-wait (claims held back, send records written again)", "writes", n, "replica_wait", claimWait)
+		}
+	}()
+	handler, err := jobs.NewSendHandler(client, store, limiter, jobs.HandlerConfig{
 		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
 		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
 		ChunkConcurrency: conc, // chunk recipients in flight, as many as single sends
@@ -138,7 +151,6 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	ropt, _ := settings.RedisOpt()
 	if *metricsAddr != "" {
 		stopMetrics, err := cli.ServeMetrics(met, *metricsAddr, ropt, logger)
 		if err != nil {
@@ -172,7 +184,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		muxOpts = append(muxOpts, jobs.WithScheduleFire(runner.Handler()))
 		logger.Info("schedules loaded", "file", *schedules, "schedules", len(sched.Entries))
 	}
-	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues)
+	// On a Redis Cluster campaigns spread their sends over shard queues
+	// (jobs.SendShard); the worker serves every shard.
+	shards := jobs.ShardsFor(rdb)
+	qs = jobs.ShardQueues(qs, shards)
+	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues, "queue_shards", max(1, shards), "replica_wait", claimWait)
 	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
 		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
 	}, jobs.NewMux(handler, muxOpts...))

@@ -24,7 +24,8 @@ type RedisOptions struct {
 	// restart on the same directory finds the data again; otherwise the
 	// server persists nothing.
 	AppendOnly bool
-	// Args are more redis-server options, e.g. "--maxmemory", "20mb".
+	// Args are more redis-server options, e.g. "--maxmemory", "20mb" or
+	// "--replicaof".
 	Args []string
 }
 
@@ -141,6 +142,9 @@ func (s *Redis) Close() {
 
 // Pid is the process ID of the running server.
 func (s *Redis) Pid() int { return s.cmd.Process.Pid }
+
+// Port is the server's TCP port.
+func (s *Redis) Port() int { return s.port }
 
 // URL is the redis:// URL binaries take in REDIS_URL.
 func (s *Redis) URL() string { return "redis://" + s.Addr + "/0" }
