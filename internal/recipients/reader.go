@@ -55,8 +55,8 @@ type Reader struct {
 	// fallback campaign (the phone column for phone-based ones); nil
 	// otherwise.
 	identityIdx []int
-	varIdx     []int
-	err        error // sticky: io.EOF or a fatal error
+	varIdx      []int
+	err         error // sticky: io.EOF or a fatal error
 }
 
 // records is the CSV layer of a Reader: the file's text as UTF-8 (see
