@@ -44,6 +44,11 @@ type Options struct {
 
 	// Channel is the default channel; a "channel" column overrides it. Defaults to SMS.
 	Channel sinch.Channel
+	// Channels, when it lists two or more, is the campaign's ordered
+	// channel fallback (recipients.Options.Channels): sent as
+	// channel_priority_order with one identity per channel. Channel is its
+	// first.
+	Channels []sinch.Channel
 	// Priority selects both Sinch's queue and the Asynq queue. Defaults to normal.
 	Priority campaign.Priority
 	// ContentType is each send's message_content_type; "" sends none.
@@ -295,7 +300,7 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 // header suits the message source.
 func (o *Options) reader(csv io.Reader) (*recipients.Reader, error) {
 	reader, err := recipients.NewReader(csv, recipients.Options{
-		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel,
+		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel, Channels: o.Channels,
 		MaxBytes: o.MaxBytes, MaxRowBytes: o.MaxRowBytes, MaxFieldBytes: o.MaxFieldBytes, MaxColumns: o.MaxColumns,
 		Encoding: o.Encoding, StrictQuotes: o.StrictQuotes,
 	})
@@ -323,7 +328,7 @@ func (o Options) CheckHeader(csv io.Reader) error {
 // auto-pause settings given.
 func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
-		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
+		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel, Channels: r.opts.Channels,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
 		Window: r.opts.Window,
 	}
@@ -340,6 +345,9 @@ func (r *run) createCampaign(ctx context.Context) error {
 	if !stored.Window.Equal(def.Window) {
 		// Tasks carry the window: two windows in one campaign would be both.
 		return fmt.Errorf("campaign %s exists with send window %s; use the same window or a new campaign ID", def.ID, describeWindow(stored.Window))
+	}
+	if err := sameChannels(stored, def); err != nil { // channels.go
+		return err
 	}
 	if !created {
 		// A re-run changes only the auto-pause settings it was given.
@@ -551,12 +559,12 @@ func (r *run) prepareRow(it *item) error {
 	if err != nil {
 		return err
 	}
-	if tm := msg.TextMessage; tm != nil {
-		if row.Channel == sinch.ChannelSMS {
-			if it.p.sms, it.rowErr = r.measure(row, tm); it.rowErr != nil {
-				return nil
-			}
+	if text, ok := msg.TextFor(sinch.ChannelSMS); ok && sendsOn(row, sinch.ChannelSMS) {
+		if it.p.sms, it.rowErr = r.measure(row, &msg, text); it.rowErr != nil {
+			return nil
 		}
+		it.text, _ = msg.TextFor(sinch.ChannelSMS)
+	} else if tm := msg.TextMessage; tm != nil {
 		it.text = tm.Text
 	}
 	key := campaign.RecipientKey(row.Channel, row.Identity)
@@ -577,18 +585,21 @@ func (r *run) prepareRow(it *item) error {
 		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
 		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
 		Window: r.opts.Window, SegmentPrice: segPrice, ContentType: r.opts.ContentType,
+		Channels: r.opts.Channels, Identities: otherIdentities(row),
 	}, r.opts.Priority, r.opts.ProcessAt)
 	return err
 }
 
-// measure applies --gsm-safe to an SMS text (in place), counts its
-// segments and rejects it above --max-segments.
-func (r *run) measure(row recipients.Row, tm *sinch.TextMessage) (*smsCount, *recipients.RowError) {
+// measure applies --gsm-safe to the SMS text of msg (in place), counts
+// its segments and rejects it above --max-segments.
+func (r *run) measure(row recipients.Row, msg *sinch.AppMessage, text string) (*smsCount, *recipients.RowError) {
 	c := &smsCount{}
 	if r.opts.SMS.GSMSafe {
-		tm.Text, c.changed = sms.GSMSafe(tm.Text)
+		if text, c.changed = sms.GSMSafe(text); c.changed {
+			msg.SetTextFor(sinch.ChannelSMS, text, false)
+		}
 	}
-	c.count = sms.Measure(tm.Text)
+	c.count = sms.Measure(text)
 	if max := r.opts.SMS.MaxSegments; max > 0 && c.count.Segments > max {
 		return nil, &recipients.RowError{Line: row.Line, Column: "text", Reason: fmt.Sprintf(
 			"the %s SMS needs %d segments, more than --max-segments %d", c.count.Encoding, c.count.Segments, max)}
