@@ -173,7 +173,6 @@ func (s *ChannelTextSource) Describe() string {
 	return s.Base.Describe() + "+" + joinChannels(chs) + " text"
 }
 
-
 // sendsOn reports whether a row is sent on ch, first or as a fallback.
 func sendsOn(row recipients.Row, ch sinch.Channel) bool {
 	if row.Identities == nil {
