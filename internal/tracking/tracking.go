@@ -372,6 +372,11 @@ func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.Convers
 			continue
 		}
 		u.Key = h.rk
+		if ci := h.msg.ChannelIdentity; ci != nil {
+			// The channel of a delivery, or of the reply that proves one:
+			// with channel fallback, the channel that reached the recipient.
+			u.Channel = ci.Channel
+		}
 		if u.Outcome == campaign.OutcomeOptedOut {
 			optOuts = append(optOuts, h.rk)
 		}
