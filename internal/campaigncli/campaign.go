@@ -3,13 +3,13 @@
 package campaigncli
 
 import (
-	"maps"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
