@@ -98,11 +98,10 @@ func (c *check) channelContent(s Spec, listed []sinch.Channel, src Source, limit
 		texts = append(texts, channelText{ch: ch, tmpl: t})
 	}
 	if len(templates) > 0 {
+		// source made a channel template the template, or refused it
+		// next to another message source.
 		ts, ok := src.(*TemplateSource)
 		if !ok {
-			if src != nil {
-				c.must("channel_template", "needs a template message ({template_id}, or {channel_template} alone), not {text} or {media_url}")
-			}
 			return nil
 		}
 		ts.Channels = templates
