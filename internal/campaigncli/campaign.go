@@ -21,6 +21,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
 
@@ -515,11 +516,7 @@ func channelsOf(m campaign.Summary) string {
 	if len(m.Channels) < 2 {
 		return string(m.Channel)
 	}
-	names := make([]string, len(m.Channels))
-	for i, ch := range m.Channels {
-		names[i] = string(ch)
-	}
-	return strings.Join(names, ">") + " fallback"
+	return sinch.JoinChannels(m.Channels, ">") + " fallback"
 }
 
 // deliveredOn is the status line of outcomes per channel: "delivered on

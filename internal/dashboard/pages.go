@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
 // pages holds the parsed templates: each page with the shared layout.
@@ -134,12 +135,7 @@ func campaignViewOf(m campaign.Summary, series []int64, start time.Time) campaig
 	}
 	slices.SortFunc(v.DeliveredOn, func(a, b count) int { return strings.Compare(a.Label, b.Label) })
 	v.Switches = m.Outcomes.ChannelSwitches
-	for i, ch := range m.Channels {
-		if i > 0 {
-			v.Fallback += " > "
-		}
-		v.Fallback += string(ch)
-	}
+	v.Fallback = sinch.JoinChannels(m.Channels, " > ")
 	switch t := m.Tracking; {
 	case t.Warning != "":
 		v.Tracking = "WARNING: " + t.Warning

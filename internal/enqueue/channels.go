@@ -55,7 +55,7 @@ func (c *check) channelKey(field, key string, listed []sinch.Channel) (sinch.Cha
 		return "", false
 	}
 	if !slices.Contains(listed, ch) {
-		c.must(field, "names %s, which the upload does not send on (%s): list it in {channels}", ch, joinChannels(listed))
+		c.must(field, "names %s, which the upload does not send on (%s): list it in {channels}", ch, sinch.JoinChannels(listed, ","))
 		return "", false
 	}
 	return ch, true
@@ -112,14 +112,6 @@ func (c *check) channelContent(s Spec, listed []sinch.Channel, src Source, limit
 	return &ChannelTextSource{Base: src, texts: texts}
 }
 
-func joinChannels(chs []sinch.Channel) string {
-	names := make([]string, len(chs))
-	for i, ch := range chs {
-		names[i] = string(ch)
-	}
-	return strings.Join(names, ",")
-}
-
 // channelText is one channel's text template.
 type channelText struct {
 	ch   sinch.Channel
@@ -169,7 +161,7 @@ func (s *ChannelTextSource) Describe() string {
 	for i, t := range s.texts {
 		chs[i] = t.ch
 	}
-	return s.Base.Describe() + "+" + joinChannels(chs) + " text"
+	return s.Base.Describe() + "+" + sinch.JoinChannels(chs, ",") + " text"
 }
 
 // sendsOn reports whether a row is sent on ch, first or as a fallback.
@@ -205,7 +197,7 @@ func sameChannels(stored, def campaign.Definition) error {
 	}
 	was := "none"
 	if len(stored.Channels) > 0 {
-		was = joinChannels(stored.Channels)
+		was = sinch.JoinChannels(stored.Channels, ",")
 	}
 	return fmt.Errorf("campaign %s exists with channel fallback %s; use the same --channels or a new campaign ID", def.ID, was)
 }

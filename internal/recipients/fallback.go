@@ -80,7 +80,7 @@ func (o Options) fallback() bool { return len(o.Channels) > 1 }
 func (r *Reader) fallbackHeader(seen map[string]int, line int) error {
 	if _, ok := seen[colChannel]; ok {
 		return &FatalError{Err: ErrChannelColumn, Line: line, Detail: fmt.Sprintf(
-			"a %q column cannot be combined with --channels: every row is sent on %s in that order", colChannel, joinChannels(r.opts.Channels))}
+			"a %q column cannot be combined with --channels: every row is sent on %s in that order", colChannel, sinch.JoinChannels(r.opts.Channels, ","))}
 	}
 	r.identityIdx = make([]int, len(r.opts.Channels))
 	for i, ch := range r.opts.Channels {
@@ -129,12 +129,4 @@ func (r *Reader) fallbackRow(rec []string, line int) (Row, error) {
 		ids[i] = sinch.ChannelIdentity{Channel: ch, Identity: id}
 	}
 	return Row{Line: line, Channel: ids[0].Channel, Identity: ids[0].Identity, Identities: ids, Vars: r.vars(rec)}, nil
-}
-
-func joinChannels(chs []sinch.Channel) string {
-	names := make([]string, len(chs))
-	for i, ch := range chs {
-		names[i] = string(ch)
-	}
-	return strings.Join(names, ",")
 }

@@ -1,6 +1,9 @@
 package sinch
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // omniText is a text in explicit_channel_omni_message.
 type omniText struct {
@@ -36,4 +39,14 @@ func (m *AppMessage) SetTextFor(ch Channel, text string, override bool) {
 		m.ExplicitChannelOmniMessage = map[Channel]json.RawMessage{}
 	}
 	m.ExplicitChannelOmniMessage[ch] = raw
+}
+
+// JoinChannels writes channels in order with sep between them: a fallback
+// order as flags take it ("WHATSAPP,SMS") or as pages show it.
+func JoinChannels(chs []Channel, sep string) string {
+	names := make([]string, len(chs))
+	for i, ch := range chs {
+		names[i] = string(ch)
+	}
+	return strings.Join(names, sep)
 }
