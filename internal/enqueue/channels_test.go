@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -88,5 +92,36 @@ func TestFallbackSMSTextIsCounted(t *testing.T) {
 	}
 	if !strings.Contains(preview.String(), "It's here") {
 		t.Errorf("preview shows the SMS text as sent:\n%s", preview.String())
+	}
+}
+
+// A fallback row is skipped when any of its identities is suppressed:
+// an SMS opt-out is not sent a WhatsApp message that falls back to SMS.
+func TestFallbackRowSuppressedOnAnyChannel(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	client := asynq.NewClient(r.AsynqOpt())
+	t.Cleanup(func() { client.Close() })
+	store := campaign.NewStore(r.Client)
+	ctx := context.Background()
+	if _, err := store.Suppress(ctx, campaign.Suppression{Channel: sinch.ChannelSMS, Identity: "+33612345678", Reason: "STOP"}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := ReadSuppressList(strings.NewReader("channel,phone\nMESSENGER,m3\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := "phone,messenger\n+33612345678,m1\n+33612345679,m2\n+33612345670,m3\n"
+	o, err := Spec{Campaign: "fbs", Channels: []string{"MESSENGER", "SMS"}, Text: "Hi"}.Resolve(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.CSV, o.Suppress = strings.NewReader(data), list
+	sum, err := New(store, client).Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Enqueued != 1 || sum.Suppressed != 2 {
+		t.Fatalf("got %+v, want row 3 only enqueued: row 2 suppressed on SMS (Redis), row 4 on MESSENGER (--suppress)", sum)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,6 +208,9 @@ type pending struct {
 	reg  campaign.Registration
 	task *asynq.Task
 	sms  *smsCount // nil unless an SMS text
+	// fallback holds a fallback row's identities after its first, which
+	// the suppression lists are checked for too.
+	fallback []sinch.ChannelIdentity
 }
 
 // smsCount is what the parallel stage measured of one SMS.
@@ -569,6 +573,9 @@ func (r *run) prepareRow(it *item) error {
 	}
 	key := campaign.RecipientKey(row.Channel, row.Identity)
 	it.p.reg = campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}}
+	if len(row.Identities) > 1 {
+		it.p.fallback = row.Identities[1:]
+	}
 	// The record gets the SMS's encoding, segments and cost when it is sent
 	// (the handler measures the text it sends): a pending record stays
 	// small, as Redis holds one per recipient.
@@ -695,11 +702,14 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 
 // unsuppressed returns the batch without the recipients on the upload's
 // Suppress list or on the suppression list in Redis (one round trip per
-// batch; skipped in a dry run), counting them as suppressed.
+// batch; skipped in a dry run), counting them as suppressed. A fallback
+// row is suppressed when any of its identities is: a recipient who opted
+// out on SMS is not sent a WhatsApp message that would fall back to SMS.
 func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, error) {
 	kept := make([]pending, 0, len(batch))
 	for _, p := range batch {
-		if r.opts.Suppress != nil && r.opts.Suppress.Contains(p.reg.Record.Channel, p.reg.Record.Identity) {
+		if r.opts.Suppress != nil && (r.opts.Suppress.Contains(p.reg.Record.Channel, p.reg.Record.Identity) ||
+			slices.ContainsFunc(p.fallback, func(id sinch.ChannelIdentity) bool { return r.opts.Suppress.Contains(id.Channel, id.Identity) })) {
 			r.sum.Suppressed++
 			continue
 		}
@@ -708,18 +718,26 @@ func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, err
 	if r.opts.DryRun || len(kept) == 0 {
 		return kept, nil
 	}
-	chs := make([]sinch.Channel, len(kept))
-	ids := make([]string, len(kept))
+	chs := make([]sinch.Channel, 0, len(kept))
+	ids := make([]string, 0, len(kept))
+	owner := make([]int, 0, len(kept)) // the kept index of each identity asked
 	for i, p := range kept {
-		chs[i], ids[i] = p.reg.Record.Channel, p.reg.Record.Identity
+		chs, ids, owner = append(chs, p.reg.Record.Channel), append(ids, p.reg.Record.Identity), append(owner, i)
+		for _, id := range p.fallback {
+			chs, ids, owner = append(chs, id.Channel), append(ids, id.Identity), append(owner, i)
+		}
 	}
 	on, err := r.e.store.Suppressed(ctx, chs, ids)
 	if err != nil {
 		return nil, r.firstErr(fmt.Errorf("redis: %w", err))
 	}
+	suppressed := make([]bool, len(kept))
+	for j, yes := range on {
+		suppressed[owner[j]] = suppressed[owner[j]] || yes
+	}
 	out := kept[:0]
 	for i, p := range kept {
-		if on[i] {
+		if suppressed[i] {
 			r.sum.Suppressed++
 			continue
 		}
@@ -727,6 +745,7 @@ func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, err
 	}
 	return out, nil
 }
+
 
 func describeWindow(w *campaign.Window) string {
 	if w == nil {
