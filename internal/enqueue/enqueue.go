@@ -746,7 +746,6 @@ func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, err
 	return out, nil
 }
 
-
 func describeWindow(w *campaign.Window) string {
 	if w == nil {
 		return "none"
