@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueuecli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/webhook"
 )
 
@@ -250,5 +252,51 @@ func TestChannelFallbackCampaign(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want an error containing %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// Against the simulator's channel fallback: recipients whose WhatsApp
+// fails get a SWITCHING_CHANNEL receipt, then delivery on SMS; the signed
+// receipts reach the webhook, and status counts each channel and the
+// switches.
+func TestFallbackReceiptsFromTheSimulator(t *testing.T) {
+	t.Parallel()
+	var hook atomic.Pointer[webhook.Handler]
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := hook.Load(); h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(rcv.Close)
+	s := newStack(t, sinchsim.Config{FailFirstChannel: `^\+1`, CallbackURL: rcv.URL + webhook.Path, WebhookSecret: webhookSecret})
+	store := campaign.NewStore(s.redis.Client)
+	h, err := webhook.New(webhook.Config{Secret: webhookSecret, Store: store, Redis: s.redis.Client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.Store(h)
+
+	sum := s.enqueue("--campaign", "wa-sms", "--csv", filepath.Join("..", "..", "testdata", "fallback.csv"),
+		"--channels", "WHATSAPP,SMS", "--text", "Hi {{.first_name}}")
+	if sum.Enqueued != 3 || sum.Rejected != 1 {
+		t.Fatalf("got %+v, want 3 enqueued (no messenger column needed) and the bad number rejected", sum)
+	}
+	if c := s.runWorker("wa-sms", 30*time.Second, "--rate", "200", "--track-interval", "0"); c.Sent != 3 {
+		t.Fatalf("sent %d, want 3", c.Sent)
+	}
+	var oc campaign.OutcomeCounts
+	if !testwait.Until(30*time.Second, func() bool {
+		oc, err = store.Outcomes(context.Background(), "wa-sms")
+		return err == nil && oc.Delivered == 3 && oc.ChannelSwitches == 1
+	}) {
+		t.Fatalf("outcomes: got %+v (%v), want 3 delivered and 1 switch", oc, err)
+	}
+	if got := oc.DeliveredByChannel; got[sinch.ChannelWhatsApp] != 2 || got[sinch.ChannelSMS] != 1 || len(got) != 2 {
+		t.Errorf("delivered by channel: got %v, want WHATSAPP 2 (FR, GB) and SMS 1 (the US number)", got)
+	}
+	if text := s.mustOps("status", "wa-sms"); !strings.Contains(text, "delivered on SMS 1, WHATSAPP 2; 1 channel switches") {
+		t.Errorf("status:\n%s", text)
 	}
 }
