@@ -93,17 +93,14 @@ func ValidateID(id string) error {
 // re-running enqueue with a different priority would put a recipient's task
 // in a second queue.
 type Definition struct {
-	ID        string        `json:"id"`
-	CreatedAt time.Time     `json:"created_at"`
-	Source    string        `json:"source"` // e.g. "text", "template:ID", "media"
-	Channel   sinch.Channel `json:"channel"`
-	// Channels is the campaign's ordered channel fallback (two or more;
-	// Channel is its first); nil for one channel per recipient.
-	Channels    []sinch.Channel `json:"channels,omitempty"`
-	Priority    Priority        `json:"priority"`
-	TTL         time.Duration   `json:"ttl"`
-	ScheduledAt time.Time       `json:"scheduled_at,omitzero"`
-	CSVName     string          `json:"csv_name,omitempty"`
+	ID          string        `json:"id"`
+	CreatedAt   time.Time     `json:"created_at"`
+	Source      string        `json:"source"` // e.g. "text", "template:ID", "media"
+	Channel     sinch.Channel `json:"channel"`
+	Priority    Priority      `json:"priority"`
+	TTL         time.Duration `json:"ttl"`
+	ScheduledAt time.Time     `json:"scheduled_at,omitzero"`
+	CSVName     string        `json:"csv_name,omitempty"`
 	// Window, when set, is the daily send window: sends due outside it wait
 	// for the next opening (see Window).
 	Window *Window `json:"window,omitempty"`
@@ -111,6 +108,9 @@ type Definition struct {
 	// DefaultAutoPause. Create writes it next to the definition, where
 	// Store.SetAutoPause changes it and Store.Get reads it.
 	AutoPause *AutoPause `json:"autopause,omitempty"`
+	// Channels is the campaign's ordered channel fallback (two or more;
+	// Channel is its first); nil for one channel per recipient.
+	Channels []sinch.Channel `json:"channels,omitempty"`
 }
 
 // Record is one recipient's row in reports. The identity is personal data:

@@ -31,24 +31,22 @@ type Summary struct {
 	ScheduledAt time.Time     `json:"scheduled_at,omitzero"`
 	Source      string        `json:"source"`
 	Channel     sinch.Channel `json:"channel"`
-	// Channels is the campaign's channel fallback order, if it has one.
-	Channels    []sinch.Channel `json:"channels,omitempty"`
-	Priority    Priority        `json:"priority"`
-	CSVName     string          `json:"csv_name,omitempty"`
-	AutoPause   AutoPause       `json:"autopause"`
-	Counters    Counters        `json:"-"`
-	Total       int64           `json:"total"`
-	Pending     int64           `json:"pending"`
-	Scheduled   int64           `json:"scheduled"`
-	Retrying    int64           `json:"retrying"`
-	Sent        int64           `json:"sent"`
-	Failed      int64           `json:"failed"`
-	Cancelled   int64           `json:"cancelled"`
-	Rejected    int64           `json:"rejected"`   // rows rejected at upload
-	Duplicates  int64           `json:"duplicates"` // repeated rows at upload
-	Suppressed  int64           `json:"suppressed"` // rows skipped at upload: on the suppression list
-	Attempts    int64           `json:"attempts"`
-	RateLimited int64           `json:"rate_limited"`
+	Priority    Priority      `json:"priority"`
+	CSVName     string        `json:"csv_name,omitempty"`
+	AutoPause   AutoPause     `json:"autopause"`
+	Counters    Counters      `json:"-"`
+	Total       int64         `json:"total"`
+	Pending     int64         `json:"pending"`
+	Scheduled   int64         `json:"scheduled"`
+	Retrying    int64         `json:"retrying"`
+	Sent        int64         `json:"sent"`
+	Failed      int64         `json:"failed"`
+	Cancelled   int64         `json:"cancelled"`
+	Rejected    int64         `json:"rejected"`   // rows rejected at upload
+	Duplicates  int64         `json:"duplicates"` // repeated rows at upload
+	Suppressed  int64         `json:"suppressed"` // rows skipped at upload: on the suppression list
+	Attempts    int64         `json:"attempts"`
+	RateLimited int64         `json:"rate_limited"`
 	// SMSSegments are the segments of the SMS texts sent; SMSCost their
 	// estimated cost (only with prices at upload).
 	SMSSegments int64     `json:"sms_segments"`
@@ -62,6 +60,8 @@ type Summary struct {
 	Tracking   TrackInfo     `json:"tracking"`
 	FirstSent  time.Time     `json:"first_sent,omitzero"`
 	LastSent   time.Time     `json:"last_sent,omitzero"`
+	// Channels is the campaign's channel fallback order, if it has one.
+	Channels []sinch.Channel `json:"channels,omitempty"`
 }
 
 // rateWindow is the span SendRate averages over.
@@ -99,13 +99,14 @@ func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summ
 	now := s.now()
 	sum := Summary{
 		CampaignID: id, State: DeriveState(def, c, paused, cancelled, now),
-		CreatedAt: def.CreatedAt, ScheduledAt: def.ScheduledAt, Source: def.Source, Channel: def.Channel, Channels: def.Channels, Priority: def.Priority,
+		CreatedAt: def.CreatedAt, ScheduledAt: def.ScheduledAt, Source: def.Source, Channel: def.Channel, Priority: def.Priority,
 		CSVName: def.CSVName, Counters: c,
 		Total: c.Total(), Pending: c.Pending, Sent: c.Sent, Failed: c.Failed, Cancelled: c.Cancelled,
 		Rejected: c.Rejected, Duplicates: c.Duplicates, Suppressed: c.Suppressed,
 		Attempts: c.Attempts, RateLimited: c.RateLimited, SMSSegments: c.SMSSegments, SMSCost: c.SMSCost,
 		Outcomes: oc, Tracking: ti, FirstSent: first, LastSent: last,
 	}
+	sum.Channels = def.Channels
 	if def.AutoPause != nil {
 		sum.AutoPause = *def.AutoPause
 	} else {

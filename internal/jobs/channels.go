@@ -16,13 +16,12 @@ func (p SendPayload) sendsOn(ch sinch.Channel) bool {
 	return p.Channel == ch || slices.Contains(p.Channels, ch)
 }
 
-// recipient is the request's identified_by: one identity per channel, in
-// the fallback order.
-func (p SendPayload) recipient() sinch.Recipient {
-	if len(p.Channels) == 0 {
-		return sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
-			ChannelIdentities: []sinch.ChannelIdentity{{Channel: p.Channel, Identity: p.Identity}},
-		}}
+// fallback gives a fallback payload's request its channel_priority_order
+// and one identity per channel, in that order; it leaves a one-channel
+// request as it is.
+func (p SendPayload) fallback(req *sinch.SendMessageRequest) {
+	if len(p.Channels) < 2 {
+		return
 	}
 	ids := make([]sinch.ChannelIdentity, len(p.Channels))
 	for i, ch := range p.Channels {
@@ -32,13 +31,6 @@ func (p SendPayload) recipient() sinch.Recipient {
 		}
 		ids[i] = sinch.ChannelIdentity{Channel: ch, Identity: id}
 	}
-	return sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{ChannelIdentities: ids}}
-}
-
-// priorityOrder is the request's channel_priority_order (nil for one channel).
-func (p SendPayload) priorityOrder() []sinch.Channel {
-	if len(p.Channels) < 2 {
-		return nil
-	}
-	return p.Channels
+	req.Recipient = sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{ChannelIdentities: ids}}
+	req.ChannelPriorityOrder = p.Channels
 }

@@ -263,19 +263,22 @@ func (h *SendHandler) observe(result string, latency time.Duration) {
 
 // request builds the messages:send call for one recipient.
 func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
-	return &sinch.SendMessageRequest{
-		AppID:                h.appID,
-		Recipient:            p.recipient(), // channels.go
-		ChannelPriorityOrder: p.priorityOrder(),
-		Message:              p.Message,
-		CallbackURL:          h.callbackURL,
-		MessageMetadata:      p.CampaignID,
-		Queue:                p.Queue,
-		TTL:                  sinch.TTL(time.Duration(p.TTLSeconds) * time.Second),
-		ProcessingStrategy:   sinch.ProcessingDispatchOnly,
-		CorrelationID:        campaign.CorrelationID(p.CampaignID, p.Row),
-		MessageContentType:   p.ContentType,
+	req := &sinch.SendMessageRequest{
+		AppID: h.appID,
+		Recipient: sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
+			ChannelIdentities: []sinch.ChannelIdentity{{Channel: p.Channel, Identity: p.Identity}},
+		}},
+		Message:            p.Message,
+		CallbackURL:        h.callbackURL,
+		MessageMetadata:    p.CampaignID,
+		Queue:              p.Queue,
+		TTL:                sinch.TTL(time.Duration(p.TTLSeconds) * time.Second),
+		ProcessingStrategy: sinch.ProcessingDispatchOnly,
+		CorrelationID:      campaign.CorrelationID(p.CampaignID, p.Row),
+		MessageContentType: p.ContentType,
 	}
+	p.fallback(req) // channels.go
+	return req
 }
 
 // reason is the error recorded for the recipient and shown in reports.
