@@ -113,6 +113,9 @@ type Definition struct {
 	// is fixed when the campaign is created, so later uploads and operator
 	// actions find its tasks where the first upload put them.
 	QueueShards int `json:"queue_shards,omitempty"`
+	// Channels is the campaign's ordered channel fallback (two or more;
+	// Channel is its first); nil for one channel per recipient.
+	Channels []sinch.Channel `json:"channels,omitempty"`
 }
 
 // Record is one recipient's row in reports. The identity is personal data:

@@ -83,6 +83,8 @@ type Summary struct {
 	Tracking      TrackInfo     `json:"tracking"`
 	FirstSent     time.Time     `json:"first_sent,omitzero"`
 	LastSent      time.Time     `json:"last_sent,omitzero"`
+	// Channels is the campaign's channel fallback order, if it has one.
+	Channels []sinch.Channel `json:"channels,omitempty"`
 }
 
 // rateWindow is the span SendRate averages over.
@@ -127,6 +129,7 @@ func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summ
 		Attempts: c.Attempts, RateLimited: c.RateLimited, SMSSegments: c.SMSSegments, SMSCost: c.SMSCost,
 		Outcomes: oc, Tracking: ti, FirstSent: first, LastSent: last,
 	}
+	sum.Channels = def.Channels
 	if def.AutoPause != nil {
 		sum.AutoPause = *def.AutoPause
 	} else {

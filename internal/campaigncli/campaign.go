@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
 
@@ -188,7 +190,7 @@ func printStatus(w io.Writer, m campaign.Summary) {
 	if m.CSVName != "" {
 		from = ", from " + m.CSVName
 	}
-	line("created", "%s (%s, %s, priority %s%s)", created, m.Source, m.Channel, m.Priority, from)
+	line("created", "%s (%s, %s, priority %s%s)", created, m.Source, channelsOf(m), m.Priority, from)
 	if !m.ScheduledAt.IsZero() {
 		line("starts", "%s", m.ScheduledAt.UTC().Format("2006-01-02 15:04:05 MST"))
 	}
@@ -237,6 +239,9 @@ func printStatus(w io.Writer, m campaign.Summary) {
 		parts = append(parts, fmt.Sprintf("%s %d", o, n))
 	}
 	line("outcomes", "%s", strings.Join(parts, ", "))
+	if on := m.Outcomes.DeliveredByChannel; len(on) > 0 || m.Outcomes.ChannelSwitches > 0 || len(m.Channels) > 0 {
+		line("channels", "%s", deliveredOn(m.Outcomes))
+	}
 	switch t := m.Tracking; {
 	case t.Warning != "":
 		line("tracking", "WARNING: %s", t.Warning)
@@ -520,4 +525,27 @@ func (c *campaignCmd) suppressList(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "%d suppressed identities\n", n)
 	}
 	return nil
+}
+
+// channelsOf is the campaign's channel, or its fallback order
+// ("WHATSAPP>SMS fallback").
+func channelsOf(m campaign.Summary) string {
+	if len(m.Channels) < 2 {
+		return string(m.Channel)
+	}
+	return sinch.JoinChannels(m.Channels, ">") + " fallback"
+}
+
+// deliveredOn is the status line of outcomes per channel: "delivered on
+// SMS 2, WHATSAPP 3; 2 channel switches".
+func deliveredOn(oc campaign.OutcomeCounts) string {
+	var parts []string
+	for _, ch := range slices.Sorted(maps.Keys(oc.DeliveredByChannel)) {
+		parts = append(parts, fmt.Sprintf("%s %d", ch, oc.DeliveredByChannel[ch]))
+	}
+	on := "delivered on no channel yet"
+	if len(parts) > 0 {
+		on = "delivered on " + strings.Join(parts, ", ")
+	}
+	return fmt.Sprintf("%s; %d channel switches", on, oc.ChannelSwitches)
 }

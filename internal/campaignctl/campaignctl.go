@@ -137,7 +137,7 @@ func (c *Controller) Record(ctx context.Context, id string, e campaign.AuditEntr
 }
 
 // ReportHeader is the report's CSV header.
-var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome", "encoding", "segments"}
+var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome", "encoding", "segments", "delivered_channel"}
 
 // Report is `campaign report`: one campaign's recipients, looked up and
 // ready to stream with WriteCSV (the caller opens its output in between,
@@ -188,6 +188,7 @@ func (r Report) WriteCSV(ctx context.Context, w io.Writer) (int64, error) {
 		if r.Record.Segments > 0 {
 			cell[10] = strconv.Itoa(r.Record.Segments)
 		}
+		cell[11] = string(r.Outcome.Channel)
 		for i := range cell {
 			cell[i] = recipients.EscapeFormula(cell[i])
 		}

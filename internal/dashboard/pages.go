@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
 // pages holds the parsed templates: each page with the shared layout.
@@ -102,6 +103,11 @@ type campaignView struct {
 	WaitingText             string
 	Outcomes                []count
 	Reasons                 []count // delivery failures by reason
+	// DeliveredOn counts recipients by the channel that reached them;
+	// Switches the SWITCHING_CHANNEL receipts (channel fallback).
+	DeliveredOn []count
+	Switches    int64
+	Fallback    string // the channel fallback order, "" without one
 	// SendErrors are failed sends by error; SendErrorsSkipped when the
 	// campaign is too large to group them on a page.
 	SendErrors        []count
@@ -134,6 +140,12 @@ func campaignViewOf(m campaign.Summary, series []int64, start time.Time) campaig
 		v.Outcomes = append(v.Outcomes, count{string(o), m.Outcomes.Get(o)})
 	}
 	v.Reasons = countsOf(m.Outcomes.FailedByReason)
+	for ch, n := range m.Outcomes.DeliveredByChannel {
+		v.DeliveredOn = append(v.DeliveredOn, count{string(ch), n})
+	}
+	slices.SortFunc(v.DeliveredOn, func(a, b count) int { return strings.Compare(a.Label, b.Label) })
+	v.Switches = m.Outcomes.ChannelSwitches
+	v.Fallback = sinch.JoinChannels(m.Channels, " > ")
 	switch t := m.Tracking; {
 	case t.Warning != "":
 		v.Tracking = "WARNING: " + t.Warning

@@ -292,7 +292,7 @@ func TestCampaignReportAndRetryOfArchivedSends(t *testing.T) {
 	if err != nil || len(rows) != 33 {
 		t.Fatalf("got %d report lines (err %v), want header + 32", len(rows), err)
 	}
-	if strings.Join(rows[0], ",") != "row,channel,identity,status,message_id,accepted_time,attempts,error,outcome,encoding,segments" {
+	if strings.Join(rows[0], ",") != "row,channel,identity,status,message_id,accepted_time,attempts,error,outcome,encoding,segments,delivered_channel" {
 		t.Fatalf("got header %v", rows[0])
 	}
 	seen := map[string]bool{}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,11 @@ type Options struct {
 
 	// Channel is the default channel; a "channel" column overrides it. Defaults to SMS.
 	Channel sinch.Channel
+	// Channels, when it lists two or more, is the campaign's ordered
+	// channel fallback (recipients.Options.Channels): sent as
+	// channel_priority_order with one identity per channel. Channel is its
+	// first.
+	Channels []sinch.Channel
 	// Priority selects both Sinch's queue and the Asynq queue. Defaults to normal.
 	Priority campaign.Priority
 	// ContentType is each send's message_content_type; "" sends none.
@@ -221,6 +227,9 @@ type pending struct {
 	reg  campaign.Registration
 	rcpt jobs.ChunkRecipient
 	sms  *smsCount // nil unless an SMS text
+	// fallback holds a fallback row's identities after its first, which
+	// the suppression lists are checked for too.
+	fallback []sinch.ChannelIdentity
 }
 
 // smsCount is what the parallel stage measured of one SMS.
@@ -365,7 +374,7 @@ func (r *run) checkTTL(ctx context.Context, sum Summary) (Summary, error) {
 // header suits the message source.
 func (o *Options) reader(csv io.Reader) (*recipients.Reader, error) {
 	reader, err := recipients.NewReader(csv, recipients.Options{
-		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel,
+		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel, Channels: o.Channels,
 		MaxBytes: o.MaxBytes, MaxRowBytes: o.MaxRowBytes, MaxFieldBytes: o.MaxFieldBytes, MaxColumns: o.MaxColumns,
 		Encoding: o.Encoding, StrictQuotes: o.StrictQuotes,
 	})
@@ -393,7 +402,7 @@ func (o Options) CheckHeader(csv io.Reader) error {
 // auto-pause settings given.
 func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
-		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
+		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel, Channels: r.opts.Channels,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
 		Window: r.opts.Window, QueueShards: jobs.ShardsFor(r.e.store.Redis()),
 	}
@@ -410,6 +419,9 @@ func (r *run) createCampaign(ctx context.Context) error {
 	if !stored.Window.Equal(def.Window) {
 		// Tasks carry the window: two windows in one campaign would be both.
 		return fmt.Errorf("campaign %s exists with send window %s; use the same window or a new campaign ID", def.ID, describeWindow(stored.Window))
+	}
+	if err := sameChannels(stored, def); err != nil { // channels.go
+		return err
 	}
 	if !created {
 		// A re-run changes only the auto-pause settings it was given.
@@ -621,16 +633,19 @@ func (r *run) prepareRow(it *item) error {
 	if err != nil {
 		return err
 	}
-	if tm := msg.TextMessage; tm != nil {
-		if row.Channel == sinch.ChannelSMS {
-			if it.p.sms, it.rowErr = r.measure(row, tm); it.rowErr != nil {
-				return nil
-			}
+	if text, ok := msg.TextFor(sinch.ChannelSMS); ok && sendsOn(row, sinch.ChannelSMS) {
+		if it.p.sms, it.rowErr = r.measure(row, &msg, text); it.rowErr != nil {
+			return nil
 		}
+		it.text, _ = msg.TextFor(sinch.ChannelSMS)
+	} else if tm := msg.TextMessage; tm != nil {
 		it.text = tm.Text
 	}
 	key := campaign.RecipientKey(row.Channel, row.Identity)
 	it.p.reg = campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}}
+	if len(row.Identities) > 1 {
+		it.p.fallback = row.Identities[1:]
+	}
 	// The record gets the SMS's encoding, segments and cost when it is sent
 	// (the handler measures the text it sends): a pending record stays
 	// small, as Redis holds one per recipient.
@@ -644,18 +659,21 @@ func (r *run) prepareRow(it *item) error {
 	// What differs per recipient; the chunk carries the rest once.
 	it.p.rcpt = jobs.ChunkRecipientOf(jobs.SendPayload{
 		Row: row.Line, Channel: row.Channel, Identity: row.Identity, Message: msg, SegmentPrice: segPrice,
+		Identities: otherIdentities(row),
 	}, r.opts.Channel)
 	return nil
 }
 
-// measure applies --gsm-safe to an SMS text (in place), counts its
-// segments and rejects it above --max-segments.
-func (r *run) measure(row recipients.Row, tm *sinch.TextMessage) (*smsCount, *recipients.RowError) {
+// measure applies --gsm-safe to the SMS text of msg (in place), counts
+// its segments and rejects it above --max-segments.
+func (r *run) measure(row recipients.Row, msg *sinch.AppMessage, text string) (*smsCount, *recipients.RowError) {
 	c := &smsCount{}
 	if r.opts.SMS.GSMSafe {
-		tm.Text, c.changed = sms.GSMSafe(tm.Text)
+		if text, c.changed = sms.GSMSafe(text); c.changed {
+			msg.SetTextFor(sinch.ChannelSMS, text, false)
+		}
 	}
-	c.count = sms.Measure(tm.Text)
+	c.count = sms.Measure(text)
 	if max := r.opts.SMS.MaxSegments; max > 0 && c.count.Segments > max {
 		return nil, &recipients.RowError{Line: row.Line, Column: "text", Reason: fmt.Sprintf(
 			"the %s SMS needs %d segments, more than --max-segments %d", c.count.Encoding, c.count.Segments, max)}
@@ -736,6 +754,7 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *jobs.Ch
 	c := &jobs.ChunkPayload{
 		CampaignID: r.opts.CampaignID, Channel: r.opts.Channel, Queue: r.opts.Priority.SinchQueue(),
 		TTLSeconds: int64(r.opts.TTL / time.Second), Window: r.opts.Window, ContentType: r.opts.ContentType,
+		Channels: r.opts.Channels,
 	}
 	for i, res := range results {
 		if res == campaign.RegisteredDuplicate {
@@ -765,11 +784,14 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *jobs.Ch
 
 // unsuppressed returns the batch without the recipients on the upload's
 // Suppress list or on the suppression list in Redis (one round trip per
-// batch; skipped in a dry run), counting them as suppressed.
+// batch; skipped in a dry run), counting them as suppressed. A fallback
+// row is suppressed when any of its identities is: a recipient who opted
+// out on SMS is not sent a WhatsApp message that would fall back to SMS.
 func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, error) {
 	kept := make([]pending, 0, len(batch))
 	for _, p := range batch {
-		if r.opts.Suppress != nil && r.opts.Suppress.Contains(p.reg.Record.Channel, p.reg.Record.Identity) {
+		if r.opts.Suppress != nil && (r.opts.Suppress.Contains(p.reg.Record.Channel, p.reg.Record.Identity) ||
+			slices.ContainsFunc(p.fallback, func(id sinch.ChannelIdentity) bool { return r.opts.Suppress.Contains(id.Channel, id.Identity) })) {
 			r.sum.Suppressed++
 			continue
 		}
@@ -778,18 +800,26 @@ func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, err
 	if r.opts.DryRun || len(kept) == 0 {
 		return kept, nil
 	}
-	chs := make([]sinch.Channel, len(kept))
-	ids := make([]string, len(kept))
+	chs := make([]sinch.Channel, 0, len(kept))
+	ids := make([]string, 0, len(kept))
+	owner := make([]int, 0, len(kept)) // the kept index of each identity asked
 	for i, p := range kept {
-		chs[i], ids[i] = p.reg.Record.Channel, p.reg.Record.Identity
+		chs, ids, owner = append(chs, p.reg.Record.Channel), append(ids, p.reg.Record.Identity), append(owner, i)
+		for _, id := range p.fallback {
+			chs, ids, owner = append(chs, id.Channel), append(ids, id.Identity), append(owner, i)
+		}
 	}
 	on, err := r.e.store.Suppressed(ctx, chs, ids)
 	if err != nil {
 		return nil, r.firstErr(fmt.Errorf("redis: %w", err))
 	}
+	suppressed := make([]bool, len(kept))
+	for j, yes := range on {
+		suppressed[owner[j]] = suppressed[owner[j]] || yes
+	}
 	out := kept[:0]
 	for i, p := range kept {
-		if on[i] {
+		if suppressed[i] {
 			r.sum.Suppressed++
 			continue
 		}

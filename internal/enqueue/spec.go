@@ -47,6 +47,22 @@ type Spec struct {
 	// Channel is the default channel; a "channel" column overrides it per
 	// row. Defaults to SMS.
 	Channel string `json:"channel,omitempty" yaml:"channel,omitempty"`
+	// Channels is an ordered channel fallback ("WHATSAPP", "SMS"): each
+	// message is sent with channel_priority_order in this order and one
+	// identity per channel, the row's phone for phone-based channels and a
+	// <channel> column (lower case) for the others. One channel is the same
+	// as Channel; it cannot be combined with Channel. Defaults to none.
+	Channels []string `json:"channels,omitempty" yaml:"channels,omitempty"`
+	// ChannelText is a text per channel ("SMS": "Hi {{.first_name}}"), a Go
+	// template like Text, sent on that channel instead of the message
+	// (explicit_channel_omni_message). Each channel must be listed.
+	ChannelText map[string]string `json:"channel_text,omitempty" yaml:"channel_text,omitempty"`
+	// ChannelTemplate is a template per channel, "ID" or "ID:LANGUAGE"
+	// ("WHATSAPP": "spring_sale:en_US"), sent on that channel instead of
+	// the omni template (template_message.channel_template); the
+	// parameters are the CSV's columns. Without TemplateID it is the
+	// message. Each channel must be listed.
+	ChannelTemplate map[string]string `json:"channel_template,omitempty" yaml:"channel_template,omitempty"`
 	// ContentType is marketing or notification: Sinch's consent management
 	// decides by it (message_content_type) which opt-out list applies.
 	// Defaults to none (Sinch's CONTENT_UNKNOWN).
@@ -237,6 +253,7 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 		}
 		o.Channel = ch
 	}
+	c.channels(s, &o) // channels.go
 	switch strings.ToLower(strings.TrimSpace(s.ContentType)) {
 	case "":
 	case "marketing":
@@ -334,7 +351,8 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 	o.MaxColumns = c.count("max_columns", s.MaxColumns, recipients.DefaultMaxColumns)
 	maxChars := c.count("max_message_chars", s.MaxMessageChars, recipients.DefaultMaxTextRunes)
 
-	o.Source = c.source(s, recipients.TemplateOptions{MaxTextRunes: max(maxChars, 0)})
+	textLimits := recipients.TemplateOptions{MaxTextRunes: max(maxChars, 0)}
+	o.Source = c.channelContent(s, o.listed(), c.source(s, textLimits), textLimits) // channels.go
 
 	if s.AutoPauseWindow != nil {
 		ap := campaign.DefaultAutoPause
@@ -425,7 +443,11 @@ func (s Spec) ReadSuppress() (*SuppressList, error) {
 // the choice is wrong or the chosen one is bad).
 func (c *check) source(s Spec, textLimits recipients.TemplateOptions) Source {
 	var given []string
-	for _, f := range []struct{ key, v string }{{"text", s.Text}, {"template_id", s.TemplateID}, {"media_url", s.MediaURL}} {
+	template, templateKey := s.TemplateID, "template_id"
+	if template == "" && len(s.ChannelTemplate) > 0 {
+		template, templateKey = "channel", "channel_template" // a channel template alone is the template
+	}
+	for _, f := range []struct{ key, v string }{{"text", s.Text}, {templateKey, template}, {"media_url", s.MediaURL}} {
 		if f.v != "" {
 			given = append(given, f.key)
 		}
@@ -452,7 +474,7 @@ func (c *check) source(s Spec, textLimits recipients.TemplateOptions) Source {
 			return nil
 		}
 		return src
-	case s.TemplateID != "":
+	case template != "":
 		return &TemplateSource{ID: s.TemplateID, Version: s.TemplateVersion, Language: s.TemplateLanguage}
 	}
 	src, err := NewMediaSource(s.MediaURL)

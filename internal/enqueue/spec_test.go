@@ -48,7 +48,7 @@ func TestResolveDefaultsAndValues(t *testing.T) {
 		o.MaxFieldBytes != 1<<10 || o.MaxColumns != 5 || *o.AutoPauseWindow != 20 || *o.AutoPauseThreshold != 0.25 {
 		t.Fatalf("got %+v", o)
 	}
-	if ts, ok := o.Source.(*TemplateSource); !ok || *ts != (TemplateSource{ID: "welcome", Version: "2", Language: "fr-FR"}) {
+	if ts, ok := o.Source.(*TemplateSource); !ok || !reflect.DeepEqual(*ts, TemplateSource{ID: "welcome", Version: "2", Language: "fr-FR"}) {
 		t.Fatalf("got source %#v, want the template", o.Source)
 	}
 	at, _ := Spec{Campaign: "c3", MediaURL: "https://x.example/a.png", At: "2026-12-01T09:00:00+01:00"}.Resolve(now)

@@ -43,7 +43,10 @@ type ChunkPayload struct {
 	Window     *campaign.Window `json:"window,omitempty"`
 	// ContentType is the message_content_type sent ("": none).
 	ContentType sinch.ContentType `json:"content_type,omitempty"`
-	Recipients  []ChunkRecipient  `json:"r"`
+	// Channels is the channel fallback order (SendPayload.Channels), once
+	// for the chunk.
+	Channels   []sinch.Channel  `json:"channels,omitempty"`
+	Recipients []ChunkRecipient `json:"r"`
 }
 
 // ChunkRecipient is one recipient of a chunk. Its key is derived from
@@ -58,12 +61,15 @@ type ChunkRecipient struct {
 	Text         string            `json:"t,omitempty"`
 	Message      *sinch.AppMessage `json:"m,omitempty"`
 	SegmentPrice sms.Price         `json:"p,omitempty"`
+	// Identities are the recipient's fallback identities that are not
+	// Identity (SendPayload.Identities).
+	Identities map[sinch.Channel]string `json:"x,omitempty"`
 }
 
 // ChunkRecipientOf is the chunk entry of the send p (whose campaign-level
 // fields must be the chunk's).
 func ChunkRecipientOf(p SendPayload, chunkChannel sinch.Channel) ChunkRecipient {
-	r := ChunkRecipient{Row: p.Row, Identity: p.Identity, SegmentPrice: p.SegmentPrice}
+	r := ChunkRecipient{Row: p.Row, Identity: p.Identity, SegmentPrice: p.SegmentPrice, Identities: p.Identities}
 	if p.Channel != chunkChannel {
 		r.Channel = p.Channel
 	}
@@ -82,7 +88,7 @@ func (c *ChunkPayload) Send(i int) SendPayload {
 	p := SendPayload{
 		CampaignID: c.CampaignID, Row: r.Row, Channel: cmpChannel(r.Channel, c.Channel), Identity: r.Identity,
 		Queue: c.Queue, TTLSeconds: c.TTLSeconds, Window: c.Window, SegmentPrice: r.SegmentPrice,
-		ContentType: c.ContentType,
+		ContentType: c.ContentType, Channels: c.Channels, Identities: r.Identities,
 	}
 	if r.Message != nil {
 		p.Message = *r.Message
@@ -116,7 +122,7 @@ func encodeChunk(c *ChunkPayload) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if r.Message != nil || r.Text == "" {
+		if r.Message != nil || r.Text == "" || len(r.Identities) > 0 {
 			m, err := json.Marshal(r)
 			if err != nil {
 				return nil, err

@@ -44,6 +44,18 @@ func TestEncodeSendIsJSONMarshal(t *testing.T) {
 	p.Window, p.Row, p.TTLSeconds = win, -1, 0
 	p.Message = text("windowed")
 	cases = append(cases, p)
+	for _, fb := range []struct {
+		chs []sinch.Channel
+		ids map[sinch.Channel]string
+	}{
+		{[]sinch.Channel{sinch.ChannelWhatsApp, sinch.ChannelSMS}, nil},
+		{[]sinch.Channel{sinch.ChannelWhatsApp, sinch.ChannelMessenger, sinch.ChannelSMS},
+			map[sinch.Channel]string{sinch.ChannelMessenger: "7312984561", sinch.ChannelInstagram: `q"<x>`}},
+	} {
+		p := base
+		p.Message, p.Channels, p.Identities = text("fallback"), fb.chs, fb.ids
+		cases = append(cases, p)
+	}
 	for _, ct := range []sinch.ContentType{sinch.ContentMarketing, sinch.ContentNotification} {
 		p := base
 		p.Message, p.ContentType, p.SegmentPrice = text("typed"), ct, 7500

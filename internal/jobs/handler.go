@@ -316,7 +316,7 @@ func (h *SendHandler) observe(result string, latency time.Duration) {
 
 // request builds the messages:send call for one recipient.
 func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
-	return &sinch.SendMessageRequest{
+	req := &sinch.SendMessageRequest{
 		AppID: h.appID,
 		Recipient: sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
 			ChannelIdentities: []sinch.ChannelIdentity{{Channel: p.Channel, Identity: p.Identity}},
@@ -330,6 +330,8 @@ func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
 		CorrelationID:      campaign.CorrelationID(p.CampaignID, p.Row),
 		MessageContentType: p.ContentType,
 	}
+	p.fallback(req) // channels.go
+	return req
 }
 
 // reason is the error recorded for the recipient and shown in reports.

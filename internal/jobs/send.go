@@ -59,16 +59,24 @@ type SendPayload struct {
 	// made by a chunk for its failed recipient, and archives itself at once
 	// with this reason (see TypeChunk). campaign retry clears it.
 	Archive string `json:"archive,omitempty"`
+	// Channels, for a campaign with channel fallback, is the order the
+	// channels are tried in (channel_priority_order); Channel is its
+	// first. Identities holds the identity of each listed channel that is
+	// not Identity (a MESSENGER ID next to a phone number); the others
+	// reach Identity. Both empty for one channel (see channels.go).
+	Channels   []sinch.Channel          `json:"channels,omitempty"`
+	Identities map[sinch.Channel]string `json:"identities,omitempty"`
 }
 
 // smsRecord fills in what rec says about an SMS text: its encoding and
 // segments (measured again from the text sent, as enqueue measured it) and
 // estimated cost.
 func (p SendPayload) smsRecord(rec *campaign.Record) {
-	if p.Channel != sinch.ChannelSMS || p.Message.TextMessage == nil {
+	text, ok := p.Message.TextFor(sinch.ChannelSMS)
+	if !ok || !p.sendsOn(sinch.ChannelSMS) {
 		return
 	}
-	c := sms.Measure(p.Message.TextMessage.Text)
+	c := sms.Measure(text)
 	rec.Encoding, rec.Segments = string(c.Encoding), c.Segments
 	rec.Cost = p.SegmentPrice * sms.Price(c.Segments)
 }
