@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueuecli"
@@ -101,6 +102,8 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	var logs logbuf.Buffer
 	go func() { done <- workercli.Run(ctx, args, s.getenv, io.Discard, &logs) }()
 	store := campaign.NewStore(s.rdb)
+	insp := asynq.NewInspector(s.redis.AsynqOpt())
+	defer insp.Close()
 	var c campaign.Counters
 	finished := testwait.Until(timeout, func() bool {
 		var err error
@@ -108,7 +111,10 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if c.Total() > 0 && c.Pending == 0 {
+		// Done, and the queue idle: a chunk's failed recipient gets its
+		// own task, which archives itself when the worker runs it.
+		if q, err := insp.GetQueueInfo(jobs.QueueDefault); c.Total() > 0 && c.Pending == 0 &&
+			(err != nil || q.Pending+q.Active == 0) {
 			return true
 		}
 		select {
