@@ -18,10 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueuecli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
