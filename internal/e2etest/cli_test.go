@@ -188,7 +188,7 @@ func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
 	os.WriteFile(path, []byte("phone\n+33612345678\n"), 0o600)
 	s.enqueue("--campaign", "rate", "--csv", path, "--text", "Hi")
 	_, logs := s.runWorkerLogs("rate", 30*time.Second, "--log-format", "json")
-	if !strings.Contains(logs, `"msg":"rate from the app's rate_limits.outbound","rate":37`) {
+	if !strings.Contains(logs, `"msg":"app budget","app":"sim-app","rate":37,`) || !strings.Contains(logs, `"from":"rate_limits.outbound"`) {
 		t.Fatalf("worker did not log the app's outbound rate 37:\n%s", logs)
 	}
 	// Without an app rate the worker says it uses the default.
@@ -198,7 +198,7 @@ func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
 	defer cancel()
 	var out logbuf.Buffer
 	workercli.Run(ctx, []string{"--log-format", "json"}, s2.getenv, io.Discard, &out)
-	if !strings.Contains(out.String(), `"msg":"using the default rate; pass --rate to choose","rate":20`) {
+	if !strings.Contains(out.String(), `"level":"WARN","msg":"app budget","app":"no-such-app","rate":20,`) {
 		t.Fatalf("worker did not say it fell back to 20/s:\n%s", out.String())
 	}
 }

@@ -41,6 +41,11 @@ func newStack(t *testing.T, cfg sinchsim.Config) *stack {
 	t.Helper()
 	r := redistest.New(t)
 	cfg.ProcessingMode = sinchsim.ModeDispatch
+	if cfg.OutboundRate == 0 {
+		// The app's budget then stays above the --rate these tests pace
+		// by: --rate is the project's cap, the app's rate comes from GET app.
+		cfg.OutboundRate = 1000
+	}
 	sim, url := sinchsimtest.Serve(t, cfg)
 	return &stack{t: t, redis: r, sim: sim, url: url, env: map[string]string{
 		"REDIS_URL":        r.URL(),

@@ -142,7 +142,9 @@ func TestQuietHoursDeferSendsToTheWindowWithoutAttempts(t *testing.T) {
 	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- workercli.Run(wctx, []string{"--rate", "200"}, s.getenv, io.Discard, io.Discard) }()
+	go func() {
+		done <- workercli.Run(wctx, []string{"--rate", "200", "--app-rate", sinchsim.DefaultAppID + "=200"}, s.getenv, io.Discard, io.Discard)
+	}()
 
 	insp := asynq.NewInspector(s.redis.AsynqOpt())
 	defer insp.Close()

@@ -46,6 +46,9 @@ type Options struct {
 	Channel sinch.Channel
 	// Priority selects both Sinch's queue and the Asynq queue. Defaults to normal.
 	Priority campaign.Priority
+	// App is the Sinch app the campaign sends from; "" is the worker's
+	// configured app.
+	App string
 	// ContentType is each send's message_content_type; "" sends none.
 	ContentType sinch.ContentType
 	// TTL is the message's time to live at Sinch. Defaults to 24h.
@@ -325,7 +328,7 @@ func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
 		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
-		Window: r.opts.Window,
+		Window: r.opts.Window, App: r.opts.App,
 	}
 	if ap, given := r.opts.autoPause(campaign.DefaultAutoPause); given {
 		def.AutoPause = &ap
@@ -336,6 +339,13 @@ func (r *run) createCampaign(ctx context.Context) error {
 	}
 	if stored.Priority != def.Priority {
 		return fmt.Errorf("campaign %s exists with priority %s; use the same priority or a new campaign ID", def.ID, stored.Priority)
+	}
+	if stored.App != "" && stored.App != def.App {
+		// Tasks carry the app: one campaign sending from two apps would
+		// split its rate and its tracking. (A campaign stored without an
+		// app sends from the worker's configured one, which is what
+		// SINCH_APP_ID names on a re-run.)
+		return fmt.Errorf("campaign %s exists on app %s; use the same --app or a new campaign ID", def.ID, stored.App)
 	}
 	if !stored.Window.Equal(def.Window) {
 		// Tasks carry the window: two windows in one campaign would be both.
@@ -576,7 +586,7 @@ func (r *run) prepareRow(it *item) error {
 	it.p.task, err = jobs.NewSendTask(jobs.SendPayload{
 		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
 		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
-		Window: r.opts.Window, SegmentPrice: segPrice, ContentType: r.opts.ContentType,
+		Window: r.opts.Window, SegmentPrice: segPrice, ContentType: r.opts.ContentType, App: r.opts.App,
 	}, r.opts.Priority, r.opts.ProcessAt)
 	return err
 }

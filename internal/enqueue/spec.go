@@ -47,6 +47,9 @@ type Spec struct {
 	// Channel is the default channel; a "channel" column overrides it per
 	// row. Defaults to SMS.
 	Channel string `json:"channel,omitempty" yaml:"channel,omitempty"`
+	// App is the Sinch app ID the campaign sends from. Defaults to the
+	// worker's configured app (enqueue fills in SINCH_APP_ID when set).
+	App string `json:"app,omitempty" yaml:"app,omitempty"`
 	// ContentType is marketing or notification: Sinch's consent management
 	// decides by it (message_content_type) which opt-out list applies.
 	// Defaults to none (Sinch's CONTENT_UNKNOWN).
@@ -228,6 +231,12 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 			c.fail("channel", err)
 		}
 		o.Channel = ch
+	}
+	if s.App != "" {
+		if err := sinch.ValidateAppID(s.App); err != nil {
+			c.fail("app", err)
+		}
+		o.App = s.App
 	}
 	switch strings.ToLower(strings.TrimSpace(s.ContentType)) {
 	case "":

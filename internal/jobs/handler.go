@@ -30,8 +30,8 @@ type Observer interface {
 type SendHandler struct {
 	sender      Sender
 	store       *campaign.Store
-	limiter     sinchcall.Caller // every Sinch call: the reconciling list and the send
-	appID       string
+	budgets     sinchcall.Budgets // every Sinch call: the reconciling list and the send
+	appID       string            // of campaigns that name none
 	callbackURL string
 	maxRetry    int
 	lockTTL     time.Duration
@@ -44,7 +44,7 @@ type SendHandler struct {
 
 // HandlerConfig configures a SendHandler.
 type HandlerConfig struct {
-	AppID string // Sinch app ID; required
+	AppID string // Sinch app ID of campaigns that name none (SINCH_APP_ID); required
 	// CallbackURL overrides the app's delivery-receipt URL when set.
 	CallbackURL string
 	// MaxRetry is how many failed attempts (5xx, timeouts, resets) a send may
@@ -70,9 +70,17 @@ const DefaultMaxRetry = 10
 // send) while holding a recipient lock.
 const maxLimiterWait = time.Minute
 
-// NewSendHandler returns a handler drawing from limiter, the project's
-// request budget; cfg is validated.
-func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limiter, cfg HandlerConfig) (*SendHandler, error) {
+// maxHold is how long a send may wait in this process for its app's next
+// token while holding a concurrency slot. Asynq fetches tasks in queue
+// order whatever their app, so sends of a 20/s app waiting their turn would
+// otherwise fill every slot and starve a 200/s app behind them; a send
+// whose app is further behind than this goes back to Asynq to come back
+// when its app can take it (see ratelimit.Levels.Defer).
+const maxHold = 500 * time.Millisecond
+
+// NewSendHandler returns a handler drawing from budgets, the project's and
+// its apps' request budgets; cfg is validated.
+func NewSendHandler(sender Sender, store *campaign.Store, budgets sinchcall.Budgets, cfg HandlerConfig) (*SendHandler, error) {
 	if cfg.AppID == "" {
 		return nil, errors.New("jobs: AppID is required")
 	}
@@ -95,7 +103,7 @@ func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limi
 		cfg.Now = time.Now
 	}
 	return &SendHandler{
-		sender: sender, store: store, limiter: sinchcall.New(limiter, maxLimiterWait),
+		sender: sender, store: store, budgets: budgets,
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
@@ -129,7 +137,23 @@ var (
 	// errQuietHours defers a send due outside its campaign's window.
 	errQuietHours = errors.New("outside the campaign's send window")
 	errBusy       = errors.New("recipient is being sent by another execution")
+	// errAppBusy defers a send whose app's budget is booked further ahead
+	// than maxHold in this process (see maxHold).
+	errAppBusy = errors.New("the app's rate limit is booked ahead")
 )
+
+// app is the Sinch app p is sent from.
+func (h *SendHandler) app(p SendPayload) string {
+	if p.App != "" {
+		return p.App
+	}
+	return h.appID
+}
+
+// caller is the budget of p's app.
+func (h *SendHandler) caller(p SendPayload) sinchcall.Caller {
+	return sinchcall.New(h.budgets.For(h.app(p)), maxLimiterWait)
+}
 
 // ProcessTask sends one message. It never sends to a recipient Sinch has
 // already accepted, whatever Asynq redelivers.
@@ -145,6 +169,12 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if wait := p.Window.Until(h.now()); wait > 0 {
 			return &deferred{err: errQuietHours, delay: wait}
 		}
+	}
+	// A busy app: back to Asynq before the claim, so it costs no Redis
+	// round trip and no attempt.
+	limiter := h.caller(p)
+	if wait, busy := limiter.Busy(maxHold); busy {
+		return &deferred{err: errAppBusy, delay: wait}
 	}
 	token := rand.Text()
 	claim, attempt, err := h.store.ClaimSend(ctx, p.CampaignID, p.Key, token, h.lockTTL)
@@ -171,7 +201,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			h.store.Release(context.WithoutCancel(ctx), p.CampaignID, p.Key, token)
 		}
 	}()
-	if done, err := h.reconcile(ctx, p, attempt, token); done || err != nil { // reconcile.go
+	if done, err := h.reconcile(ctx, limiter, p, attempt, token); done || err != nil { // reconcile.go
 		released = done
 		return err
 	}
@@ -180,7 +210,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	store := context.WithoutCancel(ctx)
 	var resp *sinch.SendMessageResponse
 	var latency time.Duration
-	err = h.limiter.Do(ctx, func(ctx context.Context) (err error) {
+	err = limiter.Do(ctx, func(ctx context.Context) (err error) {
 		start := time.Now()
 		resp, err = h.sender.SendMessage(ctx, h.request(p))
 		latency = time.Since(start)
@@ -264,7 +294,7 @@ func (h *SendHandler) observe(result string, latency time.Duration) {
 // request builds the messages:send call for one recipient.
 func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
 	return &sinch.SendMessageRequest{
-		AppID: h.appID,
+		AppID: h.app(p),
 		Recipient: sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
 			ChannelIdentities: []sinch.ChannelIdentity{{Channel: p.Channel, Identity: p.Identity}},
 		}},

@@ -53,6 +53,9 @@ type SendPayload struct {
 	// recipient, from the upload's prices (0: none given), so the sent
 	// message's cost is counted without reading the campaign.
 	SegmentPrice sms.Price `json:"segment_price,omitempty"`
+	// App is the Sinch app the message is sent from ("": the worker's
+	// configured app).
+	App string `json:"app,omitempty"`
 	// ContentType is the message_content_type sent ("": none).
 	ContentType sinch.ContentType `json:"content_type,omitempty"`
 }

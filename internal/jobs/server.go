@@ -169,8 +169,8 @@ func errorLogger(l *slog.Logger) asynq.ErrorHandlerFunc {
 		attrs := []any{"task_id", id, "type", t.Type(), "attempt", retried + 1}
 		var d *deferred
 		switch {
-		case errors.Is(err, errPaused), errors.Is(err, errQuietHours):
-			return // expected while paused or outside the send window; status shows it
+		case errors.Is(err, errPaused), errors.Is(err, errQuietHours), errors.Is(err, errAppBusy):
+			return // expected while paused, outside the send window or queued behind the app's rate
 		case errors.As(err, &d) && !d.failure:
 			attrs = append(attrs, "class", classify(err).String())
 		case errors.Is(err, asynq.SkipRetry):
