@@ -32,6 +32,7 @@ type options struct {
 	cfg           sinchsim.Config
 	authRequired  bool
 	retentionDays int
+	apps          string
 	fs            *flag.FlagSet
 	fieldFlag     map[string]string // Config field → flag, to name flags in errors
 }
@@ -59,7 +60,11 @@ func newFlags() *options {
 
 	fs.StringVar(&o.addr, "addr", DefaultAddr, "listen address (host:port; port 0 picks a free one)")
 	str(&c.ProjectID, "project-id", "ProjectID", sinchsim.DefaultProjectID, "the project_id API paths must use")
-	str(&c.AppID, "app-id", "AppID", sinchsim.DefaultAppID, "the ID of the project's only app")
+	str(&c.AppID, "app-id", "AppID", sinchsim.DefaultAppID, "the ID of the project's app (without --apps)")
+	fs.StringVar(&o.apps, "apps", "", "the project's apps, instead of --app-id: comma-separated ID[=RATE][:CHANNEL+CHANNEL...], "+
+		"e.g. sim-app=20,app2=200:SMS+WHATSAPP; RATE is the app's outbound rate (default --outbound-rate), "+
+		"the channels those it has credentials for (default all)")
+	o.fieldFlag["Apps"] = "apps"
 	str(&c.KeyID, "key-id", "KeyID", sinchsim.DefaultKeyID, "access key ID accepted by /oauth2/token and Basic auth")
 	str(&c.KeySecret, "key-secret", "KeySecret", sinchsim.DefaultKeySecret,
 		"access key secret (prefer "+envName("key-secret")+": flags show in ps; never logged)")
@@ -70,7 +75,10 @@ func newFlags() *options {
 	o.fieldFlag["RateLimit"] = "rate-limit"
 	num(&c.RateBurst, "rate-burst", "RateBurst", 0, "rate limit bucket size; 0: one second's worth of --rate-limit")
 	num(&c.OutboundRate, "outbound-rate", "OutboundRate", sinchsim.DefaultOutboundRate,
-		"messages per second GET app reports as rate_limits.outbound (reported, not enforced)")
+		"messages per second an app's MT queue forwards to channels (burst: one second's worth), "+
+			"reported by GET app as rate_limits.outbound; receipts follow a message's turn")
+	num(&c.OutboundQueueSize, "outbound-queue-size", "OutboundQueueSize", sinchsim.DefaultOutboundQueueSize,
+		"messages an app's MT queue holds; a send to a full queue answers 429 with Retry-After")
 	str(&c.ProcessingMode, "processing-mode", "ProcessingMode", sinchsim.DefaultProcessingMode,
 		"app processing mode: CONVERSATION or DISPATCH (DISPATCH refuses recipient.contact_id)")
 	fs.IntVar(&o.retentionDays, "dispatch-retention-days", sinchsim.DefaultDispatchRetentionDays,
@@ -92,6 +100,9 @@ func newFlags() *options {
 	str(&c.ReplyText, "reply-text", "ReplyText", sinchsim.DefaultReplyText, "text of those replies")
 	str(&c.FailSuffix, "fail-suffix", "FailSuffix", "",
 		"recipients whose identity ends with this are unreachable: their delivery receipt is FAILED (RECIPIENT_NOT_REACHABLE)")
+	str(&c.FailFirstChannel, "fail-first-channel", "FailFirstChannel", "",
+		"regular expression: messages whose first channel's identity matches it fail there, then (SWITCHING_CHANNEL) "+
+			"are delivered on the next channel of channel_priority_order or of the recipient's identities, else FAILED")
 	str(&c.RejectSuffix, "reject-suffix", "RejectSuffix", "",
 		"messages:send to recipients whose identity ends with this answers 400 (a permanent failure)")
 	str(&c.CallbackURL, "callback-url", "CallbackURL", "",
@@ -165,7 +176,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("sinchsim ready", "url", "http://"+ln.Addr().String(), "project_id", cfg.ProjectID,
-		"app_id", cfg.AppID, "key_id", cfg.KeyID, "auth_required", !cfg.AuthDisabled)
+		"app_ids", appIDs(cfg), "key_id", cfg.KeyID, "auth_required", !cfg.AuthDisabled)
 
 	select {
 	case err := <-served:
@@ -219,6 +230,7 @@ func (o *options) config() (sinchsim.Config, error) {
 	}{
 		{"TokenTTL", c.TokenTTL > 0},
 		{"OutboundRate", c.OutboundRate > 0},
+		{"OutboundQueueSize", c.OutboundQueueSize > 0},
 		{"MaxStoredMessages", c.MaxStoredMessages > 0},
 		{"CallbackWorkers", c.CallbackWorkers > 0},
 		{"CallbackQueueSize", c.CallbackQueueSize > 0},
@@ -241,6 +253,18 @@ func (o *options) config() (sinchsim.Config, error) {
 	default:
 		c.DispatchRetentionDays = o.retentionDays
 	}
+	if o.apps != "" {
+		given := false
+		o.fs.Visit(func(f *flag.Flag) { given = given || f.Name == "app-id" })
+		if given {
+			return c, errors.New("--app-id and --apps are exclusive: list every app in --apps")
+		}
+		apps, err := sinchsim.ParseApps(o.apps)
+		if err != nil {
+			return c, fmt.Errorf("--apps: %w", err)
+		}
+		c.Apps, c.AppID = apps, ""
+	}
 	c.AuthDisabled = !o.authRequired
 	return c, nil
 }
@@ -249,10 +273,22 @@ func (o *options) config() (sinchsim.Config, error) {
 func (o *options) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: sinchsim [flags]\n\n"+
 		"Serves a simulated Sinch Conversation API: POST /oauth2/token, POST /v1/projects/{project}/messages:send,\n"+
-		"GET /v1/projects/{project}/messages[/{id}], DELETE .../messages/{id}, GET /v1/projects/{project}/apps/{app},\n"+
+		"GET /v1/projects/{project}/messages[/{id}], DELETE .../messages/{id}, GET /v1/projects/{project}/apps[/{app}],\n"+
 		"and GET /_sim/stats, POST /_sim/reset, POST /_sim/expire-tokens (no auth). Every flag can also be set with %s<FLAG>\n"+
 		"(upper case, dashes as underscores); the command line wins. The four --fault-* rates are exclusive\n"+
 		"(one draw per send) and must sum to at most 1.\n\nFlags:\n", envPrefix)
 	o.fs.SetOutput(w)
 	o.fs.PrintDefaults()
+}
+
+// appIDs lists the IDs of cfg's apps for the start-up log line.
+func appIDs(cfg sinchsim.Config) string {
+	if len(cfg.Apps) == 0 {
+		return cfg.AppID
+	}
+	ids := make([]string, len(cfg.Apps))
+	for i, a := range cfg.Apps {
+		ids[i] = a.ID
+	}
+	return strings.Join(ids, ",")
 }

@@ -32,10 +32,10 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	// Every Config field has a flag, plus --addr and --auth-required
 	// (Config.AuthDisabled inverted). Clock is for tests only.
-	want := []string{"addr", "project-id", "app-id", "key-id", "key-secret", "auth-required", "token-ttl",
+	want := []string{"addr", "project-id", "app-id", "apps", "outbound-queue-size", "key-id", "key-secret", "auth-required", "token-ttl",
 		"rate-limit", "rate-burst", "outbound-rate", "processing-mode", "dispatch-retention-days",
 		"max-stored-messages", "latency", "fault-500", "fault-503", "fault-reset", "fault-lost", "seed",
-		"reply-suffix", "reply-text", "fail-suffix", "reject-suffix", "callback-url", "webhook-secret",
+		"reply-suffix", "reply-text", "fail-suffix", "fail-first-channel", "reject-suffix", "callback-url", "webhook-secret",
 		"override-callback-secret", "persist-message-status", "callback-delay",
 		"callback-workers", "callback-queue-size", "callback-timeout"}
 	help := stdout.String()
@@ -85,6 +85,13 @@ func TestFlagValidation(t *testing.T) {
 		{"zero workers", []string{"--callback-workers", "0"}, nil, "--callback-workers must be positive"},
 		{"zero outbound rate", []string{"--outbound-rate", "0"}, nil, "--outbound-rate must be positive"},
 		{"bad address", []string{"--addr", "256.0.0.1:http-alt-x"}, nil, "--addr"},
+		{"bad fail-first-channel", []string{"--fail-first-channel", "+4670("}, nil, "--fail-first-channel is not a valid regular expression"},
+		{"zero queue size", []string{"--outbound-queue-size", "0"}, nil, "--outbound-queue-size must be positive"},
+		{"apps syntax", []string{"--apps", "a1=20,a2=fast"}, nil, `--apps: entry 2 ("a2=fast"): rate must be`},
+		{"apps channel", []string{"--apps", "a1:SMS+PIGEON"}, nil, `--apps: entry 1 ("a1:SMS+PIGEON"): unknown channel "PIGEON"`},
+		{"apps twice", []string{"--apps", "a1,a1"}, nil, `--apps app "a1": is listed twice`},
+		{"apps and app-id", []string{"--apps", "a1", "--app-id", "a2"}, nil, "--app-id and --apps are exclusive"},
+		{"env apps and app-id", nil, map[string]string{"SINCHSIM_APPS": "a1", "SINCHSIM_APP_ID": "a2"}, "--app-id and --apps are exclusive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,5 +227,34 @@ func TestRetentionZeroFlag(t *testing.T) {
 	}
 	if cfg.DispatchRetentionDays != sinchsim.RetentionNone || !cfg.AuthDisabled {
 		t.Errorf("got retention %d, auth disabled %v; want RetentionNone, true", cfg.DispatchRetentionDays, cfg.AuthDisabled)
+	}
+}
+
+// --apps serves each app with its rate and channels; the first is the
+// default, and --app-id's default does not add one.
+func TestAppsFlag(t *testing.T) {
+	base, logs, _ := start(t, []string{"--auth-required=false", "--apps", "a1=20,a2=200:SMS+RCS"}, nil)
+	get := func(path string) (int, map[string]any) {
+		resp, err := http.Get(base + "/v1/projects/" + sinchsim.DefaultProjectID + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, a2 := get("/apps/a2")
+	if code != 200 || a2["rate_limits"].(map[string]any)["outbound"] != 200.0 || len(a2["channel_credentials"].([]any)) != 2 {
+		t.Errorf("GET app a2: got %d %v, want rate 200 and two channels", code, a2)
+	}
+	if code, _ := get("/apps/" + sinchsim.DefaultAppID); code != 404 {
+		t.Errorf("GET app %s: got %d, want 404 (not listed in --apps)", sinchsim.DefaultAppID, code)
+	}
+	if code, list := get("/apps"); code != 200 || len(list["apps"].([]any)) != 2 {
+		t.Errorf("GET apps: got %d %v, want both apps", code, list)
+	}
+	if !strings.Contains(logs.String(), "app_ids=a1,a2") {
+		t.Errorf("ready line does not list the apps: %s", logs)
 	}
 }

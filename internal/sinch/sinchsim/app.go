@@ -2,15 +2,13 @@ package sinchsim
 
 import (
 	"net/http"
-
-	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"time"
 )
 
 // Fixed parts of the simulated app, as Sinch reports them by default.
 const (
-	inboundRateLimit  = 100
-	webhookRateLimit  = 200
-	outboundQueueSize = 500000
+	inboundRateLimit = 100
+	webhookRateLimit = 200
 )
 
 // appResponse is GET app's body, shaped like Sinch's App. Channel tokens
@@ -75,19 +73,46 @@ type enabled struct {
 	Enabled bool `json:"enabled"`
 }
 
+// listAppsResponse is the body of GET apps.
+type listAppsResponse struct {
+	Apps []appResponse `json:"apps"`
+}
+
+// handleApps serves GET apps: every app of the project, in Config order.
+func (s *Server) handleApps(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, http.MethodGet)
+		return
+	}
+	now := s.now()
+	resp := listAppsResponse{Apps: make([]appResponse, len(s.apps))}
+	for i, a := range s.apps {
+		resp.Apps[i] = s.appResponse(a, now)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
 // handleApp serves GET apps/{app_id}.
 func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		methodNotAllowed(w, http.MethodGet)
 		return
 	}
-	if id := r.PathValue("app_id"); id != s.cfg.AppID {
+	id := r.PathValue("app_id")
+	a := s.lookupApp(id)
+	if a == nil {
 		writeError(w, http.StatusNotFound, "app "+id+" not found")
 		return
 	}
+	writeJSON(w, http.StatusOK, s.appResponse(a, s.now()))
+}
+
+// appResponse renders app a as GET app does at now: its rate, channels
+// and the current depth of its MT queue.
+func (s *Server) appResponse(ap *app, now time.Time) appResponse {
 	a := appResponse{
-		ID:                             s.cfg.AppID,
-		DisplayName:                    "sinchsim " + s.cfg.AppID,
+		ID:                             ap.ID,
+		DisplayName:                    "sinchsim " + ap.ID,
 		ConversationMetadataReportView: "NONE",
 		RetentionPolicy:                retentionPolicy{"CONVERSATION_EXPIRE_POLICY", int64(conversationRetention.Hours() / 24)},
 		DispatchRetentionPolicy:        retentionPolicy{"MESSAGE_EXPIRE_POLICY", s.retentionDays.Load()},
@@ -95,16 +120,15 @@ func (s *Server) handleApp(w http.ResponseWriter, r *http.Request) {
 		PersistMessageStatus:           enabled{s.cfg.PersistMessageStatus},
 		CallbackSettings:               callbackSettings{s.cfg.OverrideCallbackSecret},
 	}
-	a.RateLimits.Outbound = s.cfg.OutboundRate
+	a.RateLimits.Outbound = ap.OutboundRate
 	a.RateLimits.Inbound = inboundRateLimit
 	a.RateLimits.Webhooks = webhookRateLimit
-	a.QueueStats.OutboundLimit = outboundQueueSize
-	// Every channel counts as configured, so channel_priority_order never
-	// names an unconfigured one.
-	for _, ch := range sinch.Channels {
-		c := channelCredential{Channel: string(ch)}
+	a.QueueStats.OutboundSize = ap.depth(now)
+	a.QueueStats.OutboundLimit = ap.QueueSize
+	for _, ch := range ap.Channels {
+		c := channelCredential{Channel: ch}
 		c.State.Status = "ACTIVE"
 		a.ChannelCredentials = append(a.ChannelCredentials, c)
 	}
-	writeJSON(w, http.StatusOK, a)
+	return a
 }

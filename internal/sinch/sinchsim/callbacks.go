@@ -81,9 +81,10 @@ type callbackJob struct {
 	next   *callbackJob
 }
 
-// scheduleCallbacks queues m's delivery receipts (QUEUED_ON_CHANNEL, then
-// the final status) and, after them, the inbound event of the recipient's
-// answer. Receipts go to the message's own callback_url, signed with the
+// scheduleCallbacks queues m's delivery receipts (its deliverySteps:
+// QUEUED_ON_CHANNEL once it leaves the app's queue, maybe
+// SWITCHING_CHANNEL, then the final status) and, after them, the inbound
+// event of the recipient's answer. Receipts go to the message's own callback_url, signed with the
 // app's secret for overridden callback URLs, else to the app's webhook.
 func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
 	url, secret := s.cfg.CallbackURL, s.cfg.WebhookSecret
@@ -93,7 +94,7 @@ func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
 	if url == "" {
 		return
 	}
-	receipt := func(status string, reason *failureReason) func(time.Time) any {
+	receipt := func(st deliveryStep) func(time.Time) any {
 		return func(now time.Time) any {
 			return deliveryReceipt{
 				AppID:           m.appID,
@@ -105,22 +106,31 @@ func (s *Server) scheduleCallbacks(req *sendRequest, m, answer *message) {
 				Report: deliveryReport{
 					MessageID:       m.id,
 					ConversationID:  m.conversationID,
-					Status:          status,
-					ChannelIdentity: m.identity,
+					Status:          st.status,
+					ChannelIdentity: st.identity,
 					ContactID:       m.contactID,
-					Reason:          reason,
+					Reason:          st.reason,
 					Metadata:        m.metadata,
 					ProcessingMode:  m.mode,
 				},
 			}
 		}
 	}
-	final := &callbackJob{url: url, secret: secret, delay: s.cfg.CallbackDelay, body: receipt(m.final, m.reason)}
+	// One receipt per step, each after the wait from the one before (the
+	// first: from acceptance, so it includes the turn in the app's queue),
+	// then the recipient's answer; built from the last, as a chain.
+	var chain *callbackJob
 	if answer != nil {
-		final.next = s.inboundJob(answer, string(req.conversationMetadata), req.correlationID)
+		chain = s.inboundJob(answer, string(req.conversationMetadata), req.correlationID)
 	}
-	s.callbacks.submit(&callbackJob{url: url, secret: secret, delay: s.cfg.CallbackDelay,
-		body: receipt("QUEUED_ON_CHANNEL", nil), next: final})
+	for i := len(m.steps) - 1; i >= 0; i-- {
+		prev := m.acceptTime
+		if i > 0 {
+			prev = m.steps[i-1].at
+		}
+		chain = &callbackJob{url: url, secret: secret, delay: m.steps[i].at.Sub(prev), body: receipt(m.steps[i]), next: chain}
+	}
+	s.callbacks.submit(chain)
 }
 
 // inboundJob is the MESSAGE_INBOUND callback of contact message m, sent to

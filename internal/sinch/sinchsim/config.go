@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/url"
+	"regexp"
 	"time"
 )
 
@@ -36,14 +37,22 @@ const (
 	ModeDispatch     = "DISPATCH"
 )
 
-// Config configures a simulated project with one app. Zero fields take the
+// Config configures a simulated project and its apps. Zero fields take the
 // documented defaults; New rejects invalid values rather than clamping them.
+// Settings other than those of App (processing mode, retention, callbacks,
+// faults) apply to every app.
 type Config struct {
 	// ProjectID is the only project_id the API paths accept; others get 403.
 	// Defaults to DefaultProjectID.
 	ProjectID string
-	// AppID is the only app the project holds. Defaults to DefaultAppID.
+	// AppID is the project's first app (the default for contact
+	// messages). With Apps empty it is the only app, with OutboundRate,
+	// OutboundQueueSize and every channel; with Apps set it must be empty
+	// or Apps[0].ID. Defaults to Apps[0].ID, else DefaultAppID.
 	AppID string
+	// Apps are the project's apps, each with its own outbound rate,
+	// channels and MT queue. Defaults to the one app AppID.
+	Apps []App
 	// KeyID and KeySecret are the access key accepted by POST /oauth2/token
 	// (HTTP Basic client auth) and by HTTP Basic auth on the API.
 	// Default to DefaultKeyID and DefaultKeySecret.
@@ -65,10 +74,15 @@ type Config struct {
 	// RateBurst is the bucket size. Defaults to RateLimit rounded up (one
 	// second's worth), at least 1.
 	RateBurst int
-	// OutboundRate is what GET app reports as rate_limits.outbound
-	// (messages per second Sinch forwards to channels). It is reported
-	// only, not enforced. Defaults to DefaultOutboundRate.
+	// OutboundRate is the default App.OutboundRate: the messages per
+	// second an app's MT queue forwards to channels (GET app's
+	// rate_limits.outbound). Delivery receipts follow a message's turn in
+	// the queue. Defaults to DefaultOutboundRate.
 	OutboundRate int
+	// OutboundQueueSize is the default App.QueueSize, the capacity of an
+	// app's MT queue; a send to a full queue answers 429.
+	// Defaults to DefaultOutboundQueueSize.
+	OutboundQueueSize int
 
 	// ProcessingMode is the app's processing mode, ModeConversation or
 	// ModeDispatch. With ModeDispatch, or processing_strategy DISPATCH_ONLY,
@@ -118,6 +132,13 @@ type Config struct {
 	// not a delivery failure, so none is made.) It wins over ReplySuffix.
 	// Defaults to "" (everyone is reachable).
 	FailSuffix string
+	// FailFirstChannel is a regular expression (Go syntax, unanchored):
+	// a message whose first channel's identity matches it fails there;
+	// with another channel to try (channel_priority_order, or the
+	// recipient's further identities) Sinch's SWITCHING_CHANNEL receipt
+	// follows, then delivery on the next channel, else FAILED.
+	// Defaults to "" (every first channel delivers).
+	FailFirstChannel string
 	// RejectSuffix: messages:send to recipients whose identity ends with it
 	// answers 400 INVALID_ARGUMENT, as Sinch does for an identity the
 	// channel refuses, so callers can exercise permanent failures.
@@ -173,6 +194,9 @@ func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
 // withDefaults returns a copy of c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	c.ProjectID = cmp.Or(c.ProjectID, DefaultProjectID)
+	if c.AppID == "" && len(c.Apps) > 0 {
+		c.AppID = c.Apps[0].ID
+	}
 	c.AppID = cmp.Or(c.AppID, DefaultAppID)
 	c.KeyID = cmp.Or(c.KeyID, DefaultKeyID)
 	c.KeySecret = cmp.Or(c.KeySecret, DefaultKeySecret)
@@ -182,6 +206,8 @@ func (c Config) withDefaults() Config {
 		c.RateBurst = max(1, int(c.RateLimit+0.999999))
 	}
 	c.OutboundRate = cmp.Or(c.OutboundRate, DefaultOutboundRate)
+	c.OutboundQueueSize = cmp.Or(c.OutboundQueueSize, DefaultOutboundQueueSize)
+	c.Apps = c.appsWithDefaults()
 	c.ProcessingMode = cmp.Or(c.ProcessingMode, DefaultProcessingMode)
 	c.DispatchRetentionDays = cmp.Or(c.DispatchRetentionDays, DefaultDispatchRetentionDays)
 	c.MaxStoredMessages = cmp.Or(c.MaxStoredMessages, DefaultMaxStoredMessages)
@@ -209,6 +235,8 @@ func (c Config) Validate() error {
 		return bad("RateBurst", "must be at least 1")
 	case c.OutboundRate < 0:
 		return bad("OutboundRate", "must not be negative")
+	case c.OutboundQueueSize < 0:
+		return bad("OutboundQueueSize", "must not be negative")
 	case c.ProcessingMode != ModeConversation && c.ProcessingMode != ModeDispatch:
 		return bad("ProcessingMode", "must be %s or %s", ModeConversation, ModeDispatch)
 	case c.DispatchRetentionDays < RetentionNone:
@@ -225,6 +253,9 @@ func (c Config) Validate() error {
 		return bad("CallbackQueueSize", "must be at least 1")
 	case c.CallbackTimeout <= 0:
 		return bad("CallbackTimeout", "must be positive")
+	}
+	if err := validateApps(c); err != nil {
+		return err
 	}
 	faults := []struct {
 		field string
@@ -245,6 +276,9 @@ func (c Config) Validate() error {
 	}
 	if sum > 1+1e-9 {
 		return bad("FaultRate500", "plus the other fault probabilities must not exceed 1")
+	}
+	if _, err := regexp.Compile(c.FailFirstChannel); err != nil {
+		return bad("FailFirstChannel", "is not a valid regular expression: %s", err)
 	}
 	if c.CallbackURL != "" {
 		if err := checkCallbackURL(c.CallbackURL); err != nil {

@@ -16,8 +16,11 @@ type ContactMessage struct {
 	// Text of the message. Required.
 	Text string
 	// ReplyTo is the ID of the app message this answers, if any. The
-	// message then joins that message's store and conversation.
+	// message then joins that message's store, conversation and app.
 	ReplyTo string
+	// App is the app written to, when it replies to nothing. Defaults to
+	// the first app (Config.AppID).
+	App string
 }
 
 // AddContactMessage simulates a contact writing to the app: the message is
@@ -37,13 +40,19 @@ func (s *Server) AddContactMessage(cm ContactMessage) (string, error) {
 	case cm.Text == "":
 		return "", errors.New("sinchsim: contact message needs a Text")
 	}
+	ap := s.defaultApp()
+	if cm.App != "" {
+		if ap = s.lookupApp(cm.App); ap == nil {
+			return "", errors.New("sinchsim: contact message to unknown app " + cm.App)
+		}
+	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	content := contactContent{Text: &textMessage{Text: cm.Text}}
 	m := &message{
 		id:         newID(now),
 		direction:  toApp,
 		identity:   channelIdentity{Channel: string(cm.Channel), Identity: cm.Identity},
-		appID:      s.cfg.AppID,
+		appID:      ap.ID,
 		acceptTime: now,
 		mode:       s.cfg.ProcessingMode,
 	}
@@ -55,10 +64,10 @@ func (s *Server) AddContactMessage(cm ContactMessage) (string, error) {
 		if orig == nil {
 			return "", errors.New("sinchsim: no stored message " + cm.ReplyTo + " to reply to")
 		}
-		m.mode, m.conversationID, m.contactID = orig.mode, orig.conversationID, orig.contactID
+		m.mode, m.conversationID, m.contactID, m.appID = orig.mode, orig.conversationID, orig.contactID, orig.appID
 		content.ReplyTo = &replyTo{MessageID: cm.ReplyTo}
 	} else if m.mode == ModeConversation {
-		m.contactID, m.conversationID = s.contacts.resolve(m.identity, "", s.cfg.AppID, now)
+		m.contactID, m.conversationID = s.contacts.resolve(m.identity, "", m.appID, now)
 	}
 	m.contactMessage = marshalJSON(content)
 	s.store(m)

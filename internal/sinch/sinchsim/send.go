@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,9 +25,10 @@ type sendResponse struct {
 
 // recipient is where an accepted message goes.
 type recipient struct {
-	identity       channelIdentity
-	contactID      string // CONVERSATION mode only: known, or set on acceptance
-	conversationID string // CONVERSATION mode only: set on acceptance
+	identity       channelIdentity   // the first of route
+	route          []channelIdentity // the channels tried, in order
+	contactID      string            // CONVERSATION mode only: known, or set on acceptance
+	conversationID string            // CONVERSATION mode only: set on acceptance
 	mode           string
 }
 
@@ -51,11 +53,12 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, err)
 		return
 	}
-	if req.appID != s.cfg.AppID {
+	ap := s.lookupApp(req.appID)
+	if ap == nil {
 		writeInvalid(w, invalid("app_id", "app %s not found in project %s", req.appID, s.cfg.ProjectID))
 		return
 	}
-	rcpt, err := s.resolveRecipient(req)
+	rcpt, err := s.resolveRecipient(req, ap)
 	if err != nil {
 		writeInvalid(w, err)
 		return
@@ -65,9 +68,10 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Faults come after validation so that invalid requests always get
-	// their 400 and a "lost" message is always one that could be accepted.
+	// their 400 and a "lost" message is always one that could be accepted;
+	// a lost message is counted once the queue has taken it.
 	f := s.faults.draw()
-	if f != faultNone {
+	if f != faultNone && f != faultLost {
 		s.stats.countFault(f)
 	}
 	switch f {
@@ -81,84 +85,84 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		dropConnection(w)
 		return
 	}
-	m := s.accept(req, rcpt)
+	// The app's MT queue is Sinch's per-app limit: a send it cannot hold
+	// is refused, however few requests per second the project makes.
+	now := s.now().UTC().Truncate(time.Microsecond)
+	leave, ok, wait := ap.enqueue(now)
+	if !ok {
+		ap.queueFull.Add(1)
+		w.Header().Set("Retry-After", retryAfter(wait))
+		writeError(w, http.StatusTooManyRequests, "app "+ap.ID+" outbound queue is full ("+
+			strconv.Itoa(ap.QueueSize)+" messages): too many messages for the app's outbound rate")
+		return
+	}
+	m := s.accept(req, rcpt, ap, now, leave)
 	if f == faultLost {
+		s.stats.countFault(f)
 		dropConnection(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, sendResponse{MessageID: m.id, AcceptedTime: formatTime(m.acceptTime)})
 }
 
-// resolveRecipient picks the channel identity the message goes to; in
-// CONVERSATION mode a contact_id must name a known contact. It creates
-// nothing: a request that then fails must leave no trace.
-func (s *Server) resolveRecipient(req *sendRequest) (recipient, error) {
+// resolveRecipient picks the channel identities the message is tried on
+// (see route); in CONVERSATION mode a contact_id must name a known
+// contact. It creates nothing: a request that then fails must leave no
+// trace.
+func (s *Server) resolveRecipient(req *sendRequest, ap *app) (recipient, error) {
+	rc := recipient{contactID: req.contactID, mode: ModeConversation}
 	if req.dispatchOnly || s.cfg.ProcessingMode == ModeDispatch {
-		return recipient{identity: pickIdentity(req.identities, req.priority), mode: ModeDispatch}, nil
+		rc.contactID, rc.mode = "", ModeDispatch
 	}
 	ids := req.identities
-	if req.contactID != "" {
+	if rc.contactID != "" {
 		var ok bool
 		if ids, ok = s.contacts.lookup(req.contactID); !ok {
 			return recipient{}, invalid("recipient.contact_id", "contact %s not found", req.contactID)
 		}
 	}
-	return recipient{identity: pickIdentity(ids, req.priority), contactID: req.contactID, mode: ModeConversation}, nil
-}
-
-// pickIdentity returns the identity on the first channel of priority that
-// has one, else the first identity, as Sinch tries them in that order.
-func pickIdentity(ids []channelIdentity, priority []string) channelIdentity {
-	for _, ch := range priority {
-		for _, id := range ids {
-			if id.Channel == ch {
-				return id
-			}
-		}
+	rt, err := route(ids, req.priority, ap, rc.contactID == "")
+	if err != nil {
+		return recipient{}, err
 	}
-	return ids[0]
+	rc.route, rc.identity = rt, rt[0]
+	return rc, nil
 }
 
-// accept stores the message, records it, stores the recipient's simulated
-// answer and schedules the callbacks.
-func (s *Server) accept(req *sendRequest, rc recipient) *message {
-	now := s.now().UTC().Truncate(time.Microsecond)
+// accept stores the message accepted at now into app ap's queue, which
+// it leaves for the channel at leave; records it, stores the recipient's
+// simulated answer and schedules the callbacks.
+func (s *Server) accept(req *sendRequest, rc recipient, ap *app, now, leave time.Time) *message {
 	if rc.mode == ModeConversation {
 		// Sinch creates the contact of a new recipient and the
 		// conversation of a new (app, contact) pair on acceptance.
-		rc.contactID, rc.conversationID = s.contacts.resolve(rc.identity, rc.contactID, s.cfg.AppID, now)
+		rc.contactID, rc.conversationID = s.contacts.resolve(rc.identity, rc.contactID, ap.ID, now)
 	}
 	m := &message{
 		id:             newID(now),
 		direction:      toContact,
 		appMessage:     req.message,
 		identity:       rc.identity,
-		appID:          s.cfg.AppID,
+		appID:          ap.ID,
 		conversationID: rc.conversationID,
 		contactID:      rc.contactID,
 		metadata:       req.messageMetadata,
 		acceptTime:     now,
 		mode:           rc.mode,
-		queuedAt:       now.Add(s.cfg.CallbackDelay),
-		finalAt:        now.Add(2 * s.cfg.CallbackDelay),
-		final:          "DELIVERED",
+		steps:          s.deliverySteps(rc.route, req.ttl, now, leave),
 	}
 	var answer *message
-	switch id := rc.identity.Identity; {
-	case s.cfg.FailSuffix != "" && strings.HasSuffix(id, s.cfg.FailSuffix):
-		m.final = "FAILED"
-		// Sinch reports a failed delivery only in the FAILED receipt (and
-		// in message_status where persisted): nothing inbound follows.
-		m.reason = &failureReason{
-			Code:        "RECIPIENT_NOT_REACHABLE",
-			Description: "the recipient is not reachable on " + rc.identity.Channel + " (simulated)",
-			SubCode:     "UNSPECIFIED_SUB_CODE",
-		}
-	case s.cfg.ReplySuffix != "" && strings.HasSuffix(id, s.cfg.ReplySuffix):
-		answer = s.contactMessage(m, contactContent{Text: &textMessage{Text: s.cfg.ReplyText}})
+	switch final := m.final(); {
+	case final.reason != nil && final.reason.Code == reasonExpired:
+		ap.expired.Add(1)
+	case final.status == statusDelivered && s.cfg.ReplySuffix != "" && strings.HasSuffix(final.identity.Identity, s.cfg.ReplySuffix):
+		// A failed delivery gets no answer: Sinch reports it only in the
+		// FAILED receipt (and message_status where persisted).
+		answer = s.contactMessage(m, final.identity, contactContent{Text: &textMessage{Text: s.cfg.ReplyText}})
 	}
 	s.store(m)
 	s.stats.recordAccept(now, req.correlationID, req.contentType)
+	ap.accepted.Add(1)
 	if answer != nil {
 		s.store(answer)
 	}
@@ -193,15 +197,16 @@ type replyTo struct {
 }
 
 // contactMessage builds the recipient's answer to app message to: a
-// TO_APP message on the same identity, in the same mode and conversation.
-func (s *Server) contactMessage(to *message, c contactContent) *message {
+// TO_APP message on identity (the one that got it), in the same mode and
+// conversation.
+func (s *Server) contactMessage(to *message, identity channelIdentity, c contactContent) *message {
 	c.ReplyTo = &replyTo{MessageID: to.id}
 	raw := marshalJSON(c)
 	return &message{
 		id:             newID(to.acceptTime),
 		direction:      toApp,
 		contactMessage: raw,
-		identity:       to.identity,
+		identity:       identity,
 		appID:          to.appID,
 		conversationID: to.conversationID,
 		contactID:      to.contactID,

@@ -1,11 +1,12 @@
 // Package sinchsim simulates the Sinch Conversation API (messages:send,
-// messages list/get/delete, get app) and its OAuth2 token endpoint, for
+// messages list/get/delete, list and get apps) and its OAuth2 token endpoint, for
 // tests, demos, benchmarks and as a staging sandbox.
 //
 // It validates requests from their raw JSON the way the real API does
 // (unknown fields, wrong types and unknown enum values are 400
 // INVALID_ARGUMENT), answers with Sinch's error envelope, enforces a
-// per-project rate limit, injects faults on demand, stores messages in a
+// per-project rate limit, models each app's MT queue (drained at the
+// app's outbound rate, 429 when full), injects faults on demand, stores messages in a
 // conversation store and a dispatch store with Sinch's retention rules, and
 // posts signed delivery receipts.
 //
@@ -29,6 +30,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,8 +45,11 @@ type Server struct {
 	mux     *http.ServeMux
 	tokens  *tokens
 	limiter *bucket // nil when unlimited
-	faults  *faultSource
-	stats   *stats
+	apps    []*app  // cfg.Apps at run time; the first is the default
+	// failFirst is cfg.FailFirstChannel compiled; nil when empty.
+	failFirst *regexp.Regexp
+	faults    *faultSource
+	stats     *stats
 
 	conv          *store // CONVERSATION-mode messages
 	dispatch      *store // DISPATCH-mode messages
@@ -72,6 +77,12 @@ func New(cfg Config) (*Server, error) {
 		dispatch: newStore(cfg.MaxStoredMessages),
 		contacts: newContacts(),
 	}
+	for _, a := range cfg.Apps {
+		s.apps = append(s.apps, newApp(a))
+	}
+	if cfg.FailFirstChannel != "" {
+		s.failFirst = regexp.MustCompile(cfg.FailFirstChannel) // Validate compiled it
+	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newBucket(cfg.RateLimit, cfg.RateBurst)
 	}
@@ -84,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("/v1/projects/{project_id}/messages:send", s.api(s.handleSend))
 	mux.Handle("/v1/projects/{project_id}/messages", s.api(s.handleList))
 	mux.Handle("/v1/projects/{project_id}/messages/{message_id}", s.api(s.handleMessage))
+	mux.Handle("/v1/projects/{project_id}/apps", s.api(s.handleApps))
 	mux.Handle("/v1/projects/{project_id}/apps/{app_id}", s.api(s.handleApp))
 	mux.Handle("/v1/", s.api(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "the simulator does not implement "+r.Method+" "+r.URL.Path)
@@ -115,9 +127,13 @@ func (s *Server) SetRetentionDays(days int) {
 // 401 and must fetch a new one.
 func (s *Server) ExpireTokens() { s.tokens.expireAll() }
 
-// Reset clears statistics, stored messages and contacts.
+// Reset clears statistics, stored messages and contacts, and empties the
+// apps' MT queues.
 func (s *Server) Reset() {
 	s.stats.reset()
+	for _, a := range s.apps {
+		a.reset()
+	}
 	s.conv.reset()
 	s.dispatch.reset()
 	s.contacts.reset()
@@ -154,7 +170,7 @@ func (s *Server) api(h http.HandlerFunc) http.HandlerFunc {
 		}
 		if s.limiter != nil {
 			if ok, wait := s.limiter.take(s.now()); !ok {
-				s.stats.rateLimited.Add(1)
+				s.stats.rateLimitedProject.Add(1)
 				w.Header().Set("Retry-After", retryAfter(wait))
 				writeError(w, http.StatusTooManyRequests, "project rate limit exceeded: too many requests per second")
 				return

@@ -31,8 +31,11 @@ type Stats struct {
 	// AcceptedByContentType counts accepted sends by the
 	// message_content_type they carried (absent: not counted).
 	AcceptedByContentType map[string]int64 `json:"accepted_by_content_type,omitempty"`
-	// RateLimited counts 429 answers.
-	RateLimited int64 `json:"rate_limited"`
+	// RateLimited counts 429 answers; RateLimitedBy splits them by reason.
+	RateLimited   int64            `json:"rate_limited"`
+	RateLimitedBy RateLimitReasons `json:"rate_limited_by"`
+	// Apps holds each app's MT queue figures, by app ID.
+	Apps map[string]AppStats `json:"apps"`
 	// Faults counts injected faults by kind.
 	Faults FaultStats `json:"faults"`
 	// CallbacksSent and CallbacksFailed count callback POSTs that got a 2xx
@@ -48,6 +51,13 @@ type Stats struct {
 	StoredDispatch     int `json:"stored_dispatch"`
 }
 
+// RateLimitReasons splits 429 answers: the project's request rate (over
+// every endpoint and app) and sends to an app whose MT queue was full.
+type RateLimitReasons struct {
+	ProjectRate  int64 `json:"project_rate"`
+	AppQueueFull int64 `json:"app_queue_full"`
+}
+
 // FaultStats counts injected faults by kind.
 type FaultStats struct {
 	HTTP500           int64 `json:"http_500"`
@@ -59,10 +69,10 @@ type FaultStats struct {
 // stats holds the live counters: atomics on the hot path, one short
 // mutex for the per-second window and the correlation IDs.
 type stats struct {
-	requests, tokenRequests, accepted, rateLimited atomic.Int64
-	faults                                         [faultLost + 1]atomic.Int64
-	byStatus                                       [600]atomic.Int64
-	cbSent, cbFailed, cbDropped                    atomic.Int64
+	requests, tokenRequests, accepted, rateLimitedProject atomic.Int64
+	faults                                                [faultLost + 1]atomic.Int64
+	byStatus                                              [600]atomic.Int64
+	cbSent, cbFailed, cbDropped                           atomic.Int64
 
 	mu         sync.Mutex
 	window     []int64 // accept times (UnixNano) in the last second, from head
@@ -139,7 +149,7 @@ func (s *stats) reset() {
 	s.requests.Store(0)
 	s.tokenRequests.Store(0)
 	s.accepted.Store(0)
-	s.rateLimited.Store(0)
+	s.rateLimitedProject.Store(0)
 	for i := range s.faults {
 		s.faults[i].Store(0)
 	}
@@ -165,7 +175,7 @@ func (s *Server) Stats() Stats {
 		TokenRequests: st.tokenRequests.Load(),
 		ByStatus:      map[int]int64{},
 		Accepted:      st.accepted.Load(),
-		RateLimited:   st.rateLimited.Load(),
+		Apps:          map[string]AppStats{},
 		Faults: FaultStats{
 			HTTP500:           st.faults[fault500].Load(),
 			HTTP503:           st.faults[fault503].Load(),
@@ -178,6 +188,14 @@ func (s *Server) Stats() Stats {
 		StoredConversation: s.conv.len(),
 		StoredDispatch:     s.dispatch.len(),
 	}
+	out.RateLimitedBy.ProjectRate = st.rateLimitedProject.Load()
+	now := s.now()
+	for _, a := range s.apps {
+		as := a.stats(now)
+		out.Apps[a.ID] = as
+		out.RateLimitedBy.AppQueueFull += as.QueueFull
+	}
+	out.RateLimited = out.RateLimitedBy.ProjectRate + out.RateLimitedBy.AppQueueFull
 	for code := range st.byStatus {
 		if n := st.byStatus[code].Load(); n > 0 {
 			out.ByStatus[code] = n

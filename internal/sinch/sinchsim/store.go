@@ -30,11 +30,9 @@ type message struct {
 	mode           string // ModeConversation or ModeDispatch
 	deleted        bool
 
-	// TO_CONTACT only: the simulated delivery. QUEUED_ON_CHANNEL from
-	// queuedAt, then final (DELIVERED or FAILED) from finalAt.
-	queuedAt, finalAt time.Time
-	final             string
-	reason            *failureReason
+	// TO_CONTACT only: the simulated delivery, in time order (see
+	// deliverySteps). identity is the first channel tried.
+	steps []deliveryStep
 }
 
 // channelIdentity is a recipient on one channel.
@@ -79,19 +77,17 @@ type messageJSON struct {
 }
 
 // status is the delivery status as of now, nil before the message is
-// queued on the channel or for contact messages.
+// queued on a channel or for contact messages.
 func (m *message) status(now time.Time) *messageStatus {
-	switch {
-	case m.direction != toContact || now.Before(m.queuedAt):
+	st := m.reached(now)
+	if st == nil {
 		return nil
-	case now.Before(m.finalAt):
-		return &messageStatus{Status: "QUEUED_ON_CHANNEL", EventTime: formatTime(m.queuedAt)}
 	}
-	st := &messageStatus{Status: m.final, EventTime: formatTime(m.finalAt)}
-	if m.reason != nil {
-		st.Reason = m.reason.Code
+	ms := &messageStatus{Status: st.status, EventTime: formatTime(st.at)}
+	if st.reason != nil {
+		ms.Reason = st.reason.Code
 	}
-	return st
+	return ms
 }
 
 // toJSON renders m as listed or fetched at now. withStatus fills
@@ -102,7 +98,7 @@ func (m *message) toJSON(now time.Time, withMetadata, withStatus bool) messageJS
 		Direction:       m.direction,
 		AppMessage:      m.appMessage,
 		ContactMessage:  m.contactMessage,
-		ChannelIdentity: m.identity,
+		ChannelIdentity: m.identityAt(now),
 		ConversationID:  m.conversationID,
 		ContactID:       m.contactID,
 		AcceptTime:      formatTime(m.acceptTime),

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
@@ -42,7 +45,8 @@ type sendRequest struct {
 	conversationMetadata json.RawMessage // compacted; nil if absent
 	dispatchOnly         bool            // processing_strategy DISPATCH_ONLY
 	correlationID        string
-	contentType          string // message_content_type; "" if absent
+	contentType          string        // message_content_type; "" if absent
+	ttl                  time.Duration // 0 if absent
 }
 
 // Enum values (as Sinch spells them) of the fields sinchsim checks.
@@ -56,6 +60,10 @@ var (
 	// messageKinds are AppMessage's oneof: exactly one must be set.
 	messageKinds = []string{"text_message", "media_message", "template_message", "choice_message",
 		"card_message", "carousel_message", "location_message", "list_message", "contact_info_message"}
+	// omniOverrideKinds are OmniMessageOverride's oneof: the message kinds,
+	// with a template_reference in place of template_message.
+	omniOverrideKinds = []string{"text_message", "media_message", "template_reference", "choice_message",
+		"card_message", "carousel_message", "location_message", "list_message", "contact_info_message"}
 )
 
 // Field sets of the objects sinchsim checks for unknown fields.
@@ -68,13 +76,14 @@ var (
 	channelIdentityFields = newFieldSet("channel", "identity", "app_id")
 	messageFields         = newFieldSet(append([]string{"explicit_channel_message", "explicit_channel_omni_message",
 		"channel_specific_message", "agent"}, messageKinds...)...)
-	agentFields       = newFieldSet("display_name", "type", "picture_url")
-	textFields        = newFieldSet("text")
-	mediaFields       = newFieldSet("url", "thumbnail_url", "filename_override")
-	templateFields    = newFieldSet("omni_template", "channel_template")
-	templateRefFields = newFieldSet("template_id", "version", "language_code", "parameters")
-	coordinatesFields = newFieldSet("latitude", "longitude")
-	locationFields    = newFieldSet("coordinates", "title", "label")
+	omniOverrideFields = newFieldSet(omniOverrideKinds...)
+	agentFields        = newFieldSet("display_name", "type", "picture_url")
+	textFields         = newFieldSet("text")
+	mediaFields        = newFieldSet("url", "thumbnail_url", "filename_override")
+	templateFields     = newFieldSet("omni_template", "channel_template")
+	templateRefFields  = newFieldSet("template_id", "version", "language_code", "parameters")
+	coordinatesFields  = newFieldSet("latitude", "longitude")
+	locationFields     = newFieldSet("coordinates", "title", "label")
 
 	msisdnPattern = regexp.MustCompile(`^\+?[1-9][0-9]{6,14}$`)
 	ttlPattern    = regexp.MustCompile(`^[0-9]+s$`)
@@ -313,7 +322,7 @@ func parseSend(body []byte, dispatchApp bool) (*sendRequest, error) {
 	if _, err := enum(top, "", "queue", queues); err != nil {
 		return nil, err
 	}
-	if err := checkTTL(top); err != nil {
+	if req.ttl, err = parseTTL(top); err != nil {
 		return nil, err
 	}
 	if req.correlationID, err = str(top, "", "correlation_id"); err != nil {
@@ -331,22 +340,28 @@ func parseSend(body []byte, dispatchApp bool) (*sendRequest, error) {
 	return req, nil
 }
 
-func checkTTL(top map[string]json.RawMessage) error {
+// parseTTL returns the message's ttl; 0 when it has none.
+func parseTTL(top map[string]json.RawMessage) (time.Duration, error) {
 	ttl, err := str(top, "", "ttl")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, set := top["ttl"]; !set {
-		return nil
+		return 0, nil
 	}
 	if !ttlPattern.MatchString(ttl) {
-		return invalid("ttl", "must be whole seconds with the suffix s, e.g. 86400s")
+		return 0, invalid("ttl", "must be whole seconds with the suffix s, e.g. 86400s")
 	}
 	n, err := strconv.ParseUint(strings.TrimSuffix(ttl, "s"), 10, 64)
 	if err != nil || n < minTTLSeconds || n > maxTTLSeconds {
-		return invalid("ttl", "must be between %ds and %ds", minTTLSeconds, maxTTLSeconds)
+		return 0, invalid("ttl", "must be between %ds and %ds", minTTLSeconds, maxTTLSeconds)
 	}
-	return nil
+	// The upper bound (10,000 years) overflows a Duration (292 years);
+	// such a ttl never passes in a simulation, as if there were none.
+	if n > uint64(math.MaxInt64/int64(time.Second)) {
+		return 0, nil
+	}
+	return time.Duration(n) * time.Second, nil
 }
 
 func parseRecipient(top map[string]json.RawMessage, req *sendRequest, dispatch bool) error {
@@ -419,26 +434,17 @@ func parseMessage(top map[string]json.RawMessage, req *sendRequest) error {
 	if err != nil {
 		return err
 	}
-	var kinds []string
-	for _, k := range messageKinds {
-		if _, ok := msg[k]; ok {
-			kinds = append(kinds, k)
-		}
+	kind, err := oneKind("message", msg, messageKinds)
+	if err != nil {
+		return err
 	}
-	switch len(kinds) {
-	case 0:
-		return invalid("message", "one of %s is required", strings.Join(messageKinds, ", "))
-	case 1:
-	default:
-		return invalid("message", "only one message kind may be set, got %s", strings.Join(kinds, " and "))
-	}
-	if err := checkKind(kinds[0], msg[kinds[0]]); err != nil {
+	if err := checkKind("message", kind, msg[kind]); err != nil {
 		return err
 	}
 	if err := checkChannelMap(msg, "explicit_channel_message", '"'); err != nil {
 		return err
 	}
-	if err := checkChannelMap(msg, "explicit_channel_omni_message", '{'); err != nil {
+	if err := checkOmniOverrides(msg); err != nil {
 		return err
 	}
 	if err := checkChannelMap(msg, "channel_specific_message", '{'); err != nil {
@@ -461,6 +467,60 @@ func parseMessage(top map[string]json.RawMessage, req *sendRequest) error {
 	var buf bytes.Buffer
 	_ = json.Compact(&buf, raw) // raw is valid: the body was
 	req.message = buf.Bytes()
+	return nil
+}
+
+// oneKind returns the one member of obj among kinds, which must hold
+// exactly one (a oneof).
+func oneKind(path string, obj map[string]json.RawMessage, kinds []string) (string, error) {
+	var set []string
+	for _, k := range kinds {
+		if _, ok := obj[k]; ok {
+			set = append(set, k)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return "", invalid(path, "one of %s is required", strings.Join(kinds, ", "))
+	case 1:
+		return set[0], nil
+	}
+	return "", invalid(path, "only one message kind may be set, got %s", strings.Join(set, " and "))
+}
+
+// checkOmniOverrides checks message.explicit_channel_omni_message: per
+// channel, an OmniMessageOverride, which is one message kind or a
+// template_reference, exactly one, checked as in message itself.
+func checkOmniOverrides(msg map[string]json.RawMessage) error {
+	const path = "message.explicit_channel_omni_message"
+	if err := checkChannelMap(msg, "explicit_channel_omni_message", '{'); err != nil {
+		return err
+	}
+	raw, ok := msg["explicit_channel_omni_message"]
+	if !ok {
+		return nil
+	}
+	m, _ := object(path, raw, nil) // checkChannelMap decoded it
+	// Sorted, so that the first error is the same on every run.
+	for _, ch := range slices.Sorted(maps.Keys(m)) {
+		p := join(path, ch)
+		o, err := object(p, m[ch], omniOverrideFields)
+		if err != nil {
+			return err
+		}
+		kind, err := oneKind(p, o, omniOverrideKinds)
+		if err != nil {
+			return err
+		}
+		if kind == "template_reference" {
+			err = checkTemplateRef(join(p, kind), o[kind])
+		} else {
+			err = checkKind(p, kind, o[kind])
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -494,8 +554,8 @@ func checkChannelMap(msg map[string]json.RawMessage, field string, first byte) e
 // checkKind checks the required parts of one message kind. Deeply nested
 // optional parts (choices' contents, list items) are checked only for
 // shape, not for unknown fields.
-func checkKind(kind string, raw json.RawMessage) error {
-	path := "message." + kind
+func checkKind(parent, kind string, raw json.RawMessage) error {
+	path := join(parent, kind)
 	switch kind {
 	case "text_message":
 		return checkText(path, raw)

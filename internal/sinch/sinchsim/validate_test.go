@@ -52,6 +52,33 @@ func TestSendValidation(t *testing.T) {
 		{"choice", body(smsRecipient, `{"choice_message":{"text_message":{"text":"pick"},"choices":[{"text_message":{"text":"a"}}]}}`), ""},
 		{"location", body(smsRecipient, `{"location_message":{"coordinates":{"latitude":1.5,"longitude":2},"title":"here"}}`), ""},
 		{"contact id in conversation mode", body(`{"contact_id":"KNOWN"}`, textMsg), ""},
+		{"omni overrides per channel", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{`+
+			`"WHATSAPP":{"template_reference":{"template_id":"order","version":"1","language_code":"en_US","parameters":{"n":"1"}}},`+
+			`"KAKAOTALK":{"choice_message":{"text_message":{"text":"pick"},"choices":[{"text_message":{"text":"a"}}]}},`+
+			`"SMS":{"textMessage":{"text":"short"}}}}`), ""},
+		{"omni template overridden by channel templates", body(smsRecipient, `{"template_message":{`+
+			`"omni_template":{"template_id":"o","version":"2","language_code":"en","parameters":{"name":"Ann"}},`+
+			`"channel_template":{"WHATSAPP":{"template_id":"wa","language_code":"en_US"},"KAKAOTALK":{"template_id":"k","version":"1"}}}}`), ""},
+
+		// explicit_channel_omni_message and channel_template.
+		{"omni override not a message", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{"SMS":{"body":"x"}}}`),
+			"message.explicit_channel_omni_message.SMS.body"},
+		{"omni override empty", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{"SMS":{}}}`),
+			"message.explicit_channel_omni_message.SMS"},
+		{"omni override two kinds", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{"SMS":{"text_message":{"text":"a"},"media_message":{"url":"https://example.com/a.png"}}}}`),
+			"message.explicit_channel_omni_message.SMS"},
+		{"omni override template_message", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{"WHATSAPP":{"template_message":{"omni_template":{"template_id":"t"}}}}}`),
+			"message.explicit_channel_omni_message.WHATSAPP.template_message"},
+		{"omni override bad text", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{"SMS":{"text_message":{}}}}`),
+			"message.explicit_channel_omni_message.SMS.text_message.text"},
+		{"omni override template without id", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{"WHATSAPP":{"template_reference":{"version":"1"}}}}`),
+			"message.explicit_channel_omni_message.WHATSAPP.template_reference.template_id"},
+		{"omni override bad channel", body(smsRecipient, `{"text_message":{"text":"hi"},"explicit_channel_omni_message":{"FAX":{"text_message":{"text":"a"}}}}`),
+			"message.explicit_channel_omni_message"},
+		{"channel template with mappings", body(smsRecipient, `{"template_message":{"omni_template":{"template_id":"o","version":"1"},"channel_template":{"WHATSAPP":{"template_id":"wa","parameter_mappings":{"a":"b"}}}}}`),
+			"message.template_message.channel_template.WHATSAPP.parameter_mappings"},
+		{"channel template not an object", body(smsRecipient, `{"template_message":{"channel_template":{"WHATSAPP":"wa"}}}`),
+			"message.template_message.channel_template.WHATSAPP"},
 
 		// Body.
 		{"not JSON", `{"app_id":`, "JSON object"},
@@ -201,6 +228,7 @@ func TestSendSDKSample(t *testing.T) {
 	req["callback_url"] = "https://example.com/callback"
 	req["conversation_metadata"] = map[string]any{"campaign": "c1"}
 	req["ttl"] = "86400s"
+	req["channel_priority_order"] = []string{"SMS"} // the sample's LINE has no identity
 	fixed, _ := json.Marshal(req)
 	r = s.mustDo(t, http.MethodPost, sendPath, string(fixed), basicAuth)
 	if r.status != http.StatusOK {
