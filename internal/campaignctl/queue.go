@@ -57,7 +57,7 @@ type taskCounter struct{ rdb redis.UniversalClient }
 // retry. Its cost grows with those sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
-	q := jobs.SendQueue(def.Priority)
+	q := jobs.SendQueue(def.Priority, def.App)
 	count := func(n *int64) func(string) error { return func(string) error { *n++; return nil } }
 	if err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, count(&tc.Scheduled)); err != nil {
 		return tc, err
@@ -120,7 +120,7 @@ func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (
 		return res, err
 	}
 	// Listed first: re-queueing removes tasks from the archive being paged.
-	archived, err := c.archivedSends(jobs.SendQueue(def.Priority), def.ID)
+	archived, err := c.archivedSends(jobs.SendQueue(def.Priority, def.App), def.ID)
 	if err != nil {
 		return res, err
 	}
@@ -178,7 +178,7 @@ func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info 
 // faster than deleting from a list.
 func (c *Controller) deleteWaitingTasks(ctx context.Context, def campaign.Definition) (int64, error) {
 	var n int64
-	queue := jobs.SendQueue(def.Priority)
+	queue := jobs.SendQueue(def.Priority, def.App)
 	for _, state := range []string{"scheduled", "retry"} {
 		err := scanTaskIDs(ctx, c.rdb, queue, state, def.ID, func(tid string) error {
 			switch err := c.insp.DeleteTask(queue, tid); {

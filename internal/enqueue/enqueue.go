@@ -340,12 +340,10 @@ func (r *run) createCampaign(ctx context.Context) error {
 	if stored.Priority != def.Priority {
 		return fmt.Errorf("campaign %s exists with priority %s; use the same priority or a new campaign ID", def.ID, stored.Priority)
 	}
-	if stored.App != "" && stored.App != def.App {
-		// Tasks carry the app: one campaign sending from two apps would
-		// split its rate and its tracking. (A campaign stored without an
-		// app sends from the worker's configured one, which is what
-		// SINCH_APP_ID names on a re-run.)
-		return fmt.Errorf("campaign %s exists on app %s; use the same --app or a new campaign ID", def.ID, stored.App)
+	if stored.App != def.App {
+		// Tasks carry the app and sit in its queues: one campaign sending
+		// from two apps would split its rate, its queues and its tracking.
+		return fmt.Errorf("campaign %s exists on app %s; use the same --app or a new campaign ID", def.ID, cmp.Or(stored.App, `"" (the workers' SINCH_APP_ID)`))
 	}
 	if !stored.Window.Equal(def.Window) {
 		// Tasks carry the window: two windows in one campaign would be both.

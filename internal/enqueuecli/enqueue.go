@@ -43,9 +43,6 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return err
 	}
 
-	if spec.App == "" { // --app defaults to the configured app, recorded with the campaign
-		spec.App = settings.SinchAppID
-	}
 	// Validate every flag before touching the CSV or Redis.
 	opts, err := spec.Resolve(time.Now())
 	if err != nil {

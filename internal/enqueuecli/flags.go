@@ -24,7 +24,7 @@ func specFlags(fs *flag.FlagSet, s *enqueue.Spec) {
 	str(&s.TemplateLanguage, "template-language", "", "Sinch template `language` code, e.g. en-US (with --template-id)")
 	str(&s.MediaURL, "media-url", "", "send this media `URL` to every recipient")
 	str(&s.Channel, "channel", string(recipients.DefaultChannel), "default `channel`; a 'channel' column overrides it per row")
-	str(&s.App, "app", "", "Sinch app `ID` the campaign sends from (default: SINCH_APP_ID)")
+	str(&s.App, "app", "", "Sinch app `ID` the campaign sends from (default: the workers' SINCH_APP_ID)")
 	str(&s.ContentType, "content-type", "", "message `kind` for Sinch's consent management: marketing or notification (message_content_type)")
 	str(&s.Priority, "priority", string(campaign.PriorityNormal), "priority `level`: high (Sinch HIGH_PRIORITY, queue critical) or normal (NORMAL_PRIORITY, queue default)")
 	str(&s.TTL, "ttl", enqueue.DefaultTTL.String(), "message time to live at Sinch, a `duration` of whole seconds, 3s or more")

@@ -75,8 +75,10 @@ const maxLimiterWait = time.Minute
 // order whatever their app, so sends of a 20/s app waiting their turn would
 // otherwise fill every slot and starve a 200/s app behind them; a send
 // whose app is further behind than this goes back to Asynq to come back
-// when its app can take it (see ratelimit.Levels.Defer).
-const maxHold = 500 * time.Millisecond
+// when its app can take it (see ratelimit.Levels.Defer). It is twice
+// ForwardInterval, so the sends waiting here last until those turned away
+// are back in the queue: a 20/s app keeps up to 20 waiting per process.
+const maxHold = 2 * ForwardInterval
 
 // NewSendHandler returns a handler drawing from budgets, the project's and
 // its apps' request budgets; cfg is validated.

@@ -28,12 +28,47 @@ const (
 // DefaultQueues are the Asynq queues and weights a worker serves.
 var DefaultQueues = map[string]int{QueueCritical: 6, QueueDefault: 3, QueueLow: 1}
 
-// SendQueue is the queue of a campaign's sends.
-func SendQueue(p campaign.Priority) string {
+// SendQueue is the queue of a campaign's sends: QueueCritical or
+// QueueDefault for a campaign on the workers' configured app (app ""), and
+// for a campaign that names its app that queue's name, AppQueueSep and the
+// app ID ("default@01ABC…").
+//
+// Each app's sends have their own queues because Asynq serves a queue in
+// order: behind the sends of a 20/s app, those of a 200/s app would wait
+// for the slow app's pace, and the slow app's sends would hold every
+// worker slot. A worker runs one Asynq server per app's queues (Run), so
+// each app has its own slots and order.
+func SendQueue(p campaign.Priority, app string) string {
+	q := QueueDefault
 	if p == campaign.PriorityHigh {
-		return QueueCritical
+		q = QueueCritical
 	}
-	return QueueDefault
+	if app != "" {
+		q += AppQueueSep + app
+	}
+	return q
+}
+
+// AppQueueSep separates a send queue's priority from its app.
+const AppQueueSep = "@"
+
+// AppQueues are the send queues of app, weighted as in DefaultQueues (high
+// priority before normal).
+func AppQueues(app string) map[string]int {
+	return map[string]int{
+		SendQueue(campaign.PriorityHigh, app):   DefaultQueues[QueueCritical],
+		SendQueue(campaign.PriorityNormal, app): DefaultQueues[QueueDefault],
+	}
+}
+
+// QueueApp returns the app of an app's send queue (see SendQueue).
+func QueueApp(queue string) (app string, ok bool) {
+	for _, base := range []string{QueueCritical, QueueDefault} {
+		if a, found := strings.CutPrefix(queue, base+AppQueueSep); found && a != "" {
+			return a, true
+		}
+	}
+	return "", false
 }
 
 // TrackQueue is where tracking passes go among the served queues: QueueLow

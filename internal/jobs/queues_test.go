@@ -15,11 +15,23 @@ func TestSendQueue(t *testing.T) {
 		{campaign.PriorityNormal, QueueDefault},
 		{"", QueueDefault},
 	} {
-		if got := SendQueue(tc.p); got != tc.want {
+		if got := SendQueue(tc.p, ""); got != tc.want {
 			t.Errorf("SendQueue(%q): got %q, want %q", tc.p, got, tc.want)
 		}
-		if _, ok := DefaultQueues[SendQueue(tc.p)]; !ok {
-			t.Errorf("SendQueue(%q) = %q is not served by default", tc.p, SendQueue(tc.p))
+		if _, ok := DefaultQueues[SendQueue(tc.p, "")]; !ok {
+			t.Errorf("SendQueue(%q) = %q is not served by default", tc.p, SendQueue(tc.p, ""))
+		}
+		q := SendQueue(tc.p, "app-1")
+		if app, ok := QueueApp(q); !ok || app != "app-1" || q != tc.want+"@app-1" {
+			t.Errorf("SendQueue(%q, app-1) = %q, QueueApp: %q %v", tc.p, q, app, ok)
+		}
+		if _, ok := AppQueues("app-1")[q]; !ok {
+			t.Errorf("AppQueues(app-1) does not hold %q", q)
+		}
+	}
+	for _, q := range []string{QueueDefault, QueueCritical, QueueLow, ScheduleQueue, "default@", "other@x"} {
+		if app, ok := QueueApp(q); ok {
+			t.Errorf("QueueApp(%q) = %q, want none", q, app)
 		}
 	}
 }

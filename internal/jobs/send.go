@@ -85,7 +85,7 @@ func NewSendTask(p SendPayload, priority campaign.Priority, processAt time.Time)
 	}
 	opts := []asynq.Option{
 		asynq.TaskID(TaskID(p.CampaignID, p.Key)),
-		asynq.Queue(SendQueue(priority)),
+		asynq.Queue(SendQueue(priority, p.App)),
 		asynq.MaxRetry(queueMaxRetry),
 		asynq.Retention(TaskRetention),
 		asynq.Timeout(taskTimeout),

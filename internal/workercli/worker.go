@@ -29,7 +29,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	fs := cli.NewFlagSet("worker", stderr, workerUsage)
 	settings := config.Register(fs)
 	var (
-		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for the known apps' rates × 250ms, at least 16)")
+		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for the known apps' rates × 250ms, at least 64)")
 		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
 		rateFlag    = fs.Float64("rate", cli.DefaultProjectRate, "the project's cap: Sinch requests per second of ALL apps and ALL workers on this Redis together")
 		appRate     = fs.String("app-rate", "", "apps' outbound rates, `APP=RATE,...` (default: each app's rate_limits.outbound from GET app, else 20)")
@@ -140,7 +140,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if conc == 0 {
 		// Little's law: sends in flight = rate × latency. 250ms covers a
 		// slow API call with margin.
-		conc = max(16, int(min(known, budgets.Rate())/4))
+		// At least 64: sends of a slow app may hold up to a second of its
+		// budget each (jobs.maxHold), and the other apps need slots too.
+		conc = max(64, int(min(known, budgets.Rate())/4))
 	}
 	srv := *servers
 	if srv == 0 {
@@ -185,6 +187,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	logger.Info("worker started", "rate", budgets.Rate(), "burst", budgets.Burst(), "apps", budgets.Apps(), "concurrency", conc, "servers", srv, "queues", *queues)
 	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
 		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
+		// Each app's queues get slots for its rate (Little's law, as
+		// above) plus the second of its budget a send may wait for.
+		AppConcurrency: func(app string) int {
+			return max(16, int(min(budgets.Levels(app).App().Rate(), budgets.Rate())*1.25))
+		},
 	}, jobs.NewMux(handler, muxOpts...))
 	logger.Info("worker stopped")
 	return err
