@@ -180,4 +180,3 @@ func TestA429StormOnOneAppDoesNotSlowTheOther(t *testing.T) {
 	t.Logf("storm app: %d 429s", st.Apps["storm-app"].QueueFull)
 	s.checkAppRate(t, calm)
 }
-
