@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
@@ -79,33 +79,6 @@ func (s *stack) runApps(t *testing.T, procs int, cs []appCampaign, timeout time.
 	}
 }
 
-// appRate measures a campaign's send rate from the accept times Sinch
-// recorded: sends after the first over the time from first to last, and the
-// most sends in any one second.
-func (s *stack) appRate(t *testing.T, id string) (rate float64, most int) {
-	t.Helper()
-	var times []time.Time
-	err := campaign.NewStore(s.redis.Client).ScanRecipients(context.Background(), id, func(_ string, st campaign.Status, rec campaign.Record) error {
-		if st == campaign.StatusSent {
-			times = append(times, rec.AcceptedTime)
-		}
-		return nil
-	})
-	if err != nil || len(times) < 2 {
-		t.Fatalf("campaign %s: %d accept times, err %v", id, len(times), err)
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	span := times[len(times)-1].Sub(times[0])
-	j := 0
-	for i := range times {
-		for times[i].Sub(times[j]) >= time.Second {
-			j++
-		}
-		most = max(most, i-j+1)
-	}
-	return float64(len(times)-1) / span.Seconds(), most
-}
-
 // checkAppRate fails when campaign c went out above its app's rate, or far
 // below it. The rate is measured on the simulator's clock, after scheduling
 // and the network: the upper bound of one second allows their jitter, and
@@ -114,7 +87,10 @@ func (s *stack) appRate(t *testing.T, id string) (rate float64, most int) {
 // The ≥ 0.97 goal on a quiet machine is the benchmark's (cmd/bench).
 func (s *stack) checkAppRate(t *testing.T, c appCampaign) {
 	t.Helper()
-	got, most := s.appRate(t, c.id)
+	got, most, err := procs.AcceptRate(context.Background(), campaign.NewStore(s.redis.Client), c.id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	burst := max(3, int(c.rate/20)) // the default burst, cli.limiterConfig
 	t.Logf("app %s: %.1f/s (%.3f of %g), most in 1s %d", c.app, got, got/c.rate, c.rate, most)
 	if got < 0.75*c.rate || got > 1.03*c.rate {

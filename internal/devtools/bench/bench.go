@@ -30,10 +30,10 @@ import (
 )
 
 // Groups are the figure groups, in the order they run; --only takes these names.
-var Groups = []string{"enqueue", "dispatch", "rate", "latency", "rtt", "memory", "upload"}
+var Groups = []string{"enqueue", "dispatch", "rate", "latency", "rtt", "memory", "upload", "apps"}
 
 // groupsNeedingBinaries run the worker or enqueue binary as a process.
-var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory", "upload"}
+var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory", "upload", "apps"}
 
 // Sizes bound the work of each group.
 type Sizes struct {
@@ -211,7 +211,7 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 
 	run := map[string]func(context.Context, *harness) ([]Figure, error){
 		"enqueue": benchEnqueue, "dispatch": benchDispatch, "rate": benchRate,
-		"latency": benchLatency, "rtt": benchRTT, "memory": benchMemory, "upload": benchUpload,
+		"latency": benchLatency, "rtt": benchRTT, "memory": benchMemory, "upload": benchUpload, "apps": benchApps,
 	}
 	var all []Figure
 	var errs []error
