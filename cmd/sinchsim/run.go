@@ -75,8 +75,12 @@ func newFlags() *options {
 	o.fieldFlag["RateLimit"] = "rate-limit"
 	num(&c.RateBurst, "rate-burst", "RateBurst", 0, "rate limit bucket size; 0: one second's worth of --rate-limit")
 	num(&c.OutboundRate, "outbound-rate", "OutboundRate", sinchsim.DefaultOutboundRate,
-		"messages per second an app's MT queue forwards to channels (burst: one second's worth), "+
+		"messages per second an app's MT queue forwards to channels (burst: one second's worth; see --outbound-queues), "+
 			"reported by GET app as rate_limits.outbound; receipts follow a message's turn")
+	fs.BoolVar(&c.ModelOutboundQueues, "outbound-queues", true,
+		"model each app's MT queue: messages reach their channel at the app's outbound rate and a full queue answers 429; "+
+			"false: at once, never full")
+	o.fieldFlag["ModelOutboundQueues"] = "outbound-queues"
 	num(&c.OutboundQueueSize, "outbound-queue-size", "OutboundQueueSize", sinchsim.DefaultOutboundQueueSize,
 		"messages an app's MT queue holds; a send to a full queue answers 429 with Retry-After")
 	str(&c.ProcessingMode, "processing-mode", "ProcessingMode", sinchsim.DefaultProcessingMode,

@@ -32,7 +32,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	// Every Config field has a flag, plus --addr and --auth-required
 	// (Config.AuthDisabled inverted). Clock is for tests only.
-	want := []string{"addr", "project-id", "app-id", "apps", "outbound-queue-size", "key-id", "key-secret", "auth-required", "token-ttl",
+	want := []string{"addr", "project-id", "app-id", "apps", "outbound-queues", "outbound-queue-size", "key-id", "key-secret", "auth-required", "token-ttl",
 		"rate-limit", "rate-burst", "outbound-rate", "processing-mode", "dispatch-retention-days",
 		"max-stored-messages", "latency", "fault-500", "fault-503", "fault-reset", "fault-lost", "seed",
 		"reply-suffix", "reply-text", "fail-suffix", "fail-first-channel", "reject-suffix", "callback-url", "webhook-secret",

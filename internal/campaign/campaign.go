@@ -111,6 +111,14 @@ type Definition struct {
 	// DefaultAutoPause. Create writes it next to the definition, where
 	// Store.SetAutoPause changes it and Store.Get reads it.
 	AutoPause *AutoPause `json:"autopause,omitempty"`
+	// QueueShards is how many Asynq queues of its priority the campaign's
+	// sends are spread over (0 or 1: the one queue; see jobs.SendShard). It
+	// is fixed when the campaign is created, so later uploads and operator
+	// actions find its tasks where the first upload put them.
+	QueueShards int `json:"queue_shards,omitempty"`
+	// Channels is the campaign's ordered channel fallback (two or more;
+	// Channel is its first); nil for one channel per recipient.
+	Channels []sinch.Channel `json:"channels,omitempty"`
 }
 
 // Record is one recipient's row in reports. The identity is personal data:

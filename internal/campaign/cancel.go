@@ -7,14 +7,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// cancelPendingScript moves the given recipients from pending to cancelled,
-// each only if it is still pending, keeping the status counters exact (the
-// same bookkeeping as transitionScript). KEYS: status, counters. ARGV:
-// recipient keys. Returns how many moved.
+// cancelPendingScript moves the given recipients (keys of records) from
+// pending to cancelled, each only if it is still pending (no status, or an
+// explicit "pending"), keeping the status counters exact (the same
+// bookkeeping as transitionScript). KEYS: status, counters. ARGV: the
+// retention TTL in seconds (the status hash may be written first here),
+// then recipient keys. Returns how many moved.
 var cancelPendingScript = redis.NewScript(`
 local n = 0
-for i = 1, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == 'pending' then
+for i = 2, #ARGV do
+  local st = redis.call('HGET', KEYS[1], ARGV[i])
+  if not st or st == 'pending' then
     redis.call('HSET', KEYS[1], ARGV[i], 'cancelled')
     n = n + 1
   end
@@ -22,6 +25,7 @@ end
 if n > 0 then
   redis.call('HINCRBY', KEYS[2], 'st:pending', -n)
   redis.call('HINCRBY', KEYS[2], 'st:cancelled', n)
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
 return n
 `)
@@ -37,17 +41,16 @@ func (s *Store) CancelPending(ctx context.Context, id string) (int64, error) {
 	var total int64
 	var cursor uint64
 	for {
-		kv, next, err := s.rdb.HScan(ctx, k.Status, cursor, "", 1000).Result()
+		// The records list every recipient; the script tells the pending.
+		kv, next, err := s.rdb.HScan(ctx, k.Records, cursor, "", 1000).Result()
 		if err != nil {
 			return total, fmt.Errorf("cancel pending: %w", err)
 		}
-		var rks []any
+		rks := []any{retentionSeconds}
 		for i := 0; i+1 < len(kv); i += 2 {
-			if Status(kv[i+1]) == StatusPending {
-				rks = append(rks, kv[i])
-			}
+			rks = append(rks, kv[i])
 		}
-		if len(rks) > 0 {
+		if len(rks) > 1 {
 			n, err := cancelPendingScript.Run(ctx, s.rdb, []string{k.Status, k.Counters}, rks...).Int64()
 			if err != nil {
 				return total, fmt.Errorf("cancel pending: %w", err)

@@ -19,23 +19,33 @@ const (
 	ClaimCancelled Claim = "cancelled" // recipient or campaign cancelled: do not send
 	ClaimPaused    Claim = "paused"    // campaign paused: try again later, not a failure
 	ClaimBusy      Claim = "busy"      // another execution holds the recipient: try later
+	// ClaimFailed: archived as failed; only ClaimChunkSend answers it (a
+	// chunk run again must not resend a recipient it gave up on: campaign
+	// retry does that, through the recipient's own archived task).
+	ClaimFailed Claim = "failed"
+	// ClaimUnreplicated: locked, but no replica acknowledged the claim within
+	// the replica wait (see SetReplicaWait): do not send now. The lock is
+	// held; the caller releases it.
+	ClaimUnreplicated Claim = "unreplicated"
 )
 
 // claimScript checks status and campaign control and takes a short lock, in
 // one round trip on the hot path. KEYS: status, def, lock, counters, attempts.
 // ARGV: key, lock token, lock TTL in ms, retention TTL in seconds (the
-// attempts hash is written only here).
-var claimScript = redis.NewScript(`
+// attempts hash is written only here; see retainLua and Store.retention),
+// "1" to refuse a failed recipient.
+var claimScript = redis.NewScript(retainLua + `
 local st = redis.call('HGET', KEYS[1], ARGV[1])
 if st == 'sent' then return {'sent', 0} end
 if st == 'cancelled' then return {'cancelled', 0} end
+if st == 'failed' and ARGV[5] == '1' then return {'failed', 0} end
 local ctl = redis.call('HGET', KEYS[2], 'control')
 if ctl == 'cancelled' then return {'cancelled', 0} end
 if ctl == 'paused' then return {'paused', 0} end
 if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return {'busy', 0} end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[5], ARGV[4])
+retain(KEYS[5], ARGV[4])
 return {'ok', n}
 `)
 
@@ -66,13 +76,62 @@ end
 return {t[1], t[2], p[1], p[2]}
 `)
 
+// SetReplicaWait makes every ClaimSend wait up to timeout for one replica
+// to acknowledge the claim (Redis WAIT 1 on the claim's connection) before
+// the worker sends; 0 turns it off. Call it before the store is shared.
+//
+// Under Sentinel a failover promotes a replica, and the writes the old
+// master had not replicated are gone. Without the wait, a claim and the
+// record of a send Sinch accepted can both vanish: the new master sees a
+// first attempt and the worker sends again. With it, the claim, and with it
+// everything Redis wrote before it (asynq's dequeue of the task included),
+// is on the replica before the request leaves, so a send whose record was
+// lost comes back as a second attempt, in doubt, reconciled with Sinch's
+// message list instead of sent again. The wait shares the claim's round
+// trip (one pipeline) and costs the replication delay. A claim no replica
+// acknowledged in time is counted (ReplicaMisses) and, for the first
+// ReplicaGrace of a run of such claims, answered ClaimUnreplicated: it may
+// live only on a master that has just been replaced (its writes after the
+// promotion are lost), so the send waits for the clients to move to the
+// new master. Past the grace, the replica is taken to be gone (e.g. the
+// old master was the only other node and is dead) and claims are ClaimOK
+// again, as without the wait: a campaign does not stop for want of a
+// replica, and with no replica there is no failover to lose writes to.
+func (s *Store) SetReplicaWait(timeout time.Duration) { s.replicaWait = timeout }
+
+// ReplicaGrace is how long claims no replica acknowledges are held back
+// before sends go on without one: longer than clients take to follow a
+// promotion (Sentinel tells them at once), short enough not to stall a
+// campaign on a deployment that lost its only replica.
+const ReplicaGrace = 10 * time.Second
+
+// ReplicaMisses counts the claims no replica acknowledged within the
+// SetReplicaWait timeout.
+func (s *Store) ReplicaMisses() int64 { return s.replicaMisses.Load() }
+
 // ClaimSend decides whether a worker may send to recipient rk, and if so
 // locks it for ttl and returns this attempt's number (1 for the first).
 func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
+	return s.claim(ctx, id, rk, token, ttl, "0")
+}
+
+// ClaimChunkSend is ClaimSend for a recipient of a chunk task: a failed
+// recipient is ClaimFailed, not sent again.
+func (s *Store) ClaimChunkSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
+	return s.claim(ctx, id, rk, token, ttl, "1")
+}
+
+func (s *Store) claim(ctx context.Context, id, rk, token string, ttl time.Duration, skipFailed string) (Claim, int, error) {
 	k := s.keys(id)
-	res, err := claimScript.Run(ctx, s.rdb,
-		[]string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts},
-		rk, token, ttl.Milliseconds(), retentionSeconds).Slice()
+	keys := []string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts}
+	args := []any{rk, token, ttl.Milliseconds(), s.retention(id, claimTTL), skipFailed}
+	var res []any
+	var err error
+	if s.replicaWait > 0 {
+		res, err = s.claimDurably(ctx, keys, args)
+	} else {
+		res, err = claimScript.Run(ctx, s.rdb, keys, args...).Slice()
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
 	}
@@ -80,6 +139,54 @@ func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Du
 	n, _ := res[1].(int64)
 	return Claim(c), int(n), nil
 }
+
+// claimDurably is the claim script followed by WAIT (runDurably).
+func (s *Store) claimDurably(ctx context.Context, keys []string, args []any) ([]any, error) {
+	res, acked, err := s.runDurably(ctx, claimScript, keys, args)
+	if err == nil && !acked && len(res) > 0 && res[0] == string(ClaimOK) {
+		res[0] = string(ClaimUnreplicated)
+	}
+	return res, err
+}
+
+// runDurably runs script and WAIT 1 in one pipeline (WAIT waits for the
+// writes of its own connection, so it must follow the script on the same
+// one). acked is false when no replica acknowledged in time and the
+// current run of such misses is younger than ReplicaGrace.
+func (s *Store) runDurably(ctx context.Context, script *redis.Script, keys []string, args []any) (res []any, acked bool, err error) {
+	for try := 0; ; try++ {
+		pipe := s.rdb.Pipeline()
+		run := script.EvalSha(ctx, pipe, keys, args...)
+		wait := pipe.Do(ctx, "WAIT", 1, s.replicaWait.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		if err := run.Err(); err != nil {
+			if try == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				if err := script.Load(ctx, s.rdb).Err(); err != nil {
+					return nil, false, err
+				}
+				continue
+			}
+			return nil, false, err
+		}
+		res, err := run.Slice()
+		if err != nil {
+			return nil, false, err
+		}
+		if n, werr := wait.Int(); werr == nil && n >= 1 {
+			s.missingSince.Store(0)
+			return res, true, nil
+		}
+		s.replicaMisses.Add(1)
+		now := s.now().UnixNano()
+		s.missingSince.CompareAndSwap(0, now)
+		return res, now-s.missingSince.Load() >= int64(ReplicaGrace), nil
+	}
+}
+
+// ErrUnreplicated is FinishSent's answer when the record reached Redis but
+// no replica acknowledged it within the replica wait: it may be lost in a
+// failover under way, so the caller writes it again (to the new master).
+var ErrUnreplicated = errors.New("no Redis replica acknowledged the write within the replica wait")
 
 // Release drops the lock taken by ClaimSend, if this token still holds it.
 func (s *Store) Release(ctx context.Context, id, rk, token string) error {
@@ -109,9 +216,20 @@ func (s *Store) FinishSent(ctx context.Context, id, rk, token string, rec Record
 	apKeys, apArgs := countFinalArgs(k, "0")
 	keys = append(keys, k.Lock(rk), apKeys[0], apKeys[2])
 	args = append(append(args, token), apArgs[1:]...)
-	res, err := sentScript.Run(ctx, s.rdb, keys, args...).Slice()
+	var res []any
+	acked := true
+	if s.replicaWait > 0 {
+		// A send Sinch accepted whose record a failover drops is sent again
+		// when Sinch's list cannot show it (dispatch retention 0).
+		res, acked, err = s.runDurably(ctx, sentScript, keys, args)
+	} else {
+		res, err = sentScript.Run(ctx, s.rdb, keys, args...).Slice()
+	}
 	if err != nil {
 		return Sent{}, fmt.Errorf("recipient %s -> %s: %w", rk, StatusSent, err)
+	}
+	if !acked {
+		return Sent{}, fmt.Errorf("recipient %s -> %s: %w", rk, StatusSent, ErrUnreplicated)
 	}
 	var out Sent
 	out.Fresh, _ = transitionResult(res[:2])

@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -93,13 +92,17 @@ func DeliveryUpdate(s sinch.DeliveryStatus, reason *sinch.Reason) (u OutcomeUpda
 const UnknownReason = "UNKNOWN"
 
 // RecipientOutcome is one recipient's outcome; Reason is set for failed.
+// Channel is the channel the message was delivered on, once a delivery
+// (or a read, a reply) said which: with channel fallback it is the one
+// that reached the recipient.
 type RecipientOutcome struct {
-	Outcome Outcome `json:"outcome,omitempty"`
-	Reason  string  `json:"reason,omitempty"`
+	Outcome Outcome       `json:"outcome,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
+	Channel sinch.Channel `json:"channel,omitempty"`
 }
 
 // String is "delivered", "failed:RECIPIENT_NOT_REACHABLE", or "" when
-// nothing is known.
+// nothing is known. The channel is not part of it (see Channel).
 func (r RecipientOutcome) String() string {
 	if r.Outcome == OutcomeFailed {
 		return string(r.Outcome) + ":" + r.Reason
@@ -107,9 +110,12 @@ func (r RecipientOutcome) String() string {
 	return string(r.Outcome)
 }
 
+// parseRecipientOutcome reads a stored outcome: outcome[:reason][/CHANNEL]
+// (reasons are normalised without a '/', see normalizeReason).
 func parseRecipientOutcome(v string) RecipientOutcome {
+	v, ch, _ := strings.Cut(v, "/")
 	o, reason, _ := strings.Cut(v, ":")
-	return RecipientOutcome{Outcome: Outcome(o), Reason: reason}
+	return RecipientOutcome{Outcome: Outcome(o), Reason: reason, Channel: sinch.Channel(ch)}
 }
 
 // OutcomeUpdate is one outcome observed for one recipient.
@@ -117,7 +123,16 @@ type OutcomeUpdate struct {
 	Key     string // recipient key (RecipientKey)
 	Outcome Outcome
 	Reason  string // failure reason code for OutcomeFailed; ignored otherwise
+	// Channel is the channel the update was observed on ("": not known).
+	// It is recorded as the recipient's delivery channel by the first
+	// update of delivered or above that names one (see DeliveredOn).
+	Channel sinch.Channel
 }
+
+// DeliveredOn is the lowest outcome that says on which channel a message
+// reached its recipient: a failure names the channel that failed, not the
+// one that delivered.
+const DeliveredOn = OutcomeDelivered
 
 // OutcomeCounts are a campaign's recipients by outcome. The per-outcome counts
 // are exact (kept by the same script that changes outcomes); FailedByReason
@@ -131,6 +146,13 @@ type OutcomeCounts struct {
 	Replied        int64            `json:"replied"`
 	OptedOut       int64            `json:"opted_out"`
 	FailedByReason map[string]int64 `json:"failed_by_reason"`
+	// DeliveredByChannel counts the recipients reached on each channel
+	// (those whose delivery channel is known, see RecipientOutcome.Channel).
+	DeliveredByChannel map[sinch.Channel]int64 `json:"delivered_by_channel"`
+	// ChannelSwitches counts SWITCHING_CHANNEL receipts: each is a message
+	// falling back from one channel to the next of its
+	// channel_priority_order.
+	ChannelSwitches int64 `json:"channel_switches"`
 }
 
 // Get returns the count of one outcome.
@@ -178,27 +200,39 @@ func (c OutcomeCounts) Total() int64 {
 }
 
 // setOutcomesScript applies outcome updates with precedence, keeping the
-// per-outcome and per-reason counters exact. KEYS: status, outcomes,
-// outcome counters. ARGV[1]: key TTL in seconds; ARGV[2]: the "unknown"
-// reason; then triples (recipient key, outcome, reason). Recipients unknown
-// to the campaign are ignored. Returns one 1 (applied) or 0 per triple.
+// per-outcome, per-reason and per-channel counters exact. KEYS: records
+// (every recipient has one), outcomes, outcome counters. ARGV[1]: key TTL
+// in seconds; ARGV[2]: the "unknown" reason; ARGV[3]: the rank of
+// DeliveredOn; then quadruples (recipient key, outcome, reason, channel).
+// A stored outcome is outcome[:reason][/CHANNEL]; the channel, once set,
+// stays. Recipients unknown to the campaign are ignored. Returns one 1
+// (outcome applied) or 0 per quadruple.
 var setOutcomesScript = redis.NewScript(`
 local rank = {stored=1, queued_on_channel=2, failed=3, delivered=4, read=5, replied=6, opted_out=7}
 local unknown = ARGV[2]
+local onRank = tonumber(ARGV[3])
 local out = {}
-for i = 3, #ARGV, 3 do
-  local rk, new, reason = ARGV[i], ARGV[i+1], ARGV[i+2]
+for i = 4, #ARGV, 4 do
+  local rk, new, reason, newch = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
   local applied = 0
   if redis.call('HEXISTS', KEYS[1], rk) == 1 then
     local cur = redis.call('HGET', KEYS[2], rk)
-    local co, cr = nil, ''
+    local co, cr, cch, cv = nil, '', '', nil
     if cur then
-      local p = string.find(cur, ':', 1, true)
-      if p then co = string.sub(cur, 1, p - 1); cr = string.sub(cur, p + 1) else co = cur end
+      cv = cur
+      local s = string.find(cur, '/', 1, true)
+      if s then cch = string.sub(cur, s + 1); cv = string.sub(cur, 1, s - 1) end
+      local p = string.find(cv, ':', 1, true)
+      if p then co = string.sub(cv, 1, p - 1); cr = string.sub(cv, p + 1) else co = cv end
     end
     local apply = (not co) or (rank[new] > (rank[co] or 0))
     if not apply and co == 'failed' and new == 'failed' and cr == unknown and reason ~= unknown then
       apply = true
+    end
+    local ch = cch
+    if ch == '' and newch ~= '' and rank[new] >= onRank then
+      ch = newch
+      redis.call('HINCRBY', KEYS[3], 'd:' .. ch, 1)
     end
     if apply then
       if co then
@@ -207,14 +241,17 @@ for i = 3, #ARGV, 3 do
           redis.call('HDEL', KEYS[3], 'r:' .. cr)
         end
       end
-      local v = new
+      cv = new
       if new == 'failed' then
-        v = 'failed:' .. reason
+        cv = 'failed:' .. reason
         redis.call('HINCRBY', KEYS[3], 'r:' .. reason, 1)
       end
-      redis.call('HSET', KEYS[2], rk, v)
       redis.call('HINCRBY', KEYS[3], 'o:' .. new, 1)
       applied = 1
+    end
+    if apply or ch ~= cch then
+      if ch ~= '' then cv = cv .. '/' .. ch end
+      redis.call('HSET', KEYS[2], rk, cv)
     end
   end
   out[#out + 1] = applied
@@ -249,8 +286,8 @@ func (s *Store) SetOutcomes(ctx context.Context, id string, ups []OutcomeUpdate)
 	out := make([]bool, 0, len(ups))
 	for start := 0; start < len(ups); start += maxOutcomeBatch {
 		batch := ups[start:min(start+maxOutcomeBatch, len(ups))]
-		args := make([]any, 0, 2+3*len(batch))
-		args = append(args, retentionSeconds, UnknownReason)
+		args := make([]any, 0, 3+4*len(batch))
+		args = append(args, retentionSeconds, UnknownReason, DeliveredOn.Rank())
 		for _, u := range batch {
 			if !u.Outcome.Valid() {
 				return out, fmt.Errorf("set outcome: unknown outcome %q", u.Outcome)
@@ -259,10 +296,14 @@ func (s *Store) SetOutcomes(ctx context.Context, id string, ups []OutcomeUpdate)
 			if u.Outcome == OutcomeFailed {
 				reason = normalizeReason(u.Reason)
 			}
-			args = append(args, u.Key, string(u.Outcome), reason)
+			ch := ""
+			if u.Channel.Valid() { // a channel name is safe in the stored value
+				ch = string(u.Channel)
+			}
+			args = append(args, u.Key, string(u.Outcome), reason, ch)
 		}
 		k := keysFor(id)
-		res, err := setOutcomesScript.Run(ctx, s.rdb, []string{k.Status, k.Outcomes, k.OutcomeCounters}, args...).Int64Slice()
+		res, err := setOutcomesScript.Run(ctx, s.rdb, []string{k.Records, k.Outcomes, k.OutcomeCounters}, args...).Int64Slice()
 		if err != nil {
 			return out, fmt.Errorf("set outcomes: %w", err)
 		}
@@ -296,7 +337,7 @@ func (s *Store) Outcomes(ctx context.Context, id string) (OutcomeCounts, error) 
 	if err != nil {
 		return OutcomeCounts{}, fmt.Errorf("campaign outcomes: %w", err)
 	}
-	c := OutcomeCounts{FailedByReason: map[string]int64{}}
+	c := OutcomeCounts{FailedByReason: map[string]int64{}, DeliveredByChannel: map[sinch.Channel]int64{}}
 	for f, v := range m {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		switch {
@@ -304,10 +345,39 @@ func (s *Store) Outcomes(ctx context.Context, id string) (OutcomeCounts, error) 
 			c.set(Outcome(f[2:]), n)
 		case strings.HasPrefix(f, "r:") && n > 0:
 			c.FailedByReason[f[2:]] = n
+		case strings.HasPrefix(f, "d:") && n > 0:
+			c.DeliveredByChannel[sinch.Channel(f[2:])] = n
+		case f == switchesField:
+			c.ChannelSwitches = n
 		}
 	}
 	return c, nil
 }
+
+// switchesField counts SWITCHING_CHANNEL receipts in the outcome counters.
+const switchesField = "switches"
+
+// CountSwitch counts one SWITCHING_CHANNEL receipt for a recipient of the
+// campaign (OutcomeCounts.ChannelSwitches); a key the campaign does not
+// hold counts nothing. It reports whether it counted.
+func (s *Store) CountSwitch(ctx context.Context, id, rk string) (bool, error) {
+	k := keysFor(id)
+	n, err := countSwitchScript.Run(ctx, s.rdb, []string{k.Records, k.OutcomeCounters}, rk, switchesField, retentionSeconds).Int64()
+	if err != nil {
+		return false, fmt.Errorf("count channel switch: %w", err)
+	}
+	return n == 1, nil
+}
+
+// countSwitchScript: KEYS records (every recipient has one), outcome
+// counters; ARGV recipient key,
+// counter field, key TTL.
+var countSwitchScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+`)
 
 // OutcomesOf returns the outcomes of a batch of recipients, in order (the
 // zero RecipientOutcome when none is known): one round trip.
@@ -362,7 +432,7 @@ func (s *Store) RecordsOf(ctx context.Context, id string, rks []string) (recs []
 		if !ok {
 			continue
 		}
-		if err := json.Unmarshal([]byte(str), &recs[i]); err != nil {
+		if err := decodeRecord([]byte(str), &recs[i]); err != nil {
 			return nil, nil, fmt.Errorf("recipient %s: corrupt record: %w", rks[i], err)
 		}
 		found[i] = true
@@ -379,15 +449,16 @@ type ReportRow struct {
 }
 
 // ScanReport calls fn for every recipient with its status, record and
-// outcome, a page of up to 1000 at a time (three Redis round trips per
-// page), without loading the campaign into memory. Order is unspecified; as
-// with any HSCAN, a recipient added while the scan runs may be missed or,
-// rarely, seen twice.
+// outcome, a page of up to 1000 at a time (two Redis round trips per
+// page), without loading the campaign into memory. It scans the records,
+// which every recipient has (a pending one has no status entry). Order is
+// unspecified; as with any HSCAN, a recipient added while the scan runs
+// may be missed or, rarely, seen twice.
 func (s *Store) ScanReport(ctx context.Context, id string, fn func(ReportRow) error) error {
 	k := keysFor(id)
 	var cursor uint64
 	for {
-		kv, next, err := s.rdb.HScan(ctx, k.Status, cursor, "", 1000).Result()
+		kv, next, err := s.rdb.HScan(ctx, k.Records, cursor, "", 1000).Result()
 		if err != nil {
 			return fmt.Errorf("scan recipients: %w", err)
 		}
@@ -397,18 +468,19 @@ func (s *Store) ScanReport(ctx context.Context, id string, fn func(ReportRow) er
 				rks = append(rks, kv[i])
 			}
 			pipe := s.rdb.Pipeline()
-			recsCmd := pipe.HMGet(ctx, k.Records, rks...)
+			stCmd := pipe.HMGet(ctx, k.Status, rks...)
 			ocCmd := pipe.HMGet(ctx, k.Outcomes, rks...)
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 				return fmt.Errorf("scan recipients: %w", err)
 			}
-			recs, ocs := recsCmd.Val(), ocCmd.Val()
+			sts, ocs := stCmd.Val(), ocCmd.Val()
 			for i, rk := range rks {
-				row := ReportRow{Key: rk, Status: Status(kv[2*i+1])}
-				if str, ok := recs[i].(string); ok {
-					if err := json.Unmarshal([]byte(str), &row.Record); err != nil {
-						return fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
-					}
+				row := ReportRow{Key: rk, Status: StatusPending}
+				if str, ok := sts[i].(string); ok {
+					row.Status = Status(str)
+				}
+				if err := decodeRecord([]byte(kv[2*i+1]), &row.Record); err != nil {
+					return fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
 				}
 				if str, ok := ocs[i].(string); ok {
 					row.Outcome = parseRecipientOutcome(str)

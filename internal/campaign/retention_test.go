@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestSendPathKeysCarryTheRetention(t *testing.T) {
 	}
 	k := keysFor("c")
 	// An upload that dies before EndUpload leaves nothing without a TTL.
-	wantRetention(t, s, ctx, "after Register", k.Def, k.Status, k.Records, k.Counters)
+	wantRetention(t, s, ctx, "after Register", k.Def, k.Records, k.Counters)
 
 	if c, _, err := s.ClaimSend(ctx, "c", rs[0].Key, "tok", time.Minute); err != nil || c != ClaimOK {
 		t.Fatalf("ClaimSend: got %s (%v), want ok", c, err)
@@ -48,7 +49,7 @@ func TestSendPathKeysCarryTheRetention(t *testing.T) {
 	if _, err := s.MarkSent(ctx, "c", rs[1].Key, Record{MessageID: "m1"}); err != nil {
 		t.Fatal(err)
 	}
-	wantRetention(t, s, ctx, "after sends", k.MessageIDs, k.SentPerSecond, k.AutoPause)
+	wantRetention(t, s, ctx, "after sends", k.Status, k.MessageIDs, k.SentPerSecond, k.AutoPause)
 
 	if _, err := s.SetOutcome(ctx, "c", rs[0].Key, OutcomeDelivered, ""); err != nil {
 		t.Fatal(err)
@@ -154,4 +155,45 @@ func sentOne(t *testing.T, s *Store, ctx context.Context, id string) []Registrat
 		t.Fatal(err)
 	}
 	return rs
+}
+
+// The send path sets the retention once per ttlRefresh and campaign, not
+// on every send: a send within the second leaves the TTLs as they are, the
+// first send after it gives them the whole retention again.
+func TestSendPathRefreshesTheRetentionOncePerSecond(t *testing.T) {
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	rs := regs(3)
+	if _, err := s.Register(ctx, "c", "r", rs); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	k := keysFor("c")
+	send := func(i int) {
+		t.Helper()
+		tok := fmt.Sprint("tok", i)
+		if c, _, err := s.ClaimSend(ctx, "c", rs[i].Key, tok, time.Minute); err != nil || c != ClaimOK {
+			t.Fatalf("ClaimSend: got %s (%v), want ok", c, err)
+		}
+		if _, err := s.FinishSent(ctx, "c", rs[i].Key, tok, Record{MessageID: fmt.Sprint("m", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []string{k.Attempts, k.MessageIDs, k.SentPerSecond}
+	send(0)
+	wantRetention(t, s, ctx, "after the first send", keys...)
+	for _, key := range keys {
+		s.rdb.Expire(ctx, key, time.Hour)
+	}
+	now = now.Add(ttlRefresh / 2)
+	send(1)
+	for _, key := range keys {
+		if ttl := s.rdb.TTL(ctx, key).Val(); ttl > time.Hour {
+			t.Errorf("TTL of %s after a send within %s: got %v, want the hour left as it was", key, ttlRefresh, ttl)
+		}
+	}
+	now = now.Add(ttlRefresh)
+	send(2)
+	wantRetention(t, s, ctx, "after a send a second later", keys...)
 }

@@ -30,6 +30,57 @@ func keysFor(id string) keyspace.Campaign { return keyspace.ForCampaign(id) }
 type campaignKeys struct {
 	id string
 	k  keyspace.Campaign
+	// claimTTL and sentTTL are when this Store last had the claim and the
+	// sent transition set the retention TTL of the keys each writes (Unix
+	// ns); see retention.
+	claimTTL, sentTTL atomic.Int64
+}
+
+// retainLua defines retain(key, ttl), how the send path's scripts give a
+// key the campaign's retention: a ttl of N seconds sets it, −N sets it only
+// on a key that has none (EXPIRE NX), so a key the script has just created
+// never lives without a TTL while the refresh of the others waits for
+// ttlRefresh.
+const retainLua = `
+local function retain(key, ttl)
+  if string.sub(ttl, 1, 1) == '-' then
+    redis.call('EXPIRE', key, string.sub(ttl, 2), 'NX')
+  else
+    redis.call('EXPIRE', key, ttl)
+  end
+end
+`
+
+// ttlRefresh is how often the send path refreshes a campaign's retention
+// TTL. The keys live for Retention after their last change; refreshing
+// them on every send, hundreds of times a second, changed nothing a
+// refresh a second later would not.
+const ttlRefresh = time.Second
+
+func claimTTL(c *campaignKeys) *atomic.Int64 { return &c.claimTTL }
+func sentTTL(c *campaignKeys) *atomic.Int64  { return &c.sentTTL }
+
+// retention is the TTL argument of a send path script (the claim, or the
+// transition to sent; stamp picks which) for campaign id:
+// retentionSeconds when this Store has not had that script refresh the
+// campaign's keys within ttlRefresh, else 0, which the scripts read as
+// "keep the TTL" (−retentionSeconds: see retainLua). Each script's first
+// call for a campaign refreshes.
+func (s *Store) retention(id string, stamp func(*campaignKeys) *atomic.Int64) int64 {
+	s.keys(id)
+	c := s.last.Load()
+	if c == nil || c.id != id { // another campaign meanwhile: refresh
+		return retentionSeconds
+	}
+	ttlAt := stamp(c)
+	now, at := s.now().UnixNano(), ttlAt.Load()
+	if at != 0 && now-at < int64(ttlRefresh) && now >= at {
+		return -retentionSeconds
+	}
+	if !ttlAt.CompareAndSwap(at, now) {
+		return -retentionSeconds // another call is refreshing it now
+	}
+	return retentionSeconds
 }
 
 // keys is keysFor(id) for the send path, without building a dozen strings
@@ -46,9 +97,17 @@ func (s *Store) keys(id string) keyspace.Campaign {
 
 // Store reads and writes campaigns in Redis.
 type Store struct {
-	rdb  redis.UniversalClient
-	now  func() time.Time
-	last atomic.Pointer[campaignKeys] // see keys
+	rdb redis.UniversalClient
+	now func() time.Time
+	// replicaWait, when positive, makes ClaimSend wait that long at most
+	// for a replica to hold the claim (see SetReplicaWait).
+	replicaWait time.Duration
+	// replicaMisses counts claims no replica acknowledged in time;
+	// missingSince is when the current run of them began (unix ns, 0: the
+	// last claim was acknowledged).
+	replicaMisses atomic.Int64
+	missingSince  atomic.Int64
+	last          atomic.Pointer[campaignKeys] // see keys
 }
 
 // NewStore returns a Store on rdb.
@@ -295,11 +354,14 @@ type Registration struct {
 	Record Record
 }
 
-// registerScript adds recipients as pending unless known. KEYS: status,
+// registerScript adds recipients as pending unless known. A pending
+// recipient is one with a record and no entry in the status hash (pending
+// is implicit: the status hash holds only recipients that moved on, which
+// keeps a pending recipient's cost in Redis to its record). KEYS: status,
 // records, counters, and the upload's set of keys seen, which tells a
 // repeat inside this CSV from a recipient of an earlier run. ARGV: the seen
-// set's TTL and the retention TTL in seconds, then pairs of (key, record
-// JSON). The pending counter moves once per batch, and the batch sets the
+// set's TTL and the retention TTL in seconds, then pairs of (key, record).
+// The pending counter moves once per batch, and the batch sets the
 // campaign's retention on what it wrote, so an upload that dies before
 // EndUpload leaves nothing behind for ever.
 var registerScript = redis.NewScript(`
@@ -309,12 +371,11 @@ for i = 3, #ARGV, 2 do
   local rk = ARGV[i]
   if redis.call('SADD', KEYS[4], rk) == 0 then
     out[#out+1] = 'duplicate'
-  elseif redis.call('HSETNX', KEYS[1], rk, 'pending') == 1 then
-    redis.call('HSET', KEYS[2], rk, ARGV[i+1])
+  elseif redis.call('HSETNX', KEYS[2], rk, ARGV[i+1]) == 1 then
     added = added + 1
     out[#out+1] = 'new'
   else
-    out[#out+1] = redis.call('HGET', KEYS[1], rk)
+    out[#out+1] = redis.call('HGET', KEYS[1], rk) or 'pending'
   end
 end
 if added > 0 then redis.call('HINCRBY', KEYS[3], 'st:pending', added) end
@@ -337,7 +398,7 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 	args := make([]any, 0, 2+2*len(regs))
 	args = append(args, int64(seenTTL/time.Second), retentionSeconds)
 	for _, r := range regs {
-		b, err := json.Marshal(r.Record)
+		b, err := encodeRecord(r.Record)
 		if err != nil {
 			return nil, err
 		}
@@ -355,11 +416,13 @@ func (s *Store) Register(ctx context.Context, id, runID string, regs []Registrat
 }
 
 // EndUpload drops the upload's set of seen keys and refreshes the
-// campaign's retention.
+// campaign's retention. The set is unlinked, not deleted: Redis frees it
+// in the background, where a DEL of a 10,000,000-member set would block
+// it for seconds (and time out this very call).
 func (s *Store) EndUpload(ctx context.Context, id, runID string) error {
 	k := keysFor(id)
 	pipe := s.rdb.Pipeline()
-	pipe.Del(ctx, k.Run(runID))
+	pipe.Unlink(ctx, k.Run(runID))
 	retain(ctx, pipe, k)
 	_, err := pipe.Exec(ctx)
 	return err
@@ -377,33 +440,42 @@ func retain(ctx context.Context, pipe redis.Pipeliner, k keyspace.Campaign) {
 
 // transitionLua defines transition(K, A), which moves one recipient to a new
 // status if its current status is one of the allowed ones, keeping the
-// per-status counters exact. It returns {applied (0 or 1), old status or "-"}.
+// per-status counters exact. A recipient with a record and no status is
+// pending (see registerScript), and moving one to pending drops its status
+// entry again. It returns {applied (0 or 1), old status or "-"}.
 // K: status, records, counters, message IDs, sends per second.
 // A: key, new status, record JSON or "", allowed old statuses
 // (comma-separated, "-" for absent), message ID or "", unix second,
 // retention TTL in seconds, then for a send the SMS segments and estimated
-// cost (Price units) it adds to the counters ("0" for none). The message ID and per-second keys are written
-// only here and get the campaign's retention when they are.
-const transitionLua = `
+// cost (Price units) it adds to the counters ("0" for none). The status,
+// message ID and per-second keys are written only here (and by cancel) and
+// get the campaign's retention when they are.
+const transitionLua = retainLua + `
 local function transition(K, A)
   local old = redis.call('HGET', K[1], A[1])
+  if not old and redis.call('HEXISTS', K[2], A[1]) == 1 then old = 'pending' end
   local o = old or '-'
   if not string.find(',' .. A[4] .. ',', ',' .. o .. ',', 1, true) then
     return {0, o}
   end
-  redis.call('HSET', K[1], A[1], A[2])
   if A[3] ~= '' then redis.call('HSET', K[2], A[1], A[3]) end
+  if A[2] == 'pending' and (A[3] ~= '' or old) then
+    redis.call('HDEL', K[1], A[1])
+  else
+    redis.call('HSET', K[1], A[1], A[2])
+    retain(K[1], A[7]) -- the upload writes no status entry
+  end
   if old then redis.call('HINCRBY', K[3], 'st:' .. old, -1) end
   redis.call('HINCRBY', K[3], 'st:' .. A[2], 1)
   if A[5] ~= '' then
     redis.call('HSET', K[4], A[5], A[1])
-    redis.call('EXPIRE', K[4], A[7])
+    retain(K[4], A[7])
   end
   if A[2] == 'sent' then
     if A[8] ~= '0' then redis.call('HINCRBY', K[3], 'sms_segments', A[8]) end
     if A[9] ~= '0' then redis.call('HINCRBY', K[3], 'sms_cost', A[9]) end
     redis.call('HINCRBY', K[5], A[6], 1)
-    redis.call('EXPIRE', K[5], A[7])
+    retain(K[5], A[7])
     -- first_sent and last_sent are written together, so only a campaign
     -- without last_sent can lack first_sent.
     local last = redis.call('HGET', K[3], 'last_sent')
@@ -455,12 +527,16 @@ func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...St
 		msgID = rec.MessageID
 	}
 	var segments, cost int64
+	ttl := retentionSeconds // only a transition to sent sets TTLs
+	if to == StatusSent {
+		ttl = s.retention(id, sentTTL)
+	}
 	if rec != nil && to == StatusSent {
 		segments, cost = int64(rec.Segments), int64(rec.Cost)
 	}
 	k := s.keys(id)
 	return []string{k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond},
-		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), retentionSeconds, segments, cost}, nil
+		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), ttl, segments, cost}, nil
 }
 
 // transitionResult reads transition()'s {applied, old status}.
@@ -511,14 +587,20 @@ func (s *Store) NoteAttempt(ctx context.Context, id, rk string, rec Record) erro
 // Status returns a recipient's status (ErrRecipientNotFound when the
 // campaign has no such recipient).
 func (s *Store) Status(ctx context.Context, id, rk string) (Status, error) {
-	v, err := s.rdb.HGet(ctx, keysFor(id).Status, rk).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", recipientNotFound(id, rk)
-	}
-	if err != nil {
+	k := keysFor(id)
+	pipe := s.rdb.Pipeline()
+	st := pipe.HGet(ctx, k.Status, rk)
+	known := pipe.HExists(ctx, k.Records, rk)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("recipient status: %w", err)
 	}
-	return Status(v), nil
+	switch {
+	case st.Err() == nil:
+		return Status(st.Val()), nil
+	case known.Val():
+		return StatusPending, nil // pending is implicit (see registerScript)
+	}
+	return "", recipientNotFound(id, rk)
 }
 
 // Record returns a recipient's record (ErrRecipientNotFound when there is
@@ -532,7 +614,7 @@ func (s *Store) Record(ctx context.Context, id, rk string) (Record, error) {
 	if err != nil {
 		return rec, fmt.Errorf("recipient record: %w", err)
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := decodeRecord(b, &rec); err != nil {
 		return rec, fmt.Errorf("recipient %s: corrupt record: %w", rk, err)
 	}
 	return rec, nil

@@ -360,3 +360,37 @@ func TestRegisterCountsPendingAndBoundsTheSeenSet(t *testing.T) {
 		t.Errorf("TTL of the upload's seen set: got %v (%v), want at most %v", ttl, err, seenTTL)
 	}
 }
+
+// With a replica wait, a claim no replica acknowledges (this Redis has
+// none) takes the lock but says ClaimUnreplicated, and is counted; other
+// answers are as without the wait; after ReplicaGrace without a replica,
+// claims are ok again. The claim script is loaded again after a SCRIPT
+// FLUSH.
+func TestClaimSendWaitsForReplica(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	s.SetReplicaWait(20 * time.Millisecond)
+	create(t, s, ctx, "c")
+	rs := regs(1)
+	s.Register(ctx, "c", "r", rs)
+	for i, want := range []Claim{ClaimUnreplicated, ClaimBusy} {
+		if i == 1 {
+			s.Redis().ScriptFlush(ctx)
+		}
+		c, n, err := s.ClaimSend(ctx, "c", rs[0].Key, fmt.Sprint("tok", i), time.Minute)
+		if err != nil || c != want || (want == ClaimUnreplicated && n != 1) {
+			t.Fatalf("claim %d: got %s, attempt %d (%v); want %s", i, c, n, err, want)
+		}
+	}
+	if got := s.ReplicaMisses(); got != 2 {
+		t.Fatalf("ReplicaMisses: got %d, want 2 (no replica answers either claim)", got)
+	}
+	// Past ReplicaGrace of unacknowledged claims the replica is taken to be
+	// gone, and claims are ClaimOK again.
+	s.Release(ctx, "c", rs[0].Key, "tok0")
+	start := time.Now()
+	s.now = func() time.Time { return start.Add(ReplicaGrace) }
+	if c, _, err := s.ClaimSend(ctx, "c", rs[0].Key, "tok2", time.Minute); err != nil || c != ClaimOK {
+		t.Fatalf("claim after the grace: got %s (%v), want ok", c, err)
+	}
+}

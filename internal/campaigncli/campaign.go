@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
 
@@ -144,13 +146,19 @@ func (c *campaignCmd) list(ctx context.Context, args []string) error {
 }
 
 func (c *campaignCmd) status(ctx context.Context, args []string) error {
-	fs, s := c.flags("status", "status ID [--json]")
+	fs, s := c.flags("status", "status ID [--json] [--app-rate R]")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	appRate := cli.AppRateFlag(fs)
 	id, ctl, closeCtl, err := c.openOne(ctx, fs, s, args)
 	if err != nil {
 		return err
 	}
 	defer closeCtl()
+	rates, err := cli.OutboundRates(s, *appRate)
+	if err != nil {
+		return err
+	}
+	ctl.SetRate(rates)
 	sum, err := ctl.Status(ctx, id)
 	if err != nil {
 		return err
@@ -182,13 +190,16 @@ func printStatus(w io.Writer, m campaign.Summary) {
 	if m.CSVName != "" {
 		from = ", from " + m.CSVName
 	}
-	line("created", "%s (%s, %s, priority %s%s)", created, m.Source, m.Channel, m.Priority, from)
+	line("created", "%s (%s, %s, priority %s%s)", created, m.Source, channelsOf(m), m.Priority, from)
 	if !m.ScheduledAt.IsZero() {
 		line("starts", "%s", m.ScheduledAt.UTC().Format("2006-01-02 15:04:05 MST"))
 	}
 	line("total", "%d recipients (%d rows uploaded: %d rejected, %d duplicates, %d suppressed)",
 		m.Total, m.Counters.Rows, m.Rejected, m.Duplicates, m.Suppressed)
-	line("pending", "%d (scheduled %d, retrying %d)", m.Pending, m.Scheduled, m.Retrying)
+	line("pending", "%d (scheduled %d, retrying %d, waiting %d)", m.Pending, m.Scheduled, m.Retrying, m.Waiting)
+	if w := m.WaitingFor(); w != "" {
+		line("waiting", "%s", w)
+	}
 	line("sent", "%d", m.Sent)
 	line("failed", "%d", m.Failed)
 	line("cancelled", "%d", m.Cancelled)
@@ -197,6 +208,14 @@ func printStatus(w io.Writer, m campaign.Summary) {
 		rate += ", ETA " + (time.Duration(*m.ETASeconds) * time.Second).String()
 	}
 	line("send rate", "%s (%d attempts, %d answered 429)", rate, m.Attempts, m.RateLimited)
+	if m.AppRate > 0 {
+		app := fmt.Sprintf("%g/s", m.AppRate)
+		if m.AppETASeconds != nil {
+			app += fmt.Sprintf(", ETA %s (%s)", time.Duration(*m.AppETASeconds*float64(time.Second)).Round(time.Second),
+				m.AppETA.Format("2006-01-02 15:04:05 MST"))
+		}
+		line("app rate", "%s", app)
+	}
 	if m.SMSSegments > 0 {
 		sms := fmt.Sprintf("%d segments sent", m.SMSSegments)
 		if m.SMSCost > 0 {
@@ -220,6 +239,9 @@ func printStatus(w io.Writer, m campaign.Summary) {
 		parts = append(parts, fmt.Sprintf("%s %d", o, n))
 	}
 	line("outcomes", "%s", strings.Join(parts, ", "))
+	if on := m.Outcomes.DeliveredByChannel; len(on) > 0 || m.Outcomes.ChannelSwitches > 0 || len(m.Channels) > 0 {
+		line("channels", "%s", deliveredOn(m.Outcomes))
+	}
 	switch t := m.Tracking; {
 	case t.Warning != "":
 		line("tracking", "WARNING: %s", t.Warning)
@@ -351,7 +373,7 @@ func (c *campaignCmd) track(ctx context.Context, args []string) error {
 	var (
 		asJSON   = fs.Bool("json", false, "print the pass's report as one JSON object")
 		rateFlag = fs.Float64("rate", cli.DefaultProjectRate, "the workers' --rate: list calls share their budgets")
-		appRate  = fs.String("app-rate", "", "the workers' --app-rate, `APP=RATE,...` (default: as the worker computes it)")
+		appRate  = cli.AppRateFlag(fs) // the workers' --app-rate
 		burst    = fs.Int("burst", 0, "the workers' --burst (default: as the worker computes it)")
 		keywords = fs.String("stop-keywords", strings.Join(tracking.DefaultStopKeywords, ","), "replies that opt out (comma-separated)")
 	)
@@ -366,7 +388,7 @@ func (c *campaignCmd) track(ctx context.Context, args []string) error {
 	case *burst < 0:
 		return errors.New("--burst must not be negative")
 	}
-	appRates, err := cli.ParseAppRates(*appRate)
+	appRates, err := cli.ParseAppRates(*appRate, s.SinchAppID)
 	if err != nil {
 		return err
 	}
@@ -510,4 +532,27 @@ func (c *campaignCmd) suppressList(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "%d suppressed identities\n", n)
 	}
 	return nil
+}
+
+// channelsOf is the campaign's channel, or its fallback order
+// ("WHATSAPP>SMS fallback").
+func channelsOf(m campaign.Summary) string {
+	if len(m.Channels) < 2 {
+		return string(m.Channel)
+	}
+	return sinch.JoinChannels(m.Channels, ">") + " fallback"
+}
+
+// deliveredOn is the status line of outcomes per channel: "delivered on
+// SMS 2, WHATSAPP 3; 2 channel switches".
+func deliveredOn(oc campaign.OutcomeCounts) string {
+	var parts []string
+	for _, ch := range slices.Sorted(maps.Keys(oc.DeliveredByChannel)) {
+		parts = append(parts, fmt.Sprintf("%s %d", ch, oc.DeliveredByChannel[ch]))
+	}
+	on := "delivered on no channel yet"
+	if len(parts) > 0 {
+		on = "delivered on " + strings.Join(parts, ", ")
+	}
+	return fmt.Sprintf("%s; %d channel switches", on, oc.ChannelSwitches)
 }

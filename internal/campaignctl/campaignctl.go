@@ -51,7 +51,12 @@ type Controller struct {
 	store  *campaign.Store
 	insp   *asynq.Inspector
 	client *asynq.Client
+	rate   enqueue.RateFunc // nil: no ETA at the app's rate, no TTL check
 }
+
+// SetRate gives the Controller the apps' outbound rates: Status then shows
+// the ETA at the app's rate, and Create checks uploads against their TTL.
+func (c *Controller) SetRate(rate enqueue.RateFunc) { c.rate = rate }
 
 // New opens a Controller on rdb; ropt must point at the same Redis (asynq's
 // Inspector and Client open their own connections from it). Close releases
@@ -99,12 +104,18 @@ func (c *Controller) List(ctx context.Context) ([]campaign.Summary, error) {
 	return sums, nil
 }
 
-// Status is `campaign status`: the summary with the queue's task counts.
+// Status is `campaign status`: the summary with the queue's task counts
+// (retrying apart from waiting) and, given SetRate, the app's rate and the
+// ETA at it.
 func (c *Controller) Status(ctx context.Context, id string) (campaign.Summary, error) {
 	if err := checkID(id); err != nil {
 		return campaign.Summary{}, err
 	}
-	return c.store.Summary(ctx, id, taskCounter{c.rdb})
+	sum, err := c.store.Summary(ctx, id, taskCounter{c.rdb})
+	if err == nil && c.rate != nil {
+		sum.SetAppRate(c.rate(ctx, sum.App), time.Now())
+	}
+	return sum, err
 }
 
 // Audit is the campaign's audit log, newest first: the newest n entries,
@@ -126,7 +137,7 @@ func (c *Controller) Record(ctx context.Context, id string, e campaign.AuditEntr
 }
 
 // ReportHeader is the report's CSV header.
-var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome", "encoding", "segments"}
+var ReportHeader = []string{"row", "channel", "identity", "status", "message_id", "accepted_time", "attempts", "error", "outcome", "encoding", "segments", "delivered_channel"}
 
 // Report is `campaign report`: one campaign's recipients, looked up and
 // ready to stream with WriteCSV (the caller opens its output in between,
@@ -177,6 +188,7 @@ func (r Report) WriteCSV(ctx context.Context, w io.Writer) (int64, error) {
 		if r.Record.Segments > 0 {
 			cell[10] = strconv.Itoa(r.Record.Segments)
 		}
+		cell[11] = string(r.Outcome.Channel)
 		for i := range cell {
 			cell[i] = recipients.EscapeFormula(cell[i])
 		}
@@ -398,6 +410,9 @@ func orDefault(s, def string) string {
 func (c *Controller) Create(ctx context.Context, spec enqueue.Spec, in enqueue.Input) (enqueue.Summary, error) {
 	if err := spec.CheckRemote(); err != nil {
 		return enqueue.Summary{}, err
+	}
+	if in.Rate == nil {
+		in.Rate = c.rate
 	}
 	e := enqueue.New(c.store, c.client)
 	if in.DryRun {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
@@ -22,50 +25,165 @@ import (
 // asynq's per-queue sorted sets asynq:{queue}:scheduled and :retry, whose
 // members are task IDs. A ZSCAN with MATCH on the campaign's task ID prefix
 // (see jobs.TaskID) costs no decoding, and campaign IDs hold no glob
-// characters. Pending tasks (a Redis list) are never scanned. asynqZSet is
-// the one place this project depends on asynq's key layout.
+// characters. Pending tasks (a Redis list) are never scanned. asynqZSet,
+// asynqTaskKey and asynqLastError are the one place this project depends
+// on asynq's storage layout (the e2e tests of waiting sends read it from
+// real asynq).
 
 // asynqZSet is asynq's sorted set of tasks in state in queue.
 func asynqZSet(queue, state string) string { return "asynq:{" + queue + "}:" + state }
 
-// scanTaskIDs calls fn with the ID of every send task of campaignID in
-// queue's state set ("scheduled" or "retry").
-func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, queue, state, campaignID string, fn func(taskID string) error) error {
-	match := jobs.TaskID(campaignID, "*")
-	var cursor uint64
-	for {
-		kv, next, err := rdb.ZScan(ctx, asynqZSet(queue, state), cursor, match, 1000).Result()
-		if err != nil {
-			return fmt.Errorf("scan %s tasks: %w", state, err)
+// asynqTaskKey is asynq's hash of one task; its "msg" field is the task's
+// protobuf TaskMessage.
+func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+// asynqErrorMsgField is TaskMessage's error_msg field number (asynq's
+// internal/proto/asynq.proto): the last error the handler returned.
+const asynqErrorMsgField = 7
+
+// asynqLastError reads error_msg out of an encoded TaskMessage; "" when
+// it has none or cannot be read.
+func asynqLastError(msg []byte) string {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return ""
 		}
-		for i := 0; i < len(kv); i += 2 { // member, score
-			if err := fn(kv[i]); err != nil {
-				return err
+		msg = msg[n:]
+		if num == asynqErrorMsgField && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return ""
+		}
+		msg = msg[n:]
+	}
+	return ""
+}
+
+// scanTaskIDs calls fn with the queue, the ID and the due Unix second (the
+// member's score) of every send task of the campaign in the state set
+// ("scheduled" or "retry") of each of its send queues (jobs.SendQueues).
+func scanTaskIDs(ctx context.Context, rdb redis.UniversalClient, def campaign.Definition, state string, fn func(queue, taskID string, due int64) error) error {
+	match := jobs.TaskID(def.ID, "*")
+	for _, queue := range jobs.SendQueues(def) {
+		var cursor uint64
+		for {
+			kv, next, err := rdb.ZScan(ctx, asynqZSet(queue, state), cursor, match, 1000).Result()
+			if err != nil {
+				return fmt.Errorf("scan %s tasks: %w", state, err)
+			}
+			for i := 0; i < len(kv); i += 2 { // member, score
+				due, _ := strconv.ParseInt(kv[i+1], 10, 64)
+				if err := fn(queue, kv[i], due); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
 			}
 		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
 	}
+	return nil
 }
 
 // taskCounter counts a campaign's tasks waiting in asynq (a
 // campaign.TaskCounter).
 type taskCounter struct{ rdb redis.UniversalClient }
 
-// CountTasks counts the campaign's tasks scheduled for later and waiting to
-// retry. Its cost grows with those sets, not with the queue's pending list.
-func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition) (campaign.TaskCounts, error) {
+// CountTasks counts the recipients in the campaign's tasks scheduled for
+// later and in asynq's retry set. A chunk task counts its recipients (read
+// from its ID, see jobs.TaskRecipients). A chunk scheduled for later is a
+// scheduled upload; a single send scheduled for later is a chunk's
+// recipient waiting to be tried again (see jobs.TypeChunk), so it counts
+// as retrying. The send handler defers a task to the retry set for quiet
+// hours and for a pause too, without an attempt, and those are waiting,
+// not retrying: a task deferred to the window's opening is due exactly at
+// an opening (its score tells, for free); while the campaign is paused,
+// the rest are told apart by the error asynq recorded with each
+// (jobs.Waiting), which costs reading them. Its cost grows with those
+// sets, not with the queue's pending list.
+func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, paused bool) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
-	q := jobs.SendQueue(def.Priority, def.App)
-	count := func(n *int64) func(string) error { return func(string) error { *n++; return nil } }
-	if err := scanTaskIDs(ctx, c.rdb, q, "scheduled", def.ID, count(&tc.Scheduled)); err != nil {
+	err := scanTaskIDs(ctx, c.rdb, def, "scheduled", func(_, id string, _ int64) error {
+		if n, chunk := jobs.TaskRecipients(def.ID, id); chunk {
+			tc.Scheduled += n
+		} else {
+			tc.Retrying += n
+		}
+		return nil
+	})
+	if err != nil {
 		return tc, err
 	}
-	if err := scanTaskIDs(ctx, c.rdb, q, "retry", def.ID, count(&tc.Retrying)); err != nil {
+	var unsure []queuedTask // paused only: read each one's last error
+	err = scanTaskIDs(ctx, c.rdb, def, "retry", func(q, id string, due int64) error {
+		n, _ := jobs.TaskRecipients(def.ID, id)
+		switch {
+		case def.Window != nil && def.Window.Opens(time.Unix(due, 0)):
+			tc.WaitingWindow += n
+		case paused:
+			unsure = append(unsure, queuedTask{q, id})
+			if len(unsure) == lastErrorBatch {
+				err := c.classify(ctx, def.ID, unsure, &tc)
+				unsure = unsure[:0]
+				return err
+			}
+		default:
+			tc.Retrying += n
+		}
+		return nil
+	})
+	if err != nil {
 		return tc, err
 	}
-	return tc, nil
+	return tc, c.classify(ctx, def.ID, unsure, &tc)
+}
+
+// queuedTask is a task ID and the queue it is in.
+type queuedTask struct{ queue, id string }
+
+// lastErrorBatch is how many tasks' last errors one round trip reads.
+const lastErrorBatch = 500
+
+// classify counts the recipients of tasks by the error asynq
+// recorded with each: waiting for the window or the resume, else
+// retrying. A task gone meanwhile is not counted.
+func (c taskCounter) classify(ctx context.Context, campaignID string, ids []queuedTask, tc *campaign.TaskCounts) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range ids {
+			cmds[i] = p.HGet(ctx, asynqTaskKey(t.queue, t.id), "msg")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("read retry tasks: %w", err)
+	}
+	for i, cmd := range cmds {
+		msg, err := cmd.Bytes()
+		if err != nil {
+			continue
+		}
+		n, _ := jobs.TaskRecipients(campaignID, ids[i].id)
+		switch jobs.Waiting(asynqLastError(msg)) {
+		case jobs.WaitingWindow:
+			tc.WaitingWindow += n
+		case jobs.WaitingResume:
+			tc.WaitingResume += n
+		default:
+			tc.Retrying += n
+		}
+	}
+	return nil
 }
 
 // RetryCounts are what re-queueing failed sends did (see RetryResult).
@@ -83,27 +201,30 @@ type RetryCounts struct {
 // archivePage is how many archived tasks one Inspector call lists.
 const archivePage = 1000
 
-// archivedSends lists the campaign's archived send tasks in queue.
-func (c *Controller) archivedSends(queue, id string) ([]*asynq.TaskInfo, error) {
-	prefix := jobs.TaskID(id, "")
+// archivedSends lists the campaign's archived send tasks in its send queues.
+func (c *Controller) archivedSends(def campaign.Definition) ([]*asynq.TaskInfo, error) {
+	prefix := jobs.TaskID(def.ID, "")
 	var out []*asynq.TaskInfo
-	for page := 1; ; page++ {
-		infos, err := c.insp.ListArchivedTasks(queue, asynq.Page(page), asynq.PageSize(archivePage))
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			return nil, nil // nothing was ever queued there
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list archived tasks: %w", err)
-		}
-		for _, info := range infos {
-			if info.Type == jobs.TypeSend && strings.HasPrefix(info.ID, prefix) {
-				out = append(out, info)
+	for _, queue := range jobs.SendQueues(def) {
+		for page := 1; ; page++ {
+			infos, err := c.insp.ListArchivedTasks(queue, asynq.Page(page), asynq.PageSize(archivePage))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				break // nothing was ever queued there
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list archived tasks: %w", err)
+			}
+			for _, info := range infos {
+				if info.Type == jobs.TypeSend && strings.HasPrefix(info.ID, prefix) {
+					out = append(out, info)
+				}
+			}
+			if len(infos) < archivePage {
+				break
 			}
 		}
-		if len(infos) < archivePage {
-			return out, nil
-		}
 	}
+	return out, nil
 }
 
 // retryFailed re-queues the campaign's failed sends, and only those: each
@@ -120,7 +241,7 @@ func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (
 		return res, err
 	}
 	// Listed first: re-queueing removes tasks from the archive being paged.
-	archived, err := c.archivedSends(jobs.SendQueue(def.Priority, def.App), def.ID)
+	archived, err := c.archivedSends(def)
 	if err != nil {
 		return res, err
 	}
@@ -142,7 +263,7 @@ func (c *Controller) retryFailed(ctx context.Context, def campaign.Definition) (
 
 // requeue replaces one archived task; false when its recipient is not failed.
 func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info *asynq.TaskInfo) (bool, error) {
-	p, task, err := jobs.ResendTask(info.Payload, def.Priority)
+	p, task, err := jobs.ResendTask(info.Payload, info.Queue)
 	if err != nil {
 		return false, nil // a poison payload stays archived
 	}
@@ -178,9 +299,8 @@ func (c *Controller) requeue(ctx context.Context, def campaign.Definition, info 
 // faster than deleting from a list.
 func (c *Controller) deleteWaitingTasks(ctx context.Context, def campaign.Definition) (int64, error) {
 	var n int64
-	queue := jobs.SendQueue(def.Priority, def.App)
 	for _, state := range []string{"scheduled", "retry"} {
-		err := scanTaskIDs(ctx, c.rdb, queue, state, def.ID, func(tid string) error {
+		err := scanTaskIDs(ctx, c.rdb, def, state, func(queue, tid string, _ int64) error {
 			switch err := c.insp.DeleteTask(queue, tid); {
 			case err == nil:
 				n++

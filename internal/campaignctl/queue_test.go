@@ -2,6 +2,7 @@ package campaignctl
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func archive(t *testing.T, ropt asynq.RedisConnOpt, store *campaign.Store, id st
 	err := store.ScanRecipients(ctx, id, func(rk string, _ campaign.Status, rec campaign.Record) error {
 		p := jobs.SendPayload{CampaignID: id, Key: rk, Row: rec.Row, Channel: rec.Channel, Identity: rec.Identity,
 			Message: sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}}
-		task, err := jobs.NewSendTask(p, campaign.PriorityNormal, time.Time{})
+		task, err := jobs.NewSendTask(p, jobs.QueueDefault, time.Time{})
 		if err != nil {
 			return err
 		}
@@ -89,5 +90,42 @@ func TestRetryRequeuesOnlyTheCampaignsFailedSends(t *testing.T) {
 	}
 	if res, err := c.Retry(ctx, "c"); err != nil || res.Requeued != 0 {
 		t.Fatalf("second retry: got %+v, %v; want nothing re-queued", res, err)
+	}
+}
+
+// Status counts a chunk task's recipients: a chunk scheduled for later is
+// the upload's scheduled recipients, a send of one recipient scheduled
+// for later (a chunk's recipient to try again) is retrying.
+func TestStatusCountsTheRecipientsOfChunkTasks(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	c := New(r.Client, r.AsynqOpt())
+	t.Cleanup(c.Close)
+	newCampaign(t, c, "c", 8, 0)
+	client := asynq.NewClient(r.AsynqOpt())
+	defer client.Close()
+	chunk := &jobs.ChunkPayload{CampaignID: "c", Channel: sinch.ChannelSMS, Queue: sinch.QueueNormal}
+	for i := range 5 {
+		chunk.Recipients = append(chunk.Recipients, jobs.ChunkRecipient{Row: i + 2, Identity: fmt.Sprintf("+1555000%04d", i), Text: "hi"})
+	}
+	later := time.Now().Add(time.Hour)
+	one := jobs.SendPayload{CampaignID: "c", Key: campaign.RecipientKey(sinch.ChannelSMS, "+15550000007"), Row: 9,
+		Channel: sinch.ChannelSMS, Identity: "+15550000007", Message: sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}}
+	tasks := []func() (*asynq.Task, error){
+		func() (*asynq.Task, error) { return jobs.NewChunkTask(chunk, jobs.QueueDefault, later) },
+		func() (*asynq.Task, error) { return jobs.NewSendTask(one, jobs.QueueDefault, later) },
+	}
+	for _, build := range tasks {
+		task, err := build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Enqueue(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := c.Status(context.Background(), "c")
+	if err != nil || sum.Scheduled != 5 || sum.Retrying != 1 || sum.Pending != 8 {
+		t.Fatalf("status: got scheduled %d, retrying %d, pending %d (%v); want 5, 1, 8", sum.Scheduled, sum.Retrying, sum.Pending, err)
 	}
 }

@@ -35,16 +35,20 @@ type AppGetter interface {
 }
 
 // ParseAppRates reads --app-rate, e.g. "01ABC=20,01DEF=100": app IDs with
-// their outbound rates in messages per second.
-func ParseAppRates(s string) (map[string]float64, error) {
+// their outbound rates in messages per second. A bare rate ("25") is the
+// configured app's (SINCH_APP_ID).
+func ParseAppRates(s, configured string) (map[string]float64, error) {
 	out := map[string]float64{}
 	if strings.TrimSpace(s) == "" {
 		return out, nil
 	}
 	for _, part := range strings.Split(s, ",") {
-		app, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return nil, fmt.Errorf("--app-rate must look like APP=RATE[,APP=RATE...], got %q", part)
+		app, v, named := strings.Cut(strings.TrimSpace(part), "=")
+		if !named {
+			if configured == "" {
+				return nil, fmt.Errorf("--app-rate must look like APP=RATE[,APP=RATE...] (a bare RATE is SINCH_APP_ID's, which is not set), got %q", part)
+			}
+			app, v = configured, part
 		}
 		app = strings.TrimSpace(app)
 		if err := sinch.ValidateAppID(app); err != nil {

@@ -52,7 +52,7 @@ func Register(fs *flag.FlagSet) *Settings {
 	s := &Settings{fs: fs}
 	s.all = []setting{
 		{flag: "redis-url", env: "REDIS_URL", target: &s.RedisURL, def: DefaultRedisURL,
-			usage: "Redis URL: redis://, rediss://, redis-socket:// or redis-sentinel:// (asynq.ParseRedisURI)"},
+			usage: "Redis URL: redis://, rediss://, redis-socket://, redis-sentinel://[:password@]host:port,...?master=NAME or redis-cluster://[:password@]host:port,..."},
 		{flag: "sinch-project-id", env: "SINCH_PROJECT_ID", target: &s.SinchProjectID, usage: "Sinch project ID"},
 		{flag: "sinch-app-id", env: "SINCH_APP_ID", target: &s.SinchAppID, usage: "Sinch Conversation API app ID"},
 		{flag: "sinch-key-id", env: "SINCH_KEY_ID", target: &s.SinchKeyID, usage: "Sinch access key ID"},
@@ -114,12 +114,20 @@ func (s *Settings) RequireSinch() error {
 	return nil
 }
 
-// RedisOpt parses RedisURL into asynq connection options.
+// RedisOpt parses RedisURL into asynq connection options: a
+// RedisClusterClientOpt for redis-cluster://, else what asynq.ParseRedisURI
+// makes of it (a RedisFailoverClientOpt for redis-sentinel://).
 func (s *Settings) RedisOpt() (asynq.RedisConnOpt, error) {
+	if strings.HasPrefix(s.RedisURL, ClusterScheme+"://") {
+		return parseClusterURL(s.RedisURL)
+	}
 	opt, err := asynq.ParseRedisURI(s.RedisURL)
 	if err != nil {
 		// The URL may hold a password: name the setting, not the value.
 		return nil, fmt.Errorf("REDIS_URL (--redis-url) is not a valid Redis URL: %s", redactURLError(err, s.RedisURL))
+	}
+	if f, ok := opt.(asynq.RedisFailoverClientOpt); ok && f.MasterName == "" {
+		return nil, errors.New("REDIS_URL (--redis-url): a redis-sentinel:// URL needs ?master=NAME, the master's name in the sentinels' configuration")
 	}
 	return opt, nil
 }

@@ -373,7 +373,7 @@ func (rv *review) setError(err error) {
 		rv.Error = "Fix the settings: " + fe.In(enqueue.Keys)
 	case errors.As(err, &fatal), errors.Is(err, recipients.ErrTooLarge):
 		rv.Error = "The file cannot be read with these settings: " + err.Error()
-	case errors.Is(err, errUploadGone):
+	case errors.Is(err, errUploadGone), errors.Is(err, enqueue.ErrRedisFull):
 		rv.Error = err.Error()
 	default:
 		rv.Error, rv.Internal = "internal error (see the dashboard's log)", true

@@ -280,6 +280,11 @@ func (s *Server) createError(err error, sum enqueue.Summary) *createAnswer {
 		return specErrorAnswer(err)
 	case errors.As(err, &fatal):
 		return jsonAnswer(http.StatusBadRequest, map[string]string{"error": err.Error()})
+	case errors.Is(err, enqueue.ErrRedisFull):
+		// The message says how far the upload got and what to do; sending
+		// the same request again after making room finishes it.
+		s.cfg.Logger.Error("create campaign: redis has no room", "campaign_id", sum.CampaignID, "rows", sum.Rows, "err", err)
+		return jsonAnswer(http.StatusInsufficientStorage, map[string]any{"error": err.Error(), "rows": sum.Rows})
 	}
 	s.cfg.Logger.Error("create campaign failed", "campaign_id", sum.CampaignID, "rows", sum.Rows, "err", err)
 	return jsonAnswer(http.StatusInternalServerError, map[string]any{

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
 // pages holds the parsed templates: each page with the shared layout.
@@ -96,8 +97,17 @@ type campaignView struct {
 	Refused  bool // Note says an action was refused
 	Rate     string
 	ETA      string
-	Outcomes []count
-	Reasons  []count // delivery failures by reason
+	// AppRateText and AppETAText: the app's outbound rate and the ETA at
+	// it (when AppRate is known); WaitingText what waiting sends wait for.
+	AppRateText, AppETAText string
+	WaitingText             string
+	Outcomes                []count
+	Reasons                 []count // delivery failures by reason
+	// DeliveredOn counts recipients by the channel that reached them;
+	// Switches the SWITCHING_CHANNEL receipts (channel fallback).
+	DeliveredOn []count
+	Switches    int64
+	Fallback    string // the channel fallback order, "" without one
 	// SendErrors are failed sends by error; SendErrorsSkipped when the
 	// campaign is too large to group them on a page.
 	SendErrors        []count
@@ -120,10 +130,22 @@ func campaignViewOf(m campaign.Summary, series []int64, start time.Time) campaig
 	if m.ETASeconds != nil {
 		v.ETA = (time.Duration(*m.ETASeconds) * time.Second).String()
 	}
+	v.AppRateText, v.AppETAText = strconv.FormatFloat(m.AppRate, 'f', -1, 64), "—"
+	if m.AppETASeconds != nil {
+		v.AppETAText = fmt.Sprintf("%s (%s)", time.Duration(*m.AppETASeconds*float64(time.Second)).Round(time.Second),
+			m.AppETA.Format("2006-01-02 15:04:05 MST"))
+	}
+	v.WaitingText = m.WaitingFor()
 	for _, o := range campaign.Outcomes {
 		v.Outcomes = append(v.Outcomes, count{string(o), m.Outcomes.Get(o)})
 	}
 	v.Reasons = countsOf(m.Outcomes.FailedByReason)
+	for ch, n := range m.Outcomes.DeliveredByChannel {
+		v.DeliveredOn = append(v.DeliveredOn, count{string(ch), n})
+	}
+	slices.SortFunc(v.DeliveredOn, func(a, b count) int { return strings.Compare(a.Label, b.Label) })
+	v.Switches = m.Outcomes.ChannelSwitches
+	v.Fallback = sinch.JoinChannels(m.Channels, " > ")
 	switch t := m.Tracking; {
 	case t.Warning != "":
 		v.Tracking = "WARNING: " + t.Warning

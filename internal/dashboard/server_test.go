@@ -77,8 +77,10 @@ func newFixtureAuth(t *testing.T, admin bool, auth Auth) *fixture {
 	if _, err := f.store.MarkFailed(ctx, "c1", regs[6].Key, failed); err != nil {
 		t.Fatal(err)
 	}
-	f.store.SetOutcome(ctx, "c1", regs[0].Key, campaign.OutcomeDelivered, "")
-	f.store.SetOutcome(ctx, "c1", regs[1].Key, campaign.OutcomeDelivered, "")
+	f.store.SetOutcomes(ctx, "c1", []campaign.OutcomeUpdate{
+		{Key: regs[0].Key, Outcome: campaign.OutcomeDelivered, Channel: sinch.ChannelSMS},
+		{Key: regs[1].Key, Outcome: campaign.OutcomeDelivered, Channel: sinch.ChannelWhatsApp}})
+	f.store.CountSwitch(ctx, "c1", regs[1].Key)
 	f.store.SetOutcome(ctx, "c1", regs[2].Key, campaign.OutcomeFailed, "RECIPIENT_NOT_REACHABLE")
 
 	webhook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -461,6 +463,7 @@ func TestAPIMatchesStatusAndPagesShowIt(t *testing.T) {
 		`data-field="total">10<`, `data-field="sent">6<`, `data-field="pending">3<`, `data-field="percent">70<`,
 		`data-send-error="rejected by Sinch: 400 INVALID_ARGUMENT">1<`, `id="retry"`,
 		`data-outcome="delivered">2<`, `data-outcome="failed">1<`, `data-reason="RECIPIENT_NOT_REACHABLE">1<`,
+		`data-channel="SMS">1<`, `data-channel="WHATSAPP">1<`, `data-field="channel_switches">1<`,
 		`<svg id="rate-chart"`, `class="bar"`, `http-equiv="refresh"`, `id="pause"`, `id="cancel"`,
 	} {
 		if !strings.Contains(page, s) {

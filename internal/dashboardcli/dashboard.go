@@ -48,9 +48,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		maxUpload = fs.String("max-upload", enqueue.FormatSize(dashboard.DefaultMaxUpload), "refuse a POST /api/campaigns body larger than this `size` (413)")
 		uploadDir = fs.String("upload-dir", "", "directory for the campaign builder's uploads (default: a temporary directory made at startup, removed at exit)")
 		uploadTTL = fs.Duration("upload-ttl", dashboard.DefaultUploadTTL, "delete campaign builder uploads not launched after this long")
+		appRate   = cli.AppRateFlag(fs)
 		logFormat = fs.String("log-format", "text", "log format: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
+	eviction := cli.RegisterEviction(fs) // uploads (API, builder) write campaigns
 	if err := cli.Parse(fs, settings, args, getenv); err != nil {
 		return err
 	}
@@ -98,9 +100,17 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return err
 	}
 	defer rdb.Close()
+	if err := eviction.Check(ctx, rdb, getenv, func(msg string) { logger.Warn(msg) }); err != nil {
+		return err
+	}
 	ropt, _ := settings.RedisOpt() // validated by Load
+	rates, err := cli.OutboundRates(settings, *appRate)
+	if err != nil {
+		return err
+	}
 	ctl := campaignctl.New(rdb, ropt)
 	defer ctl.Close()
+	ctl.SetRate(rates)
 
 	webhook, metrics, closeRoutes, err := Observability(settings, getenv("SINCH_WEBHOOK_SECRET"),
 		getenv("SINCH_WEBHOOK_OVERRIDE_SECRET"), *tolerance, logger)

@@ -79,6 +79,41 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 	return stop
 }
 
+// waitRetrySet waits until every pending recipient of id has its task in
+// the retry set and none is pending, running or scheduled. Recipients
+// travel in chunk tasks (jobs.TypeChunk): a deferred chunk is put off
+// whole, so the retry set's tasks are counted by their recipients.
+func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
+	s.t.Helper()
+	insp := asynq.NewInspector(s.redis.AsynqOpt())
+	defer insp.Close()
+	store := campaign.NewStore(s.redis.Client)
+	var c campaign.Counters
+	var retry []*asynq.TaskInfo
+	testwait.For(s.t, 15*time.Second, "every unsent task in the retry set", func() bool {
+		q, err := insp.GetQueueInfo("default")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if c, err = store.Counters(context.Background(), id); err != nil {
+			s.t.Fatal(err)
+		}
+		if q.Pending != 0 || q.Active != 0 || q.Scheduled != 0 || c.Pending == 0 {
+			return false
+		}
+		if retry, err = insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1)); err != nil {
+			s.t.Fatal(err)
+		}
+		var n int64
+		for _, ti := range retry {
+			k, _ := jobs.TaskRecipients(id, ti.ID)
+			n += k
+		}
+		return n >= c.Pending
+	})
+	return c, retry
+}
+
 // waitDeferred waits until the worker has taken up every task the paused
 // campaign id still has and put it off: no task of the queue is pending or
 // running, each recipient still pending has its task in the retry set, and
@@ -86,25 +121,7 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 // was sent" say something about the worker. It returns the counters then.
 func (s *stack) waitDeferred(id string) campaign.Counters {
 	s.t.Helper()
-	ctx := context.Background()
-	insp := asynq.NewInspector(s.redis.AsynqOpt())
-	defer insp.Close()
-	store := campaign.NewStore(s.redis.Client)
-	var c campaign.Counters
-	testwait.For(s.t, 15*time.Second, "the paused worker to put off every unsent task", func() bool {
-		q, err := insp.GetQueueInfo("default")
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		if c, err = store.Counters(ctx, id); err != nil {
-			s.t.Fatal(err)
-		}
-		return q.Pending == 0 && q.Active == 0 && c.Pending > 0 && int64(q.Retry) == c.Pending
-	})
-	retry, err := insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1))
-	if err != nil || int64(len(retry)) != c.Pending {
-		s.t.Fatalf("got %d tasks to retry (err %v), want one per pending recipient (%d)", len(retry), err, c.Pending)
-	}
+	c, retry := s.waitRetrySet(id)
 	for _, ti := range retry {
 		if ti.LastErr != "campaign paused" {
 			s.t.Fatalf("task %s last ended on %q, want %q", ti.ID, ti.LastErr, "campaign paused")
@@ -275,7 +292,7 @@ func TestCampaignReportAndRetryOfArchivedSends(t *testing.T) {
 	if err != nil || len(rows) != 33 {
 		t.Fatalf("got %d report lines (err %v), want header + 32", len(rows), err)
 	}
-	if strings.Join(rows[0], ",") != "row,channel,identity,status,message_id,accepted_time,attempts,error,outcome,encoding,segments" {
+	if strings.Join(rows[0], ",") != "row,channel,identity,status,message_id,accepted_time,attempts,error,outcome,encoding,segments,delivered_channel" {
 		t.Fatalf("got header %v", rows[0])
 	}
 	seen := map[string]bool{}
@@ -375,8 +392,13 @@ func TestCampaignPauseResumeCancelMidCampaign(t *testing.T) {
 	if sum.State != campaign.StatePaused || sum.Reason != "wrong link" || sum.Pending != n-after.Sent {
 		t.Fatalf("got status %+v, want paused (wrong link) with the rest pending", sum)
 	}
-	if sum.Retrying == 0 {
-		t.Errorf("got retrying 0 while paused, want the deferred tasks counted")
+	// Put off by the pause, not by a failure: waiting, not retrying.
+	if sum.WaitingResume == 0 || sum.Waiting != sum.WaitingResume || sum.Retrying != 0 {
+		t.Errorf("paused: waiting %d (for the resume %d), retrying %d; want the deferred tasks waiting for the resume, none retrying",
+			sum.Waiting, sum.WaitingResume, sum.Retrying)
+	}
+	if text := s.mustOps("status", "ctl"); !strings.Contains(text, "for the campaign to be resumed") {
+		t.Errorf("status text does not say the sends wait for the resume:\n%s", text)
 	}
 	var raw map[string]any
 	json.Unmarshal([]byte(s.mustOps("status", "ctl", "--json")), &raw)

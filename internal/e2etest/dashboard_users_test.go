@@ -92,6 +92,14 @@ func TestDashboardUsersFileRolesAndAudit(t *testing.T) {
 // getAs GETs url with Basic credentials and decodes it.
 func getAs(t *testing.T, url, user, password string, v any) {
 	t.Helper()
+	if err := json.Unmarshal(getRaw(t, url, user, password), v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// getRaw GETs url with Basic credentials and returns the body of its 200.
+func getRaw(t *testing.T, url, user, password string) []byte {
+	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.SetBasicAuth(user, password)
 	resp, err := http.DefaultClient.Do(req)
@@ -102,9 +110,11 @@ func getAs(t *testing.T, url, user, password string, v any) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET %s as %s: %s", url, user, resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
+	return b
 }
 
 // In a browser, a viewer's campaign page has no action buttons, and an

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
@@ -32,6 +33,7 @@ import (
 type stack struct {
 	t     *testing.T
 	redis *redistest.Redis
+	rdb   redis.UniversalClient // redis.Client, or a cluster's client (newClusterStack)
 	sim   *sinchsim.Server
 	url   string
 	env   map[string]string
@@ -47,15 +49,22 @@ func newStack(t *testing.T, cfg sinchsim.Config) *stack {
 		cfg.OutboundRate = 1000
 	}
 	sim, url := sinchsimtest.Serve(t, cfg)
-	return &stack{t: t, redis: r, sim: sim, url: url, env: map[string]string{
-		"REDIS_URL":        r.URL(),
+	return &stack{t: t, redis: r, rdb: r.Client, sim: sim, url: url, env: simEnv(url, r.URL())}
+}
+
+// simEnv is the environment of the commands: Redis at redisURL and the
+// simulator at simURL.
+func simEnv(simURL, redisURL string) map[string]string {
+	url := simURL
+	return map[string]string{
+		"REDIS_URL":        redisURL,
 		"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
 		"SINCH_APP_ID":     sinchsim.DefaultAppID,
 		"SINCH_KEY_ID":     sinchsim.DefaultKeyID,
 		"SINCH_KEY_SECRET": sinchsim.DefaultKeySecret,
 		"SINCH_BASE_URL":   url,
 		"SINCH_AUTH_URL":   url + "/oauth2/token",
-	}}
+	}
 }
 
 func (s *stack) getenv(k string) string { return s.env[k] }
@@ -96,7 +105,7 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	done := make(chan error, 1)
 	var logs logbuf.Buffer
 	go func() { done <- workercli.Run(ctx, args, s.getenv, io.Discard, &logs) }()
-	store := campaign.NewStore(s.redis.Client)
+	store := campaign.NewStore(s.rdb)
 	var c campaign.Counters
 	finished := testwait.Until(timeout, func() bool {
 		var err error
@@ -180,7 +189,8 @@ func TestCampaignEndToEnd(t *testing.T) {
 	args := []string{"--campaign", "e2e", "--csv", csvPath, "--text", "Hi {{.first_name}}!", "--rejects", rejects}
 
 	sum := s.enqueue(args...)
-	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10, SMS: oneSegmentGSM(485)}
+	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10, SMS: oneSegmentGSM(485),
+		TTL: &enqueue.TTLEstimate{Recipients: 485, Rate: sinchsim.DefaultOutboundRate, SendSeconds: 485.0 / sinchsim.DefaultOutboundRate, TTLSeconds: 86400}}
 	if len(sum.FirstRejects) != 10 || sum.FirstRejects[0].Row != 487 || sum.FirstRejects[0].Reason == "" {
 		t.Fatalf("summary's first rejects: got %+v, want the 10 bad rows from row 487, with reasons", sum.FirstRejects)
 	}

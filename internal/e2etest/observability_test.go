@@ -145,8 +145,9 @@ func TestWorkerMetricsAfterASimulatedCampaign(t *testing.T) {
 			t.Errorf("series %s missing", name)
 		}
 	}
-	if got := value(fams, "asynq_tasks_processed_total", "queue=default"); got < 40 {
-		t.Errorf("asynq processed tasks in queue default: got %v, want ≥ 40", got)
+	// Recipients travel in chunk tasks of up to a batch each.
+	if got := value(fams, "asynq_tasks_processed_total", "queue=default"); got < 1 {
+		t.Errorf("asynq processed tasks in queue default: got %v, want ≥ 1", got)
 	}
 	// No label value may carry a phone number, campaign ID or secret.
 	for name, f := range fams {

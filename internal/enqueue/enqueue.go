@@ -1,10 +1,11 @@
-// Package enqueue turns a recipient CSV into one Asynq send task per valid,
-// distinct recipient, and records the campaign and its counts in Redis.
+// Package enqueue turns a recipient CSV into Asynq chunk tasks (each
+// carrying up to a batch of valid, distinct recipients, see jobs.TypeChunk),
+// and records the campaign and its counts in Redis.
 //
 // Rows stream through in batches: one Redis round trip registers a batch of
-// recipients, then several goroutines enqueue the new ones concurrently
-// (asynq has no batch enqueue). Memory does not grow with the file: repeats
-// within the upload are detected in Redis, not in a map.
+// recipients, and its new ones become one chunk task, which one of several
+// goroutines encodes and enqueues. Memory does not grow with the file:
+// repeats within the upload are detected in Redis, not in a map.
 package enqueue
 
 import (
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +46,11 @@ type Options struct {
 
 	// Channel is the default channel; a "channel" column overrides it. Defaults to SMS.
 	Channel sinch.Channel
+	// Channels, when it lists two or more, is the campaign's ordered
+	// channel fallback (recipients.Options.Channels): sent as
+	// channel_priority_order with one identity per channel. Channel is its
+	// first.
+	Channels []sinch.Channel
 	// Priority selects both Sinch's queue and the Asynq queue. Defaults to normal.
 	Priority campaign.Priority
 	// App is the Sinch app the campaign sends from; "" is the worker's
@@ -86,6 +93,15 @@ type Options struct {
 	Rejects io.Writer
 	// DryRun validates and renders every row but writes nothing to Redis.
 	DryRun bool
+	// Rate is the app's outbound rate (messages per second) the TTL check
+	// (ttl.go) measures the upload against; 0 skips the check.
+	Rate float64
+	// StrictTTL refuses, before writing anything, an upload whose
+	// recipients cannot all be sent within TTL at Rate.
+	StrictTTL bool
+	// ExpectedRows, when set, is the recipient count StrictTTL checks
+	// instead of counting the CSV first (a stream cannot be read twice).
+	ExpectedRows int64
 	// Concurrency is the number of concurrent Enqueue calls. Defaults to 16.
 	Concurrency int
 	// BatchSize is the number of rows registered per Redis round trip. Defaults to 256.
@@ -135,6 +151,12 @@ type Summary struct {
 	// Cost estimates what those SMS cost from the upload's prices; nil
 	// without prices.
 	Cost *sms.Cost `json:"cost,omitempty"`
+	// TTL is how long the recipients take to send at the app's rate,
+	// against the TTL; nil without a rate (ttl.go).
+	TTL *TTLEstimate `json:"ttl_estimate,omitempty"`
+	// Warnings are what the upload did but should not have to, e.g. a TTL
+	// shorter than the sending takes; fields named by their keys.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SummaryRejects is how many rejected rows a Summary lists.
@@ -196,15 +218,21 @@ func (o *Options) withDefaults() error {
 	if o.Concurrency < 1 || o.BatchSize < 1 {
 		return errors.New("concurrency and batch size must be at least 1")
 	}
+	if o.Rate < 0 || o.ExpectedRows < 0 {
+		return errors.New("rate and expected rows must not be negative")
+	}
 	return nil
 }
 
-// pending is one valid row waiting for registration, with its task built
-// (nil in a dry run).
+// pending is one valid row waiting for registration, with its chunk entry
+// built.
 type pending struct {
 	reg  campaign.Registration
-	task *asynq.Task
+	rcpt jobs.ChunkRecipient
 	sms  *smsCount // nil unless an SMS text
+	// fallback holds a fallback row's identities after its first, which
+	// the suppression lists are checked for too.
+	fallback []sinch.ChannelIdentity
 }
 
 // smsCount is what the parallel stage measured of one SMS.
@@ -224,8 +252,9 @@ type run struct {
 	rejects *recipients.RejectWriter
 	preview *previewWriter
 	seen    map[string]struct{} // dry run only: repeats without Redis
+	room    room                // Redis's room for the upload (room.go)
 
-	tasks    chan *asynq.Task
+	tasks    chan *jobs.ChunkPayload
 	enqueued atomic.Int64
 	already  atomic.Int64
 	errMu    sync.Mutex
@@ -247,27 +276,53 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Preview != nil {
 		r.preview = newPreviewWriter(opts.Preview)
 	}
+	if opts.StrictTTL && opts.Rate > 0 && !opts.DryRun && e.store != nil {
+		// Before the campaign exists and before its header is read (the
+		// count rewinds the file): a refusal leaves nothing behind.
+		n, err := e.precount(ctx, opts)
+		if err != nil {
+			return r.sum, err
+		}
+		est, err := r.estimate(ctx, n)
+		if err != nil {
+			return r.sum, err
+		}
+		if p := est.Problem(); p != nil {
+			r.sum.TTL = &est
+			return r.sum, ttlRefusal{p}
+		}
+	}
+	if !opts.DryRun && e.store != nil {
+		// Before the header is read: a file is counted from its start.
+		if err := r.checkRoom(ctx); err != nil {
+			return r.sum, err
+		}
+	}
 	reader, err := opts.reader(opts.CSV)
 	if err != nil {
 		return r.sum, err
 	}
 	if opts.DryRun {
 		r.seen = map[string]struct{}{}
-		return r.read(ctx, reader, nil)
+		sum, err := r.read(ctx, reader, nil)
+		if err != nil {
+			return sum, err
+		}
+		return r.checkTTL(ctx, sum)
 	}
 	if e.store == nil || e.client == nil {
 		return r.sum, errors.New("enqueue needs Redis unless it is a dry run")
 	}
 	if err := r.createCampaign(ctx); err != nil {
-		return r.sum, err
+		return r.sum, r.full(err, r.sum)
 	}
 	r.runID = rand.Text()
 
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
-	// Room for two whole batches: the enqueue goroutines keep working on one
-	// while the next is registered (two Redis round trips).
-	r.tasks = make(chan *asynq.Task, opts.Concurrency*4+2*opts.BatchSize)
+	// A chunk for every goroutine and as many waiting: they keep working
+	// while the next batch is registered.
+	r.tasks = make(chan *jobs.ChunkPayload, 2*opts.Concurrency)
 	var wg sync.WaitGroup
 	for range opts.Concurrency {
 		wg.Add(1)
@@ -286,19 +341,43 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 	})
 	endErr := e.store.EndUpload(rec, opts.CampaignID, r.runID)
 	if err := r.firstErr(nil); err != nil {
-		return sum, err
+		return sum, r.full(err, sum)
 	}
 	if readErr != nil {
-		return sum, readErr
+		return sum, r.full(readErr, sum)
 	}
-	return sum, errors.Join(upErr, endErr)
+	if err := errors.Join(upErr, endErr); err != nil {
+		return sum, err
+	}
+	return r.checkTTL(ctx, sum)
+}
+
+// checkTTL measures the finished upload against its TTL (ttl.go): a
+// warning in the summary, and in a dry run under StrictTTL the refusal the
+// upload would meet.
+func (r *run) checkTTL(ctx context.Context, sum Summary) (Summary, error) {
+	if r.opts.Rate <= 0 || sum.Enqueued == 0 {
+		return sum, nil
+	}
+	est, err := r.estimate(ctx, sum.Enqueued)
+	if err != nil {
+		return sum, err
+	}
+	sum.TTL = &est
+	if p := est.Problem(); p != nil {
+		sum.Warnings = append(sum.Warnings, p.In(Keys))
+		if r.opts.DryRun && r.opts.StrictTTL {
+			return sum, ttlRefusal{p}
+		}
+	}
+	return sum, nil
 }
 
 // reader opens the CSV with the upload's options and checks that its
 // header suits the message source.
 func (o *Options) reader(csv io.Reader) (*recipients.Reader, error) {
 	reader, err := recipients.NewReader(csv, recipients.Options{
-		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel,
+		Delimiter: o.Delimiter, DefaultRegion: o.DefaultRegion, DefaultChannel: o.Channel, Channels: o.Channels,
 		MaxBytes: o.MaxBytes, MaxRowBytes: o.MaxRowBytes, MaxFieldBytes: o.MaxFieldBytes, MaxColumns: o.MaxColumns,
 		Encoding: o.Encoding, StrictQuotes: o.StrictQuotes,
 	})
@@ -326,9 +405,9 @@ func (o Options) CheckHeader(csv io.Reader) error {
 // auto-pause settings given.
 func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
-		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel,
+		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel, Channels: r.opts.Channels,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
-		Window: r.opts.Window, App: r.opts.App,
+		Window: r.opts.Window, QueueShards: jobs.ShardsFor(r.e.store.Redis()), App: r.opts.App,
 	}
 	if ap, given := r.opts.autoPause(campaign.DefaultAutoPause); given {
 		def.AutoPause = &ap
@@ -348,6 +427,9 @@ func (r *run) createCampaign(ctx context.Context) error {
 	if !stored.Window.Equal(def.Window) {
 		// Tasks carry the window: two windows in one campaign would be both.
 		return fmt.Errorf("campaign %s exists with send window %s; use the same window or a new campaign ID", def.ID, describeWindow(stored.Window))
+	}
+	if err := sameChannels(stored, def); err != nil { // channels.go
+		return err
 	}
 	if !created {
 		// A re-run changes only the auto-pause settings it was given.
@@ -392,7 +474,7 @@ type item struct {
 // the chunks in file order and registers rows in batches. Row numbers,
 // rejects (in file order) and duplicates (the first occurrence wins) are
 // exactly those of reading row by row.
-func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *asynq.Task) (Summary, error) {
+func (r *run) read(ctx context.Context, reader *recipients.Reader, out chan<- *jobs.ChunkPayload) (Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader and the workers on an early return
 	workers := runtime.GOMAXPROCS(0)
@@ -559,16 +641,19 @@ func (r *run) prepareRow(it *item) error {
 	if err != nil {
 		return err
 	}
-	if tm := msg.TextMessage; tm != nil {
-		if row.Channel == sinch.ChannelSMS {
-			if it.p.sms, it.rowErr = r.measure(row, tm); it.rowErr != nil {
-				return nil
-			}
+	if text, ok := msg.TextFor(sinch.ChannelSMS); ok && sendsOn(row, sinch.ChannelSMS) {
+		if it.p.sms, it.rowErr = r.measure(row, &msg, text); it.rowErr != nil {
+			return nil
 		}
+		it.text, _ = msg.TextFor(sinch.ChannelSMS)
+	} else if tm := msg.TextMessage; tm != nil {
 		it.text = tm.Text
 	}
 	key := campaign.RecipientKey(row.Channel, row.Identity)
 	it.p.reg = campaign.Registration{Key: key, Record: campaign.Record{Row: row.Line, Channel: row.Channel, Identity: row.Identity}}
+	if len(row.Identities) > 1 {
+		it.p.fallback = row.Identities[1:]
+	}
 	// The record gets the SMS's encoding, segments and cost when it is sent
 	// (the handler measures the text it sends): a pending record stays
 	// small, as Redis holds one per recipient.
@@ -579,24 +664,24 @@ func (r *run) prepareRow(it *item) error {
 	if r.opts.DryRun {
 		return nil
 	}
-	// Built for every valid row, also the few that turn out to be repeats:
-	// encoding here runs on the workers instead of the collector.
-	it.p.task, err = jobs.NewSendTask(jobs.SendPayload{
-		CampaignID: r.opts.CampaignID, Key: key, Row: row.Line, Channel: row.Channel, Identity: row.Identity,
-		Message: msg, Queue: r.opts.Priority.SinchQueue(), TTLSeconds: int64(r.opts.TTL / time.Second),
-		Window: r.opts.Window, SegmentPrice: segPrice, ContentType: r.opts.ContentType, App: r.opts.App,
-	}, r.opts.Priority, r.opts.ProcessAt)
-	return err
+	// What differs per recipient; the chunk carries the rest once.
+	it.p.rcpt = jobs.ChunkRecipientOf(jobs.SendPayload{
+		Row: row.Line, Channel: row.Channel, Identity: row.Identity, Message: msg, SegmentPrice: segPrice,
+		Identities: otherIdentities(row),
+	}, r.opts.Channel)
+	return nil
 }
 
-// measure applies --gsm-safe to an SMS text (in place), counts its
-// segments and rejects it above --max-segments.
-func (r *run) measure(row recipients.Row, tm *sinch.TextMessage) (*smsCount, *recipients.RowError) {
+// measure applies --gsm-safe to the SMS text of msg (in place), counts
+// its segments and rejects it above --max-segments.
+func (r *run) measure(row recipients.Row, msg *sinch.AppMessage, text string) (*smsCount, *recipients.RowError) {
 	c := &smsCount{}
 	if r.opts.SMS.GSMSafe {
-		tm.Text, c.changed = sms.GSMSafe(tm.Text)
+		if text, c.changed = sms.GSMSafe(text); c.changed {
+			msg.SetTextFor(sinch.ChannelSMS, text, false)
+		}
 	}
-	c.count = sms.Measure(tm.Text)
+	c.count = sms.Measure(text)
 	if max := r.opts.SMS.MaxSegments; max > 0 && c.count.Segments > max {
 		return nil, &recipients.RowError{Line: row.Line, Column: "text", Reason: fmt.Sprintf(
 			"the %s SMS needs %d segments, more than --max-segments %d", c.count.Encoding, c.count.Segments, max)}
@@ -643,8 +728,8 @@ func (r *run) reject(e *recipients.RowError) error {
 }
 
 // register records a batch in Redis (or, in a dry run, in memory) and hands
-// new recipients to the enqueue goroutines.
-func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.Task) error {
+// its new recipients, as one chunk, to the enqueue goroutines.
+func (r *run) register(ctx context.Context, batch []pending, out chan<- *jobs.ChunkPayload) error {
 	batch, err := r.unsuppressed(ctx, batch)
 	if err != nil || len(batch) == 0 {
 		return err
@@ -661,42 +746,60 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *asynq.T
 		}
 		return nil
 	}
+	if err := r.watchRoom(ctx, len(batch)); err != nil {
+		return err
+	}
 	regs := make([]campaign.Registration, len(batch))
 	for i, p := range batch {
 		regs[i] = p.reg
 	}
+	r.room.lastRow = batch[len(batch)-1].reg.Record.Row
 	results, err := r.e.store.Register(ctx, r.opts.CampaignID, r.runID, regs)
 	if err != nil {
 		return r.firstErr(fmt.Errorf("redis: %w", err))
+	}
+	r.room.owe(results)
+	c := &jobs.ChunkPayload{
+		CampaignID: r.opts.CampaignID, Channel: r.opts.Channel, Queue: r.opts.Priority.SinchQueue(),
+		TTLSeconds: int64(r.opts.TTL / time.Second), Window: r.opts.Window, ContentType: r.opts.ContentType,
+		Channels: r.opts.Channels, App: r.opts.App,
 	}
 	for i, res := range results {
 		if res == campaign.RegisteredDuplicate {
 			r.sum.Duplicates++
 			continue
 		}
-		// New, or pending from an earlier run whose task may be missing:
-		// Asynq's TaskID tells which. Sent, failed or cancelled: done already.
+		// New, or pending from an earlier run whose chunk may be missing:
+		// the chunk's task ID tells (the same CSV makes the same chunks).
+		// Sent, failed or cancelled: done already.
 		if st, known := res.Existing(); known && st != campaign.StatusPending {
 			r.sum.AlreadyEnqueued++
 			continue
 		}
 		r.counted(batch[i])
-		select {
-		case out <- batch[i].task:
-		case <-ctx.Done():
-			return r.firstErr(ctx.Err())
-		}
+		c.Recipients = append(c.Recipients, batch[i].rcpt)
+	}
+	if len(c.Recipients) == 0 {
+		return nil
+	}
+	select {
+	case out <- c:
+	case <-ctx.Done():
+		return r.firstErr(ctx.Err())
 	}
 	return nil
 }
 
 // unsuppressed returns the batch without the recipients on the upload's
 // Suppress list or on the suppression list in Redis (one round trip per
-// batch; skipped in a dry run), counting them as suppressed.
+// batch; skipped in a dry run), counting them as suppressed. A fallback
+// row is suppressed when any of its identities is: a recipient who opted
+// out on SMS is not sent a WhatsApp message that would fall back to SMS.
 func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, error) {
 	kept := make([]pending, 0, len(batch))
 	for _, p := range batch {
-		if r.opts.Suppress != nil && r.opts.Suppress.Contains(p.reg.Record.Channel, p.reg.Record.Identity) {
+		if r.opts.Suppress != nil && (r.opts.Suppress.Contains(p.reg.Record.Channel, p.reg.Record.Identity) ||
+			slices.ContainsFunc(p.fallback, func(id sinch.ChannelIdentity) bool { return r.opts.Suppress.Contains(id.Channel, id.Identity) })) {
 			r.sum.Suppressed++
 			continue
 		}
@@ -705,18 +808,26 @@ func (r *run) unsuppressed(ctx context.Context, batch []pending) ([]pending, err
 	if r.opts.DryRun || len(kept) == 0 {
 		return kept, nil
 	}
-	chs := make([]sinch.Channel, len(kept))
-	ids := make([]string, len(kept))
+	chs := make([]sinch.Channel, 0, len(kept))
+	ids := make([]string, 0, len(kept))
+	owner := make([]int, 0, len(kept)) // the kept index of each identity asked
 	for i, p := range kept {
-		chs[i], ids[i] = p.reg.Record.Channel, p.reg.Record.Identity
+		chs, ids, owner = append(chs, p.reg.Record.Channel), append(ids, p.reg.Record.Identity), append(owner, i)
+		for _, id := range p.fallback {
+			chs, ids, owner = append(chs, id.Channel), append(ids, id.Identity), append(owner, i)
+		}
 	}
 	on, err := r.e.store.Suppressed(ctx, chs, ids)
 	if err != nil {
 		return nil, r.firstErr(fmt.Errorf("redis: %w", err))
 	}
+	suppressed := make([]bool, len(kept))
+	for j, yes := range on {
+		suppressed[owner[j]] = suppressed[owner[j]] || yes
+	}
 	out := kept[:0]
 	for i, p := range kept {
-		if on[i] {
+		if suppressed[i] {
 			r.sum.Suppressed++
 			continue
 		}
@@ -733,16 +844,22 @@ func describeWindow(w *campaign.Window) string {
 }
 
 func (r *run) enqueueLoop(ctx context.Context) {
-	for task := range r.tasks {
+	for c := range r.tasks {
 		if ctx.Err() != nil {
 			continue // drain after a failure
 		}
-		_, err := r.e.client.EnqueueContext(ctx, task)
+		n := int64(len(c.Recipients))
+		task, err := jobs.NewChunkTask(c, jobs.SendShard(r.def, jobs.ChunkTaskID(c)), r.opts.ProcessAt)
+		if err != nil {
+			r.setErr(err)
+			continue
+		}
+		_, err = r.e.client.EnqueueContext(ctx, task)
 		switch {
 		case err == nil:
-			r.enqueued.Add(1)
+			r.enqueued.Add(n)
 		case errors.Is(err, asynq.ErrTaskIDConflict), errors.Is(err, asynq.ErrDuplicateTask):
-			r.already.Add(1)
+			r.already.Add(n)
 		default:
 			r.setErr(fmt.Errorf("redis: enqueue: %w", err))
 		}

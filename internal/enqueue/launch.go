@@ -16,6 +16,8 @@ type Input struct {
 	Rejects, Preview io.Writer
 	// Progress, when set, is called after each batch with rows read so far.
 	Progress func(rows int64)
+	// Rate answers the app's outbound rate for the TTL check; nil skips it.
+	Rate RateFunc
 }
 
 // CheckRemote refuses a Spec from the network (the HTTP API, the web
@@ -49,5 +51,8 @@ func (e *Enqueuer) RunSpec(ctx context.Context, spec Spec, in Input, now time.Ti
 	}
 	opts.CSV, opts.CSVName, opts.DryRun = in.CSV, in.CSVName, in.DryRun
 	opts.Rejects, opts.Preview, opts.Progress = in.Rejects, in.Preview, in.Progress
+	if in.Rate != nil {
+		opts.Rate = in.Rate(ctx, opts.App)
+	}
 	return e.Run(ctx, opts)
 }

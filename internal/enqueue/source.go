@@ -1,6 +1,9 @@
 package enqueue
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -45,9 +48,13 @@ func (s *TextSource) Check(columns []string) error { return s.tmpl.CheckColumns(
 func (s *TextSource) Describe() string             { return "text" }
 
 // TemplateSource sends a Sinch omni template whose parameters are the row's
-// columns (other than phone and channel).
+// columns (other than phone, channel and identity columns), and Channels'
+// templates instead of it on their channels (template_message.channel_template).
+// The parameters are sent once, with the omni template, or with each
+// channel template when there is no omni template (ID "").
 type TemplateSource struct {
 	ID, Version, Language string
+	Channels              map[sinch.Channel]sinch.TemplateReference
 }
 
 func (s *TemplateSource) Build(row recipients.Row) (sinch.AppMessage, error) {
@@ -55,13 +62,36 @@ func (s *TemplateSource) Build(row recipients.Row) (sinch.AppMessage, error) {
 	for k, v := range row.Vars {
 		params[k] = v
 	}
-	return sinch.AppMessage{TemplateMessage: &sinch.TemplateMessage{OmniTemplate: &sinch.TemplateReference{
-		TemplateID: s.ID, Version: s.Version, LanguageCode: s.Language, Parameters: params,
-	}}}, nil
+	tm := &sinch.TemplateMessage{}
+	if s.ID != "" {
+		tm.OmniTemplate = &sinch.TemplateReference{TemplateID: s.ID, Version: s.Version, LanguageCode: s.Language, Parameters: params}
+	}
+	if len(s.Channels) > 0 {
+		tm.ChannelTemplate = make(map[sinch.Channel]sinch.TemplateReference, len(s.Channels))
+		for ch, ref := range s.Channels {
+			if s.ID == "" {
+				ref.Parameters = params
+			}
+			tm.ChannelTemplate[ch] = ref
+		}
+	}
+	return sinch.AppMessage{TemplateMessage: tm}, nil
 }
 
 func (s *TemplateSource) Check([]string) error { return nil }
-func (s *TemplateSource) Describe() string     { return "template:" + s.ID }
+
+// Describe is "template:ID", with the channel templates after it:
+// "template:ID+WHATSAPP=spring_sale".
+func (s *TemplateSource) Describe() string {
+	d := "template:" + s.ID
+	for _, ch := range slices.Sorted(maps.Keys(s.Channels)) {
+		if d != "template:" {
+			d += "+"
+		}
+		d += string(ch) + "=" + s.Channels[ch].TemplateID
+	}
+	return d
+}
 
 // MediaSource sends the same media URL to every recipient.
 type MediaSource struct{ URL string }

@@ -50,6 +50,22 @@ type Spec struct {
 	// App is the Sinch app ID the campaign sends from. Defaults to the
 	// worker's configured app (enqueue fills in SINCH_APP_ID when set).
 	App string `json:"app,omitempty" yaml:"app,omitempty"`
+	// Channels is an ordered channel fallback ("WHATSAPP", "SMS"): each
+	// message is sent with channel_priority_order in this order and one
+	// identity per channel, the row's phone for phone-based channels and a
+	// <channel> column (lower case) for the others. One channel is the same
+	// as Channel; it cannot be combined with Channel. Defaults to none.
+	Channels []string `json:"channels,omitempty" yaml:"channels,omitempty"`
+	// ChannelText is a text per channel ("SMS": "Hi {{.first_name}}"), a Go
+	// template like Text, sent on that channel instead of the message
+	// (explicit_channel_omni_message). Each channel must be listed.
+	ChannelText map[string]string `json:"channel_text,omitempty" yaml:"channel_text,omitempty"`
+	// ChannelTemplate is a template per channel, "ID" or "ID:LANGUAGE"
+	// ("WHATSAPP": "spring_sale:en_US"), sent on that channel instead of
+	// the omni template (template_message.channel_template); the
+	// parameters are the CSV's columns. Without TemplateID it is the
+	// message. Each channel must be listed.
+	ChannelTemplate map[string]string `json:"channel_template,omitempty" yaml:"channel_template,omitempty"`
 	// ContentType is marketing or notification: Sinch's consent management
 	// decides by it (message_content_type) which opt-out list applies.
 	// Defaults to none (Sinch's CONTENT_UNKNOWN).
@@ -59,6 +75,14 @@ type Spec struct {
 	// TTL is the message's time to live at Sinch, whole seconds of at
 	// least 3s. Defaults to 24h.
 	TTL string `json:"ttl,omitempty" yaml:"ttl,omitempty"`
+	// StrictTTL refuses, before writing anything, a campaign whose
+	// recipients cannot all be sent within TTL at the app's outbound rate
+	// (without it, the upload only warns). Defaults to false.
+	StrictTTL bool `json:"strict_ttl,omitempty" yaml:"strict_ttl,omitempty"`
+	// ExpectedRows is the recipient count StrictTTL checks when the CSV is
+	// a stream that cannot be counted first (the HTTP API's upload); a file
+	// is counted by a dry run instead. Needs StrictTTL.
+	ExpectedRows *int `json:"expected_rows,omitempty" yaml:"expected_rows,omitempty"`
 	// At (an RFC3339 time) or In (a delay from now), not both, schedules
 	// the sends. Defaults to now.
 	At string `json:"at,omitempty" yaml:"at,omitempty"`
@@ -238,6 +262,7 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 		}
 		o.App = s.App
 	}
+	c.channels(s, &o) // channels.go
 	switch strings.ToLower(strings.TrimSpace(s.ContentType)) {
 	case "":
 	case "marketing":
@@ -261,6 +286,14 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 			c.fail("ttl", err)
 		}
 		o.TTL = d
+	}
+
+	o.StrictTTL = s.StrictTTL
+	if s.ExpectedRows != nil {
+		if !s.StrictTTL {
+			c.must("expected_rows", "needs {strict_ttl} (it is the count strict_ttl checks)")
+		}
+		o.ExpectedRows = int64(c.count("expected_rows", s.ExpectedRows, 0))
 	}
 
 	switch {
@@ -327,7 +360,8 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 	o.MaxColumns = c.count("max_columns", s.MaxColumns, recipients.DefaultMaxColumns)
 	maxChars := c.count("max_message_chars", s.MaxMessageChars, recipients.DefaultMaxTextRunes)
 
-	o.Source = c.source(s, recipients.TemplateOptions{MaxTextRunes: max(maxChars, 0)})
+	textLimits := recipients.TemplateOptions{MaxTextRunes: max(maxChars, 0)}
+	o.Source = c.channelContent(s, o.listed(), c.source(s, textLimits), textLimits) // channels.go
 
 	if s.AutoPauseWindow != nil {
 		ap := campaign.DefaultAutoPause
@@ -418,7 +452,11 @@ func (s Spec) ReadSuppress() (*SuppressList, error) {
 // the choice is wrong or the chosen one is bad).
 func (c *check) source(s Spec, textLimits recipients.TemplateOptions) Source {
 	var given []string
-	for _, f := range []struct{ key, v string }{{"text", s.Text}, {"template_id", s.TemplateID}, {"media_url", s.MediaURL}} {
+	template, templateKey := s.TemplateID, "template_id"
+	if template == "" && len(s.ChannelTemplate) > 0 {
+		template, templateKey = "channel", "channel_template" // a channel template alone is the template
+	}
+	for _, f := range []struct{ key, v string }{{"text", s.Text}, {templateKey, template}, {"media_url", s.MediaURL}} {
 		if f.v != "" {
 			given = append(given, f.key)
 		}
@@ -445,7 +483,7 @@ func (c *check) source(s Spec, textLimits recipients.TemplateOptions) Source {
 			return nil
 		}
 		return src
-	case s.TemplateID != "":
+	case template != "":
 		return &TemplateSource{ID: s.TemplateID, Version: s.TemplateVersion, Language: s.TemplateLanguage}
 	}
 	src, err := NewMediaSource(s.MediaURL)

@@ -48,7 +48,7 @@ func TestResolveDefaultsAndValues(t *testing.T) {
 		o.MaxFieldBytes != 1<<10 || o.MaxColumns != 5 || *o.AutoPauseWindow != 20 || *o.AutoPauseThreshold != 0.25 {
 		t.Fatalf("got %+v", o)
 	}
-	if ts, ok := o.Source.(*TemplateSource); !ok || *ts != (TemplateSource{ID: "welcome", Version: "2", Language: "fr-FR"}) {
+	if ts, ok := o.Source.(*TemplateSource); !ok || !reflect.DeepEqual(*ts, TemplateSource{ID: "welcome", Version: "2", Language: "fr-FR"}) {
 		t.Fatalf("got source %#v, want the template", o.Source)
 	}
 	at, _ := Spec{Campaign: "c3", MediaURL: "https://x.example/a.png", At: "2026-12-01T09:00:00+01:00"}.Resolve(now)
@@ -80,6 +80,8 @@ func TestResolveNamesTheFieldInBothVocabularies(t *testing.T) {
 		{"unreadable ttl", func(s *Spec) { s.TTL = "a day" }, `ttl: want a duration such as 24h or 90m, got "a day"`, `--ttl: want a duration`},
 		{"short ttl", func(s *Spec) { s.TTL = "2s" }, "ttl: must be whole seconds between 3s and", "--ttl must be whole seconds between 3s and"},
 		{"fractional ttl", func(s *Spec) { s.TTL = "3500ms" }, "ttl: must be whole seconds", "--ttl must be whole seconds"},
+		{"expected rows without strict ttl", func(s *Spec) { s.ExpectedRows = intp(10) }, "expected_rows: needs strict_ttl", "--expected-rows needs --strict-ttl"},
+		{"zero expected rows", func(s *Spec) { s.StrictTTL, s.ExpectedRows = true, intp(0) }, "expected_rows: must be at least 1", "--expected-rows must be at least 1"},
 		{"at and in", func(s *Spec) { s.At, s.In = "2030-01-01T00:00:00Z", "1h" }, "in: cannot be combined with at: give at or in, not both", "--in cannot be combined with --at: give --at or --in, not both"},
 		{"bad at", func(s *Spec) { s.At = "tomorrow" }, `at: want an RFC3339 time`, `--at: want an RFC3339 time`},
 		{"bad in", func(s *Spec) { s.In = "soon" }, `in: want a duration`, `--in: want a duration`},

@@ -85,8 +85,13 @@ func jsonKind(t reflect.Type) string {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t.Kind() == reflect.Int {
+	switch t.Kind() {
+	case reflect.Int:
 		return "a whole number"
+	case reflect.Slice:
+		return "a list of strings"
+	case reflect.Map:
+		return "an object of strings"
 	}
 	return "a string"
 }

@@ -31,6 +31,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	settings := config.Register(fs)
 	var spec enqueue.Spec
 	specFlags(fs, &spec) // the upload: flags.go
+	eviction := cli.RegisterEviction(fs)
 	var (
 		csvPath = fs.String("csv", "", "recipient CSV file with a header row and a phone column [required]")
 		rejects = fs.String("rejects", "", "write rejected rows (row, column, reason) to this CSV file")
@@ -38,6 +39,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		dryRun  = fs.Bool("dry-run", false, "validate and render every row; enqueue nothing")
 		jsonOut = fs.Bool("json", false, "print the summary as one JSON object on the last line of stdout")
 		conc    = fs.Int("concurrency", enqueue.DefaultConcurrency, "concurrent enqueue calls to Redis")
+		appRate = cli.AppRateFlag(fs)
 	)
 	if err := cli.Parse(fs, settings, args, getenv); err != nil {
 		return err
@@ -55,6 +57,10 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return errors.New("--concurrency must be at least 1")
 	}
 	opts.DryRun, opts.Concurrency = *dryRun, *conc
+	rates, err := cli.OutboundRates(settings, *appRate)
+	if err != nil {
+		return err
+	}
 	if opts.Suppress, err = spec.ReadSuppress(); err != nil {
 		return inFlags(err)
 	}
@@ -94,6 +100,8 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		opts.Progress = bar.rows
 	}
 
+	opts.Rate = rates(ctx, opts.App)
+
 	var e *enqueue.Enqueuer
 	if !*dryRun {
 		rdb, err := cli.ConnectRedis(ctx, settings)
@@ -101,6 +109,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 			return err
 		}
 		defer rdb.Close()
+		if err := eviction.Check(ctx, rdb, getenv, func(msg string) { fmt.Fprintln(stderr, "enqueue: "+msg) }); err != nil {
+			return err
+		}
 		ropt, _ := settings.RedisOpt()
 		client := asynq.NewClient(ropt)
 		defer client.Close()
@@ -113,11 +124,21 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if bar != nil {
 		bar.done(sum.Rows)
 	}
+	if errors.Is(err, enqueue.ErrStrictTTL) {
+		return fmt.Errorf("refused by --strict-ttl, nothing written: %s", inFlags(err))
+	}
 	if err != nil {
-		if sum.Rows > 0 && !errors.Is(err, recipients.ErrTooLarge) { // re-running cannot finish a file over --max-bytes
+		// Re-running cannot finish a file over --max-bytes; a full Redis's
+		// error says itself how far the upload got and what to do.
+		if sum.Rows > 0 && !errors.Is(err, recipients.ErrTooLarge) && !errors.Is(err, enqueue.ErrRedisFull) {
 			fmt.Fprintf(stderr, "stopped after %d rows; run the same command again to finish (nothing is sent twice)\n", sum.Rows)
 		}
-		return err
+		return inFlags(err)
+	}
+	if sum.TTL != nil {
+		if p := sum.TTL.Problem(); p != nil {
+			fmt.Fprintln(stderr, "warning:", p.In(enqueue.Flags))
+		}
 	}
 	return printSummary(stdout, sum, *jsonOut, *rejects)
 }

@@ -3,7 +3,11 @@ package enqueuecli
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
@@ -25,9 +29,14 @@ func specFlags(fs *flag.FlagSet, s *enqueue.Spec) {
 	str(&s.MediaURL, "media-url", "", "send this media `URL` to every recipient")
 	str(&s.Channel, "channel", string(recipients.DefaultChannel), "default `channel`; a 'channel' column overrides it per row")
 	str(&s.App, "app", "", "Sinch app `ID` the campaign sends from (default: the workers' SINCH_APP_ID)")
+	fs.Var(&listFlag{p: &s.Channels}, "channels", "ordered channel fallback, e.g. `WHATSAPP,SMS`: the phone for phone-based channels, a <channel> column (messenger) for the others")
+	fs.Var(&mapFlag{p: &s.ChannelText}, "channel-text", "a text of its own for one listed channel, `CHANNEL=TEXT` (e.g. SMS='Hi {{.first_name}}'); repeatable")
+	fs.Var(&mapFlag{p: &s.ChannelTemplate}, "channel-template", "a template for one listed channel instead of the omni template, `CHANNEL=ID[:LANGUAGE]` (e.g. WHATSAPP=spring_sale:en_US); repeatable")
 	str(&s.ContentType, "content-type", "", "message `kind` for Sinch's consent management: marketing or notification (message_content_type)")
 	str(&s.Priority, "priority", string(campaign.PriorityNormal), "priority `level`: high (Sinch HIGH_PRIORITY, queue critical) or normal (NORMAL_PRIORITY, queue default)")
 	str(&s.TTL, "ttl", enqueue.DefaultTTL.String(), "message time to live at Sinch, a `duration` of whole seconds, 3s or more")
+	fs.BoolVar(&s.StrictTTL, "strict-ttl", false, "refuse, writing nothing, a campaign that cannot be sent within --ttl at the app's outbound rate (default: warn)")
+	num(&s.ExpectedRows, "expected-rows", 0, "the recipient `count` --strict-ttl checks instead of counting the CSV first")
 	str(&s.At, "at", "", "send at this RFC3339 `time` instead of now")
 	str(&s.In, "in", "", "send after this `delay` (e.g. 2h) instead of now")
 	str(&s.Window, "window", "", "send only between these local `hours` each day, e.g. 09:00-20:00 (20:00-08:00 crosses midnight); sends due outside wait")
@@ -75,6 +84,47 @@ func (f *textFlag) String() string {
 }
 
 func (f *textFlag) Set(v string) error { *f.p = v; return nil }
+
+// listFlag sets a Spec list field from a comma-separated value.
+type listFlag struct{ p *[]string }
+
+func (f *listFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, ",")
+}
+
+func (f *listFlag) Set(v string) error { *f.p = strings.Split(v, ","); return nil }
+
+// mapFlag adds KEY=VALUE to a Spec map field, once per use of the flag.
+type mapFlag struct{ p *map[string]string }
+
+func (f *mapFlag) String() string {
+	if f.p == nil || len(*f.p) == 0 {
+		return ""
+	}
+	var kv []string
+	for _, k := range slices.Sorted(maps.Keys(*f.p)) {
+		kv = append(kv, k+"="+(*f.p)[k])
+	}
+	return strings.Join(kv, " ")
+}
+
+func (f *mapFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return errors.New("want CHANNEL=VALUE")
+	}
+	if *f.p == nil {
+		*f.p = map[string]string{}
+	}
+	if _, dup := (*f.p)[k]; dup {
+		return fmt.Errorf("%s is given twice", k)
+	}
+	(*f.p)[k] = val
+	return nil
+}
 
 // intFlag sets a Spec *int field when given; help shows def.
 type intFlag struct {

@@ -25,8 +25,12 @@ func TestEverySpecFieldHasItsFlag(t *testing.T) {
 			t.Errorf("field %s (key %s): no flag --%s", typ.Field(i).Name, key, name)
 			continue
 		}
-		if err := fs.Parse([]string{"--" + name, "7"}); err != nil {
-			t.Fatalf("--%s 7: %v", name, err)
+		val := "7"
+		if typ.Field(i).Type.Kind() == reflect.Map {
+			val = "SMS=7" // a per-channel setting
+		}
+		if err := fs.Parse([]string{"--" + name, val}); err != nil {
+			t.Fatalf("--%s %s: %v", name, val, err)
 		}
 		v := reflect.ValueOf(s)
 		for j := range typ.NumField() {

@@ -1,6 +1,7 @@
 package enqueuecli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,6 +25,20 @@ func newProgress(w io.Writer, total int64, r io.Reader) *progress {
 func (p *progress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.read.Add(int64(n))
+	return n, err
+}
+
+// Seek rewinds the file under the bar (--strict-ttl counts the rows
+// first) and the bar with it.
+func (p *progress) Seek(offset int64, whence int) (int64, error) {
+	s, ok := p.r.(io.Seeker)
+	if !ok {
+		return 0, errors.New("the CSV cannot be rewound")
+	}
+	n, err := s.Seek(offset, whence)
+	if err == nil {
+		p.read.Store(n)
+	}
 	return n, err
 }
 

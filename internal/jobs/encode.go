@@ -61,6 +61,28 @@ func encodeSend(p SendPayload) ([]byte, error) {
 		b = append(b, `,"content_type":`...)
 		b = appendString(b, string(p.ContentType))
 	}
+	if p.Archive != "" {
+		b = append(b, `,"archive":`...)
+		b = appendString(b, p.Archive)
+	}
+	if len(p.Channels) > 0 {
+		b = append(b, `,"channels":[`...)
+		for i, ch := range p.Channels {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, string(ch))
+		}
+		b = append(b, ']')
+	}
+	if len(p.Identities) > 0 {
+		ids, err := json.Marshal(p.Identities) // sorted keys, as json.Marshal(p) writes them
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"identities":`...)
+		b = append(b, ids...)
+	}
 	return append(b, '}'), nil
 }
 

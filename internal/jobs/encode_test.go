@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -43,11 +44,26 @@ func TestEncodeSendIsJSONMarshal(t *testing.T) {
 	p.Window, p.Row, p.TTLSeconds = win, -1, 0
 	p.Message = text("windowed")
 	cases = append(cases, p)
+	for _, fb := range []struct {
+		chs []sinch.Channel
+		ids map[sinch.Channel]string
+	}{
+		{[]sinch.Channel{sinch.ChannelWhatsApp, sinch.ChannelSMS}, nil},
+		{[]sinch.Channel{sinch.ChannelWhatsApp, sinch.ChannelMessenger, sinch.ChannelSMS},
+			map[sinch.Channel]string{sinch.ChannelMessenger: "7312984561", sinch.ChannelInstagram: `q"<x>`}},
+	} {
+		p := base
+		p.Message, p.Channels, p.Identities = text("fallback"), fb.chs, fb.ids
+		cases = append(cases, p)
+	}
 	for _, ct := range []sinch.ContentType{sinch.ContentMarketing, sinch.ContentNotification} {
 		p := base
 		p.Message, p.ContentType, p.SegmentPrice = text("typed"), ct, 7500
 		cases = append(cases, p)
 	}
+	archivedP := base
+	archivedP.Message, archivedP.Archive = text("archived"), `rejected by Sinch: 400 "bad"`
+	cases = append(cases, archivedP)
 	for _, price := range []sms.Price{1, 7500, 1000000, 123456789} {
 		p := base
 		p.Message, p.SegmentPrice = text("priced"), price
@@ -99,6 +115,67 @@ func TestEncodeSendIsJSONMarshal(t *testing.T) {
 		got, err := encodeSend(p)
 		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
 			t.Errorf("encodeSend:\n got  %s (err %v)\n want %s (err %v)", got, err, want, wantErr)
+		}
+	}
+}
+
+// TestEncodeChunkIsJSONMarshal: the chunk encoder writes what json.Marshal
+// writes, and every recipient decodes back to the send it came from.
+func TestEncodeChunkIsJSONMarshal(t *testing.T) {
+	t.Parallel()
+	win, err := campaign.ParseWindow("08:30-20:00", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := SendPayload{CampaignID: "spring-sale", Channel: sinch.ChannelSMS, Queue: sinch.QueueHigh, TTLSeconds: 86400,
+		Window: win, ContentType: sinch.ContentMarketing}
+	var sends []SendPayload
+	for i, text := range []string{"Hi Ann, your offer is waiting!", `say "hi" <b>&amp;</b>`, "Grüße 👋", ""} {
+		p := base
+		p.Row, p.Identity = i+2, fmt.Sprintf("+3361234567%d", i)
+		p.Message = sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: text}}
+		if i == 1 {
+			p.SegmentPrice = 7500
+		}
+		sends = append(sends, p)
+	}
+	other := base
+	other.Row, other.Channel, other.Identity = 9, "MESSENGER", "psid-1"
+	other.Message = sinch.AppMessage{MediaMessage: &sinch.MediaMessage{URL: "https://example.com/a.png"}}
+	sends = append(sends, other)
+
+	c := &ChunkPayload{CampaignID: base.CampaignID, Channel: base.Channel, Queue: base.Queue, TTLSeconds: base.TTLSeconds,
+		Window: base.Window, ContentType: base.ContentType}
+	for _, p := range sends {
+		c.Recipients = append(c.Recipients, ChunkRecipientOf(p, c.Channel))
+	}
+	want, _ := json.Marshal(c)
+	got, err := encodeChunk(c)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("encodeChunk:\n got  %s (err %v)\n want %s", got, err, want)
+	}
+	back, err := DecodeChunk(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range sends {
+		p.Key = campaign.RecipientKey(p.Channel, p.Identity)
+		g := back.Send(i)
+		gb, _ := json.Marshal(g)
+		wb, _ := json.Marshal(p)
+		if !bytes.Equal(gb, wb) {
+			t.Errorf("recipient %d:\n got  %s\n want %s", i, gb, wb)
+		}
+	}
+	if n, chunk := TaskRecipients(c.CampaignID, ChunkTaskID(c)); !chunk || n != int64(len(sends)) {
+		t.Fatalf("TaskRecipients(%s) = %d, %v; want %d, true", ChunkTaskID(c), n, chunk, len(sends))
+	}
+	if n, chunk := TaskRecipients(c.CampaignID, TaskID(c.CampaignID, "0123456789abcdef01234567")); chunk || n != 1 {
+		t.Fatalf("TaskRecipients of a send task = %d, %v; want 1, false", n, chunk)
+	}
+	for _, bad := range []string{"not json", `{"campaign_id":"c"}`, `{"campaign_id":"c","channel":"SMS","r":[{"n":1}]}`} {
+		if _, err := DecodeChunk([]byte(bad)); err == nil {
+			t.Errorf("DecodeChunk(%s): no error", bad)
 		}
 	}
 }

@@ -40,6 +40,13 @@ type SendHandler struct {
 	observer    Observer
 	now         func() time.Time
 	recordFor   time.Duration // how long an accepted send's record is retried (reconcile.go)
+	inFlight    chan struct{} // one token per chunk recipient being sent (chunk.go)
+	tasks       taskEnqueuer  // queues a chunk's recipient as its own task (chunk.go)
+}
+
+// taskEnqueuer queues tasks (implemented by *asynq.Client).
+type taskEnqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
 // HandlerConfig configures a SendHandler.
@@ -61,6 +68,10 @@ type HandlerConfig struct {
 	// Now is the clock that decides whether a send is inside its campaign's
 	// window. Defaults to time.Now.
 	Now func() time.Time
+	// ChunkConcurrency is how many recipients of chunk tasks this process
+	// sends at once, across all its chunks (the worker's --concurrency).
+	// Defaults to 64.
+	ChunkConcurrency int
 }
 
 // DefaultMaxRetry is the default failure budget of one send.
@@ -104,12 +115,17 @@ func NewSendHandler(sender Sender, store *campaign.Store, budgets sinchcall.Budg
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ChunkConcurrency <= 0 {
+		cfg.ChunkConcurrency = 64
+	}
 	return &SendHandler{
 		sender: sender, store: store, budgets: budgets,
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
 		recordFor: recordAcceptedFor,
+		inFlight:  make(chan struct{}, cfg.ChunkConcurrency),
+		tasks:     asynq.NewClientFromRedisClient(store.Redis()),
 	}, nil
 }
 
@@ -142,6 +158,9 @@ var (
 	// errAppBusy defers a send whose app's budget is booked further ahead
 	// than maxHold in this process (see maxHold).
 	errAppBusy = errors.New("the app's rate limit is booked ahead")
+	// errUnreplicated: a failover may be under way (see
+	// campaign.Store.SetReplicaWait).
+	errUnreplicated = errors.New("no Redis replica acknowledged the claim within --replica-wait")
 )
 
 // app is the Sinch app p is sent from.
@@ -157,13 +176,22 @@ func (h *SendHandler) caller(p SendPayload) sinchcall.Caller {
 	return sinchcall.New(h.budgets.For(h.app(p)), maxLimiterWait)
 }
 
-// ProcessTask sends one message. It never sends to a recipient Sinch has
-// already accepted, whatever Asynq redelivers.
+// ProcessTask sends one message (TypeSend) or a chunk of them (TypeChunk,
+// chunk.go). It never sends to a recipient Sinch has already accepted,
+// whatever Asynq redelivers.
 func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	if t.Type() == TypeChunk {
+		return h.processChunk(ctx, t)
+	}
 	p, err := decodeSend(t.Payload())
 	if err != nil {
 		// A poison payload cannot become valid by retrying.
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	if p.Archive != "" {
+		// A chunk's recipient that failed for good (recorded so by the
+		// chunk): its own task goes to the archive, as a failed send's does.
+		return fmt.Errorf("%w: %w", asynq.SkipRetry, &archived{reason: p.Archive, err: errors.New(p.Archive)})
 	}
 	// Quiet hours: wait for the next opening. Checked before the claim, so
 	// it costs no Redis round trip, no attempt and no retry.
@@ -174,18 +202,37 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	// A busy app: back to Asynq before the claim, so it costs no Redis
 	// round trip and no attempt.
-	limiter := h.caller(p)
-	if wait, busy := limiter.Busy(maxHold); busy {
+	if wait, busy := h.caller(p).Busy(maxHold); busy {
 		return &deferred{err: errAppBusy, delay: wait}
 	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	return h.send(ctx, p, retried, false)
+}
+
+// send is one recipient's send, shared by TypeSend tasks and the
+// recipients of chunks: claim, reconcile an attempt in doubt, take a token
+// from the app's budget, send, record. failuresBefore is the task's retry
+// count (0 in a chunk); inChunk makes the claim skip a recipient already
+// failed. It returns nil when nothing is left to do, else what Asynq
+// should do with a task of this one recipient.
+func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore int, inChunk bool) error {
+	limiter := h.caller(p)
 	token := rand.Text()
-	claim, attempt, err := h.store.ClaimSend(ctx, p.CampaignID, p.Key, token, h.lockTTL)
+	claimFn := h.store.ClaimSend
+	if inChunk {
+		claimFn = h.store.ClaimChunkSend
+	}
+	claim, attempt, err := claimFn(ctx, p.CampaignID, p.Key, token, h.lockTTL)
 	if err != nil {
 		return &deferred{err: err, failure: true}
 	}
 	switch claim {
+	case campaign.ClaimFailed:
+		return nil
 	case campaign.ClaimSent:
-		h.logger.InfoContext(ctx, "skip: already accepted by sinch", "campaign_id", p.CampaignID, "recipient", p.Key)
+		if !inChunk { // a chunk run again skips its sent recipients quietly
+			h.logger.InfoContext(ctx, "skip: already accepted by sinch", "campaign_id", p.CampaignID, "recipient", p.Key)
+		}
 		return nil
 	case campaign.ClaimCancelled:
 		_, err := h.store.MarkCancelled(ctx, p.CampaignID, p.Key)
@@ -194,6 +241,13 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return &deferred{err: errPaused, delay: h.pausedDelay}
 	case campaign.ClaimBusy:
 		return &deferred{err: errBusy, delay: 5 * time.Second}
+	case campaign.ClaimUnreplicated:
+		// Noted as not sent, so the next attempt needs no reconciliation.
+		store := context.WithoutCancel(ctx)
+		h.store.NoteAttempt(store, p.CampaignID, p.Key, campaign.Record{Row: p.Row, Channel: p.Channel,
+			Identity: p.Identity, Attempts: attempt, Error: notSentReason + errUnreplicated.Error()})
+		h.store.Release(store, p.CampaignID, p.Key, token)
+		return &deferred{err: errUnreplicated, delay: time.Second}
 	}
 	// FinishSent drops the lock on the hot path; every other way out
 	// releases it here.
@@ -245,8 +299,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.store.NoteAttempt(store, p.CampaignID, p.Key, rec)
 		return &deferred{err: err, delay: time.Second}
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	d := decide(err, retried, h.maxRetry)
+	d := decide(err, failuresBefore, h.maxRetry)
 	h.observe(d.Class.String(), latency)
 	rec.Error = reason(d, err, attempt)
 	switch {
@@ -295,7 +348,7 @@ func (h *SendHandler) observe(result string, latency time.Duration) {
 
 // request builds the messages:send call for one recipient.
 func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
-	return &sinch.SendMessageRequest{
+	req := &sinch.SendMessageRequest{
 		AppID: h.app(p),
 		Recipient: sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
 			ChannelIdentities: []sinch.ChannelIdentity{{Channel: p.Channel, Identity: p.Identity}},
@@ -309,6 +362,8 @@ func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
 		CorrelationID:      campaign.CorrelationID(p.CampaignID, p.Row),
 		MessageContentType: p.ContentType,
 	}
+	p.fallback(req) // channels.go
+	return req
 }
 
 // reason is the error recorded for the recipient and shown in reports.

@@ -55,7 +55,7 @@ func newFixture(t *testing.T, simCfg sinchsim.Config) *fixture {
 
 func (f *fixture) task(t *testing.T) *asynq.Task {
 	t.Helper()
-	task, err := NewSendTask(f.payload, campaign.PriorityNormal, time.Time{})
+	task, err := NewSendTask(f.payload, QueueDefault, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,5 +164,34 @@ func TestRateLimitedSendTellsTheLimiterAndIsDeferredNotFailed(t *testing.T) {
 	rec, _ := f.store.Record(ctx, "c", f.payload.Key)
 	if c.RateLimited != 1 || !strings.HasPrefix(rec.Error, "429 ") || rec.Attempts != 1 {
 		t.Errorf("got %d rate limited, record %+v, want 1 and the 429 noted on attempt 1", c.RateLimited, rec)
+	}
+}
+
+// A claim no replica acknowledged (this Redis has none) is not sent: it is
+// retried later, not counted as a failure, noted as not sent so the next
+// attempt needs no reconciliation, and its lock is released.
+func TestUnreplicatedClaimIsNotSent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sinchsim.Config{})
+	f.store.SetReplicaWait(10 * time.Millisecond)
+	ctx := context.Background()
+	err := f.handler.ProcessTask(ctx, f.task(t))
+	var d *deferred
+	if !errors.As(err, &d) || d.failure || !errors.Is(err, errUnreplicated) {
+		t.Fatalf("got %v, want a deferral that is not a failure", err)
+	}
+	if st := f.sim.Stats(); st.Requests != 0 {
+		t.Fatalf("an unreplicated claim reached the API %d times", st.Requests)
+	}
+	rec, _ := f.store.Record(ctx, "c", f.payload.Key)
+	if rec.Attempts != 1 || !strings.HasPrefix(rec.Error, notSentReason) || inDoubt(rec, true, 2) {
+		t.Fatalf("record %+v: want attempt 1 noted as not sent, so attempt 2 is not in doubt", rec)
+	}
+	f.store.SetReplicaWait(0) // a replica answers again
+	if err := f.handler.ProcessTask(ctx, f.task(t)); err != nil {
+		t.Fatalf("next attempt: %v (the lock must have been released)", err)
+	}
+	if st := f.sim.Stats(); st.Accepted != 1 {
+		t.Fatalf("simulator accepted %d, want 1", st.Accepted)
 	}
 }

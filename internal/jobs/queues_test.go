@@ -1,6 +1,9 @@
 package jobs
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
@@ -68,5 +71,55 @@ func TestFormatQueues(t *testing.T) {
 		if got := FormatQueues(tc.queues); got != tc.want {
 			t.Errorf("FormatQueues(%v): got %q, want %q", tc.queues, got, tc.want)
 		}
+	}
+}
+
+func TestSendShard(t *testing.T) {
+	one := campaign.Definition{ID: "c1", Priority: campaign.PriorityHigh}
+	if got := SendShard(one, "sms:+33612345678"); got != QueueCritical {
+		t.Errorf("unsharded: got %q, want %q", got, QueueCritical)
+	}
+	if got := SendQueues(one); !slices.Equal(got, []string{QueueCritical}) {
+		t.Errorf("unsharded SendQueues: got %v", got)
+	}
+	def := campaign.Definition{ID: "c1", Priority: campaign.PriorityNormal, QueueShards: 4}
+	all := SendQueues(def)
+	if want := []string{"default:0", "default:1", "default:2", "default:3"}; !slices.Equal(all, want) {
+		t.Fatalf("SendQueues: got %v, want %v", all, want)
+	}
+	served := ShardQueues(DefaultQueues, 4)
+	seen := map[string]int{}
+	for i := range 400 {
+		key := fmt.Sprintf("sms:+336123%05d", i)
+		q := SendShard(def, key)
+		if again := SendShard(def, key); again != q {
+			t.Fatalf("%s: shard %q then %q; the choice must be stable", key, q, again)
+		}
+		if !slices.Contains(all, q) {
+			t.Fatalf("%s: shard %q is not among %v", key, q, all)
+		}
+		if _, ok := served[q]; !ok {
+			t.Fatalf("%s: shard %q is not served by ShardQueues", key, q)
+		}
+		seen[q]++
+	}
+	for _, q := range all {
+		if seen[q] < 50 {
+			t.Errorf("shard %s got %d of 400 recipients; want them spread (%v)", q, seen[q], seen)
+		}
+	}
+}
+
+func TestShardQueues(t *testing.T) {
+	if got := ShardQueues(DefaultQueues, 1); !maps.Equal(got, DefaultQueues) {
+		t.Errorf("1 shard: got %v, want the queues as given", got)
+	}
+	got := ShardQueues(map[string]int{QueueCritical: 6, QueueDefault: 3, QueueLow: 1, ScheduleQueue: 6}, 2)
+	want := map[string]int{"critical:0": 6, "critical:1": 6, "default:0": 3, "default:1": 3, QueueLow: 2, ScheduleQueue: 12}
+	if !maps.Equal(got, want) {
+		t.Errorf("2 shards: got %v, want %v (a priority's share unchanged)", got, want)
+	}
+	if TrackQueue(got) != QueueLow {
+		t.Errorf("TrackQueue of sharded queues: got %q, want %q", TrackQueue(got), QueueLow)
 	}
 }

@@ -58,16 +58,28 @@ type SendPayload struct {
 	App string `json:"app,omitempty"`
 	// ContentType is the message_content_type sent ("": none).
 	ContentType sinch.ContentType `json:"content_type,omitempty"`
+	// Archive, when set, is why the recipient failed for good: the task was
+	// made by a chunk for its failed recipient, and archives itself at once
+	// with this reason (see TypeChunk). campaign retry clears it.
+	Archive string `json:"archive,omitempty"`
+	// Channels, for a campaign with channel fallback, is the order the
+	// channels are tried in (channel_priority_order); Channel is its
+	// first. Identities holds the identity of each listed channel that is
+	// not Identity (a MESSENGER ID next to a phone number); the others
+	// reach Identity. Both empty for one channel (see channels.go).
+	Channels   []sinch.Channel          `json:"channels,omitempty"`
+	Identities map[sinch.Channel]string `json:"identities,omitempty"`
 }
 
 // smsRecord fills in what rec says about an SMS text: its encoding and
 // segments (measured again from the text sent, as enqueue measured it) and
 // estimated cost.
 func (p SendPayload) smsRecord(rec *campaign.Record) {
-	if p.Channel != sinch.ChannelSMS || p.Message.TextMessage == nil {
+	text, ok := p.Message.TextFor(sinch.ChannelSMS)
+	if !ok || !p.sendsOn(sinch.ChannelSMS) {
 		return
 	}
-	c := sms.Measure(p.Message.TextMessage.Text)
+	c := sms.Measure(text)
 	rec.Encoding, rec.Segments = string(c.Encoding), c.Segments
 	rec.Cost = p.SegmentPrice * sms.Price(c.Segments)
 }
@@ -76,16 +88,16 @@ func (p SendPayload) smsRecord(rec *campaign.Record) {
 // and recipient, so enqueueing the same CSV twice creates nothing new.
 func TaskID(campaignID, key string) string { return "send:" + campaignID + ":" + key }
 
-// NewSendTask builds the task for p in the Asynq queue of priority, to run at
-// processAt (zero: now).
-func NewSendTask(p SendPayload, priority campaign.Priority, processAt time.Time) (*asynq.Task, error) {
+// NewSendTask builds the task for p in Asynq queue (SendShard of its
+// campaign), to run at processAt (zero: now).
+func NewSendTask(p SendPayload, queue string, processAt time.Time) (*asynq.Task, error) {
 	b, err := encodeSend(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode send payload: %w", err)
 	}
 	opts := []asynq.Option{
 		asynq.TaskID(TaskID(p.CampaignID, p.Key)),
-		asynq.Queue(SendQueue(priority, p.App)),
+		asynq.Queue(queue),
 		asynq.MaxRetry(queueMaxRetry),
 		asynq.Retention(TaskRetention),
 		asynq.Timeout(taskTimeout),
@@ -146,12 +158,13 @@ func decodeSend(b []byte) (SendPayload, error) {
 
 // ResendTask decodes a send task's payload and builds a fresh task for it:
 // the same ID and payload, with a new retry budget (campaign retry
-// replaces archived sends with these).
-func ResendTask(payload []byte, priority campaign.Priority) (SendPayload, *asynq.Task, error) {
+// replaces archived sends with these) in queue, the one the task was in.
+func ResendTask(payload []byte, queue string) (SendPayload, *asynq.Task, error) {
 	p, err := decodeSend(payload)
 	if err != nil {
 		return p, nil, err
 	}
-	task, err := NewSendTask(p, priority, time.Time{})
+	p.Archive = ""
+	task, err := NewSendTask(p, queue, time.Time{})
 	return p, task, err
 }

@@ -35,6 +35,10 @@ type ServerConfig struct {
 	AppConcurrency func(app string) int
 	// AppWatch defaults to DefaultAppWatch.
 	AppWatch time.Duration
+	// QueueShards is how many shards each send queue has (ShardsFor; 0 or
+	// 1: none). Queues is given sharded already (ShardQueues); an app's
+	// server serves its queues' shards.
+	QueueShards int
 }
 
 // DefaultAppWatch is how often a worker looks for the queues of apps it
@@ -93,6 +97,7 @@ func NewMux(send *SendHandler, opts ...MuxOption) *asynq.ServeMux {
 	}
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeSend, send)
+	mux.Handle(TypeChunk, send)
 	if o.fire == nil {
 		o.fire = noSchedules
 	}
@@ -105,7 +110,7 @@ func NewMux(send *SendHandler, opts ...MuxOption) *asynq.ServeMux {
 }
 
 // Types lists every task type the mux must route (tested).
-var Types = []string{TypeSend, TypeScheduleFire, TypeTrack}
+var Types = []string{TypeSend, TypeChunk, TypeScheduleFire, TypeTrack}
 
 // Run serves tasks until ctx is done, then shuts down gracefully: in-flight
 // sends get ShutdownTimeout to finish.
@@ -186,7 +191,7 @@ func watchApps(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, 
 				continue
 			}
 			n := max(1, cfg.AppConcurrency(app))
-			s := newServer(redis, cfg, n, AppQueues(app), ForwardInterval)
+			s := newServer(redis, cfg, n, ShardQueues(AppQueues(app), cfg.QueueShards), ForwardInterval)
 			if err := s.Start(handler); err != nil {
 				cfg.Logger.Error("start the server of an app", "app", app, "err", err)
 				continue // tried again at the next look

@@ -9,7 +9,9 @@
 // live in campaign without some package having to reach past it.
 //
 // Layout and lifetimes (docs/operations.md, "Redis keys", is the operator's
-// copy of this list):
+// copy of this list). A pending recipient costs Redis its record here and
+// its share of a chunk task in asynq's keys (jobs.TypeChunk); see
+// enqueue.BytesPerRecipient:
 //
 //	sd:campaigns                 zset  campaign index                     no TTL (see Campaigns)
 //	sd:suppress                  hash  suppression list                   no TTL (see Suppress)
@@ -47,8 +49,8 @@ type Campaign struct {
 
 	Def             string // hash: definition JSON, control (pause/cancel) and auto-pause settings
 	Counters        string // hash: upload and per-status counts, attempts, first/last send second
-	Status          string // hash: recipient key → status
-	Records         string // hash: recipient key → record JSON
+	Status          string // hash: recipient key → status; none while pending (pending is implicit)
+	Records         string // hash: recipient key → record: "row|channel|identity" while pending, else JSON
 	MessageIDs      string // hash: Sinch message ID → recipient key
 	SentPerSecond   string // hash: unix second → sends Sinch accepted in it
 	Attempts        string // hash: recipient key → send attempts

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,8 +69,18 @@ type Limiter struct {
 	waiting     int           // tokens wanted by callers that hold none
 	demand      float64       // tokens/s granted here, exponentially decayed
 	demandAt    time.Time     // when demand was last updated
-	fetch       chan struct{} // closed when the reservation in flight ends; nil when none
-	clock       clockMap      // Redis TIME on the local clock
+	fetching    bool          // a caller is reserving (or waiting until a reservation fits)
+	// parked are the callers waiting for the reservation in flight, in
+	// arrival order. When it ends, only as many are woken as it brought
+	// tokens (one when it failed), not all of them: with hundreds of sends
+	// waiting at the rate, waking all for each lease of a dozen tokens cost
+	// more CPU than the rest of the limiter.
+	parked []chan struct{}
+	// tatAt is the local instant by which the shared timeline is reserved
+	// up to, as of this process's last grant: a reservation fits no earlier
+	// than its end minus horizon, so asking before then would be refused.
+	tatAt time.Time
+	clock clockMap // Redis TIME on the local clock
 
 	seenMu sync.Mutex // orders observe
 	seenAt int64      // Redis time (µs) of the newest reply observed
@@ -122,10 +133,18 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 
 // wait takes one token; want is how many the caller still needs, which sizes
 // the lease.
-func (l *Limiter) wait(ctx context.Context, want int) error {
+func (l *Limiter) wait(ctx context.Context, want int) (err error) {
 	l.mu.Lock()
 	l.waiting += want
-	defer func() { l.waiting -= want; l.mu.Unlock() }() // runs with l.mu held
+	defer func() { // runs with l.mu held
+		l.waiting -= want
+		if err != nil && !l.fetching {
+			// Parked callers wait for a reservation that no one is making
+			// now: the turn goes to the first of them.
+			l.wakeParked(1)
+		}
+		l.mu.Unlock()
+	}()
 
 	for {
 		if err := ctx.Err(); err != nil {
@@ -168,19 +187,22 @@ func (l *Limiter) wait(ctx context.Context, want int) error {
 			continue
 		}
 
-		if l.fetch != nil { // another caller is reserving: wait for its lease
-			done := l.fetch
+		if l.fetching { // another caller is reserving: wait for its lease
+			wake := make(chan struct{}, 1)
+			l.parked = append(l.parked, wake)
 			l.mu.Unlock()
 			select {
 			case <-ctx.Done():
-			case <-done:
+			case <-wake:
 			}
 			l.mu.Lock()
+			if i := slices.Index(l.parked, wake); i >= 0 {
+				l.parked = slices.Delete(l.parked, i, i+1)
+			}
 			continue
 		}
 
-		done := make(chan struct{})
-		l.fetch = done
+		l.fetching = true
 		l.decayDemand(now)
 		// Lease what the recent grant rate will use within one lease (Lease
 		// tokens at full Rate), but at least what callers wait for now.
@@ -189,12 +211,24 @@ func (l *Limiter) wait(ctx context.Context, want int) error {
 		l.mu.Unlock()
 		err := l.reserve(ctx, n, gen)
 		l.mu.Lock()
-		l.fetch = nil
-		close(done)
+		l.fetching = false
 		if err != nil {
-			return err
+			return err // the next parked caller tries its own reservation
 		}
+		// This caller takes one token and the woken the others; the one
+		// woken past the last finds none and reserves next. With no tokens
+		// (refused, or voided meanwhile) this caller reserves again itself.
+		l.wakeParked(l.left)
 	}
+}
+
+// wakeParked wakes the first n parked callers. Call with l.mu held.
+func (l *Limiter) wakeParked(n int) {
+	n = min(n, len(l.parked))
+	for _, wake := range l.parked[:n] {
+		wake <- struct{}{} // buffered, and each is woken once
+	}
+	l.parked = slices.Delete(l.parked, 0, n)
 }
 
 // decayDemand brings the demand estimate to now. Call with l.mu held.
@@ -235,6 +269,15 @@ func (l *Limiter) dropExpired(now time.Time) {
 // caller tries again.
 func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 	n = max(1, min(n, l.cfg.Lease, int(l.Rate()*MaxLeaseWindow.Seconds())))
+	l.mu.Lock()
+	fits := l.tatAt.Add(time.Duration(n-1)*l.step - horizon)
+	l.mu.Unlock()
+	// Until then the script would refuse n tokens as past the horizon (no
+	// other process can have moved the timeline back): wait here instead
+	// of spending a round trip on the refusal.
+	if err := sleepUntil(ctx, fits); err != nil {
+		return err
+	}
 	l.reservations.Add(1)
 	sent := time.Now()
 	res, err := reserveScript.Run(ctx, l.rdb, []string{l.cfg.Key},
@@ -258,14 +301,17 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 
 	l.mu.Lock()
 	l.clock.update(change.at, sent, received)
-	if granted > 0 && l.gen == gen {
+	if granted > 0 {
 		// Release at the latest local instant the slot can be (never early);
 		// the deadline counts from the earliest (never late).
 		earliest, latest := l.clock.bounds(change.at, start)
-		l.next = latest
-		l.step = interval
-		l.left = int(granted)
-		l.slack = l.lateness - latest.Sub(earliest)
+		l.tatAt = latest.Add(time.Duration(granted) * interval)
+		if l.gen == gen {
+			l.next = latest
+			l.step = interval
+			l.left = int(granted)
+			l.slack = l.lateness - latest.Sub(earliest)
+		}
 	}
 	l.mu.Unlock()
 	if granted == 0 {

@@ -744,3 +744,61 @@ func TestPersistent429sSettleUnderTheRealLimit(t *testing.T) {
 		t.Errorf("429 bursts in the second minute: %d, want at most 8 (one every 7.5 s)", late)
 	}
 }
+
+// Many callers waiting at the rate (a worker's sends queued behind the
+// limiter) fill the shared timeline to the horizon. A process that knows
+// where it left the timeline waits until its next lease fits instead of
+// asking Redis and being refused: about one round trip per lease, not two.
+func TestSaturatedLimiterIsNotRefused(t *testing.T) {
+	t.Parallel()
+	// A wide burst keeps late goroutines on a busy machine from dropping
+	// tokens, which would add reservations this test does not count.
+	cfg := Config{Rate: 400, Burst: 200, Lease: 10}
+	ls, _ := processes(t, 1, cfg)
+	l := ls[0]
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	got := grants(ctx, t, ls, 60, nil)
+	reservations := l.reservations.Load()
+	leases := float64(len(got)+int(l.dropped.Load())) / float64(cfg.Lease)
+	if len(got) < 100 {
+		t.Fatalf("got %d grants in 1.5s at 400/s, want well over 100", len(got))
+	}
+	// Refused reservations would make it about 2 per lease.
+	if float64(reservations) > 1.4*leases+3 {
+		t.Errorf("%d reservations for %d grants (%.0f leases of %d): want at most about one per lease",
+			reservations, len(got), leases, cfg.Lease)
+	}
+}
+
+// Callers parked behind a reservation are woken a few at a time. One that
+// is woken as its context ends must hand its turn on: the callers behind it
+// still get their tokens.
+func TestParkedCallersLeavingDoNotStrandOthers(t *testing.T) {
+	t.Parallel()
+	ls, _ := processes(t, 1, Config{Rate: 100, Burst: 4, Lease: 2})
+	l := ls[0]
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	const stay, leave = 20, 20
+	errs := make(chan error, stay)
+	var wg sync.WaitGroup
+	for i := range stay + leave {
+		wg.Go(func() {
+			if i%2 == 1 { // leaves while parked, or just as it is woken
+				short, stop := context.WithTimeout(ctx, time.Duration(5+i*3)*time.Millisecond)
+				defer stop()
+				l.Wait(short)
+				return
+			}
+			errs <- l.Wait(ctx)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Wait of a caller that stayed: %v (stranded behind callers that left)", err)
+		}
+	}
+}

@@ -28,6 +28,12 @@ var (
 	ErrTooLarge = errors.New("file is too large")
 	// ErrNoPhoneColumn means no header cell is "phone" or "identity".
 	ErrNoPhoneColumn = errors.New("no phone column")
+	// ErrNoChannelColumn means Options.Channels lists a channel that is not
+	// phone-based and the file has no column for its identities.
+	ErrNoChannelColumn = errors.New("no identity column for a listed channel")
+	// ErrChannelColumn means a fallback campaign's file has a channel
+	// column: its rows are sent on Options.Channels, in that order.
+	ErrChannelColumn = errors.New("channel column in a fallback campaign")
 	// ErrUnknownVariable means the message template uses a variable that is not
 	// a column of the file.
 	ErrUnknownVariable = errors.New("template variable has no column")

@@ -59,6 +59,13 @@ type Options struct {
 	// Defaults to DefaultChannel (SMS).
 	DefaultChannel sinch.Channel
 
+	// Channels, when it lists two or more channels, sends every row on
+	// them in this order (channel fallback, see ParseChannels): the row's
+	// phone number on the phone-based ones, its IdentityColumn on the
+	// others; DefaultChannel and a channel column do not apply. At least one
+	// must be phone-based. Defaults to nil (one channel per row).
+	Channels []sinch.Channel
+
 	// MaxFieldBytes is the longest accepted cell, in bytes; a row with a
 	// longer cell is rejected. Defaults to DefaultMaxFieldBytes (64 KiB).
 	MaxFieldBytes int
@@ -141,6 +148,11 @@ func (o Options) validate() error {
 	}
 	if !o.DefaultChannel.Valid() {
 		return fmt.Errorf("recipients: Options.DefaultChannel %q is not a Sinch channel (want one of %s)", o.DefaultChannel, strings.Join(sinch.ChannelNames(), ", "))
+	}
+	if o.Channels != nil {
+		if err := checkChannels(o.Channels); err != nil {
+			return fmt.Errorf("recipients: Options.Channels %w", err)
+		}
 	}
 	if o.MaxFieldBytes < 1 {
 		return fmt.Errorf("recipients: Options.MaxFieldBytes must be at least 1, got %d", o.MaxFieldBytes)

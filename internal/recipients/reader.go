@@ -23,9 +23,14 @@ type Row struct {
 	// Identity is the recipient: an E.164 number for phone-based channels
 	// (SMS, MMS, WHATSAPP, RCS, VIBERBM), else the cell trimmed of spaces.
 	Identity string
-	// Vars holds the template variables: every column other than the phone
-	// and channel columns, keyed by header name, with the cell's value as
-	// written. An empty cell is an empty string, not a missing variable.
+	// Identities, in a fallback campaign (Options.Channels lists several
+	// channels), is the row's identity on each listed channel, in the
+	// order given; Channel and Identity are its first. Nil otherwise.
+	Identities []sinch.ChannelIdentity
+	// Vars holds the template variables: every column other than the phone,
+	// channel and channel identity columns, keyed by header name, with the
+	// cell's value as written. An empty cell is an empty string, not a
+	// missing variable.
 	Vars map[string]string
 }
 
@@ -46,8 +51,12 @@ type Reader struct {
 	headerLine int
 	phoneIdx   int
 	channelIdx int // -1 if there is no channel column
-	varIdx     []int
-	err        error // sticky: io.EOF or a fatal error
+	// identityIdx is the identity column of each of Options.Channels in a
+	// fallback campaign (the phone column for phone-based ones); nil
+	// otherwise.
+	identityIdx []int
+	varIdx      []int
+	err         error // sticky: io.EOF or a fatal error
 }
 
 // records is the CSV layer of a Reader: the file's text as UTF-8 (see
@@ -253,11 +262,15 @@ func (r *Reader) readHeader() error {
 		return fatal(ErrNoPhoneColumn, "want a column named %q or %q, and the first line must be the header%s", colPhone, colIdentity, hint)
 	}
 	r.phoneIdx = phone
-	if ch, ok := seen[colChannel]; ok {
+	if r.opts.fallback() {
+		if err := r.fallbackHeader(seen, info.line); err != nil { // fallback.go
+			return err
+		}
+	} else if ch, ok := seen[colChannel]; ok {
 		r.channelIdx = ch
 	}
 	for i := range r.header {
-		if i != r.phoneIdx && i != r.channelIdx {
+		if i != r.phoneIdx && i != r.channelIdx && !r.identityColumn(i) {
 			r.varIdx = append(r.varIdx, i)
 		}
 	}
@@ -351,6 +364,9 @@ func (r *Reader) check(rec []string, info recordInfo) *RowError {
 
 // row validates the channel and recipient of a well-formed record.
 func (r *Reader) row(rec []string, line int) (Row, error) {
+	if r.opts.fallback() {
+		return r.fallbackRow(rec, line) // fallback.go
+	}
 	reject := func(col int, reason string) (Row, error) {
 		return Row{}, &RowError{Line: line, Column: r.header[col], Reason: reason}
 	}
@@ -370,11 +386,16 @@ func (r *Reader) row(rec []string, line int) (Row, error) {
 		return reject(r.phoneIdx, err.Error())
 	}
 
+	return Row{Line: line, Channel: ch, Identity: id, Vars: r.vars(rec)}, nil
+}
+
+// vars are the template variables of a record.
+func (r *Reader) vars(rec []string) map[string]string {
 	vars := make(map[string]string, len(r.varIdx))
 	for _, i := range r.varIdx {
 		vars[r.header[i]] = rec[i]
 	}
-	return Row{Line: line, Channel: ch, Identity: id, Vars: vars}, nil
+	return vars
 }
 
 func (r *Reader) columnName(i int) string {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -295,7 +296,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxFieldBytes: DefaultMaxFieldBytes, MaxColumns: DefaultMaxColumns, MaxRowBytes: DefaultMaxRowBytes,
 		MaxBytes: DefaultMaxBytes,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -40,6 +40,7 @@ type Handler struct {
 	enq    *enqueue.Enqueuer
 	now    func() time.Time
 	logger *slog.Logger
+	rate   enqueue.RateFunc // the TTL check's app rate; nil skips it
 }
 
 // HandlerConfig configures a Handler.
@@ -93,8 +94,15 @@ func (h *Handler) fire(ctx context.Context, e *Entry, taskID string) error {
 		return nil
 	}
 	sum, err := h.enqueue(ctx, e, id)
+	if errors.Is(err, enqueue.ErrStrictTTL) {
+		// The same file at the same rate would be refused again.
+		return fmt.Errorf("%w: schedule %s: campaign %s: %v", asynq.SkipRetry, e.Name, id, err)
+	}
 	if err != nil {
 		return fmt.Errorf("schedule %s: campaign %s: %w", e.Name, id, err)
+	}
+	for _, w := range sum.Warnings {
+		h.logger.WarnContext(ctx, "schedule firing: "+w, "schedule", e.Name, "campaign_id", id)
 	}
 	if err := h.rdb.Set(context.WithoutCancel(ctx), keyspace.ScheduleFired(id), "done", markerTTL).Err(); err != nil {
 		// The enqueue is done; a retry would only find everything enqueued.
@@ -163,5 +171,5 @@ func (h *Handler) enqueue(ctx context.Context, e *Entry, id string) (enqueue.Sum
 	// suppress and prices files read, at each firing.
 	spec := e.Spec
 	spec.Campaign = id
-	return h.enq.RunSpec(ctx, spec, enqueue.Input{CSV: f, CSVName: filepath.Base(e.CSV)}, time.Now())
+	return h.enq.RunSpec(ctx, spec, enqueue.Input{CSV: f, CSVName: filepath.Base(e.CSV), Rate: h.rate}, time.Now())
 }

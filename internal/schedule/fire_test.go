@@ -67,7 +67,7 @@ func (f *fireFixture) fireTask(t *testing.T) *asynq.Task {
 // pendingSends is the number of send tasks waiting in the entry's queue.
 func (f *fireFixture) pendingSends(t *testing.T) int {
 	t.Helper()
-	tasks, err := f.insp.ListPendingTasks(jobs.SendQueue(f.entry.Options.Priority))
+	tasks, err := f.insp.ListPendingTasks(jobs.SendQueue(f.entry.Options.Priority, f.entry.Options.App))
 	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 		t.Fatal(err)
 	}
@@ -160,5 +160,32 @@ func TestRetryOfAFiringKeepsItsFiringTime(t *testing.T) {
 	}
 	if c, _ := f.store.Counters(ctx, ids[0]); c.Enqueued != 1 || c.Pending != 1 {
 		t.Fatalf("got %+v, want the retry to have enqueued the recipient", c)
+	}
+}
+
+// A firing is checked against its TTL at the app's rate like any upload:
+// a warning in the log, or under strict_ttl a refusal that is not retried
+// and writes no campaign.
+func TestFiringsAreCheckedAgainstTheirTTL(t *testing.T) {
+	t.Parallel()
+	f := newFireFixture(t)
+	ctx := context.Background()
+	e := f.entry
+	f.handler.rate = func(context.Context, string) float64 { return 0.01 } // 1 recipient: 100s
+	e.Spec.TTL, e.Spec.StrictTTL = "60s", true
+	err := f.handler.fire(ctx, e, "strict")
+	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "ttl: 1m is too short: 1 recipient at the app's 0.01/s takes 1m40s") {
+		t.Fatalf("strict firing: %v", err)
+	}
+	if ids, _ := f.store.IDs(ctx); len(ids) != 0 {
+		t.Fatalf("the refused firing created campaigns %v", ids)
+	}
+	e.Spec.StrictTTL = false
+	f.clock.add(7 * 24 * time.Hour) // the next firing: the refused one stays refused
+	if err := f.handler.fire(ctx, e, "warned"); err != nil {
+		t.Fatal(err)
+	}
+	if f.pendingSends(t) != 1 || !strings.Contains(f.logs.String(), "schedule firing: ttl: 1m is too short") {
+		t.Fatalf("warned firing: %d sends pending, logs:\n%s", f.pendingSends(t), f.logs.String())
 	}
 }

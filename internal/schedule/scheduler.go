@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 )
 
@@ -18,6 +19,10 @@ type Runner struct {
 	client    *asynq.Client
 	handler   *Handler
 }
+
+// SetRate gives the firings the apps' outbound rates for their TTL check
+// (enqueue.RateFunc).
+func (r *Runner) SetRate(rate enqueue.RateFunc) { r.handler.rate = rate }
 
 // NewRunner registers every entry of cfg with a new asynq Scheduler on
 // redis. Start it, serve jobs.ScheduleQueue with Handler, and Close it.

@@ -374,15 +374,20 @@ func (t *Tracker) reconcile(ctx context.Context, id string, msgs []sinch.Convers
 	// One update per recipient per page: the strongest seen.
 	best := map[string]campaign.OutcomeUpdate{}
 	var order []string
-	var optOuts []string
+	var optOuts []found
 	for _, h := range hits {
 		u, ok := t.outcomeOf(h.msg, persist)
 		if !ok {
 			continue
 		}
 		u.Key = h.rk
+		if ci := h.msg.ChannelIdentity; ci != nil {
+			// The channel of a delivery, or of the reply that proves one:
+			// with channel fallback, the channel that reached the recipient.
+			u.Channel = ci.Channel
+		}
 		if u.Outcome == campaign.OutcomeOptedOut {
-			optOuts = append(optOuts, h.rk)
+			optOuts = append(optOuts, h)
 		}
 		cur, seen := best[h.rk]
 		if !seen {
@@ -431,10 +436,16 @@ func (t *Tracker) outcomeOf(m *sinch.ConversationMessage, persist bool) (campaig
 	return u, true
 }
 
-// suppress puts opted-out recipients on the suppression list.
-func (t *Tracker) suppress(ctx context.Context, id string, rks []string, rep *Report) error {
-	if len(rks) == 0 {
+// suppress puts opted-out recipients on the suppression list: the
+// recipient's identity and, when the STOP came on another channel (a
+// fallback campaign's SMS), that channel's identity too.
+func (t *Tracker) suppress(ctx context.Context, id string, outs []found, rep *Report) error {
+	if len(outs) == 0 {
 		return nil
+	}
+	rks := make([]string, len(outs))
+	for i, o := range outs {
+		rks[i] = o.rk
 	}
 	recs, ok, err := t.store.RecordsOf(ctx, id, rks)
 	if err != nil {
@@ -444,14 +455,19 @@ func (t *Tracker) suppress(ctx context.Context, id string, rks []string, rep *Re
 		if !ok[i] || r.Identity == "" {
 			continue
 		}
-		added, err := t.store.Suppress(ctx, campaign.Suppression{
-			Channel: r.Channel, Identity: r.Identity, Reason: "replied STOP to campaign " + id,
-		})
-		if err != nil {
-			return err
+		sups := []campaign.Suppression{{Channel: r.Channel, Identity: r.Identity}}
+		if ch, ident, ok := normalIdentity(outs[i].msg.ChannelIdentity); ok && (ch != r.Channel || ident != r.Identity) {
+			sups = append(sups, campaign.Suppression{Channel: ch, Identity: ident})
 		}
-		if added {
-			rep.SuppressedAdded++
+		for _, sup := range sups {
+			sup.Reason = "replied STOP to campaign " + id
+			added, err := t.store.Suppress(ctx, sup)
+			if err != nil {
+				return err
+			}
+			if added {
+				rep.SuppressedAdded++
+			}
 		}
 	}
 	return nil
@@ -460,8 +476,18 @@ func (t *Tracker) suppress(ctx context.Context, id string, rks []string, rep *Re
 // identityKey is the recipient key of a contact's channel identity,
 // normalised as the CSV reader does; "" when it cannot be ours.
 func identityKey(ci *sinch.ChannelIdentity) string {
-	if ci == nil || ci.Identity == "" || ci.Channel == "" {
+	ch, id, ok := normalIdentity(ci)
+	if !ok {
 		return ""
+	}
+	return campaign.RecipientKey(ch, id)
+}
+
+// normalIdentity is a listed channel identity normalised as the CSV
+// reader does; ok is false when it cannot be ours.
+func normalIdentity(ci *sinch.ChannelIdentity) (sinch.Channel, string, bool) {
+	if ci == nil || ci.Identity == "" || ci.Channel == "" {
+		return "", "", false
 	}
 	raw := ci.Identity
 	if ci.Channel.PhoneBased() && !strings.HasPrefix(raw, "+") {
@@ -469,9 +495,9 @@ func identityKey(ci *sinch.ChannelIdentity) string {
 	}
 	id, err := recipients.NormalizeIdentity(ci.Channel, raw, "")
 	if err != nil {
-		return ""
+		return "", "", false
 	}
-	return campaign.RecipientKey(ci.Channel, id)
+	return ci.Channel, id, true
 }
 
 // contactText is the text of a contact message, if it has any.

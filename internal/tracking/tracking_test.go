@@ -118,6 +118,16 @@ func TestTrackRecordsWhatListingTells(t *testing.T) {
 					t.Errorf("recipient %s: got outcome %q, want %q", rk[:6], got[0], w)
 				}
 			}
+			// The listed channel is the delivery channel: of the delivered
+			// message where status is persisted, of the STOP reply always.
+			oc, _ := e.store.Outcomes(ctx, "c")
+			wantOn := int64(1)
+			if tt.persist {
+				wantOn = 2
+			}
+			if got := oc.DeliveredByChannel; got[sinch.ChannelSMS] != wantOn || len(got) != 1 {
+				t.Errorf("delivered by channel: got %v, want SMS %d", got, wantOn)
+			}
 			if rep.SuppressedAdded != 1 {
 				t.Fatalf("got %d suppressed, want 1", rep.SuppressedAdded)
 			}

@@ -197,7 +197,8 @@ type bodyError struct{ err error }
 func (e *bodyError) Error() string { return "webhook: body is not a Sinch callback: " + e.err.Error() }
 func (e *bodyError) Unwrap() error { return e.err }
 
-// record applies a delivery receipt; other events are ignored. It returns
+// record applies a delivery receipt, with the channel it names, and
+// counts a SWITCHING_CHANNEL one; other events are ignored. It returns
 // the receipt's status and a metrics.Receipt* result.
 func (h *Handler) record(ctx context.Context, body []byte) (status, result string, err error) {
 	var ev sinch.DeliveryReceipt
@@ -210,7 +211,8 @@ func (h *Handler) record(ctx context.Context, body []byte) (status, result strin
 	}
 	status = string(rep.Status)
 	u, ok := campaign.DeliveryUpdate(rep.Status, rep.Reason)
-	if !ok { // SWITCHING_CHANNEL and unknown statuses set no outcome
+	switching := rep.Status == sinch.StatusSwitchingChannel
+	if !ok && !switching { // unknown statuses set no outcome
 		return status, metrics.ReceiptIgnored, nil
 	}
 	id, rk, err := h.recipient(ctx, &ev)
@@ -226,7 +228,21 @@ func (h *Handler) record(ctx context.Context, body []byte) (status, result strin
 		h.cfg.Logger.DebugContext(ctx, "webhook: receipt for an unknown message", "message_id", rep.MessageID, "status", status)
 		return status, metrics.ReceiptUnknown, nil
 	}
-	changed, err := h.cfg.Store.SetOutcome(ctx, id, rk, u.Outcome, u.Reason)
+	if switching {
+		// A fallback to the next channel: counted, the outcome unchanged
+		// (the next channel's receipts tell it).
+		counted, err := h.cfg.Store.CountSwitch(ctx, id, rk)
+		if err != nil || !counted {
+			return status, metrics.ReceiptUnknown, err
+		}
+		return status, metrics.ReceiptRecorded, nil
+	}
+	if ci := rep.ChannelIdentity; ci != nil {
+		u.Channel = ci.Channel // the channel that delivered, with fallback
+	}
+	u.Key = rk
+	res, err := h.cfg.Store.SetOutcomes(ctx, id, []campaign.OutcomeUpdate{u})
+	changed := err == nil && res[0]
 	if err != nil {
 		return status, "", err
 	}

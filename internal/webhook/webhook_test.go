@@ -200,8 +200,15 @@ func TestSimulatorReceiptsAreRecordedWithPrecedence(t *testing.T) {
 	if got := e.outcome(e.failKey).String(); got != "failed:RECIPIENT_NOT_REACHABLE" {
 		t.Errorf("failed recipient: got outcome %q, want failed with the simulator's reason", got)
 	}
+	if got := e.outcome(e.okKey).Channel; got != sinch.ChannelSMS {
+		t.Errorf("delivered recipient: got channel %q, want the receipt's SMS", got)
+	}
+	if got := e.outcome(e.failKey).Channel; got != "" {
+		t.Errorf("failed recipient: got channel %q, want none (nothing delivered)", got)
+	}
 	c, _ := e.store.Outcomes(context.Background(), e.id)
-	if c.Delivered != 1 || c.Failed != 1 || c.FailedByReason["RECIPIENT_NOT_REACHABLE"] != 1 || c.Total() != 2 {
+	if c.Delivered != 1 || c.Failed != 1 || c.FailedByReason["RECIPIENT_NOT_REACHABLE"] != 1 || c.Total() != 2 ||
+		len(c.DeliveredByChannel) != 1 || c.DeliveredByChannel[sinch.ChannelSMS] != 1 {
 		t.Errorf("got counts %+v", c)
 	}
 	if n := e.count("sinch_dispatch_webhook_receipts_total", "status=DELIVERED", "result="+metrics.ReceiptRecorded); n != 1 {
@@ -336,7 +343,7 @@ func TestUnknownMessagesAndOtherEventsAreAcknowledgedAndCounted(t *testing.T) {
 		t.Fatalf("got %d", code)
 	}
 	// An inbound message (not a receipt) and a SWITCHING_CHANNEL receipt
-	// are acknowledged and set no outcome.
+	// are acknowledged and set no outcome; the switch is counted.
 	inbound := []byte(`{"app_id":"a","project_id":"p","message":{"id":"m","direction":"TO_APP"}}`)
 	if code := post(t, e.handler, signed(secret, inbound, "n-inbound", time.Now())); code != 200 {
 		t.Fatalf("inbound: got %d", code)
@@ -351,8 +358,11 @@ func TestUnknownMessagesAndOtherEventsAreAcknowledgedAndCounted(t *testing.T) {
 	if got := e.count("sinch_dispatch_webhook_receipts_total", "status=none", "result="+metrics.ReceiptIgnored); got != 1 {
 		t.Errorf("ignored events: got %v, want 1", got)
 	}
-	if got := e.count("sinch_dispatch_webhook_receipts_total", "status=SWITCHING_CHANNEL", "result="+metrics.ReceiptIgnored); got != 1 {
-		t.Errorf("switching receipts: got %v, want 1", got)
+	if got := e.count("sinch_dispatch_webhook_receipts_total", "status=SWITCHING_CHANNEL", "result="+metrics.ReceiptRecorded); got != 1 {
+		t.Errorf("switching receipts: got %v counted, want 1", got)
+	}
+	if c, _ := e.store.Outcomes(context.Background(), e.id); c.ChannelSwitches != 1 {
+		t.Errorf("channel switches: got %d, want 1", c.ChannelSwitches)
 	}
 	// Signed but not JSON: 400, nothing recorded.
 	if code := post(t, e.handler, signed(secret, []byte("not json"), "n-junk", time.Now())); code != 400 {

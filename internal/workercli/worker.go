@@ -32,7 +32,6 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for the known apps' rates × 250ms, at least 64)")
 		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
 		rateFlag    = fs.Float64("rate", cli.DefaultProjectRate, "the project's cap: Sinch requests per second of ALL apps and ALL workers on this Redis together")
-		appRate     = fs.String("app-rate", "", "apps' outbound rates, `APP=RATE,...` (default: each app's rate_limits.outbound from GET app, else 20)")
 		burst       = fs.Int("burst", 0, "requests that may go above --rate in any one second at Sinch (default: rate/20, at least what the jitter reserve needs)")
 		queues      = fs.String("queues", defaultQueues, "Asynq queues and weights")
 		maxRetry    = fs.Int("max-retry", jobs.DefaultMaxRetry, "failed attempts (5xx, timeouts) before a send is archived; 429s never count")
@@ -41,8 +40,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		logFormat   = fs.String("log-format", "text", "log format: text or json")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		schedules   = fs.String("schedules", "", "recurring campaigns file, YAML or JSON (env SCHEDULES_FILE; see docs/campaigns.md)")
+		replicaWait = fs.String("replica-wait", "auto", "wait this long per claim for a Redis replica to hold it before sending, so a failover cannot make a send look new: auto (100ms under Sentinel, else off), off or a duration")
 		metricsAddr = fs.String("metrics-addr", "", "serve Prometheus /metrics on this address, e.g. :9100; empty: off (env WORKER_METRICS_ADDR)")
 	)
+	appRate := cli.AppRateFlag(fs)
+	eviction := cli.RegisterEviction(fs)
 	track := trackingFlags(fs) // --track-interval, --track-active, --stop-keywords (tracking.go)
 	if err := cli.Parse(fs, settings, args, getenv); err != nil {
 		return err
@@ -58,7 +60,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if err := track.validate(); err != nil {
 		return err
 	}
-	appRates, err := cli.ParseAppRates(*appRate)
+	appRates, err := cli.ParseAppRates(*appRate, settings.SinchAppID)
 	if err != nil {
 		return err
 	}
@@ -88,6 +90,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if *metricsAddr == "" {
 		*metricsAddr = strings.TrimSpace(getenv("WORKER_METRICS_ADDR"))
 	}
+	ropt, _ := settings.RedisOpt() // validated by Parse
+	claimWait, err := config.ReplicaWait(*replicaWait, ropt)
+	if err != nil {
+		return err
+	}
 	var sched *recurring.Config
 	if *schedules != "" {
 		if sched, err = recurring.Load(*schedules); err != nil {
@@ -106,6 +113,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return err
 	}
 	defer rdb.Close()
+	if err := eviction.Check(ctx, rdb, getenv, func(msg string) { logger.Warn(msg) }); err != nil {
+		return err
+	}
 
 	// Fetch the access token before serving: sends granted while it is
 	// fetched would wait for it and then reach Sinch as one burst (429s).
@@ -148,14 +158,21 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if srv == 0 {
 		srv = max(1, conc/32)
 	}
-	handler, err := jobs.NewSendHandler(client, campaign.NewStore(rdb), budgets, jobs.HandlerConfig{
+	store := campaign.NewStore(rdb)
+	store.SetReplicaWait(claimWait)
+	defer func() {
+		if n := store.ReplicaMisses(); n > 0 {
+			logger.Warn("writes no Redis replica acknowledged within --replica-wait (claims held back, send records written again)", "writes", n, "replica_wait", claimWait)
+		}
+	}()
+	handler, err := jobs.NewSendHandler(client, store, budgets, jobs.HandlerConfig{
 		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
 		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
+		ChunkConcurrency: conc, // chunk recipients in flight, as many as single sends
 	})
 	if err != nil {
 		return err
 	}
-	ropt, _ := settings.RedisOpt()
 	if *metricsAddr != "" {
 		stopMetrics, err := cli.ServeMetrics(met, *metricsAddr, ropt, logger)
 		if err != nil {
@@ -176,6 +193,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		if err != nil {
 			return err
 		}
+		// The TTL check of a firing: the rate the app's budget here uses.
+		runner.SetRate(func(_ context.Context, app string) float64 {
+			r, _ := budgets.AppRate(app)
+			return r
+		})
 		if err := runner.Start(); err != nil {
 			return err
 		}
@@ -184,9 +206,14 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		muxOpts = append(muxOpts, jobs.WithScheduleFire(runner.Handler()))
 		logger.Info("schedules loaded", "file", *schedules, "schedules", len(sched.Entries))
 	}
-	logger.Info("worker started", "rate", budgets.Rate(), "burst", budgets.Burst(), "apps", budgets.Apps(), "concurrency", conc, "servers", srv, "queues", *queues)
+	// On a Redis Cluster campaigns spread their sends over shard queues
+	// (jobs.SendShard); the worker serves every shard.
+	shards := jobs.ShardsFor(rdb)
+	qs = jobs.ShardQueues(qs, shards)
+	logger.Info("worker started", "rate", budgets.Rate(), "burst", budgets.Burst(), "apps", budgets.Apps(), "concurrency", conc, "servers", srv,
+		"queues", *queues, "queue_shards", max(1, shards), "replica_wait", claimWait)
 	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
-		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
+		Concurrency: conc, Servers: srv, Queues: qs, QueueShards: shards, ShutdownTimeout: *shutdown, Logger: logger,
 		// Each app's queues get slots for its rate (Little's law, as
 		// above) plus the second of its budget a send may wait for.
 		AppConcurrency: func(app string) int {

@@ -109,3 +109,38 @@ describe('simulator callbacks', () => {
     assert.equal(msg.message_status, null);
   });
 });
+
+describe('channel fallback', () => {
+  test('a recipient failing on its first channel gets SWITCHING_CHANNEL, then DELIVERED on the next, as the SDK parses them', async () => {
+    const hook = await h.receiver();
+    const s = await h.startSim('--callback-url', hook.url, '--webhook-secret', appSecret,
+      '--fail-first-channel', '7777$', '--persist-message-status');
+    try {
+      const c = h.sdk(s.url);
+      const phone = '+46707777777';
+      const { message_id: id } = await c.conversation.messages.send({
+        sendMessageRequestBody: {
+          app_id: h.sim.appId,
+          recipient: { identified_by: { channel_identities: [
+            { channel: 'SMS', identity: phone }, { channel: 'RCS', identity: phone }] } },
+          message: { text_message: { text: 'hi' } },
+          channel_priority_order: ['RCS', 'SMS'],
+          processing_strategy: 'DISPATCH_ONLY',
+        },
+      });
+      await hook.waitFor(4);
+      const parser = new ConversationCallbackWebhooks(appSecret);
+      const reports = hook.got.map((cb) => parser.parseEvent(cb.body).message_delivery_report)
+        .filter((r) => r?.message_id === id);
+      assert.deepEqual(reports.map((r) => `${r.status} ${r.channel_identity.channel}`),
+        ['QUEUED_ON_CHANNEL RCS', 'SWITCHING_CHANNEL RCS', 'QUEUED_ON_CHANNEL SMS', 'DELIVERED SMS']);
+      assert.equal(reports[1].reason.code, 'RECIPIENT_NOT_REACHABLE');
+      const m = await c.conversation.messages.get({ message_id: id, messages_source: 'DISPATCH_SOURCE' });
+      assert.equal(m.channel_identity.channel, 'SMS', 'the message is listed on the channel that delivered it');
+      assert.equal(m.message_status.status, 'DELIVERED');
+    } finally {
+      await s.stop();
+      await hook.close();
+    }
+  });
+});

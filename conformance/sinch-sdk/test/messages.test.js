@@ -183,3 +183,39 @@ describe('an app that persists message status', () => {
     }
   });
 });
+
+describe('several apps with their MT queues', () => {
+  test('the SDK lists the apps, each with its outbound rate and channels, and a full queue is a 429', async () => {
+    const s = await h.startSim('--apps', `${h.sim.appId}=20,small=1:SMS`, '--outbound-queue-size', '1');
+    try {
+      const c = h.sdk(s.url);
+      const list = await c.conversation.app.list({});
+      assert.deepEqual(list.apps.map((a) => [a.id, a.rate_limits.outbound]), [[h.sim.appId, 20], ['small', 1]]);
+      const small = await c.conversation.app.get({ app_id: 'small' });
+      assert.deepEqual(small.channel_credentials.map((cc) => cc.channel), ['SMS']);
+      assert.equal(small.queue_stats.outbound_limit, 1);
+      const toSmall = (phone) => c.conversation.messages.send({ sendMessageRequestBody: {
+        ...textRequest(phone).sendMessageRequestBody, app_id: 'small' } });
+      // Rate 1/s: the first leaves at once, the second waits, the third finds the queue full.
+      await toSmall(h.randomPhone());
+      await toSmall(h.randomPhone());
+      await assert.rejects(toSmall(h.randomPhone()), (err) => {
+        assert.equal(err.statusCode, 429, err.message);
+        assert.equal(JSON.parse(err.data).error.status, 'RESOURCE_EXHAUSTED');
+        return true;
+      });
+      // The other app's queue is its own.
+      await c.conversation.messages.send(textRequest(h.randomPhone()));
+      const st = await h.stats(s.url);
+      assert.equal(st.apps.small.queue_full, 1);
+      assert.equal(st.rate_limited_by.app_queue_full, 1);
+      assert.equal(st.apps[h.sim.appId].accepted, 1);
+      // A channel the app has no credentials for is refused.
+      const err = await sendError(c, { ...textRequest(h.randomPhone()).sendMessageRequestBody, app_id: 'small',
+        channel_priority_order: ['WHATSAPP'] });
+      assertInvalidArgument(err, 'channel_priority_order[0]');
+    } finally {
+      await s.stop();
+    }
+  });
+});

@@ -15,14 +15,14 @@ import (
 
 // Settings of the apps group.
 const (
-	settleLimit = 50  // figure 8: the simulator's real limit
-	settleRate  = 200 // figure 8: the worker's --rate and --app-rate, above it
-	slowApp     = 20  // figure 9: the two apps' outbound rates
+	settleLimit = 50  // figure 9: the simulator's real limit
+	settleRate  = 200 // figure 9: the worker's --rate and --app-rate, above it
+	slowApp     = 20  // figure 10: the two apps' outbound rates
 	fastApp     = 200
 )
 
-// benchApps runs figure 8 (settling under a real limit below the
-// configured rate) and figure 9 (two apps at their own rates together).
+// benchApps runs figure 9 (settling under a real limit below the
+// configured rate) and figure 10 (two apps at their own rates together).
 func benchApps(ctx context.Context, h *harness) ([]Figure, error) {
 	figs, err := benchSettle(ctx, h)
 	if err != nil {
@@ -32,7 +32,7 @@ func benchApps(ctx context.Context, h *harness) ([]Figure, error) {
 	return append(figs, two...), err
 }
 
-// benchSettle (figure 8): 1 and 3 workers at --rate 200 against a
+// benchSettle (figure 9): 1 and 3 workers at --rate 200 against a
 // simulator whose project limit is 50/s: the share of the real limit
 // reached and the 429s per attempt.
 func benchSettle(ctx context.Context, h *harness) ([]Figure, error) {
@@ -43,7 +43,7 @@ func benchSettle(ctx context.Context, h *harness) ([]Figure, error) {
 			id: fmt.Sprintf("settle%d", workers), n: n, workers: workers, rate: settleRate,
 			sim: sinchsim.Config{RateLimit: settleLimit, RateBurst: settleLimit / 20},
 		})
-		name := fmt.Sprintf("8 settle under a real limit, %d worker", workers)
+		name := fmt.Sprintf("9 settle under a real limit, %d worker", workers)
 		if workers > 1 {
 			name += "s"
 		}
@@ -76,7 +76,7 @@ func benchSettle(ctx context.Context, h *harness) ([]Figure, error) {
 	return figs, nil
 }
 
-// benchTwoApps (figure 9): a campaign on a 20/s app queued ahead of one on
+// benchTwoApps (figure 10): a campaign on a 20/s app queued ahead of one on
 // a 200/s app, sent together by 1 and 3 workers taking the rates from GET
 // app: each app's achieved rate and the 429s.
 func benchTwoApps(ctx context.Context, h *harness) ([]Figure, error) {
@@ -138,7 +138,7 @@ func benchTwoApps(ctx context.Context, h *harness) ([]Figure, error) {
 			if err != nil {
 				return figs, err
 			}
-			name := fmt.Sprintf("9 two apps (20/s and 200/s together), %d worker", workers)
+			name := fmt.Sprintf("10 two apps (20/s and 200/s together), %d worker", workers)
 			if workers > 1 {
 				name += "s"
 			}

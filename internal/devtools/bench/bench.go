@@ -32,8 +32,12 @@ import (
 // Groups are the figure groups, in the order they run; --only takes these names.
 var Groups = []string{"enqueue", "dispatch", "rate", "latency", "rtt", "memory", "upload", "apps"}
 
+// OptionalGroups run only when --only names them: they take long or need
+// much memory (tenmillion: a 10,000,000-row upload, about 2 GB of Redis).
+var OptionalGroups = []string{"tenmillion"}
+
 // groupsNeedingBinaries run the worker or enqueue binary as a process.
-var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory", "upload", "apps"}
+var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory", "upload", "apps", "tenmillion"}
 
 // Sizes bound the work of each group.
 type Sizes struct {
@@ -74,6 +78,10 @@ type Config struct {
 	// CPUProfile, when set, writes a CPU profile of this process (the
 	// in-process groups: enqueue, dispatch, and the simulator) to the file.
 	CPUProfile string
+	// WorkerProfiles, when set, is a directory that receives a CPU profile
+	// of every worker process (groups rate, latency, rtt), named after the
+	// run and the worker's index.
+	WorkerProfiles string
 }
 
 // Figure is one measured figure with its same-run baseline.
@@ -142,6 +150,8 @@ type harness struct {
 	binDir string
 	tmp    string
 	log    io.Writer
+	// profiles is Config.WorkerProfiles.
+	profiles string
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -166,8 +176,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		only = Groups
 	}
 	for _, g := range only {
-		if !slices.Contains(Groups, g) {
-			return nil, fmt.Errorf("unknown group %q (one of %s)", g, strings.Join(Groups, ", "))
+		if !knownGroup(g) {
+			return nil, fmt.Errorf("unknown group %q (one of %s)", g, strings.Join(allGroups(), ", "))
 		}
 	}
 
@@ -176,7 +186,12 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	h := &harness{sizes: sizes, tmp: tmp, log: logw}
+	h := &harness{sizes: sizes, tmp: tmp, log: logw, profiles: cfg.WorkerProfiles}
+	if h.profiles != "" {
+		if err := os.MkdirAll(h.profiles, 0o755); err != nil {
+			return nil, fmt.Errorf("worker profiles: %w", err)
+		}
+	}
 
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
@@ -212,10 +227,11 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	run := map[string]func(context.Context, *harness) ([]Figure, error){
 		"enqueue": benchEnqueue, "dispatch": benchDispatch, "rate": benchRate,
 		"latency": benchLatency, "rtt": benchRTT, "memory": benchMemory, "upload": benchUpload, "apps": benchApps,
+		"tenmillion": benchTenMillion,
 	}
 	var all []Figure
 	var errs []error
-	for _, g := range Groups {
+	for _, g := range allGroups() {
 		if !slices.Contains(only, g) {
 			continue
 		}
@@ -249,6 +265,11 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	return all, errors.Join(errs...)
 }
 
+// allGroups is Groups then OptionalGroups, in the order they run.
+func allGroups() []string { return slices.Concat(Groups, OptionalGroups) }
+
+func knownGroup(g string) bool { return slices.Contains(allGroups(), g) }
+
 func cmpWriter(w io.Writer) io.Writer {
 	if w == nil {
 		return io.Discard
@@ -259,16 +280,18 @@ func cmpWriter(w io.Writer) io.Writer {
 // ErrUsage marks a command-line error: cli.Main exits 2 for it.
 var ErrUsage = cli.ErrUsage
 
-const usage = `bench [--only GROUP[,GROUP...]] [--quick] [--cpuprofile FILE]`
+const usage = `bench [--only GROUP[,GROUP...]] [--quick] [--cpuprofile FILE] [--worker-cpuprofiles DIR]`
 
 // Command is the bench command: it parses args and runs the suite, figures on
 // stdout and progress on stderr.
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("only", "", "run only these groups, comma-separated: "+strings.Join(Groups, ", "))
+	only := fs.String("only", "", "run only these groups, comma-separated: "+strings.Join(Groups, ", ")+
+		"; and, only when named, "+strings.Join(OptionalGroups, ", "))
 	quick := fs.Bool("quick", false, "smaller sizes, for a smoke run (figures are less meaningful)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the bench process (in-process groups and the simulator) to this file")
+	workerProfiles := fs.String("worker-cpuprofiles", "", "write a CPU profile of every worker process (groups rate, latency, rtt) into this directory")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s\n\nGroups: %s.\nFlags (each also accepts --name):\n", usage, strings.Join(Groups, ", "))
 		fs.PrintDefaults()
@@ -276,12 +299,12 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := Config{Quick: *quick, Out: stdout, Log: stderr, CPUProfile: *cpuProfile}
+	cfg := Config{Quick: *quick, Out: stdout, Log: stderr, CPUProfile: *cpuProfile, WorkerProfiles: *workerProfiles}
 	if *only != "" {
 		for g := range strings.SplitSeq(*only, ",") {
 			g = strings.TrimSpace(g)
-			if !slices.Contains(Groups, g) {
-				return fmt.Errorf("%w: --only: unknown group %q (one of %s)", ErrUsage, g, strings.Join(Groups, ", "))
+			if !knownGroup(g) {
+				return fmt.Errorf("%w: --only: unknown group %q (one of %s)", ErrUsage, g, strings.Join(allGroups(), ", "))
 			}
 			cfg.Only = append(cfg.Only, g)
 		}

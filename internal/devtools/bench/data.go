@@ -85,7 +85,7 @@ func rawEnqueue(ctx context.Context, client *asynq.Client, campaignID string, n,
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				task, err := jobs.NewSendTask(rawPayload(campaignID, i), campaign.PriorityNormal, time.Time{})
+				task, err := jobs.NewSendTask(rawPayload(campaignID, i), jobs.QueueDefault, time.Time{})
 				if err == nil {
 					_, err = client.EnqueueContext(ctx, task)
 				}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/procs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 )
@@ -26,6 +27,9 @@ const (
 	// (the suite prints the PING round trip it measured through the proxy).
 	proxyDelay     = time.Millisecond
 	simulatedDelay = 100 * time.Millisecond // figure 4
+	// What one send may cost at R (figure 3), worker processes and Redis.
+	maxWorkerCPUPerSend = 300 // µs
+	maxRedisCPUPerSend  = 150 // µs
 )
 
 // workerRun is one campaign drained by worker processes.
@@ -53,7 +57,8 @@ type workerResult struct {
 	counters  campaign.Counters
 	limited   string // when the 429s came
 	cpu       cpuUse
-	workerCPU time.Duration // all worker processes, user + system
+	workerCPU time.Duration      // all worker processes, user + system
+	commands  map[string]cmdStat // Redis commands from workers started to campaign drained
 }
 
 // runWorkers enqueues run.n recipients on an empty Redis, starts run.workers
@@ -91,9 +96,14 @@ func (h *harness) runWorkers(ctx context.Context, run workerRun) (workerResult, 
 			}
 		}
 	}()
+	s0 := commandStats(h.redis)
 	c0, start := h.cpuNow(), time.Now()
-	for range run.workers {
-		p, err := procs.Start(filepath.Join(h.binDir, "worker"), sim.env(url), args...)
+	for i := range run.workers {
+		env := sim.env(url)
+		if h.profiles != "" {
+			env = append(env, cli.CPUProfileEnv+"="+filepath.Join(h.profiles, fmt.Sprintf("%s-worker%d.pprof", run.id, i)))
+		}
+		p, err := procs.Start(filepath.Join(h.binDir, "worker"), env, args...)
 		if err != nil {
 			return res, err
 		}
@@ -103,6 +113,7 @@ func (h *harness) runWorkers(ctx context.Context, run workerRun) (workerResult, 
 	res.counters, err = procs.WaitDrained(ctx, campaign.NewStore(h.redis.Client), run.id, int64(run.n), timeout, workers)
 	res.wall = time.Since(start)
 	res.cpu = cpuSince(c0, h.cpuNow())
+	res.commands = statsSince(s0, commandStats(h.redis))
 	if err != nil {
 		return res, err
 	}
@@ -150,6 +161,7 @@ func (r workerResult) diag(n int) string {
 	if r.cpu.hasSys {
 		s += fmt.Sprintf("; machine %.0f%% busy, %.0f%% stolen by the hypervisor", 100*r.cpu.busy, 100*r.cpu.steal)
 	}
+	s += "\n" + perSend(r.commands, n)
 	if r.limited != "" {
 		s += "\n" + r.limited
 	}
@@ -158,10 +170,20 @@ func (r workerResult) diag(n int) string {
 
 // benchRate (figure 3): 1 and 3 worker processes at R against a simulator
 // whose own limit is R with a burst of R/20: achieved rate, the most sends
-// the simulator accepted in any one second, and its 429s.
+// the simulator accepted in any one second, its 429s, and the CPU one send
+// cost the worker processes and Redis at that pace, next to an Asynq no-op
+// task served unthrottled in the same run. Each run's note breaks Redis's
+// work down by command (INFO commandstats deltas).
 func benchRate(ctx context.Context, h *harness) ([]Figure, error) {
 	const r = targetRate
 	burst := r / 20 // the worker's default --burst at this rate, and the simulator's bucket
+	n := h.sizes.RateRecipients
+	noop, err := h.noop(ctx, n, 30*time.Second+time.Duration(n)*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	perTask := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(n, 1)) }
+	noopWorker, noopRedis := perTask(noop.cpu.self), perTask(noop.cpu.redis)
 	var figs []Figure
 	for _, workers := range []int{1, 3} {
 		res, err := h.runWorkers(ctx, workerRun{
@@ -189,6 +211,20 @@ func benchRate(ctx context.Context, h *harness) ([]Figure, error) {
 			Figure{Name: name + ": 429s", Value: float64(res.stats.RateLimited),
 				Baseline: fmt.Sprintf("simulator limit %d/s", r), Ratio: math.NaN(),
 				Target: "= 0", Pass: res.stats.RateLimited == 0},
+		)
+		// What a send costs at the pace Sinch sets, next to what Asynq
+		// alone costs per task unthrottled (a no-op handler, same run).
+		worker, redis := perTask(res.workerCPU), perTask(res.cpu.redis)
+		noopNote := fmt.Sprintf("no-op: %d tasks at %.0f tasks/s, concurrency %d, %d servers, in this process",
+			n, noop.rate, dispatchConcurrency, dispatchServers)
+		figs = append(figs,
+			Figure{Name: name + ": worker CPU per send", Value: worker, Unit: "µs",
+				Baseline: fmt.Sprintf("Asynq no-op task unthrottled %.0f µs", noopWorker), Ratio: worker / noopWorker,
+				Target: fmt.Sprintf("≤ %d µs", maxWorkerCPUPerSend), Pass: worker <= maxWorkerCPUPerSend,
+				Note: fmt.Sprintf("all %d worker processes, user + system, start to exit; %s", workers, noopNote)},
+			Figure{Name: name + ": Redis CPU per send", Value: redis, Unit: "µs",
+				Baseline: fmt.Sprintf("Asynq no-op task unthrottled %.0f µs", noopRedis), Ratio: redis / noopRedis,
+				Target: fmt.Sprintf("≤ %d µs", maxRedisCPUPerSend), Pass: redis <= maxRedisCPUPerSend},
 		)
 	}
 	return figs, nil

@@ -49,6 +49,7 @@ var ErrUsage = cli.ErrUsage
 type harness struct {
 	binDir, tmp string
 	n           int
+	nGiven      bool // --recipients was given
 	log         io.Writer
 }
 
@@ -90,7 +91,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		h.n = SoakRecipients
 	}
 	if cfg.Recipients > 0 {
-		h.n = cfg.Recipients
+		h.n, h.nGiven = cfg.Recipients, true
 	}
 	if h.log == nil {
 		h.log = io.Discard

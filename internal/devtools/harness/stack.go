@@ -27,6 +27,8 @@ import (
 type stack struct {
 	binDir, dir string
 	redis       *procs.Redis
+	sentinel    *procs.Sentinel // set by newSentinelStack; redis is then its master
+	redisURL    string
 	sim         *procs.Process
 	simURL      string
 	store       *campaign.Store
@@ -46,18 +48,42 @@ func newStack(ctx context.Context, binDir, parent string, logf func(string, ...a
 	if s.redis, err = procs.StartRedis(ctx, dir, procs.RedisOptions{AppendOnly: true}); err != nil {
 		return nil, err
 	}
+	s.redisURL = s.redis.URL()
 	s.store = campaign.NewStore(s.redis.Client)
 	s.insp = asynq.NewInspector(s.redis.AsynqOpt())
+	return s, s.startSim(ctx, simArgs)
+}
+
+// newSentinelStack is newStack on a Sentinel deployment (procs.Sentinel):
+// the binaries, the store and the inspector reach the master through the
+// sentinels.
+func newSentinelStack(ctx context.Context, binDir, parent string, logf func(string, ...any), simArgs ...string) (*stack, error) {
+	dir, err := os.MkdirTemp(parent, "scenario")
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{binDir: binDir, dir: dir, logf: logf}
+	if s.sentinel, err = procs.StartSentinel(ctx, dir); err != nil {
+		return nil, err
+	}
+	s.redis, s.redisURL = s.sentinel.Master, s.sentinel.URL()
+	s.store = campaign.NewStore(s.sentinel.Client)
+	s.insp = asynq.NewInspector(s.sentinel.AsynqOpt())
+	return s, s.startSim(ctx, simArgs)
+}
+
+// startSim starts the simulator with simArgs; on failure it closes s.
+func (s *stack) startSim(ctx context.Context, simArgs []string) error {
 	port, err := procs.FreePort()
 	if err != nil {
 		s.close()
-		return nil, err
+		return err
 	}
 	s.simURL = "http://127.0.0.1:" + strconv.Itoa(port)
 	args := append([]string{"--addr", "127.0.0.1:" + strconv.Itoa(port)}, simArgs...)
-	if s.sim, err = procs.Start(filepath.Join(binDir, "sinchsim"), nil, args...); err != nil {
+	if s.sim, err = procs.Start(filepath.Join(s.binDir, "sinchsim"), nil, args...); err != nil {
 		s.close()
-		return nil, err
+		return err
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if _, err := s.stats(ctx); err == nil {
@@ -66,11 +92,11 @@ func newStack(ctx context.Context, binDir, parent string, logf func(string, ...a
 		if s.sim.Exited() || time.Now().After(deadline) {
 			err := fmt.Errorf("sinchsim did not start: %s", procs.LastLines(s.sim.Output(), 5))
 			s.close()
-			return nil, err
+			return err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s, nil
+	return nil
 }
 
 // finish records the scenario's figures, whether it ran to the end or not,
@@ -99,7 +125,10 @@ func (s *stack) close() {
 	if s.insp != nil {
 		s.insp.Close()
 	}
-	if s.redis != nil {
+	switch {
+	case s.sentinel != nil:
+		s.sentinel.Close()
+	case s.redis != nil:
 		s.redis.Close()
 	}
 }
@@ -107,7 +136,7 @@ func (s *stack) close() {
 // env is a worker's environment: this Redis and the simulator.
 func (s *stack) env() []string {
 	return []string{
-		"REDIS_URL=" + s.redis.URL(),
+		"REDIS_URL=" + s.redisURL,
 		"SINCH_PROJECT_ID=" + sinchsim.DefaultProjectID,
 		"SINCH_APP_ID=" + sinchsim.DefaultAppID,
 		"SINCH_KEY_ID=" + sinchsim.DefaultKeyID,
@@ -133,7 +162,7 @@ func (s *stack) enqueue(ctx context.Context, id string, n int) (int64, error) {
 	if err := errors.Join(bw.Flush(), f.Close()); err != nil {
 		return 0, err
 	}
-	p, err := procs.Start(filepath.Join(s.binDir, "enqueue"), []string{"REDIS_URL=" + s.redis.URL()},
+	p, err := procs.Start(filepath.Join(s.binDir, "enqueue"), []string{"REDIS_URL=" + s.redisURL},
 		"--campaign", id, "--csv", path, "--text", "Hi {{.first_name}}, your offer is waiting", "--json")
 	if err != nil {
 		return 0, err

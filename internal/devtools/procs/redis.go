@@ -24,6 +24,9 @@ type RedisOptions struct {
 	// restart on the same directory finds the data again; otherwise the
 	// server persists nothing.
 	AppendOnly bool
+	// Args are more redis-server options, e.g. "--maxmemory", "20mb" or
+	// "--replicaof".
+	Args []string
 }
 
 // Redis is a private redis-server on a free port of 127.0.0.1, so that what
@@ -79,6 +82,7 @@ func (s *Redis) start(ctx context.Context) error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, s.opts.Args...)
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -138,6 +142,9 @@ func (s *Redis) Close() {
 
 // Pid is the process ID of the running server.
 func (s *Redis) Pid() int { return s.cmd.Process.Pid }
+
+// Port is the server's TCP port.
+func (s *Redis) Port() int { return s.port }
 
 // URL is the redis:// URL binaries take in REDIS_URL.
 func (s *Redis) URL() string { return "redis://" + s.Addr + "/0" }

@@ -21,15 +21,15 @@ type App struct {
 	// ID is the app_id sends and GET app name. Required.
 	ID string
 	// OutboundRate is the messages per second the app's MT queue forwards
-	// to the channels, which GET app reports as rate_limits.outbound.
-	// Defaults to Config.OutboundRate.
+	// to the channels (with Config.ModelOutboundQueues), which GET app
+	// reports as rate_limits.outbound. Defaults to Config.OutboundRate.
 	OutboundRate int
 	// Channels are those the app has credentials for (GET app's
 	// channel_credentials). Defaults to every channel.
 	Channels []string
-	// QueueSize is the capacity of the app's MT queue: a send that finds
-	// it full answers 429 with Retry-After. Defaults to
-	// Config.OutboundQueueSize.
+	// QueueSize is the capacity of the app's MT queue: with
+	// Config.ModelOutboundQueues, a send that finds it full answers 429
+	// with Retry-After. Defaults to Config.OutboundQueueSize.
 	QueueSize int
 }
 
@@ -138,6 +138,7 @@ type app struct {
 	App
 	interval time.Duration // one message's share of a second at OutboundRate
 	tau      time.Duration // the burst: OutboundRate-1 intervals ahead
+	instant  bool          // queues not modelled: every message leaves at once
 
 	mu       sync.Mutex
 	tat      time.Time
@@ -146,9 +147,9 @@ type app struct {
 	accepted, queueFull, expired atomic.Int64
 }
 
-func newApp(a App) *app {
+func newApp(a App, modelQueue bool) *app {
 	interval := time.Second / time.Duration(a.OutboundRate)
-	return &app{App: a, interval: interval, tau: time.Duration(a.OutboundRate-1) * interval}
+	return &app{App: a, interval: interval, tau: time.Duration(a.OutboundRate-1) * interval, instant: !modelQueue}
 }
 
 // hasChannel reports whether the app has credentials for ch.
@@ -158,6 +159,9 @@ func (a *app) hasChannel(ch string) bool { return slices.Contains(a.Channels, ch
 // for its channel. ok is false when QueueSize messages are already
 // waiting; wait is then how long until one has left.
 func (a *app) enqueue(now time.Time) (leave time.Time, ok bool, wait time.Duration) {
+	if a.instant {
+		return now, true, 0
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	depth := a.depthLocked(now)

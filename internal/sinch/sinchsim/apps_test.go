@@ -26,7 +26,7 @@ func (s *sim) sendStatus(t *testing.T, body string) (int, string) {
 func TestAppQueueFullAnswers429(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	s := newSim(t, Config{Clock: clock.Now, Apps: []App{
+	s := newSim(t, Config{ModelOutboundQueues: true, Clock: clock.Now, Apps: []App{
 		{ID: "slow", OutboundRate: 2, QueueSize: 3},
 		{ID: "other", OutboundRate: 2, QueueSize: 1},
 	}})
@@ -74,12 +74,31 @@ func TestAppQueueFullAnswers429(t *testing.T) {
 	}
 }
 
+// Without ModelOutboundQueues (the zero Config), messages reach their
+// channel at once and a queue never fills, whatever the rate.
+func TestQueuesNotModelledByDefault(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newSim(t, Config{Clock: clock.Now, PersistMessageStatus: true, OutboundRate: 1, OutboundQueueSize: 1})
+	for i := range 5 {
+		s.send(t, sendBody(phone(i), `"ttl":"3s"`))
+	}
+	for _, m := range s.list(t, query("messages_source", "DISPATCH_SOURCE")).Messages {
+		if m.MessageStatus == nil || m.MessageStatus.Status != "DELIVERED" {
+			t.Errorf("%s: got %+v, want DELIVERED at once", m.ChannelIdentity.Identity, m.MessageStatus)
+		}
+	}
+	if got := s.Stats().Apps[DefaultAppID]; got.Accepted != 5 || got.QueueFull != 0 || got.MaxQueueDepth != 0 {
+		t.Errorf("stats: got %+v, want 5 accepted and no queue", got)
+	}
+}
+
 // Messages leave the queue at the app's outbound rate: their status (and
 // receipts) follow their turn, and GET app reports the depth.
 func TestAppQueueDrainsAtOutboundRate(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	s := newSim(t, Config{Clock: clock.Now, PersistMessageStatus: true, OutboundRate: 4})
+	s := newSim(t, Config{ModelOutboundQueues: true, Clock: clock.Now, PersistMessageStatus: true, OutboundRate: 4})
 	var ids []string
 	for i := range 8 {
 		id, _ := s.send(t, sendBody(phone(i)))
@@ -120,7 +139,7 @@ func TestAppQueueDrainsAtOutboundRate(t *testing.T) {
 func TestReceiptsFollowTheQueue(t *testing.T) {
 	t.Parallel()
 	url, got := receiver(t)
-	s := newSim(t, Config{CallbackURL: url, OutboundRate: 5})
+	s := newSim(t, Config{ModelOutboundQueues: true, CallbackURL: url, OutboundRate: 5})
 	var first time.Time
 	for i := range 6 {
 		_, at := s.send(t, sendBody(phone(i)))
@@ -150,7 +169,7 @@ func TestReceiptsFollowTheQueue(t *testing.T) {
 func TestTTLExpiresInQueue(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	s := newSim(t, Config{Clock: clock.Now, PersistMessageStatus: true, OutboundRate: 1})
+	s := newSim(t, Config{ModelOutboundQueues: true, Clock: clock.Now, PersistMessageStatus: true, OutboundRate: 1})
 	for i := range 5 {
 		s.send(t, sendBody(phone(i), `"ttl":"3s"`))
 	}

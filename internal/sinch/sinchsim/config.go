@@ -76,9 +76,16 @@ type Config struct {
 	RateBurst int
 	// OutboundRate is the default App.OutboundRate: the messages per
 	// second an app's MT queue forwards to channels (GET app's
-	// rate_limits.outbound). Delivery receipts follow a message's turn in
-	// the queue. Defaults to DefaultOutboundRate.
+	// rate_limits.outbound), enforced with ModelOutboundQueues.
+	// Defaults to DefaultOutboundRate.
 	OutboundRate int
+	// ModelOutboundQueues turns on the model of each app's MT queue: it
+	// forwards messages to their channel at the app's outbound rate, so
+	// receipts follow a message's turn (and a ttl may pass meanwhile), and
+	// a send to a full queue answers 429. Off (the zero Config, which
+	// in-process tests of the product use), messages reach their channel
+	// at once and queues never fill; cmd/sinchsim turns it on by default.
+	ModelOutboundQueues bool
 	// OutboundQueueSize is the default App.QueueSize, the capacity of an
 	// app's MT queue; a send to a full queue answers 429.
 	// Defaults to DefaultOutboundQueueSize.

@@ -78,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 		contacts: newContacts(),
 	}
 	for _, a := range cfg.Apps {
-		s.apps = append(s.apps, newApp(a))
+		s.apps = append(s.apps, newApp(a, cfg.ModelOutboundQueues))
 	}
 	if cfg.FailFirstChannel != "" {
 		s.failFirst = regexp.MustCompile(cfg.FailFirstChannel) // Validate compiled it
