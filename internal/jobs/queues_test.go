@@ -123,3 +123,38 @@ func TestShardQueues(t *testing.T) {
 		t.Errorf("TrackQueue of sharded queues: got %q, want %q", TrackQueue(got), QueueLow)
 	}
 }
+
+// A named app's sends on a cluster: the app's queue, then the shard; the
+// worker's app server serves exactly those shards, and QueueApp reads the
+// app back from any of them.
+func TestSendShardOfAnApp(t *testing.T) {
+	t.Parallel()
+	def := campaign.Definition{ID: "c1", Priority: campaign.PriorityHigh, App: "app-1", QueueShards: 3}
+	all := SendQueues(def)
+	if want := []string{"critical@app-1:0", "critical@app-1:1", "critical@app-1:2"}; !slices.Equal(all, want) {
+		t.Fatalf("SendQueues: got %v, want %v", all, want)
+	}
+	served := ShardQueues(AppQueues("app-1"), 3)
+	if len(served) != 6 || served["default@app-1:2"] != DefaultQueues[QueueDefault] || served["critical@app-1:0"] != DefaultQueues[QueueCritical] {
+		t.Errorf("an app's served shards: got %v", served)
+	}
+	for i := range 30 {
+		q := SendShard(def, fmt.Sprintf("sms:+336123%05d", i))
+		if !slices.Contains(all, q) {
+			t.Fatalf("shard %q is not among %v", q, all)
+		}
+		if _, ok := served[q]; !ok {
+			t.Fatalf("shard %q is not served by the app's server", q)
+		}
+		if app, ok := QueueApp(q); !ok || app != "app-1" {
+			t.Fatalf("QueueApp(%q): %q %v", q, app, ok)
+		}
+	}
+	if _, ok := QueueApp("default:2"); ok {
+		t.Error(`QueueApp("default:2"): a shard of the configured app's queue has no app`)
+	}
+	unsharded := campaign.Definition{ID: "c1", Priority: campaign.PriorityNormal, App: "app-1"}
+	if got := SendShard(unsharded, "sms:+33612345678"); got != "default@app-1" {
+		t.Errorf("unsharded: got %q", got)
+	}
+}
