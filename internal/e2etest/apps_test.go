@@ -138,7 +138,7 @@ func TestA429StormOnOneAppDoesNotSlowTheOther(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 10 seconds")
 	}
-	s := newStack(t, sinchsim.Config{RateLimit: -1, Apps: []sinchsim.App{
+	s := newStack(t, sinchsim.Config{RateLimit: -1, ModelOutboundQueues: true, Apps: []sinchsim.App{
 		{ID: "calm-app", OutboundRate: 100}, {ID: "storm-app", OutboundRate: 10, QueueSize: 5},
 	}})
 	s.env["SINCH_APP_ID"] = "calm-app"

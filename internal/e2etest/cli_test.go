@@ -103,7 +103,7 @@ func TestEnqueueDryRunNeedsNoRedisAndEnqueuesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(out.String()); got != `{"campaign_id":"dry","rows":3,"enqueued":1,"already_enqueued":0,"duplicates":1,"rejected":1,"suppressed":0,"dry_run":true,"first_rejects":[{"row":4,"column":"phone","reason":"not a phone number"}],"sms":{"messages":1,"gsm7":1,"ucs2":0,"segments":1,"max_segments":1,"ucs2_chars":[]},"ttl_estimate":{"recipients":1,"queued_ahead":0,"rate":20,"send_seconds":0.05,"ttl_seconds":86400}}` {
+	if got := strings.TrimSpace(out.String()); got != `{"campaign_id":"dry","rows":3,"enqueued":1,"already_enqueued":0,"duplicates":1,"rejected":1,"suppressed":0,"dry_run":true,"first_rejects":[{"row":4,"column":"phone","reason":"not a phone number"}],"sms":{"messages":1,"gsm7":1,"ucs2":0,"segments":1,"max_segments":1,"ucs2_chars":[]},"ttl_estimate":{"recipients":1,"queued_ahead":0,"rate":1000,"send_seconds":0.001,"ttl_seconds":86400}}` {
 		t.Fatalf("got %s", got)
 	}
 }

@@ -39,6 +39,10 @@ type stack struct {
 	env   map[string]string
 }
 
+// stackOutboundRate is the simulated app's rate_limits.outbound in a
+// stack whose Config gives none.
+const stackOutboundRate = 1000
+
 func newStack(t *testing.T, cfg sinchsim.Config) *stack {
 	t.Helper()
 	r := redistest.New(t)
@@ -46,7 +50,7 @@ func newStack(t *testing.T, cfg sinchsim.Config) *stack {
 	if cfg.OutboundRate == 0 {
 		// The app's budget then stays above the --rate these tests pace
 		// by: --rate is the project's cap, the app's rate comes from GET app.
-		cfg.OutboundRate = 1000
+		cfg.OutboundRate = stackOutboundRate
 	}
 	sim, url := sinchsimtest.Serve(t, cfg)
 	return &stack{t: t, redis: r, rdb: r.Client, sim: sim, url: url, env: simEnv(url, r.URL())}
@@ -190,7 +194,7 @@ func TestCampaignEndToEnd(t *testing.T) {
 
 	sum := s.enqueue(args...)
 	want := enqueue.Summary{CampaignID: "e2e", Rows: 500, Enqueued: 485, Duplicates: 5, Rejected: 10, SMS: oneSegmentGSM(485),
-		TTL: &enqueue.TTLEstimate{Recipients: 485, Rate: sinchsim.DefaultOutboundRate, SendSeconds: 485.0 / sinchsim.DefaultOutboundRate, TTLSeconds: 86400}}
+		TTL: &enqueue.TTLEstimate{Recipients: 485, Rate: stackOutboundRate, SendSeconds: 485.0 / stackOutboundRate, TTLSeconds: 86400}}
 	if len(sum.FirstRejects) != 10 || sum.FirstRejects[0].Row != 487 || sum.FirstRejects[0].Reason == "" {
 		t.Fatalf("summary's first rejects: got %+v, want the 10 bad rows from row 487, with reasons", sum.FirstRejects)
 	}

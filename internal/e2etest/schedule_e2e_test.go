@@ -53,7 +53,7 @@ func TestEnqueueSkipsSuppressedIdentities(t *testing.T) {
 
 	sum := s.enqueue(args...)
 	want := enqueue.Summary{CampaignID: "sup", Rows: 10, Enqueued: 7, Suppressed: 3, SMS: oneSegmentGSM(7),
-		TTL: &enqueue.TTLEstimate{Recipients: 7, Rate: sinchsim.DefaultOutboundRate, SendSeconds: 7.0 / sinchsim.DefaultOutboundRate, TTLSeconds: 86400}}
+		TTL: &enqueue.TTLEstimate{Recipients: 7, Rate: stackOutboundRate, SendSeconds: 7.0 / stackOutboundRate, TTLSeconds: 86400}}
 	if !reflect.DeepEqual(sum, want) {
 		t.Fatalf("got summary %+v, want %+v", sum, want)
 	}
