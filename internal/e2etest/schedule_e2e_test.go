@@ -218,11 +218,14 @@ func TestOneShotScheduledCampaignIsScheduledUntilDue(t *testing.T) {
 	var st campaign.State
 	// Each poll before the due time checks that nothing was sent yet.
 	if !testwait.Until(15*time.Second, func() bool {
-		now := time.Now()
-		st = state() // before looking at the simulator: a send after this is after due
-		if now.Before(def.ScheduledAt.Add(-50 * time.Millisecond)) {
-			if st != campaign.StateScheduled || s.sim.Stats().Accepted != 0 {
-				t.Fatalf("before due: got state %s and %d accepted, want scheduled and nothing sent", st, s.sim.Stats().Accepted)
+		st = state()
+		accepted := s.sim.Stats().Accepted
+		// Read after both: when even this is before the due time, so were
+		// the state and every send the simulator counted (a loaded machine
+		// can take long between the reads).
+		if time.Now().Before(def.ScheduledAt.Add(-50 * time.Millisecond)) {
+			if st != campaign.StateScheduled || accepted != 0 {
+				t.Fatalf("before due: got state %s and %d accepted, want scheduled and nothing sent", st, accepted)
 			}
 			sawScheduled = true
 		}

@@ -230,7 +230,7 @@ func NewChunkTask(c *ChunkPayload, queue string, processAt time.Time) (*asynq.Ta
 		asynq.Timeout(chunkTimeout),
 	}
 	if !processAt.IsZero() {
-		opts = append(opts, asynq.ProcessAt(processAt))
+		opts = append(opts, processAtOption(processAt))
 	}
 	return asynq.NewTask(TypeChunk, b, opts...), nil
 }
