@@ -21,6 +21,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueuecli"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
@@ -110,6 +111,8 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	var logs logbuf.Buffer
 	go func() { done <- workercli.Run(ctx, args, s.getenv, io.Discard, &logs) }()
 	store := campaign.NewStore(s.rdb)
+	insp := asynq.NewInspector(s.redis.AsynqOpt())
+	defer insp.Close()
 	var c campaign.Counters
 	finished := testwait.Until(timeout, func() bool {
 		var err error
@@ -117,7 +120,9 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if c.Total() > 0 && c.Pending == 0 {
+		// Done, and nothing left to run now: a chunk's failed recipient
+		// is recorded before its own task archives itself.
+		if c.Total() > 0 && c.Pending == 0 && sendsIdle(insp) {
 			return true
 		}
 		select {
@@ -137,6 +142,23 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 		s.t.Fatalf("worker: %v", err)
 	}
 	return c, logs.String()
+}
+
+// sendsIdle reports whether no send queue holds a task pending or running.
+func sendsIdle(insp *asynq.Inspector) bool {
+	queues, err := insp.Queues()
+	if err != nil {
+		return false
+	}
+	for _, q := range queues {
+		if !jobs.IsSendQueue(q) {
+			continue
+		}
+		if info, err := insp.GetQueueInfo(q); err != nil || info.Pending+info.Active > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // oneSegmentGSM is the SMS totals of n short GSM-7 texts.

@@ -79,6 +79,13 @@ func QueueApp(queue string) (app string, ok bool) {
 	return "", false
 }
 
+// IsSendQueue reports whether queue holds sends: a send queue of any app
+// (SendQueue) or one of its shards (SendShard).
+func IsSendQueue(queue string) bool {
+	base, _, _ := strings.Cut(queue, ":")
+	return isSendQueue(base)
+}
+
 // isSendQueue reports whether queue is an unsharded send queue: of the
 // configured app (QueueCritical, QueueDefault) or of a named app.
 func isSendQueue(queue string) bool {

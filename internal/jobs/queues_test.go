@@ -150,6 +150,11 @@ func TestSendShardOfAnApp(t *testing.T) {
 			t.Fatalf("QueueApp(%q): %q %v", q, app, ok)
 		}
 	}
+	for q, want := range map[string]bool{"default:2": true, "critical@app-1:0": true, "default@app-1": true, "critical": true, QueueLow: false, ScheduleQueue: false, "low:1": false} {
+		if IsSendQueue(q) != want {
+			t.Errorf("IsSendQueue(%q): got %v, want %v", q, !want, want)
+		}
+	}
 	if _, ok := QueueApp("default:2"); ok {
 		t.Error(`QueueApp("default:2"): a shard of the configured app's queue has no app`)
 	}
