@@ -93,10 +93,13 @@ func ValidateID(id string) error {
 // re-running enqueue with a different priority would put a recipient's task
 // in a second queue.
 type Definition struct {
-	ID          string        `json:"id"`
-	CreatedAt   time.Time     `json:"created_at"`
-	Source      string        `json:"source"` // e.g. "text", "template:ID", "media"
-	Channel     sinch.Channel `json:"channel"`
+	ID        string        `json:"id"`
+	CreatedAt time.Time     `json:"created_at"`
+	Source    string        `json:"source"` // e.g. "text", "template:ID", "media"
+	Channel   sinch.Channel `json:"channel"`
+	// App is the Sinch app the campaign sends from; "" is the worker's
+	// configured app (SINCH_APP_ID).
+	App         string        `json:"app,omitempty"`
 	Priority    Priority      `json:"priority"`
 	TTL         time.Duration `json:"ttl"`
 	ScheduledAt time.Time     `json:"scheduled_at,omitzero"`

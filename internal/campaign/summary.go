@@ -85,6 +85,9 @@ type Summary struct {
 	LastSent      time.Time     `json:"last_sent,omitzero"`
 	// Channels is the campaign's channel fallback order, if it has one.
 	Channels []sinch.Channel `json:"channels,omitempty"`
+	// App is the Sinch app the campaign sends from ("": the workers'
+	// SINCH_APP_ID).
+	App string `json:"app,omitempty"`
 }
 
 // rateWindow is the span SendRate averages over.
@@ -129,7 +132,7 @@ func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summ
 		Attempts: c.Attempts, RateLimited: c.RateLimited, SMSSegments: c.SMSSegments, SMSCost: c.SMSCost,
 		Outcomes: oc, Tracking: ti, FirstSent: first, LastSent: last,
 	}
-	sum.Channels = def.Channels
+	sum.Channels, sum.App = def.Channels, def.App
 	if def.AutoPause != nil {
 		sum.AutoPause = *def.AutoPause
 	} else {

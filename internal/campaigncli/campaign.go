@@ -369,10 +369,11 @@ func (c *campaignCmd) control(ctx context.Context, name string, args []string) e
 }
 
 func (c *campaignCmd) track(ctx context.Context, args []string) error {
-	fs, s := c.flags("track", "track ID [--json] [--rate R] [--burst B] [--stop-keywords LIST]")
+	fs, s := c.flags("track", "track ID [--json] [--rate R] [--app-rate APP=R,...] [--burst B] [--stop-keywords LIST]")
 	var (
 		asJSON   = fs.Bool("json", false, "print the pass's report as one JSON object")
-		rateFlag = fs.Float64("rate", 0, "the workers' --rate: list calls share their budget (default: as the worker computes it)")
+		rateFlag = fs.Float64("rate", cli.DefaultProjectRate, "the workers' --rate: list calls share their budgets")
+		appRate  = cli.AppRateFlag(fs) // the workers' --app-rate
 		burst    = fs.Int("burst", 0, "the workers' --burst (default: as the worker computes it)")
 		keywords = fs.String("stop-keywords", strings.Join(tracking.DefaultStopKeywords, ","), "replies that opt out (comma-separated)")
 	)
@@ -382,10 +383,14 @@ func (c *campaignCmd) track(ctx context.Context, args []string) error {
 	}
 	id := pos[0]
 	switch {
-	case *rateFlag < 0:
+	case !(*rateFlag > 0):
 		return errors.New("--rate must be positive")
 	case *burst < 0:
 		return errors.New("--burst must not be negative")
+	}
+	appRates, err := cli.ParseAppRates(*appRate, s.SinchAppID)
+	if err != nil {
+		return err
 	}
 	kw, err := cli.StopKeywords(*keywords)
 	if err != nil {
@@ -405,11 +410,13 @@ func (c *campaignCmd) track(ctx context.Context, args []string) error {
 	defer closeCtl()
 	rep, err := ctl.Track(ctx, id, func() (campaignctl.Tracker, error) {
 		logger, _ := cli.NewLogger(c.stderr, "text", "warn")
-		limiter, _, _, err := cli.ProjectLimiter(ctx, ctl.Store().Redis(), s, client, *rateFlag, *burst, logger)
+		// The workers' budgets: the pass's list calls take their tokens
+		// from the campaign's app and the project like the sends do.
+		budgets, err := cli.NewBudgets(ctl.Store().Redis(), s, client, cli.BudgetConfig{Rate: *rateFlag, Burst: *burst, AppRates: appRates}, logger)
 		if err != nil {
 			return nil, err
 		}
-		return tracking.New(client, ctl.Store(), limiter, tracking.Config{AppID: s.SinchAppID, StopKeywords: kw, Logger: logger})
+		return tracking.New(client, ctl.Store(), budgets, tracking.Config{AppID: s.SinchAppID, StopKeywords: kw, Logger: logger})
 	})
 	if err != nil {
 		return err

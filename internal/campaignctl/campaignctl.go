@@ -113,7 +113,7 @@ func (c *Controller) Status(ctx context.Context, id string) (campaign.Summary, e
 	}
 	sum, err := c.store.Summary(ctx, id, taskCounter{c.rdb})
 	if err == nil && c.rate != nil {
-		sum.SetAppRate(c.rate(ctx, ""), time.Now())
+		sum.SetAppRate(c.rate(ctx, sum.App), time.Now())
 	}
 	return sum, err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
 
@@ -141,7 +142,7 @@ func newTracker(t *testing.T, c *Controller) *tracking.Tracker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := tracking.New(client, c.Store(), lim, tracking.Config{AppID: sinchsim.DefaultAppID})
+	tr, err := tracking.New(client, c.Store(), sinchcall.One(lim), tracking.Config{AppID: sinchsim.DefaultAppID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,10 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	defer stopWorker()
 	workerDone := make(chan error, 1)
 	go func() {
-		workerDone <- workercli.Run(wctx, []string{"--rate", strconv.FormatFloat(*rate, 'f', -1, 64),
+		r := strconv.FormatFloat(*rate, 'f', -1, 64)
+		// The simulated app's rate is the demo's --rate: its budget, not
+		// the simulator's default 20/s outbound, paces the sends.
+		workerDone <- workercli.Run(wctx, []string{"--rate", r, "--app-rate", sinchsim.DefaultAppID + "=" + r,
 			"--log-level", "warn", "--shutdown-timeout", "35s"}, getDemoEnv, io.Discard, stderr)
 	}()
 

@@ -103,7 +103,7 @@ func TestEnqueueDryRunNeedsNoRedisAndEnqueuesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(out.String()); got != `{"campaign_id":"dry","rows":3,"enqueued":1,"already_enqueued":0,"duplicates":1,"rejected":1,"suppressed":0,"dry_run":true,"first_rejects":[{"row":4,"column":"phone","reason":"not a phone number"}],"sms":{"messages":1,"gsm7":1,"ucs2":0,"segments":1,"max_segments":1,"ucs2_chars":[]},"ttl_estimate":{"recipients":1,"queued_ahead":0,"rate":20,"send_seconds":0.05,"ttl_seconds":86400}}` {
+	if got := strings.TrimSpace(out.String()); got != `{"campaign_id":"dry","rows":3,"enqueued":1,"already_enqueued":0,"duplicates":1,"rejected":1,"suppressed":0,"dry_run":true,"first_rejects":[{"row":4,"column":"phone","reason":"not a phone number"}],"sms":{"messages":1,"gsm7":1,"ucs2":0,"segments":1,"max_segments":1,"ucs2_chars":[]},"ttl_estimate":{"recipients":1,"queued_ahead":0,"rate":1000,"send_seconds":0.001,"ttl_seconds":86400}}` {
 		t.Fatalf("got %s", got)
 	}
 }
@@ -188,7 +188,7 @@ func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
 	os.WriteFile(path, []byte("phone\n+33612345678\n"), 0o600)
 	s.enqueue("--campaign", "rate", "--csv", path, "--text", "Hi")
 	_, logs := s.runWorkerLogs("rate", 30*time.Second, "--log-format", "json")
-	if !strings.Contains(logs, `"msg":"rate from the app's rate_limits.outbound","rate":37`) {
+	if !strings.Contains(logs, `"msg":"app budget","app":"sim-app","rate":37,`) || !strings.Contains(logs, `"from":"rate_limits.outbound"`) {
 		t.Fatalf("worker did not log the app's outbound rate 37:\n%s", logs)
 	}
 	// Without an app rate the worker says it uses the default.
@@ -198,7 +198,7 @@ func TestWorkerDefaultRateComesFromTheApp(t *testing.T) {
 	defer cancel()
 	var out logbuf.Buffer
 	workercli.Run(ctx, []string{"--log-format", "json"}, s2.getenv, io.Discard, &out)
-	if !strings.Contains(out.String(), `"msg":"using the default rate; pass --rate to choose","rate":20`) {
+	if !strings.Contains(out.String(), `"level":"WARN","msg":"app budget","app":"no-such-app","rate":20,`) {
 		t.Fatalf("worker did not say it fell back to 20/s:\n%s", out.String())
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
-// TestWorkerFetchesTheTokenAtStartup: with --rate (so no GetApp call) and
+// TestWorkerFetchesTheTokenAtStartup: with --app-rate (so no GetApp call) and
 // nothing queued, the worker still fetches its access token once, before
 // any send could be granted by the rate limiter and wait for it.
 func TestWorkerFetchesTheTokenAtStartup(t *testing.T) {
@@ -22,7 +22,9 @@ func TestWorkerFetchesTheTokenAtStartup(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var logs logbuf.Buffer
-	go func() { done <- workercli.Run(ctx, []string{"--rate", "200"}, s.getenv, io.Discard, &logs) }()
+	go func() {
+		done <- workercli.Run(ctx, []string{"--rate", "200", "--app-rate", sinchsim.DefaultAppID + "=200"}, s.getenv, io.Discard, &logs)
+	}()
 	// Bounded: the counts below fail the test when no token was fetched.
 	// Waiting for the start line too means every request of startup has
 	// been made when they are read.

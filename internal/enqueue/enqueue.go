@@ -53,6 +53,9 @@ type Options struct {
 	Channels []sinch.Channel
 	// Priority selects both Sinch's queue and the Asynq queue. Defaults to normal.
 	Priority campaign.Priority
+	// App is the Sinch app the campaign sends from; "" is the worker's
+	// configured app.
+	App string
 	// ContentType is each send's message_content_type; "" sends none.
 	ContentType sinch.ContentType
 	// TTL is the message's time to live at Sinch. Defaults to 24h.
@@ -404,7 +407,7 @@ func (r *run) createCampaign(ctx context.Context) error {
 	def := campaign.Definition{
 		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel, Channels: r.opts.Channels,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
-		Window: r.opts.Window, QueueShards: jobs.ShardsFor(r.e.store.Redis()),
+		Window: r.opts.Window, QueueShards: jobs.ShardsFor(r.e.store.Redis()), App: r.opts.App,
 	}
 	if ap, given := r.opts.autoPause(campaign.DefaultAutoPause); given {
 		def.AutoPause = &ap
@@ -415,6 +418,11 @@ func (r *run) createCampaign(ctx context.Context) error {
 	}
 	if stored.Priority != def.Priority {
 		return fmt.Errorf("campaign %s exists with priority %s; use the same priority or a new campaign ID", def.ID, stored.Priority)
+	}
+	if stored.App != def.App {
+		// Tasks carry the app and sit in its queues: one campaign sending
+		// from two apps would split its rate, its queues and its tracking.
+		return fmt.Errorf("campaign %s exists on app %s; use the same --app or a new campaign ID", def.ID, cmp.Or(stored.App, `"" (the workers' SINCH_APP_ID)`))
 	}
 	if !stored.Window.Equal(def.Window) {
 		// Tasks carry the window: two windows in one campaign would be both.
@@ -754,7 +762,7 @@ func (r *run) register(ctx context.Context, batch []pending, out chan<- *jobs.Ch
 	c := &jobs.ChunkPayload{
 		CampaignID: r.opts.CampaignID, Channel: r.opts.Channel, Queue: r.opts.Priority.SinchQueue(),
 		TTLSeconds: int64(r.opts.TTL / time.Second), Window: r.opts.Window, ContentType: r.opts.ContentType,
-		Channels: r.opts.Channels,
+		Channels: r.opts.Channels, App: r.opts.App,
 	}
 	for i, res := range results {
 		if res == campaign.RegisteredDuplicate {

@@ -52,7 +52,7 @@ func (e *Enqueuer) RunSpec(ctx context.Context, spec Spec, in Input, now time.Ti
 	opts.CSV, opts.CSVName, opts.DryRun = in.CSV, in.CSVName, in.DryRun
 	opts.Rejects, opts.Preview, opts.Progress = in.Rejects, in.Preview, in.Progress
 	if in.Rate != nil {
-		opts.Rate = in.Rate(ctx, "")
+		opts.Rate = in.Rate(ctx, opts.App)
 	}
 	return e.Run(ctx, opts)
 }

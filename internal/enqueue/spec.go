@@ -47,6 +47,9 @@ type Spec struct {
 	// Channel is the default channel; a "channel" column overrides it per
 	// row. Defaults to SMS.
 	Channel string `json:"channel,omitempty" yaml:"channel,omitempty"`
+	// App is the Sinch app ID the campaign sends from. Defaults to the
+	// worker's configured app (enqueue fills in SINCH_APP_ID when set).
+	App string `json:"app,omitempty" yaml:"app,omitempty"`
 	// Channels is an ordered channel fallback ("WHATSAPP", "SMS"): each
 	// message is sent with channel_priority_order in this order and one
 	// identity per channel, the row's phone for phone-based channels and a
@@ -252,6 +255,12 @@ func (s Spec) Resolve(now time.Time) (Options, error) {
 			c.fail("channel", err)
 		}
 		o.Channel = ch
+	}
+	if s.App != "" {
+		if err := sinch.ValidateAppID(s.App); err != nil {
+			c.fail("app", err)
+		}
+		o.App = s.App
 	}
 	c.channels(s, &o) // channels.go
 	switch strings.ToLower(strings.TrimSpace(s.ContentType)) {

@@ -121,11 +121,11 @@ func ShortDuration(d time.Duration) string {
 }
 
 // queuedAhead sums the pending recipients of the other campaigns that send
-// before or alongside one of priority p: every campaign of the project's
-// one app (all share it until campaigns name their app), of p or higher,
+// before or alongside one of priority p on app: every campaign of the same
+// app (an app's outbound queue drains at its own rate), of p or higher,
 // neither paused nor cancelled. It reads each campaign's definition and
 // counters: a round trip or two per campaign in the index.
-func (e *Enqueuer) queuedAhead(ctx context.Context, id string, p campaign.Priority) (int64, error) {
+func (e *Enqueuer) queuedAhead(ctx context.Context, id, app string, p campaign.Priority) (int64, error) {
 	ids, err := e.store.IDs(ctx)
 	if err != nil {
 		return 0, err
@@ -142,7 +142,7 @@ func (e *Enqueuer) queuedAhead(ctx context.Context, id string, p campaign.Priori
 		if err != nil {
 			return 0, err
 		}
-		if ctl.Paused || ctl.Cancelled || (p == campaign.PriorityHigh && def.Priority != campaign.PriorityHigh) {
+		if def.App != app || ctl.Paused || ctl.Cancelled || (p == campaign.PriorityHigh && def.Priority != campaign.PriorityHigh) {
 			continue
 		}
 		c, err := e.store.Counters(ctx, other)
@@ -160,7 +160,7 @@ func (r *run) estimate(ctx context.Context, n int64) (TTLEstimate, error) {
 	var ahead int64
 	if !r.opts.DryRun && r.e.store != nil {
 		var err error
-		if ahead, err = r.e.queuedAhead(ctx, r.opts.CampaignID, r.opts.Priority); err != nil {
+		if ahead, err = r.e.queuedAhead(ctx, r.opts.CampaignID, r.opts.App, r.opts.Priority); err != nil {
 			return TTLEstimate{}, fmt.Errorf("redis: %w", err)
 		}
 	}

@@ -100,7 +100,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		opts.Progress = bar.rows
 	}
 
-	opts.Rate = rates(ctx, "")
+	opts.Rate = rates(ctx, opts.App)
 
 	var e *enqueue.Enqueuer
 	if !*dryRun {

@@ -28,6 +28,7 @@ func specFlags(fs *flag.FlagSet, s *enqueue.Spec) {
 	str(&s.TemplateLanguage, "template-language", "", "Sinch template `language` code, e.g. en-US (with --template-id)")
 	str(&s.MediaURL, "media-url", "", "send this media `URL` to every recipient")
 	str(&s.Channel, "channel", string(recipients.DefaultChannel), "default `channel`; a 'channel' column overrides it per row")
+	str(&s.App, "app", "", "Sinch app `ID` the campaign sends from (default: the workers' SINCH_APP_ID)")
 	fs.Var(&listFlag{p: &s.Channels}, "channels", "ordered channel fallback, e.g. `WHATSAPP,SMS`: the phone for phone-based channels, a <channel> column (messenger) for the others")
 	fs.Var(&mapFlag{p: &s.ChannelText}, "channel-text", "a text of its own for one listed channel, `CHANNEL=TEXT` (e.g. SMS='Hi {{.first_name}}'); repeatable")
 	fs.Var(&mapFlag{p: &s.ChannelTemplate}, "channel-template", "a template for one listed channel instead of the omni template, `CHANNEL=ID[:LANGUAGE]` (e.g. WHATSAPP=spring_sale:en_US); repeatable")

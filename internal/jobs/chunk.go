@@ -18,6 +18,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
 )
 
@@ -45,7 +46,11 @@ type ChunkPayload struct {
 	ContentType sinch.ContentType `json:"content_type,omitempty"`
 	// Channels is the channel fallback order (SendPayload.Channels), once
 	// for the chunk.
-	Channels   []sinch.Channel  `json:"channels,omitempty"`
+	Channels []sinch.Channel `json:"channels,omitempty"`
+	// App is the Sinch app every recipient is sent from (SendPayload.App;
+	// "": the worker's configured app).
+	App string `json:"app,omitempty"`
+	// Recipients stays last: encodeChunk writes it after the rest.
 	Recipients []ChunkRecipient `json:"r"`
 }
 
@@ -88,7 +93,7 @@ func (c *ChunkPayload) Send(i int) SendPayload {
 	p := SendPayload{
 		CampaignID: c.CampaignID, Row: r.Row, Channel: cmpChannel(r.Channel, c.Channel), Identity: r.Identity,
 		Queue: c.Queue, TTLSeconds: c.TTLSeconds, Window: c.Window, SegmentPrice: r.SegmentPrice,
-		ContentType: c.ContentType, Channels: c.Channels, Identities: r.Identities,
+		ContentType: c.ContentType, Channels: c.Channels, Identities: r.Identities, App: c.App,
 	}
 	if r.Message != nil {
 		p.Message = *r.Message
@@ -225,7 +230,7 @@ func NewChunkTask(c *ChunkPayload, queue string, processAt time.Time) (*asynq.Ta
 		asynq.Timeout(chunkTimeout),
 	}
 	if !processAt.IsZero() {
-		opts = append(opts, asynq.ProcessAt(processAt))
+		opts = append(opts, processAtOption(processAt))
 	}
 	return asynq.NewTask(TypeChunk, b, opts...), nil
 }
@@ -252,8 +257,15 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		errMu   sync.Mutex
 		spawnEr error
 	)
+	// The app's budget gates each recipient before it takes a slot: the
+	// slots are shared by every app's chunks, and recipients of a slow app
+	// waiting for their tokens must not hold the slots of a fast one.
+	limiter := h.caller(SendPayload{App: c.App})
 	for i := range c.Recipients {
 		if paused.Load() || ctx.Err() != nil {
+			break
+		}
+		if !waitForApp(ctx, limiter) {
 			break
 		}
 		select {
@@ -295,6 +307,25 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
+// waitForApp waits, holding no slot, until a recipient of limiter's app
+// would get its token within maxHold (sinchcall.Caller.Busy); false when
+// ctx ended first.
+func waitForApp(ctx context.Context, limiter sinchcall.Caller) bool {
+	for {
+		wait, busy := limiter.Busy(maxHold)
+		if !busy {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+}
+
 func cmpErr(a, b error) error {
 	if a != nil {
 		return a
@@ -319,7 +350,7 @@ func (h *SendHandler) spawn(ctx context.Context, p SendPayload, err error) error
 		if p.Queue == sinch.QueueHigh {
 			priority = campaign.PriorityHigh
 		}
-		queue = SendQueue(priority)
+		queue = SendQueue(priority, p.App)
 	}
 	task, terr := NewSendTask(p, queue, processAt)
 	if terr != nil {

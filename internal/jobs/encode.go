@@ -53,6 +53,10 @@ func encodeSend(p SendPayload) ([]byte, error) {
 		b = append(b, `,"segment_price":`...)
 		b = append(b, p.SegmentPrice.String()...) // as its MarshalJSON writes it
 	}
+	if p.App != "" {
+		b = append(b, `,"app":`...)
+		b = appendString(b, p.App)
+	}
 	if p.ContentType != "" {
 		b = append(b, `,"content_type":`...)
 		b = appendString(b, string(p.ContentType))

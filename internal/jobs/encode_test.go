@@ -128,7 +128,7 @@ func TestEncodeChunkIsJSONMarshal(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := SendPayload{CampaignID: "spring-sale", Channel: sinch.ChannelSMS, Queue: sinch.QueueHigh, TTLSeconds: 86400,
-		Window: win, ContentType: sinch.ContentMarketing}
+		Window: win, ContentType: sinch.ContentMarketing, App: "app-1"}
 	var sends []SendPayload
 	for i, text := range []string{"Hi Ann, your offer is waiting!", `say "hi" <b>&amp;</b>`, "Grüße 👋", ""} {
 		p := base
@@ -145,7 +145,7 @@ func TestEncodeChunkIsJSONMarshal(t *testing.T) {
 	sends = append(sends, other)
 
 	c := &ChunkPayload{CampaignID: base.CampaignID, Channel: base.Channel, Queue: base.Queue, TTLSeconds: base.TTLSeconds,
-		Window: base.Window, ContentType: base.ContentType}
+		Window: base.Window, ContentType: base.ContentType, App: base.App}
 	for _, p := range sends {
 		c.Recipients = append(c.Recipients, ChunkRecipientOf(p, c.Channel))
 	}

@@ -30,8 +30,8 @@ type Observer interface {
 type SendHandler struct {
 	sender      Sender
 	store       *campaign.Store
-	limiter     sinchcall.Caller // every Sinch call: the reconciling list and the send
-	appID       string
+	budgets     sinchcall.Budgets // every Sinch call: the reconciling list and the send
+	appID       string            // of campaigns that name none
 	callbackURL string
 	maxRetry    int
 	lockTTL     time.Duration
@@ -51,7 +51,7 @@ type taskEnqueuer interface {
 
 // HandlerConfig configures a SendHandler.
 type HandlerConfig struct {
-	AppID string // Sinch app ID; required
+	AppID string // Sinch app ID of campaigns that name none (SINCH_APP_ID); required
 	// CallbackURL overrides the app's delivery-receipt URL when set.
 	CallbackURL string
 	// MaxRetry is how many failed attempts (5xx, timeouts, resets) a send may
@@ -81,9 +81,19 @@ const DefaultMaxRetry = 10
 // send) while holding a recipient lock.
 const maxLimiterWait = time.Minute
 
-// NewSendHandler returns a handler drawing from limiter, the project's
-// request budget; cfg is validated.
-func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limiter, cfg HandlerConfig) (*SendHandler, error) {
+// maxHold is how long a send may wait in this process for its app's next
+// token while holding a concurrency slot. Asynq fetches tasks in queue
+// order whatever their app, so sends of a 20/s app waiting their turn would
+// otherwise fill every slot and starve a 200/s app behind them; a send
+// whose app is further behind than this goes back to Asynq to come back
+// when its app can take it (see ratelimit.Levels.Defer). It is twice
+// ForwardInterval, so the sends waiting here last until those turned away
+// are back in the queue: a 20/s app keeps up to 20 waiting per process.
+const maxHold = 2 * ForwardInterval
+
+// NewSendHandler returns a handler drawing from budgets, the project's and
+// its apps' request budgets; cfg is validated.
+func NewSendHandler(sender Sender, store *campaign.Store, budgets sinchcall.Budgets, cfg HandlerConfig) (*SendHandler, error) {
 	if cfg.AppID == "" {
 		return nil, errors.New("jobs: AppID is required")
 	}
@@ -109,7 +119,7 @@ func NewSendHandler(sender Sender, store *campaign.Store, limiter sinchcall.Limi
 		cfg.ChunkConcurrency = 64
 	}
 	return &SendHandler{
-		sender: sender, store: store, limiter: sinchcall.New(limiter, maxLimiterWait),
+		sender: sender, store: store, budgets: budgets,
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
@@ -145,10 +155,26 @@ var (
 	// errQuietHours defers a send due outside its campaign's window.
 	errQuietHours = errors.New("outside the campaign's send window")
 	errBusy       = errors.New("recipient is being sent by another execution")
+	// errAppBusy defers a send whose app's budget is booked further ahead
+	// than maxHold in this process (see maxHold).
+	errAppBusy = errors.New("the app's rate limit is booked ahead")
 	// errUnreplicated: a failover may be under way (see
 	// campaign.Store.SetReplicaWait).
 	errUnreplicated = errors.New("no Redis replica acknowledged the claim within --replica-wait")
 )
+
+// app is the Sinch app p is sent from.
+func (h *SendHandler) app(p SendPayload) string {
+	if p.App != "" {
+		return p.App
+	}
+	return h.appID
+}
+
+// caller is the budget of p's app.
+func (h *SendHandler) caller(p SendPayload) sinchcall.Caller {
+	return sinchcall.New(h.budgets.For(h.app(p)), maxLimiterWait)
+}
 
 // ProcessTask sends one message (TypeSend) or a chunk of them (TypeChunk,
 // chunk.go). It never sends to a recipient Sinch has already accepted,
@@ -174,17 +200,23 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return &deferred{err: errQuietHours, delay: wait}
 		}
 	}
+	// A busy app: back to Asynq before the claim, so it costs no Redis
+	// round trip and no attempt.
+	if wait, busy := h.caller(p).Busy(maxHold); busy {
+		return &deferred{err: errAppBusy, delay: wait}
+	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	return h.send(ctx, p, retried, false)
 }
 
 // send is one recipient's send, shared by TypeSend tasks and the
-// recipients of chunks: claim, reconcile an attempt in doubt, take a token,
-// send, record. failuresBefore is the task's retry count (0 in a chunk);
-// inChunk makes the claim skip a recipient already failed. It returns nil
-// when nothing is left to do, else what Asynq should do with a task of
-// this one recipient.
+// recipients of chunks: claim, reconcile an attempt in doubt, take a token
+// from the app's budget, send, record. failuresBefore is the task's retry
+// count (0 in a chunk); inChunk makes the claim skip a recipient already
+// failed. It returns nil when nothing is left to do, else what Asynq
+// should do with a task of this one recipient.
 func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore int, inChunk bool) error {
+	limiter := h.caller(p)
 	token := rand.Text()
 	claimFn := h.store.ClaimSend
 	if inChunk {
@@ -225,7 +257,7 @@ func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore in
 			h.store.Release(context.WithoutCancel(ctx), p.CampaignID, p.Key, token)
 		}
 	}()
-	if done, err := h.reconcile(ctx, p, attempt, token); done || err != nil { // reconcile.go
+	if done, err := h.reconcile(ctx, limiter, p, attempt, token); done || err != nil { // reconcile.go
 		released = done
 		return err
 	}
@@ -234,7 +266,7 @@ func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore in
 	store := context.WithoutCancel(ctx)
 	var resp *sinch.SendMessageResponse
 	var latency time.Duration
-	err = h.limiter.Do(ctx, func(ctx context.Context) (err error) {
+	err = limiter.Do(ctx, func(ctx context.Context) (err error) {
 		start := time.Now()
 		resp, err = h.sender.SendMessage(ctx, h.request(p))
 		latency = time.Since(start)
@@ -317,7 +349,7 @@ func (h *SendHandler) observe(result string, latency time.Duration) {
 // request builds the messages:send call for one recipient.
 func (h *SendHandler) request(p SendPayload) *sinch.SendMessageRequest {
 	req := &sinch.SendMessageRequest{
-		AppID: h.appID,
+		AppID: h.app(p),
 		Recipient: sinch.Recipient{IdentifiedBy: &sinch.IdentifiedBy{
 			ChannelIdentities: []sinch.ChannelIdentity{{Channel: p.Channel, Identity: p.Identity}},
 		}},

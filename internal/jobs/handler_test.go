@@ -15,6 +15,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 )
 
 type fixture struct {
@@ -45,7 +46,7 @@ func newFixture(t *testing.T, simCfg sinchsim.Config) *fixture {
 		Message: sinch.AppMessage{TextMessage: &sinch.TextMessage{Text: "hi"}}, Queue: sinch.QueueNormal, TTLSeconds: 3600}
 	p.Key = campaign.RecipientKey(p.Channel, p.Identity)
 	store.Register(ctx, "c", "run", []campaign.Registration{{Key: p.Key, Record: campaign.Record{Row: 2, Channel: p.Channel, Identity: p.Identity}}})
-	h, err := NewSendHandler(client, store, lim, HandlerConfig{AppID: sinchsim.DefaultAppID})
+	h, err := NewSendHandler(client, store, sinchcall.One(lim), HandlerConfig{AppID: sinchsim.DefaultAppID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,69 @@ const (
 // DefaultQueues are the Asynq queues and weights a worker serves.
 var DefaultQueues = map[string]int{QueueCritical: 6, QueueDefault: 3, QueueLow: 1}
 
-// SendQueue is the queue of a campaign's sends.
-func SendQueue(p campaign.Priority) string {
+// SendQueue is the queue of a campaign's sends: QueueCritical or
+// QueueDefault for a campaign on the workers' configured app (app ""), and
+// for a campaign that names its app that queue's name, AppQueueSep and the
+// app ID ("default@01ABC…").
+//
+// Each app's sends have their own queues because Asynq serves a queue in
+// order: behind the sends of a 20/s app, those of a 200/s app would wait
+// for the slow app's pace, and the slow app's sends would hold every
+// worker slot. A worker runs one Asynq server per app's queues (Run), so
+// each app has its own slots and order.
+func SendQueue(p campaign.Priority, app string) string {
+	q := QueueDefault
 	if p == campaign.PriorityHigh {
-		return QueueCritical
+		q = QueueCritical
 	}
-	return QueueDefault
+	if app != "" {
+		q += AppQueueSep + app
+	}
+	return q
+}
+
+// AppQueueSep separates a send queue's priority from its app.
+const AppQueueSep = "@"
+
+// AppQueues are the send queues of app, weighted as in DefaultQueues (high
+// priority before normal).
+func AppQueues(app string) map[string]int {
+	return map[string]int{
+		SendQueue(campaign.PriorityHigh, app):   DefaultQueues[QueueCritical],
+		SendQueue(campaign.PriorityNormal, app): DefaultQueues[QueueDefault],
+	}
+}
+
+// QueueApp returns the app of an app's send queue or of one of its shards
+// (see SendQueue, SendShard). App IDs hold no ':' (sinch.ValidateAppID),
+// so the shard suffix is what follows one.
+func QueueApp(queue string) (app string, ok bool) {
+	for _, base := range []string{QueueCritical, QueueDefault} {
+		if a, found := strings.CutPrefix(queue, base+AppQueueSep); found {
+			a, _, _ = strings.Cut(a, ":")
+			if a != "" {
+				return a, true
+			}
+		}
+	}
+	return "", false
+}
+
+// IsSendQueue reports whether queue holds sends: a send queue of any app
+// (SendQueue) or one of its shards (SendShard).
+func IsSendQueue(queue string) bool {
+	base, _, _ := strings.Cut(queue, ":")
+	return isSendQueue(base)
+}
+
+// isSendQueue reports whether queue is an unsharded send queue: of the
+// configured app (QueueCritical, QueueDefault) or of a named app.
+func isSendQueue(queue string) bool {
+	if queue == QueueCritical || queue == QueueDefault {
+		return true
+	}
+	_, ok := QueueApp(queue)
+	return ok && !strings.Contains(queue, ":")
 }
 
 // ClusterShards is how many queues of each priority carry sends on a
@@ -59,14 +116,16 @@ func ShardsFor(rdb redis.UniversalClient) int {
 	return 0
 }
 
-// SendShard is the queue of one recipient's send (key is its
-// campaign.RecipientKey): SendQueue of the campaign's priority, or with
-// def.QueueShards > 1 one of its shards "<queue>:<n>", chosen by a hash of
-// campaign and recipient. The choice is stable, so a re-upload offers the
-// same task ID to the same queue and asynq refuses it as a duplicate.
-// Every enqueuer of sends calls it.
+// SendShard is the queue of one recipient's send or of one chunk (key is
+// its campaign.RecipientKey or ChunkTaskID): SendQueue of the campaign's
+// priority and app ("default", "default@APP"), or with def.QueueShards > 1
+// one of that queue's shards "<queue>:<n>" ("default@APP:3"), chosen by a
+// hash of campaign and key. The choice is stable, so a re-upload offers
+// the same task ID to the same queue and asynq refuses it as a duplicate.
+// Every enqueuer of sends calls it; it is the one place app and shard make
+// a queue name.
 func SendShard(def campaign.Definition, key string) string {
-	q := SendQueue(def.Priority)
+	q := SendQueue(def.Priority, def.App)
 	if def.QueueShards <= 1 {
 		return q
 	}
@@ -79,7 +138,7 @@ func SendShard(def campaign.Definition, key string) string {
 
 // SendQueues are all the queues that may hold the campaign's sends.
 func SendQueues(def campaign.Definition) []string {
-	q := SendQueue(def.Priority)
+	q := SendQueue(def.Priority, def.App)
 	if def.QueueShards <= 1 {
 		return []string{q}
 	}
@@ -93,8 +152,9 @@ func SendQueues(def campaign.Definition) []string {
 func shardName(queue string, i int) string { return queue + ":" + strconv.Itoa(i) }
 
 // ShardQueues is what a worker serves when campaigns have shards send
-// queues per priority: each send queue (QueueCritical, QueueDefault) of
-// queues becomes its shards, each with the queue's weight, and every other
+// queues per priority: each send queue of queues (QueueCritical,
+// QueueDefault, or an app's, see AppQueues) becomes its shards as
+// SendShard names them, each with the queue's weight, and every other
 // queue's weight is multiplied by shards, so a priority's share of the
 // worker is what the --queues weights say. shards <= 1 returns queues.
 func ShardQueues(queues map[string]int, shards int) map[string]int {
@@ -103,7 +163,7 @@ func ShardQueues(queues map[string]int, shards int) map[string]int {
 	}
 	out := make(map[string]int, len(queues)+2*shards)
 	for q, w := range queues {
-		if q != QueueCritical && q != QueueDefault {
+		if !isSendQueue(q) {
 			out[q] = w * shards
 			continue
 		}

@@ -18,11 +18,23 @@ func TestSendQueue(t *testing.T) {
 		{campaign.PriorityNormal, QueueDefault},
 		{"", QueueDefault},
 	} {
-		if got := SendQueue(tc.p); got != tc.want {
+		if got := SendQueue(tc.p, ""); got != tc.want {
 			t.Errorf("SendQueue(%q): got %q, want %q", tc.p, got, tc.want)
 		}
-		if _, ok := DefaultQueues[SendQueue(tc.p)]; !ok {
-			t.Errorf("SendQueue(%q) = %q is not served by default", tc.p, SendQueue(tc.p))
+		if _, ok := DefaultQueues[SendQueue(tc.p, "")]; !ok {
+			t.Errorf("SendQueue(%q) = %q is not served by default", tc.p, SendQueue(tc.p, ""))
+		}
+		q := SendQueue(tc.p, "app-1")
+		if app, ok := QueueApp(q); !ok || app != "app-1" || q != tc.want+"@app-1" {
+			t.Errorf("SendQueue(%q, app-1) = %q, QueueApp: %q %v", tc.p, q, app, ok)
+		}
+		if _, ok := AppQueues("app-1")[q]; !ok {
+			t.Errorf("AppQueues(app-1) does not hold %q", q)
+		}
+	}
+	for _, q := range []string{QueueDefault, QueueCritical, QueueLow, ScheduleQueue, "default@", "other@x"} {
+		if app, ok := QueueApp(q); ok {
+			t.Errorf("QueueApp(%q) = %q, want none", q, app)
 		}
 	}
 }
@@ -109,5 +121,45 @@ func TestShardQueues(t *testing.T) {
 	}
 	if TrackQueue(got) != QueueLow {
 		t.Errorf("TrackQueue of sharded queues: got %q, want %q", TrackQueue(got), QueueLow)
+	}
+}
+
+// A named app's sends on a cluster: the app's queue, then the shard; the
+// worker's app server serves exactly those shards, and QueueApp reads the
+// app back from any of them.
+func TestSendShardOfAnApp(t *testing.T) {
+	t.Parallel()
+	def := campaign.Definition{ID: "c1", Priority: campaign.PriorityHigh, App: "app-1", QueueShards: 3}
+	all := SendQueues(def)
+	if want := []string{"critical@app-1:0", "critical@app-1:1", "critical@app-1:2"}; !slices.Equal(all, want) {
+		t.Fatalf("SendQueues: got %v, want %v", all, want)
+	}
+	served := ShardQueues(AppQueues("app-1"), 3)
+	if len(served) != 6 || served["default@app-1:2"] != DefaultQueues[QueueDefault] || served["critical@app-1:0"] != DefaultQueues[QueueCritical] {
+		t.Errorf("an app's served shards: got %v", served)
+	}
+	for i := range 30 {
+		q := SendShard(def, fmt.Sprintf("sms:+336123%05d", i))
+		if !slices.Contains(all, q) {
+			t.Fatalf("shard %q is not among %v", q, all)
+		}
+		if _, ok := served[q]; !ok {
+			t.Fatalf("shard %q is not served by the app's server", q)
+		}
+		if app, ok := QueueApp(q); !ok || app != "app-1" {
+			t.Fatalf("QueueApp(%q): %q %v", q, app, ok)
+		}
+	}
+	for q, want := range map[string]bool{"default:2": true, "critical@app-1:0": true, "default@app-1": true, "critical": true, QueueLow: false, ScheduleQueue: false, "low:1": false} {
+		if IsSendQueue(q) != want {
+			t.Errorf("IsSendQueue(%q): got %v, want %v", q, !want, want)
+		}
+	}
+	if _, ok := QueueApp("default:2"); ok {
+		t.Error(`QueueApp("default:2"): a shard of the configured app's queue has no app`)
+	}
+	unsharded := campaign.Definition{ID: "c1", Priority: campaign.PriorityNormal, App: "app-1"}
+	if got := SendShard(unsharded, "sms:+33612345678"); got != "default@app-1" {
+		t.Errorf("unsharded: got %q", got)
 	}
 }

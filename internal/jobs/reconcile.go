@@ -63,7 +63,7 @@ func inDoubt(rec campaign.Record, found bool, attempt int) bool {
 // out to be accepted already (and is now recorded so), or an error for
 // Asynq when the check itself must be retried later. First attempts cost
 // nothing: no Redis read, no API call.
-func (h *SendHandler) reconcile(ctx context.Context, p SendPayload, attempt int, token string) (done bool, err error) {
+func (h *SendHandler) reconcile(ctx context.Context, limiter sinchcall.Caller, p SendPayload, attempt int, token string) (done bool, err error) {
 	if attempt <= 1 {
 		return false, nil
 	}
@@ -81,8 +81,8 @@ func (h *SendHandler) reconcile(ctx context.Context, p SendPayload, attempt int,
 	}
 	// Listing counts against the project's request rate like a send.
 	var m *sinch.ConversationMessage
-	err = h.limiter.Do(ctx, func(ctx context.Context) (err error) {
-		m, err = findAccepted(ctx, lister, h.appID, p)
+	err = limiter.Do(ctx, func(ctx context.Context) (err error) {
+		m, err = findAccepted(ctx, lister, h.app(p), p)
 		return err
 	})
 	var waitErr *sinchcall.WaitError

@@ -53,6 +53,9 @@ type SendPayload struct {
 	// recipient, from the upload's prices (0: none given), so the sent
 	// message's cost is counted without reading the campaign.
 	SegmentPrice sms.Price `json:"segment_price,omitempty"`
+	// App is the Sinch app the message is sent from ("": the worker's
+	// configured app).
+	App string `json:"app,omitempty"`
 	// ContentType is the message_content_type sent ("": none).
 	ContentType sinch.ContentType `json:"content_type,omitempty"`
 	// Archive, when set, is why the recipient failed for good: the task was
@@ -100,9 +103,20 @@ func NewSendTask(p SendPayload, queue string, processAt time.Time) (*asynq.Task,
 		asynq.Timeout(taskTimeout),
 	}
 	if !processAt.IsZero() {
-		opts = append(opts, asynq.ProcessAt(processAt))
+		opts = append(opts, processAtOption(processAt))
 	}
 	return asynq.NewTask(TypeSend, b, opts...), nil
+}
+
+// processAtOption schedules a task at t rounded up to a whole second.
+// Asynq scores scheduled tasks by the Unix second and forwards those whose
+// second has begun, so a task due at 09:00:02.9 would run from 09:00:02.0:
+// rounded up, no send of a scheduled campaign goes before its time.
+func processAtOption(t time.Time) asynq.Option {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		t = r.Add(time.Second)
+	}
+	return asynq.ProcessAt(t)
 }
 
 // sendWire is SendPayload as read by decodeSend's fallback: the message

@@ -28,7 +28,22 @@ type ServerConfig struct {
 	// it must exceed the Sinch HTTP timeout. Defaults to 30s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// AppConcurrency, when set, makes Run also serve the send queues of
+	// every app that has any (AppQueues): each app on its own Asynq server
+	// with AppConcurrency(app) slots, so a slow app's sends never hold the
+	// slots of another. Run looks for new apps' queues every AppWatch.
+	AppConcurrency func(app string) int
+	// AppWatch defaults to DefaultAppWatch.
+	AppWatch time.Duration
+	// QueueShards is how many shards each send queue has (ShardsFor; 0 or
+	// 1: none). Queues is given sharded already (ShardQueues); an app's
+	// server serves its queues' shards.
+	QueueShards int
 }
+
+// DefaultAppWatch is how often a worker looks for the queues of apps it
+// does not serve yet: a campaign on a new app starts within about this.
+const DefaultAppWatch = 2 * time.Second
 
 func (c ServerConfig) withDefaults() ServerConfig {
 	if c.Concurrency == 0 {
@@ -45,6 +60,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.AppWatch <= 0 {
+		c.AppWatch = DefaultAppWatch
 	}
 	return c
 }
@@ -65,6 +83,10 @@ func (c ServerConfig) validate() error {
 	}
 	return nil
 }
+
+// ForwardInterval is how often a worker process moves due retries and
+// scheduled tasks back to their queues.
+const ForwardInterval = 500 * time.Millisecond
 
 // NewMux routes every task type of this package. Type names are not prefixes
 // of each other, so ServeMux's longest-prefix routing cannot misroute.
@@ -103,18 +125,15 @@ func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handle
 		if i < cfg.Concurrency%cfg.Servers {
 			n++
 		}
-		servers[i] = asynq.NewServer(redis, asynq.Config{
-			Concurrency:     n,
-			Queues:          cfg.Queues,
-			IsFailure:       isFailure,
-			RetryDelayFunc:  retryDelay,
-			ErrorHandler:    errorLogger(cfg.Logger),
-			ShutdownTimeout: cfg.ShutdownTimeout,
-			Logger:          NewAsynqLogger(cfg.Logger, "asynq"),
-			LogLevel:        asynq.WarnLevel,
-			// Short polling keeps an idle worker quick to notice new campaigns.
-			TaskCheckInterval: 200 * time.Millisecond,
-		})
+		// Sends turned away by a busy app (and quiet hours, pauses) wait in
+		// Asynq's retry set; one server of the process moves the due ones
+		// back often, so an app's next sends are queued again before the
+		// ones waiting in this process are used up (handler.go, maxHold).
+		forward := 5 * time.Second
+		if i == 0 {
+			forward = ForwardInterval
+		}
+		servers[i] = newServer(redis, cfg, n, cfg.Queues, forward)
 		if err := servers[i].Start(handler); err != nil {
 			for _, s := range servers[:i] {
 				s.Shutdown()
@@ -122,7 +141,11 @@ func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handle
 			return fmt.Errorf("start worker: %w", err)
 		}
 	}
-	<-ctx.Done()
+	if cfg.AppConcurrency != nil {
+		servers = watchApps(ctx, redis, cfg, handler, servers)
+	} else {
+		<-ctx.Done()
+	}
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		wg.Add(1)
@@ -130,6 +153,59 @@ func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handle
 	}
 	wg.Wait()
 	return nil
+}
+
+func newServer(redis asynq.RedisConnOpt, cfg ServerConfig, concurrency int, queues map[string]int, forward time.Duration) *asynq.Server {
+	return asynq.NewServer(redis, asynq.Config{
+		Concurrency:     concurrency,
+		Queues:          queues,
+		IsFailure:       isFailure,
+		RetryDelayFunc:  retryDelay,
+		ErrorHandler:    errorLogger(cfg.Logger),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          NewAsynqLogger(cfg.Logger, "asynq"),
+		LogLevel:        asynq.WarnLevel,
+		// Short polling keeps an idle worker quick to notice new campaigns.
+		TaskCheckInterval:        200 * time.Millisecond,
+		DelayedTaskCheckInterval: forward,
+	})
+}
+
+// watchApps starts a server for each app whose send queues exist (Asynq
+// lists every queue ever used), now and every AppWatch until ctx is done,
+// and returns every server to shut down.
+func watchApps(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handler asynq.Handler, servers []*asynq.Server) []*asynq.Server {
+	insp := asynq.NewInspector(redis)
+	defer insp.Close()
+	served := map[string]bool{}
+	tick := time.NewTicker(cfg.AppWatch)
+	defer tick.Stop()
+	for {
+		queues, err := insp.Queues()
+		if err != nil && ctx.Err() == nil {
+			cfg.Logger.Warn("list queues for apps", "err", err)
+		}
+		for _, q := range queues {
+			app, ok := QueueApp(q)
+			if !ok || served[app] {
+				continue
+			}
+			n := max(1, cfg.AppConcurrency(app))
+			s := newServer(redis, cfg, n, ShardQueues(AppQueues(app), cfg.QueueShards), ForwardInterval)
+			if err := s.Start(handler); err != nil {
+				cfg.Logger.Error("start the server of an app", "app", app, "err", err)
+				continue // tried again at the next look
+			}
+			served[app] = true
+			servers = append(servers, s)
+			cfg.Logger.Info("serving an app's queues", "app", app, "concurrency", n)
+		}
+		select {
+		case <-ctx.Done():
+			return servers
+		case <-tick.C:
+		}
+	}
 }
 
 // isFailure keeps 429s, pauses and shutdown interruptions out of the retry
@@ -170,8 +246,8 @@ func errorLogger(l *slog.Logger) asynq.ErrorHandlerFunc {
 		attrs := []any{"task_id", id, "type", t.Type(), "attempt", retried + 1}
 		var d *deferred
 		switch {
-		case errors.Is(err, errPaused), errors.Is(err, errQuietHours):
-			return // expected while paused or outside the send window; status shows it
+		case errors.Is(err, errPaused), errors.Is(err, errQuietHours), errors.Is(err, errAppBusy):
+			return // expected while paused, outside the send window or queued behind the app's rate
 		case errors.As(err, &d) && !d.failure:
 			attrs = append(attrs, "class", classify(err).String())
 		case errors.Is(err, asynq.SkipRetry):

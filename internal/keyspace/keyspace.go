@@ -20,7 +20,8 @@
 //	sd:schedule:fired:<id>       string firing claim of campaign <id>     schedule marker TTL
 //	sd:webhook:nonce:<nonce>     string callback nonce seen               webhook tolerance window
 //	sd:idem:<hash>               string Idempotency-Key claim or answer   lease while running, 24h once answered
-//	sinch:<project>:<app>        hash  shared Sinch rate-limit budget     set by the limiter's script
+//	sinch:<project>:<app>        hash  one app's shared Sinch budget      set by the limiter's script
+//	sinch:<project>              hash  the project's shared Sinch budget  set by the limiter's script
 package keyspace
 
 import "strings"
@@ -135,3 +136,7 @@ const IdempotencyPrefix = Prefix + "idem:"
 // "sd:" prefix: workers of two releases running side by side during an
 // upgrade must draw from one budget.
 func RateLimit(projectID, appID string) string { return "sinch:" + projectID + ":" + appID }
+
+// ProjectRateLimit is the budget of a whole Sinch project, all its apps
+// together (the --rate cap), under the app budgets of RateLimit.
+func ProjectRateLimit(projectID string) string { return "sinch:" + projectID }

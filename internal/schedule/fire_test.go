@@ -67,7 +67,7 @@ func (f *fireFixture) fireTask(t *testing.T) *asynq.Task {
 // pendingSends is the number of send tasks waiting in the entry's queue.
 func (f *fireFixture) pendingSends(t *testing.T) int {
 	t.Helper()
-	tasks, err := f.insp.ListPendingTasks(jobs.SendQueue(f.entry.Options.Priority))
+	tasks, err := f.insp.ListPendingTasks(jobs.SendQueue(f.entry.Options.Priority, f.entry.Options.App))
 	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package sinch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 )
@@ -64,9 +66,36 @@ type ChannelState struct {
 	Description string `json:"description,omitempty"`
 }
 
+// MaxAppIDLen bounds an app ID given on the command line or in an upload
+// (Sinch's are 26-character ULIDs).
+const MaxAppIDLen = 64
+
+// ValidateAppID checks an app ID named by an operator: letters, digits, '_'
+// and '-', at most MaxAppIDLen. It ends up in a URL path and a Redis key.
+func ValidateAppID(id string) error {
+	if id == "" {
+		return errors.New("app ID must not be empty")
+	}
+	if len(id) > MaxAppIDLen {
+		return fmt.Errorf("app ID must be at most %d characters", MaxAppIDLen)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("app ID %q may contain only letters, digits, '-' and '_'", id)
+		}
+	}
+	return nil
+}
+
 // GetApp fetches the client's app (GET /v1/projects/{project_id}/apps/{app_id}).
 func (c *Client) GetApp(ctx context.Context) (*App, error) {
-	req, err := c.NewRequest(http.MethodGet, c.projectPath("apps", url.PathEscape(c.appID)), nil)
+	return c.GetAppByID(ctx, c.appID)
+}
+
+// GetAppByID fetches one app of the project, such as another app a campaign
+// names.
+func (c *Client) GetAppByID(ctx context.Context, appID string) (*App, error) {
+	req, err := c.NewRequest(http.MethodGet, c.projectPath("apps", url.PathEscape(appID)), nil)
 	if err != nil {
 		return nil, err
 	}

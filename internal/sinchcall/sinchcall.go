@@ -22,6 +22,35 @@ type Limiter interface {
 	Throttled(ctx context.Context, retryAfter time.Duration) error
 }
 
+// Budgets gives the budget of each Sinch app. Sinch limits a project's
+// requests (800/s across its apps) and drains each app's outbound queue at
+// the app's own rate, so a Limiter returned by For takes a token from the
+// app's budget and from the project's, and a 429 slows the app's budget
+// only. Implemented by cli.Budgets.
+type Budgets interface {
+	For(appID string) Limiter
+}
+
+// One returns Budgets drawing every app's calls from l: tests, and commands
+// that call for one app at a time.
+func One(l Limiter) Budgets { return one{l} }
+
+type one struct{ l Limiter }
+
+func (o one) For(string) Limiter { return o.l }
+
+// Backlogged is a Limiter that can tell how long a caller arriving now
+// would wait for its token in this process (implemented by
+// *ratelimit.Levels). A caller that must not hold a scarce slot that long
+// (a worker's concurrency slot) asks Busy first.
+type Backlogged interface {
+	Limiter
+	// Defer reports whether a caller arriving now would wait longer than
+	// hold; if so it also says when to come back, spreading the callers it
+	// turns away over the time the budget needs to reach them.
+	Defer(hold time.Duration) (retryIn time.Duration, busy bool)
+}
+
 // WaitError is returned when no token came: the call was not made, so Sinch
 // cannot have seen it.
 type WaitError struct{ Err error }
@@ -58,6 +87,16 @@ func (c Caller) Do(ctx context.Context, call func(context.Context) error) error 
 		_ = c.limiter.Throttled(context.WithoutCancel(ctx), sinch.RetryAfter(err))
 	}
 	return err
+}
+
+// Busy reports whether a token would take longer than hold to come, and
+// when to try again (see Backlogged). A Limiter that cannot tell is never
+// busy.
+func (c Caller) Busy(hold time.Duration) (retryIn time.Duration, busy bool) {
+	if b, ok := c.limiter.(Backlogged); ok {
+		return b.Defer(hold)
+	}
+	return 0, false
 }
 
 func (c Caller) wait(ctx context.Context) error {

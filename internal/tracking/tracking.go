@@ -20,6 +20,7 @@
 package tracking
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ import (
 
 // Client is the part of *sinch.Client a Tracker uses.
 type Client interface {
-	GetApp(ctx context.Context) (*sinch.App, error)
+	GetAppByID(ctx context.Context, appID string) (*sinch.App, error)
 	ListMessages(ctx context.Context, params sinch.ListMessagesParams) (*sinch.ListMessagesResponse, error)
 }
 
@@ -55,7 +56,8 @@ var DefaultStopKeywords = []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "
 
 // Config configures a Tracker.
 type Config struct {
-	// AppID is the Sinch app whose messages are listed. Required.
+	// AppID is the Sinch app whose messages are listed for a campaign that
+	// names none (SINCH_APP_ID); a campaign's own app wins. Required.
 	AppID string
 	// StopKeywords are replies that opt a recipient out (case and accents
 	// ignored). Defaults to DefaultStopKeywords.
@@ -83,24 +85,29 @@ type Config struct {
 type Tracker struct {
 	client  Client
 	store   *campaign.Store
-	limiter sinchcall.Caller
+	budgets sinchcall.Budgets
 	cfg     Config
 	stop    map[string]bool
 
-	mu            sync.Mutex
-	appAt         time.Time
-	ttlDays       int
-	persistStatus bool
-	appKnown      bool
+	mu   sync.Mutex
+	apps map[string]appInfo // by app ID
 }
 
-// New returns a Tracker; cfg is validated. limiter is the project's request
-// budget, shared with the sends: Sinch's 800 requests/s is per project
-// across every endpoint, so every call takes a token.
-func New(client Client, store *campaign.Store, limiter sinchcall.Limiter, cfg Config) (*Tracker, error) {
+// appInfo is what GET app said about an app's retention.
+type appInfo struct {
+	at            time.Time
+	ttlDays       int
+	persistStatus bool
+}
+
+// New returns a Tracker; cfg is validated. budgets are the request budgets,
+// shared with the sends: Sinch's 800 requests/s is per project across every
+// endpoint, so every call takes a token from the project's and from the
+// campaign's app's budget.
+func New(client Client, store *campaign.Store, budgets sinchcall.Budgets, cfg Config) (*Tracker, error) {
 	switch {
-	case client == nil || store == nil || limiter == nil:
-		return nil, errors.New("tracking: client, store and limiter are required")
+	case client == nil || store == nil || budgets == nil:
+		return nil, errors.New("tracking: client, store and budgets are required")
 	case cfg.AppID == "":
 		return nil, errors.New("tracking: AppID is required")
 	case cfg.Margin < 0, cfg.ReplyWindow < 0, cfg.AppCacheTTL < 0:
@@ -130,7 +137,7 @@ func New(client Client, store *campaign.Store, limiter sinchcall.Limiter, cfg Co
 			stop[k] = true
 		}
 	}
-	return &Tracker{client: client, store: store, limiter: sinchcall.New(limiter, 0), cfg: cfg, stop: stop}, nil
+	return &Tracker{client: client, store: store, budgets: budgets, cfg: cfg, stop: stop, apps: map[string]appInfo{}}, nil
 }
 
 // ErrNoRetention matches a *RetentionError with errors.Is.
@@ -190,10 +197,13 @@ func (r Report) ChangedTotal() int64 {
 // retention 0 it lists nothing and returns a *RetentionError.
 func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 	rep := Report{CampaignID: id, Changed: map[campaign.Outcome]int64{}}
-	if _, err := t.store.Get(ctx, id); err != nil {
+	def, err := t.store.Get(ctx, id)
+	if err != nil {
 		return rep, err
 	}
-	persist, err := t.checkApp(ctx)
+	app := cmp.Or(def.App, t.cfg.AppID)
+	limiter := sinchcall.New(t.budgets.For(app), 0)
+	persist, err := t.checkApp(ctx, limiter, app)
 	if err != nil {
 		if errors.Is(err, ErrNoRetention) {
 			t.store.SetTrackInfo(ctx, id, campaign.TrackInfo{Warning: err.Error()})
@@ -220,11 +230,11 @@ func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 		return rep, nil
 	}
 	params := sinch.ListMessagesParams{
-		AppID: t.cfg.AppID, MessagesSource: sinch.SourceDispatch,
+		AppID: app, MessagesSource: sinch.SourceDispatch,
 		StartTime: rep.From, EndTime: rep.To, PageSize: sinch.MaxPageSize,
 	}
 	for {
-		page, err := t.listPage(ctx, params)
+		page, err := t.listPage(ctx, limiter, params)
 		if err != nil {
 			return rep, fmt.Errorf("list messages (page %d): %w", rep.Pages+1, err)
 		}
@@ -252,10 +262,10 @@ func (t *Tracker) Track(ctx context.Context, id string) (Report, error) {
 
 // listPage fetches one page, taking a token from the shared budget first,
 // and waits out 429s through the limiter (which slows every worker too).
-func (t *Tracker) listPage(ctx context.Context, p sinch.ListMessagesParams) (*sinch.ListMessagesResponse, error) {
+func (t *Tracker) listPage(ctx context.Context, limiter sinchcall.Caller, p sinch.ListMessagesParams) (*sinch.ListMessagesResponse, error) {
 	for attempt := 1; ; attempt++ {
 		var page *sinch.ListMessagesResponse
-		err := t.limiter.Do(ctx, func(ctx context.Context) (err error) {
+		err := limiter.Do(ctx, func(ctx context.Context) (err error) {
 			page, err = t.client.ListMessages(ctx, p)
 			return err
 		})
@@ -270,15 +280,14 @@ func (t *Tracker) listPage(ctx context.Context, p sinch.ListMessagesParams) (*si
 
 // checkApp asks Sinch (at most every AppCacheTTL) whether the app keeps
 // dispatch messages at all, and whether it persists message status.
-func (t *Tracker) checkApp(ctx context.Context) (persistStatus bool, err error) {
+func (t *Tracker) checkApp(ctx context.Context, limiter sinchcall.Caller, appID string) (persistStatus bool, err error) {
 	t.mu.Lock()
-	fresh := t.appKnown && t.cfg.Now().Sub(t.appAt) < t.cfg.AppCacheTTL
-	days, persist := t.ttlDays, t.persistStatus
+	info, known := t.apps[appID]
 	t.mu.Unlock()
-	if !fresh {
+	if !known || t.cfg.Now().Sub(info.at) >= t.cfg.AppCacheTTL {
 		var app *sinch.App
-		err = t.limiter.Do(ctx, func(ctx context.Context) (err error) {
-			if app, err = t.client.GetApp(ctx); err != nil {
+		err = limiter.Do(ctx, func(ctx context.Context) (err error) {
+			if app, err = t.client.GetAppByID(ctx, appID); err != nil {
 				return fmt.Errorf("get app: %w", err)
 			}
 			return nil
@@ -286,15 +295,15 @@ func (t *Tracker) checkApp(ctx context.Context) (persistStatus bool, err error) 
 		if err != nil {
 			return false, err
 		}
-		days, persist = app.DispatchRetentionPolicy.TTLDays, app.PersistMessageStatus.Enabled
+		info = appInfo{at: t.cfg.Now(), ttlDays: app.DispatchRetentionPolicy.TTLDays, persistStatus: app.PersistMessageStatus.Enabled}
 		t.mu.Lock()
-		t.appKnown, t.appAt, t.ttlDays, t.persistStatus = true, t.cfg.Now(), days, persist
+		t.apps[appID] = info
 		t.mu.Unlock()
 	}
-	if days <= 0 {
-		return false, &RetentionError{AppID: t.cfg.AppID}
+	if info.ttlDays <= 0 {
+		return false, &RetentionError{AppID: appID}
 	}
-	return persist, nil
+	return info.persistStatus, nil
 }
 
 // found is one listed message linked to one of our recipients.

@@ -14,6 +14,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim/sinchsimtest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 )
 
 type env struct {
@@ -38,7 +39,7 @@ func newEnv(t *testing.T, cfg sinchsim.Config) *env {
 		t.Fatal(err)
 	}
 	store := campaign.NewStore(r.Client)
-	tr, err := New(client, store, lim, Config{AppID: sinchsim.DefaultAppID})
+	tr, err := New(client, store, sinchcall.One(lim), Config{AppID: sinchsim.DefaultAppID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/cli"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
-	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
 )
 
@@ -53,13 +53,13 @@ func (w *workerTracking) validate() error {
 // it, and starts the loop that enqueues passes (unless --track-interval is
 // 0: the worker then still runs passes other workers enqueue). stop ends
 // the loop.
-func (w *workerTracking) start(ctx context.Context, client *sinch.Client, store *campaign.Store, limiter *ratelimit.Limiter,
+func (w *workerTracking) start(ctx context.Context, client *sinch.Client, store *campaign.Store, budgets sinchcall.Budgets,
 	ropt asynq.RedisConnOpt, queues map[string]int, appID string, logger *slog.Logger) (jobs.MuxOption, func(), error) {
 	kw, err := cli.StopKeywords(*w.keywords)
 	if err != nil {
 		return nil, nil, err
 	}
-	tracker, err := tracking.New(client, store, limiter, tracking.Config{AppID: appID, StopKeywords: kw, Logger: logger, OnPage: w.onPage})
+	tracker, err := tracking.New(client, store, budgets, tracking.Config{AppID: appID, StopKeywords: kw, Logger: logger, OnPage: w.onPage})
 	if err != nil {
 		return nil, nil, err
 	}

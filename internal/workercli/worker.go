@@ -15,23 +15,24 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/config"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/metrics"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
 	recurring "github.com/sinch-dispatch/sinch-dispatch/internal/schedule" // enqueue.go has a func schedule
 )
 
 // defaultQueues is the --queues default: jobs.DefaultQueues.
 var defaultQueues = jobs.FormatQueues(jobs.DefaultQueues)
 
-var workerUsage = "worker [--concurrency N] [--rate R] [--burst B] [--queues " + defaultQueues + "] [options]"
+var workerUsage = "worker [--concurrency N] [--rate R] [--app-rate APP=R,...] [--burst B] [--queues " + defaultQueues + "] [options]"
 
 // Run is the worker command: it sends queued messages until SIGTERM.
 func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("worker", stderr, workerUsage)
 	settings := config.Register(fs)
 	var (
-		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for rate × 250ms, at least 16)")
+		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for the known apps' rates × 250ms, at least 64)")
 		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
-		rateFlag    = fs.Float64("rate", 0, "sends per second across ALL workers on this Redis (default: the app's rate_limits.outbound, else 20)")
-		burst       = fs.Int("burst", 0, "sends that may go above --rate in any one second at Sinch (default: rate/20, at least what the jitter reserve needs)")
+		rateFlag    = fs.Float64("rate", cli.DefaultProjectRate, "the project's cap: Sinch requests per second of ALL apps and ALL workers on this Redis together")
+		burst       = fs.Int("burst", 0, "requests that may go above --rate in any one second at Sinch (default: rate/20, at least what the jitter reserve needs)")
 		queues      = fs.String("queues", defaultQueues, "Asynq queues and weights")
 		maxRetry    = fs.Int("max-retry", jobs.DefaultMaxRetry, "failed attempts (5xx, timeouts) before a send is archived; 429s never count")
 		shutdown    = fs.Duration("shutdown-timeout", 0, "time in-flight sends get to finish on SIGTERM (default: 3 × --sinch-timeout)")
@@ -42,6 +43,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		replicaWait = fs.String("replica-wait", "auto", "wait this long per claim for a Redis replica to hold it before sending, so a failover cannot make a send look new: auto (100ms under Sentinel, else off), off or a duration")
 		metricsAddr = fs.String("metrics-addr", "", "serve Prometheus /metrics on this address, e.g. :9100; empty: off (env WORKER_METRICS_ADDR)")
 	)
+	appRate := cli.AppRateFlag(fs)
 	eviction := cli.RegisterEviction(fs)
 	track := trackingFlags(fs) // --track-interval, --track-active, --stop-keywords (tracking.go)
 	if err := cli.Parse(fs, settings, args, getenv); err != nil {
@@ -58,8 +60,12 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	if err := track.validate(); err != nil {
 		return err
 	}
+	appRates, err := cli.ParseAppRates(*appRate, settings.SinchAppID)
+	if err != nil {
+		return err
+	}
 	switch {
-	case *rateFlag < 0:
+	case !(*rateFlag > 0):
 		return errors.New("--rate must be positive")
 	case *burst < 0:
 		return errors.New("--burst must not be negative")
@@ -118,19 +124,35 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		logger.Warn("could not fetch the Sinch access token at startup; the first send will try again", "err", err)
 	}
 
-	// One budget for sends and tracking passes (see cli.ProjectLimiter).
+	// One set of budgets for sends and tracking passes: the project's at
+	// --rate, each app's at its outbound rate (see cli.Budgets).
 	met := metrics.New() // counted always, served with --metrics-addr
-	limiter, rate, b, err := cli.ProjectLimiter(ctx, rdb, settings, client, *rateFlag, *burst, logger, cli.LimiterMetrics(met))
+	budgets, err := cli.NewBudgets(rdb, settings, client, cli.BudgetConfig{
+		Rate: *rateFlag, Burst: *burst, AppRates: appRates, Hooks: []func(*ratelimit.Config){cli.LimiterMetrics(met)},
+	}, logger)
 	if err != nil {
 		return err
 	}
-	met.SetRate(limiter.Rate())
+	// The apps known now: the configured one and those of --app-rate.
+	known := budgets.Levels("").App().Rate()
+	met.SetRate(known)
+	for app, r := range appRates {
+		if app != settings.SinchAppID {
+			budgets.Levels(app)
+			known += r
+		}
+	}
+	rctx, stopRefresh := context.WithCancel(ctx)
+	defer stopRefresh()
+	go budgets.Run(rctx)
 
 	conc := *concurrency
 	if conc == 0 {
 		// Little's law: sends in flight = rate × latency. 250ms covers a
 		// slow API call with margin.
-		conc = max(16, int(rate/4))
+		// At least 64: sends of a slow app may hold up to a second of its
+		// budget each (jobs.maxHold), and the other apps need slots too.
+		conc = max(64, int(min(known, budgets.Rate())/4))
 	}
 	srv := *servers
 	if srv == 0 {
@@ -143,7 +165,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 			logger.Warn("writes no Redis replica acknowledged within --replica-wait (claims held back, send records written again)", "writes", n, "replica_wait", claimWait)
 		}
 	}()
-	handler, err := jobs.NewSendHandler(client, store, limiter, jobs.HandlerConfig{
+	handler, err := jobs.NewSendHandler(client, store, budgets, jobs.HandlerConfig{
 		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
 		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
 		ChunkConcurrency: conc, // chunk recipients in flight, as many as single sends
@@ -160,7 +182,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	}
 	track.onPage = met.TrackerPage
 	var muxOpts []jobs.MuxOption
-	trackOpt, stopTracking, err := track.start(ctx, client, campaign.NewStore(rdb), limiter, ropt, qs, settings.SinchAppID, logger)
+	trackOpt, stopTracking, err := track.start(ctx, client, campaign.NewStore(rdb), budgets, ropt, qs, settings.SinchAppID, logger)
 	if err != nil {
 		return err
 	}
@@ -171,11 +193,11 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		if err != nil {
 			return err
 		}
-		rates, err := cli.OutboundRates(settings, "")
-		if err != nil {
-			return err
-		}
-		runner.SetRate(rates)
+		// The TTL check of a firing: the rate the app's budget here uses.
+		runner.SetRate(func(_ context.Context, app string) float64 {
+			r, _ := budgets.AppRate(app)
+			return r
+		})
 		if err := runner.Start(); err != nil {
 			return err
 		}
@@ -188,9 +210,15 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	// (jobs.SendShard); the worker serves every shard.
 	shards := jobs.ShardsFor(rdb)
 	qs = jobs.ShardQueues(qs, shards)
-	logger.Info("worker started", "rate", rate, "burst", b, "concurrency", conc, "servers", srv, "queues", *queues, "queue_shards", max(1, shards), "replica_wait", claimWait)
+	logger.Info("worker started", "rate", budgets.Rate(), "burst", budgets.Burst(), "apps", budgets.Apps(), "concurrency", conc, "servers", srv,
+		"queues", *queues, "queue_shards", max(1, shards), "replica_wait", claimWait)
 	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
-		Concurrency: conc, Servers: srv, Queues: qs, ShutdownTimeout: *shutdown, Logger: logger,
+		Concurrency: conc, Servers: srv, Queues: qs, QueueShards: shards, ShutdownTimeout: *shutdown, Logger: logger,
+		// Each app's queues get slots for its rate (Little's law, as
+		// above) plus the second of its budget a send may wait for.
+		AppConcurrency: func(app string) int {
+			return max(16, int(min(budgets.Levels(app).App().Rate(), budgets.Rate())*1.25))
+		},
 	}, jobs.NewMux(handler, muxOpts...))
 	logger.Info("worker stopped")
 	return err

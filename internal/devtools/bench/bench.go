@@ -30,14 +30,14 @@ import (
 )
 
 // Groups are the figure groups, in the order they run; --only takes these names.
-var Groups = []string{"enqueue", "dispatch", "rate", "latency", "rtt", "memory", "upload"}
+var Groups = []string{"enqueue", "dispatch", "rate", "latency", "rtt", "memory", "upload", "apps"}
 
 // OptionalGroups run only when --only names them: they take long or need
 // much memory (tenmillion: a 10,000,000-row upload, about 2 GB of Redis).
 var OptionalGroups = []string{"tenmillion"}
 
 // groupsNeedingBinaries run the worker or enqueue binary as a process.
-var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory", "upload", "tenmillion"}
+var groupsNeedingBinaries = []string{"rate", "latency", "rtt", "memory", "upload", "apps", "tenmillion"}
 
 // Sizes bound the work of each group.
 type Sizes struct {
@@ -226,7 +226,7 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 
 	run := map[string]func(context.Context, *harness) ([]Figure, error){
 		"enqueue": benchEnqueue, "dispatch": benchDispatch, "rate": benchRate,
-		"latency": benchLatency, "rtt": benchRTT, "memory": benchMemory, "upload": benchUpload,
+		"latency": benchLatency, "rtt": benchRTT, "memory": benchMemory, "upload": benchUpload, "apps": benchApps,
 		"tenmillion": benchTenMillion,
 	}
 	var all []Figure

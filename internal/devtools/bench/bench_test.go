@@ -32,7 +32,7 @@ func TestQuickSuiteProducesEveryFigure(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not on PATH; the suite starts its own")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out, log bytes.Buffer
 	figs, err := Run(ctx, Config{Quick: true, Sizes: tinySizes, Out: &out, Log: &log})

@@ -103,6 +103,12 @@ func rawEnqueue(ctx context.Context, client *asynq.Client, campaignID string, n,
 
 // enqueueCampaign runs the real enqueue pipeline over a generated CSV of n rows.
 func enqueueCampaign(ctx context.Context, rs *procs.Redis, campaignID string, n int) (enqueue.Summary, error) {
+	return enqueueAppCampaign(ctx, rs, campaignID, "", n)
+}
+
+// enqueueAppCampaign is enqueueCampaign for a campaign on app ("": the
+// workers' SINCH_APP_ID).
+func enqueueAppCampaign(ctx context.Context, rs *procs.Redis, campaignID, app string, n int) (enqueue.Summary, error) {
 	client := asynq.NewClient(rs.AsynqOpt())
 	defer client.Close()
 	src, err := enqueue.NewTextSource(messageText)
@@ -110,7 +116,7 @@ func enqueueCampaign(ctx context.Context, rs *procs.Redis, campaignID string, n 
 		return enqueue.Summary{}, err
 	}
 	sum, err := enqueue.New(campaign.NewStore(rs.Client), client).Run(ctx, enqueue.Options{
-		CampaignID: campaignID, CSV: bytes.NewReader(csvBytes(n)), Source: src,
+		CampaignID: campaignID, CSV: bytes.NewReader(csvBytes(n)), Source: src, App: app,
 	})
 	if err == nil && sum.Enqueued != int64(n) {
 		err = fmt.Errorf("enqueue: got %d enqueued of %d rows (%d rejected), want all", sum.Enqueued, n, sum.Rejected)

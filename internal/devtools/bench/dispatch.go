@@ -16,6 +16,7 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/ratelimit"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 )
 
 // Sizing of the unthrottled dispatch measurement: the worker's default
@@ -148,7 +149,7 @@ func (h *harness) sendPath(ctx context.Context, sender jobs.Sender, n int, timeo
 	if err != nil {
 		return trial{}, err
 	}
-	sh, err := jobs.NewSendHandler(sender, campaign.NewStore(rdb), limiter,
+	sh, err := jobs.NewSendHandler(sender, campaign.NewStore(rdb), sinchcall.One(limiter),
 		jobs.HandlerConfig{AppID: sinchsim.DefaultAppID, Logger: discard, ChunkConcurrency: dispatchConcurrency})
 	if err != nil {
 		return trial{}, err

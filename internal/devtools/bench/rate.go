@@ -41,8 +41,8 @@ type workerRun struct {
 	sim      sinchsim.Config
 	redisURL string   // defaults to the private Redis
 	args     []string // extra worker flags
-	// rateFromApp omits --rate: the worker asks GetApp for the app's
-	// outbound rate (sim.OutboundRate must then equal rate).
+	// rateFromApp omits --rate and --app-rate: the worker asks GetApp for
+	// the app's outbound rate (sim.OutboundRate must then equal rate).
 	rateFromApp bool
 }
 
@@ -81,7 +81,10 @@ func (h *harness) runWorkers(ctx context.Context, run workerRun) (workerResult, 
 	if url == "" {
 		url = h.redis.URL()
 	}
-	args := append([]string{"--rate", strconv.FormatFloat(run.rate, 'f', -1, 64)}, run.args...)
+	// --rate is the project's cap and the app's rate: the simulated app's
+	// own outbound rate (GET app) is not what these figures measure.
+	r := strconv.FormatFloat(run.rate, 'f', -1, 64)
+	args := append([]string{"--rate", r, "--app-rate", sinchsim.DefaultAppID + "=" + r}, run.args...)
 	if run.rateFromApp {
 		args = run.args
 	}

@@ -1,0 +1,134 @@
+package ratelimit
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/redistest"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
+)
+
+// levels returns the budgets of apps at rates under one project cap, on one
+// test database.
+func levels(t *testing.T, project float64, rates ...float64) []*Levels {
+	t.Helper()
+	r := redistest.New(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB})
+	t.Cleanup(func() { c.Close() })
+	p, err := New(c, Config{Key: "sinch:{p}", Rate: project})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*Levels
+	for i, rate := range rates {
+		a, err := New(c, Config{Key: "sinch:{p}:app" + string(rune('a'+i)), Rate: rate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, NewLevels(a, p))
+	}
+	return out
+}
+
+// count runs workers callers on l until ctx ends and returns the tokens taken.
+func count(ctx context.Context, l *Levels, workers int) chan int {
+	out := make(chan int, 1)
+	got := make(chan int, workers)
+	for range workers {
+		go func() {
+			n := 0
+			for l.Wait(ctx) == nil {
+				n++
+			}
+			got <- n
+		}()
+	}
+	go func() {
+		total := 0
+		for range workers {
+			total += <-got
+		}
+		out <- total
+	}()
+	return out
+}
+
+func TestLevelsKeepEachAppToItsRateUnderTheProjectCap(t *testing.T) {
+	t.Parallel()
+	ls := levels(t, 1000, 20, 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	slow, fast := count(ctx, ls[0], 8), count(ctx, ls[1], 8)
+	s, f := <-slow, <-fast
+	// 2s at 20/s and 200/s, plus at most the burst after idle.
+	if s > 20*2+ls[0].App().cfg.Burst || f > 200*2+ls[1].App().cfg.Burst {
+		t.Fatalf("got %d and %d tokens in 2s, want at most 40 and 400 plus the burst", s, f)
+	}
+	if s < 20 || f < 200 {
+		t.Fatalf("got %d and %d tokens in 2s: an app budget hardly granted", s, f)
+	}
+}
+
+func TestLevelsProjectCapBindsAllApps(t *testing.T) {
+	t.Parallel()
+	ls := levels(t, 100, 200, 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	a, b := count(ctx, ls[0], 8), count(ctx, ls[1], 8)
+	if n := <-a + <-b; n > 100*2+ls[0].Project().cfg.Burst {
+		t.Fatalf("two apps at 200/s took %d tokens in 2s under a 100/s project cap", n)
+	}
+}
+
+func TestLevelsThrottledSlowsThatAppOnly(t *testing.T) {
+	t.Parallel()
+	ls := levels(t, 1000, 100, 100)
+	ctx := context.Background()
+	if err := ls[0].Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls[1].Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls[0].Throttled(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	ls[1].Wait(ctx) // sees the shared state
+	if r := ls[0].App().Rate(); r >= 100 {
+		t.Fatalf("throttled app's rate: got %v, want below 100", r)
+	}
+	if r := ls[1].App().Rate(); r != 100 {
+		t.Fatalf("other app's rate: got %v, want 100", r)
+	}
+	if r := ls[0].Project().Rate(); r != 1000 {
+		t.Fatalf("project rate: got %v, want 1000", r)
+	}
+}
+
+func TestLevelsDeferSpreadsCallersTurnedAway(t *testing.T) {
+	t.Parallel()
+	ls := levels(t, 1000, 10)
+	l := ls[0]
+	if _, busy := l.Defer(time.Second); busy {
+		t.Fatal("busy with no caller waiting")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 20 { // 2s of the app's budget
+		go l.Wait(ctx)
+	}
+	if !testwait.Until(5*time.Second, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.waiting >= 15 }) {
+		t.Fatal("callers did not start waiting")
+	}
+	d1, busy1 := l.Defer(time.Second)
+	d2, busy2 := l.Defer(time.Second)
+	if !busy1 || !busy2 {
+		t.Fatal("not busy with 2s of callers waiting and a 1s hold")
+	}
+	if d1 < time.Second || d2-d1 < 90*time.Millisecond {
+		t.Fatalf("retry in %v then %v; want past the waiting callers, one slot (100ms) apart", d1, d2)
+	}
+}
