@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
@@ -44,8 +45,12 @@ func newClusterStack(t *testing.T, cfg sinchsim.Config) *stack {
 	}
 	t.Cleanup(func() { flush() })
 	cfg.ProcessingMode = sinchsim.ModeDispatch
+	if cfg.OutboundRate == 0 && len(cfg.Apps) == 0 {
+		cfg.OutboundRate = stackOutboundRate // as newStack: --rate, not the app, sets the pace
+	}
 	sim, url := sinchsimtest.Serve(t, cfg)
-	return &stack{t: t, rdb: rdb, sim: sim, url: url, env: simEnv(url, "redis-cluster://"+addrs)}
+	return &stack{t: t, rdb: rdb, sim: sim, url: url, env: simEnv(url, "redis-cluster://"+addrs),
+		aopt: asynq.RedisClusterClientOpt{Addrs: strings.Split(addrs, ",")}}
 }
 
 // On a 3-master Redis Cluster a campaign goes through enqueue, the worker,
@@ -53,7 +58,9 @@ func newClusterStack(t *testing.T, cfg sinchsim.Config) *stack {
 // and the campaign's sends spread over more than one node.
 func TestCampaignOnRedisCluster(t *testing.T) {
 	s := newClusterStack(t, sinchsim.Config{})
-	const n = 600
+	// 3000 recipients are 12 chunk tasks: enough that sharded queues put
+	// them on more than one of 3 masters (all on one: about 1 in 10^5).
+	const n = 3000
 	sum := s.enqueue("--campaign", "cluster", "--csv", campaignCSV(t, n, nil, 0), "--text", "Hi {{.first_name}}!")
 	if sum.Enqueued != n {
 		t.Fatalf("enqueued %d, want %d: %+v", sum.Enqueued, n, sum)
@@ -67,8 +74,9 @@ func TestCampaignOnRedisCluster(t *testing.T) {
 	if def.QueueShards != jobs.ClusterShards {
 		t.Fatalf("campaign on a cluster has %d queue shards, want %d", def.QueueShards, jobs.ClusterShards)
 	}
-	// Pending send tasks per master: asynq keeps one queue on one node, so
-	// only sharded queues put a campaign's work on several.
+	// Pending sends per master, counted by the recipients of each pending
+	// task (chunks carry many): asynq keeps one queue on one node, so only
+	// sharded queues put a campaign's work on several.
 	var mu sync.Mutex
 	var nodes []string
 	pending := 0
@@ -76,11 +84,14 @@ func TestCampaignOnRedisCluster(t *testing.T) {
 		held := 0
 		for _, q := range jobs.SendQueues(def) {
 			// asynq's pending list of queue q; a key on another node is not here.
-			n, err := c.LLen(ctx, "asynq:{"+q+"}:pending").Result()
+			ids, err := c.LRange(ctx, "asynq:{"+q+"}:pending", 0, -1).Result()
 			if err != nil && !strings.Contains(err.Error(), "MOVED") {
 				return err
 			}
-			held += int(n)
+			for _, id := range ids {
+				k, _ := jobs.TaskRecipients(def.ID, id)
+				held += int(k)
+			}
 		}
 		mu.Lock()
 		defer mu.Unlock()

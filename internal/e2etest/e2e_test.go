@@ -38,6 +38,15 @@ type stack struct {
 	sim   *sinchsim.Server
 	url   string
 	env   map[string]string
+	aopt  asynq.RedisConnOpt // asynq's connection to a cluster (newClusterStack); else redis's
+}
+
+// asynqOpt is how asynq reaches the stack's Redis.
+func (s *stack) asynqOpt() asynq.RedisConnOpt {
+	if s.aopt != nil {
+		return s.aopt
+	}
+	return s.redis.AsynqOpt()
 }
 
 // stackOutboundRate is the simulated app's rate_limits.outbound in a
@@ -111,7 +120,7 @@ func (s *stack) runWorkerLogs(id string, timeout time.Duration, args ...string) 
 	var logs logbuf.Buffer
 	go func() { done <- workercli.Run(ctx, args, s.getenv, io.Discard, &logs) }()
 	store := campaign.NewStore(s.rdb)
-	insp := asynq.NewInspector(s.redis.AsynqOpt())
+	insp := asynq.NewInspector(s.asynqOpt())
 	defer insp.Close()
 	var c campaign.Counters
 	finished := testwait.Until(timeout, func() bool {
