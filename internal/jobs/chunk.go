@@ -262,7 +262,7 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	// waiting for their tokens must not hold the slots of a fast one.
 	limiter := h.caller(SendPayload{App: c.App})
 	for i := range c.Recipients {
-		if paused.Load() || ctx.Err() != nil {
+		if paused.Load() || ctx.Err() != nil || h.stopped() {
 			break
 		}
 		if !waitForApp(ctx, limiter) {
@@ -303,6 +303,8 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		return &deferred{err: spawnEr, failure: true}
 	case ctx.Err() != nil:
 		return &deferred{err: ctx.Err(), delay: time.Second}
+	case h.stopped():
+		return &deferred{err: errStopping, delay: time.Second}
 	}
 	return nil
 }

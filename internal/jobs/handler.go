@@ -39,9 +39,10 @@ type SendHandler struct {
 	logger      *slog.Logger
 	observer    Observer
 	now         func() time.Time
-	recordFor   time.Duration // how long an accepted send's record is retried (reconcile.go)
-	inFlight    chan struct{} // one token per chunk recipient being sent (chunk.go)
-	tasks       taskEnqueuer  // queues a chunk's recipient as its own task (chunk.go)
+	recordFor   time.Duration   // how long an accepted send's record is retried (reconcile.go)
+	stopping    <-chan struct{} // HandlerConfig.Stopping
+	inFlight    chan struct{}   // one token per chunk recipient being sent (chunk.go)
+	tasks       taskEnqueuer    // queues a chunk's recipient as its own task (chunk.go)
 }
 
 // taskEnqueuer queues tasks (implemented by *asynq.Client).
@@ -68,6 +69,11 @@ type HandlerConfig struct {
 	// Now is the clock that decides whether a send is inside its campaign's
 	// window. Defaults to time.Now.
 	Now func() time.Time
+	// Stopping is closed when the worker begins to shut down (its run
+	// context's Done): a chunk then starts no new send and goes back to the
+	// queue, so the sends in flight finish and are recorded within the
+	// shutdown timeout. Nil: never.
+	Stopping <-chan struct{}
 	// ChunkConcurrency is how many recipients of chunk tasks this process
 	// sends at once, across all its chunks (the worker's --concurrency).
 	// Defaults to 64.
@@ -123,9 +129,9 @@ func NewSendHandler(sender Sender, store *campaign.Store, budgets sinchcall.Budg
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
 		lockTTL: maxLimiterWait + 3*cfg.HTTPTimeout, pausedDelay: cfg.PausedDelay,
 		logger: cfg.Logger, observer: cfg.Observer, now: cfg.Now,
-		recordFor: recordAcceptedFor,
-		inFlight:  make(chan struct{}, cfg.ChunkConcurrency),
-		tasks:     asynq.NewClientFromRedisClient(store.Redis()),
+		recordFor: recordAcceptedFor, stopping: cfg.Stopping,
+		inFlight: make(chan struct{}, cfg.ChunkConcurrency),
+		tasks:    asynq.NewClientFromRedisClient(store.Redis()),
 	}, nil
 }
 
@@ -155,6 +161,8 @@ var (
 	// errQuietHours defers a send due outside its campaign's window.
 	errQuietHours = errors.New("outside the campaign's send window")
 	errBusy       = errors.New("recipient is being sent by another execution")
+	// errStopping puts a chunk back when the worker shuts down.
+	errStopping = errors.New("worker shutting down")
 	// errAppBusy defers a send whose app's budget is booked further ahead
 	// than maxHold in this process (see maxHold).
 	errAppBusy = errors.New("the app's rate limit is booked ahead")
@@ -382,4 +390,14 @@ func reason(d Decision, err error, attempt int) string {
 		return fmt.Sprintf("gave up after %d attempts: %s", attempt, msg)
 	}
 	return msg
+}
+
+// stopped says whether the worker has begun to shut down.
+func (h *SendHandler) stopped() bool {
+	select {
+	case <-h.stopping:
+		return true
+	default:
+		return false
+	}
 }

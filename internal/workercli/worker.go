@@ -169,6 +169,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
 		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
 		ChunkConcurrency: conc, // chunk recipients in flight, as many as single sends
+		Stopping:         ctx.Done(),
 	})
 	if err != nil {
 		return err
