@@ -68,18 +68,7 @@ func newStack(t *testing.T, cfg sinchsim.Config) *stack {
 
 // simEnv is the environment of the commands: Redis at redisURL and the
 // simulator at simURL.
-func simEnv(simURL, redisURL string) map[string]string {
-	url := simURL
-	return map[string]string{
-		"REDIS_URL":        redisURL,
-		"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
-		"SINCH_APP_ID":     sinchsim.DefaultAppID,
-		"SINCH_KEY_ID":     sinchsim.DefaultKeyID,
-		"SINCH_KEY_SECRET": sinchsim.DefaultKeySecret,
-		"SINCH_BASE_URL":   url,
-		"SINCH_AUTH_URL":   url + "/oauth2/token",
-	}
-}
+func simEnv(simURL, redisURL string) map[string]string { return sinchsimtest.Env(simURL, redisURL) }
 
 func (s *stack) getenv(k string) string { return s.env[k] }
 

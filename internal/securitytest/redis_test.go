@@ -33,15 +33,7 @@ func TestRedisWithPassword(t *testing.T) {
 			const password, wrong = "redis-pw-Kq7vX2mZr4", "wrong-pw-Hh3nB8sLp1"
 			srv := startRedis(t, password, tc.tls)
 			sim, simURL := sinchsimtest.Serve(t, sinchsim.Config{ProcessingMode: sinchsim.ModeDispatch, RateLimit: -1})
-			env := map[string]string{
-				"REDIS_URL":        srv.URL,
-				"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
-				"SINCH_APP_ID":     sinchsim.DefaultAppID,
-				"SINCH_KEY_ID":     sinchsim.DefaultKeyID,
-				"SINCH_KEY_SECRET": sinchsim.DefaultKeySecret,
-				"SINCH_BASE_URL":   simURL,
-				"SINCH_AUTH_URL":   simURL + "/oauth2/token",
-			}
+			env := sinchsimtest.Env(simURL, srv.URL)
 			getenv := func(k string) string { return env[k] }
 			// Everything every command prints; a file, as the worker
 			// writes from several goroutines.

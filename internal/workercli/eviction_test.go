@@ -18,15 +18,7 @@ func TestWorkerRefusesAnEvictingRedisUnlessAllowed(t *testing.T) {
 	t.Parallel()
 	s := redisproc.Start(t, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
 	_, simURL := sinchsimtest.Serve(t, sinchsim.Config{ProcessingMode: sinchsim.ModeDispatch, RateLimit: -1})
-	env := map[string]string{
-		"REDIS_URL":        s.URL(),
-		"SINCH_PROJECT_ID": sinchsim.DefaultProjectID,
-		"SINCH_APP_ID":     sinchsim.DefaultAppID,
-		"SINCH_KEY_ID":     sinchsim.DefaultKeyID,
-		"SINCH_KEY_SECRET": sinchsim.DefaultKeySecret,
-		"SINCH_BASE_URL":   simURL,
-		"SINCH_AUTH_URL":   simURL + "/oauth2/token",
-	}
+	env := sinchsimtest.Env(simURL, s.URL())
 	getenv := func(k string) string { return env[k] }
 	// A file: the worker logs from several goroutines.
 	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
