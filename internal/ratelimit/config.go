@@ -39,8 +39,11 @@ const (
 	// in a few seconds without costing seconds of sending for one burst.
 	DefaultDecreaseFactor = 0.8
 
-	// DefaultDecreaseCooldown is the default DecreaseCooldown.
-	DefaultDecreaseCooldown = time.Second
+	// DefaultDecreaseCooldown is the default DecreaseCooldown: long enough
+	// for the 429s of the requests in flight at a cut to come back (they
+	// were sent at the old rate), short enough that the next cut, if the
+	// new rate is still too high, comes within a few round trips.
+	DefaultDecreaseCooldown = 250 * time.Millisecond
 
 	// DefaultRecoverFraction sets the default RecoverStep to Rate × 0.05.
 	DefaultRecoverFraction = 0.05

@@ -20,9 +20,11 @@
 //
 // The effective rate adapts AIMD-style and is shared in the same hash: a
 // throttled request (HTTP 429) multiplies it by DecreaseFactor (at most once
-// per DecreaseCooldown, so a burst of 429s counts once) and a Retry-After
-// moves TAT past it, pausing every process; each RecoverInterval without a
-// 429 adds RecoverStep back, up to Rate. Recovery is computed lazily by the
+// per DecreaseCooldown, so a burst of 429s counts once), or, when the last
+// few seconds measured what Sinch accepted while the budget was saturated,
+// sets it just under that; a Retry-After moves TAT past it, pausing every
+// process; each RecoverInterval without a 429 adds RecoverStep back, up to
+// Rate. Recovery is computed lazily by the
 // scripts, so there are no background goroutines and nothing to close.
 package ratelimit
 

@@ -2,7 +2,7 @@
 // take a token from the project's request budget (Sinch's rate limit is per
 // project, across every endpoint and every process), make the call, and
 // when Sinch answers 429 tell the budget, which slows every process and
-// pauses them for the Retry-After.
+// pauses them for a Retry-After longer than a second (SharedPause).
 //
 // It sits between internal/sinch, which never waits or retries on its own,
 // and internal/ratelimit, which knows nothing of Sinch. Retrying is the
@@ -84,9 +84,23 @@ func (c Caller) Do(ctx context.Context, call func(context.Context) error) error 
 	if err != nil && sinch.IsRateLimited(err) {
 		// The limiter has already paused this process when it cannot reach
 		// Redis to share the news: nothing more to do with its error.
-		_ = c.limiter.Throttled(context.WithoutCancel(ctx), sinch.RetryAfter(err))
+		_ = c.limiter.Throttled(context.WithoutCancel(ctx), SharedPause(sinch.RetryAfter(err)))
 	}
 	return err
+}
+
+// SharedPause is how long a 429 with Retry-After retryAfter pauses the
+// whole budget. Retry-After counts whole seconds, so 1 s is what a token
+// bucket that refills in milliseconds answers: pausing every process for
+// it would stop sending for a second at each 429 (the rate cut already
+// slows them), so only a longer wait is shared. The refused request itself
+// is still retried no sooner than retryAfter: that is the caller's
+// decision.
+func SharedPause(retryAfter time.Duration) time.Duration {
+	if retryAfter <= time.Second {
+		return 0
+	}
+	return retryAfter
 }
 
 // Busy reports whether a token would take longer than hold to come, and

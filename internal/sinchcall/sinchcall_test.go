@@ -25,10 +25,13 @@ type env struct {
 
 // newEnv serves a simulator that allows one request and then answers 429
 // with Retry-After 4s (0.25 requests/s, burst 1).
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvAt(t, 0.25) }
+
+// newEnvAt is newEnv with the simulator allowing limit requests/s.
+func newEnvAt(t *testing.T, limit float64) *env {
 	t.Helper()
 	r := redistest.New(t)
-	_, url := sinchsimtest.Serve(t, sinchsim.Config{RateLimit: 0.25, RateBurst: 1})
+	_, url := sinchsimtest.Serve(t, sinchsim.Config{RateLimit: limit, RateBurst: 1})
 	client, err := sinch.New(sinchsim.ClientConfig(url))
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +82,37 @@ func TestDoReportsA429ToTheLimiter(t *testing.T) {
 	}
 	if called {
 		t.Error("during the Retry-After: the call ran, want it not run")
+	}
+}
+
+// A Retry-After of 1 s, the header's least, is what a token bucket that
+// refills in milliseconds answers: it slows the budget but pauses no one.
+func TestDoSharesNoPauseForAOneSecondRetryAfter(t *testing.T) {
+	e := newEnvAt(t, 4) // a token every 250 ms: Retry-After rounds up to 1 s
+	ctx := context.Background()
+	c := sinchcall.New(e.limiter, 0)
+	if err := c.Do(ctx, e.getApp); err != nil {
+		t.Fatalf("first call: got %v, want nil", err)
+	}
+	err := c.Do(ctx, e.getApp)
+	var apiErr *sinch.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.RetryAfter != time.Second {
+		t.Fatalf("second call: got %v, want the simulator's 429 with Retry-After 1s", err)
+	}
+	if got := e.limiter.Rate(); got >= rate {
+		t.Errorf("after a 429: got effective rate %v, want below %v (decreased)", got, float64(rate))
+	}
+	called := false
+	err = sinchcall.New(e.limiter, 50*time.Millisecond).Do(ctx, func(context.Context) error { called = true; return nil })
+	if err != nil || !called {
+		t.Errorf("right after the 429: got %v (called %v), want the call made within 50ms", err, called)
+	}
+	for _, tc := range []struct{ retryAfter, want time.Duration }{
+		{0, 0}, {time.Second, 0}, {2 * time.Second, 2 * time.Second}, {time.Minute, time.Minute},
+	} {
+		if got := sinchcall.SharedPause(tc.retryAfter); got != tc.want {
+			t.Errorf("SharedPause(%v): got %v, want %v", tc.retryAfter, got, tc.want)
+		}
 	}
 }
 
