@@ -79,12 +79,12 @@ func (s *stack) runApps(t *testing.T, procs int, cs []appCampaign, timeout time.
 	}
 }
 
-// checkAppRate fails when campaign c went out above its app's rate, or far
-// below it. The rate is measured on the simulator's clock, after scheduling
-// and the network: the upper bound of one second allows their jitter, and
-// the lower bound is what an app starved by another's sends cannot reach
-// (queued behind a 20/s app, one at 200/s measured 0.1-0.6 of its rate).
-// The ≥ 0.97 goal on a quiet machine is the benchmark's (cmd/bench).
+// checkAppRate fails when campaign c went out above its app's rate, or
+// below 0.97 of it. The rate is measured on the simulator's clock, from the
+// campaign's first acceptance to its last, after scheduling and the
+// network: the upper bound of one second allows their jitter; an app
+// starved by another's sends (queued behind a 20/s app, one at 200/s
+// measured 0.1-0.6 of its rate) falls far below the lower one.
 func (s *stack) checkAppRate(t *testing.T, c appCampaign) {
 	t.Helper()
 	got, most, err := procs.AcceptRate(context.Background(), campaign.NewStore(s.redis.Client), c.id)
@@ -93,8 +93,8 @@ func (s *stack) checkAppRate(t *testing.T, c appCampaign) {
 	}
 	burst := max(3, int(c.rate/20)) // the default burst, cli.limiterConfig
 	t.Logf("app %s: %.1f/s (%.3f of %g), most in 1s %d", c.app, got, got/c.rate, c.rate, most)
-	if got < 0.75*c.rate || got > 1.03*c.rate {
-		t.Errorf("app %s sent at %.1f/s, want 0.75-1.03 of its rate %g", c.app, got, c.rate)
+	if got < 0.97*c.rate || got > 1.03*c.rate {
+		t.Errorf("app %s sent at %.1f/s, want 0.97-1.03 of its rate %g", c.app, got, c.rate)
 	}
 	if limit := int(c.rate*1.1) + burst; most > limit {
 		t.Errorf("app %s sent %d in one second, want at most %d (its rate %g + burst %d + 10%% jitter)", c.app, most, limit, c.rate, burst)
