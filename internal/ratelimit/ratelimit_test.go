@@ -897,3 +897,30 @@ func TestSaturated429sSettleJustUnderTheRealLimit(t *testing.T) {
 		t.Errorf("429s in the whole run: %d of %d attempts, want at most 8%%", allRefused, all)
 	}
 }
+
+// Tokens go out on a grid shared by every caller, never before their slot
+// and never later than their slack allows.
+func TestReleaseAtRoundsUpToASharedGrid(t *testing.T) {
+	l := &Limiter{lateness: 48 * time.Millisecond} // 500/s, burst 25
+	base := time.Unix(1_800_000_000, 0)
+	for _, tc := range []struct {
+		slot  time.Duration // after base
+		slack time.Duration
+		want  time.Duration
+	}{
+		{0, 40 * time.Millisecond, 0},                                    // on the grid already
+		{time.Millisecond, 40 * time.Millisecond, 20 * time.Millisecond}, // rounded up
+		{19 * time.Millisecond, 40 * time.Millisecond, 20 * time.Millisecond},
+		{21 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond},
+		{21 * time.Millisecond, 10 * time.Millisecond, 21 * time.Millisecond}, // the grid is past its slack
+	} {
+		if got := l.releaseAt(base.Add(tc.slot), tc.slack).Sub(base); got != tc.want {
+			t.Errorf("releaseAt(+%v, slack %v): got +%v, want +%v", tc.slot, tc.slack, got, tc.want)
+		}
+	}
+	// A budget with almost no lateness (burst 1 or 2) is not held at all.
+	tight := &Limiter{lateness: time.Millisecond}
+	if slot := base.Add(time.Millisecond / 3); !tight.releaseAt(slot, time.Millisecond).Equal(slot) {
+		t.Errorf("with 1 ms lateness: got %v, want the slot itself", tight.releaseAt(slot, time.Millisecond))
+	}
+}
