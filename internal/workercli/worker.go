@@ -30,7 +30,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	settings := config.Register(fs)
 	var (
 		concurrency = fs.Int("concurrency", 0, "sends in flight in this process (default: enough for the known apps' rates × 250ms, at least 64)")
-		servers     = fs.Int("servers", 0, "Asynq servers in this process; more hide Redis round trips (default: concurrency/32, at least 1)")
+		servers     = fs.Int("servers", 1, "Asynq servers for the base queues in this process (each app's queues have a server of their own); more hide Redis round trips of many small tasks")
 		rateFlag    = fs.Float64("rate", cli.DefaultProjectRate, "the project's cap: Sinch requests per second of ALL apps and ALL workers on this Redis together")
 		burst       = fs.Int("burst", 0, "requests that may go above --rate in any one second at Sinch (default: rate/20, at least what the jitter reserve needs)")
 		queues      = fs.String("queues", defaultQueues, "Asynq queues and weights")
@@ -71,8 +71,8 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		return errors.New("--burst must not be negative")
 	case *concurrency < 0:
 		return errors.New("--concurrency must be positive")
-	case *servers < 0:
-		return errors.New("--servers must be positive")
+	case *servers < 1:
+		return errors.New("--servers must be at least 1")
 	case *maxRetry < 1:
 		return errors.New("--max-retry must be at least 1 (0 would archive a send on its first 429)")
 	case *shutdown < 0:
@@ -154,10 +154,10 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		// budget each (jobs.maxHold), and the other apps need slots too.
 		conc = max(64, int(min(known, budgets.Rate())/4))
 	}
+	// One server is enough for the base queues: a chunk task carries up
+	// to 256 sends, so dequeues are rare, and each idle server polls Redis
+	// (about 0.3 % of a core each, per process, at any rate).
 	srv := *servers
-	if srv == 0 {
-		srv = max(1, conc/32)
-	}
 	store := campaign.NewStore(rdb)
 	store.SetReplicaWait(claimWait)
 	defer func() {
