@@ -119,6 +119,9 @@ type Definition struct {
 	// Channels is the campaign's ordered channel fallback (two or more;
 	// Channel is its first); nil for one channel per recipient.
 	Channels []sinch.Channel `json:"channels,omitempty"`
+	// ContentType is the message_content_type every send carries ("":
+	// none): which of Sinch's opt-out lists applies.
+	ContentType sinch.ContentType `json:"content_type,omitempty"`
 }
 
 // Record is one recipient's row in reports. The identity is personal data:

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
@@ -88,6 +89,8 @@ type Summary struct {
 	// App is the Sinch app the campaign sends from ("": the workers'
 	// SINCH_APP_ID).
 	App string `json:"app,omitempty"`
+	// ContentType is the message_content_type its sends carry ("": none).
+	ContentType sinch.ContentType `json:"content_type,omitempty"`
 }
 
 // rateWindow is the span SendRate averages over.
@@ -132,7 +135,7 @@ func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summ
 		Attempts: c.Attempts, RateLimited: c.RateLimited, SMSSegments: c.SMSSegments, SMSCost: c.SMSCost,
 		Outcomes: oc, Tracking: ti, FirstSent: first, LastSent: last,
 	}
-	sum.Channels, sum.App = def.Channels, def.App
+	sum.Channels, sum.App, sum.ContentType = def.Channels, def.App, def.ContentType
 	if def.AutoPause != nil {
 		sum.AutoPause = *def.AutoPause
 	} else {
@@ -172,4 +175,10 @@ func (s *Store) Summary(ctx context.Context, id string, tasks TaskCounter) (Summ
 		sum.Scheduled = c.Pending
 	}
 	return sum, nil
+}
+
+// ContentLabel is a content type as an upload names it: CONTENT_MARKETING
+// is "marketing", "" is "".
+func ContentLabel(t sinch.ContentType) string {
+	return strings.ToLower(strings.TrimPrefix(string(t), "CONTENT_"))
 }

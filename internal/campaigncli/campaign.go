@@ -190,7 +190,11 @@ func printStatus(w io.Writer, m campaign.Summary) {
 	if m.CSVName != "" {
 		from = ", from " + m.CSVName
 	}
-	line("created", "%s (%s, %s, priority %s%s)", created, m.Source, channelsOf(m), m.Priority, from)
+	content := ""
+	if m.ContentType != "" {
+		content = ", " + campaign.ContentLabel(m.ContentType)
+	}
+	line("created", "%s (%s, %s, priority %s%s%s)", created, m.Source, channelsOf(m), m.Priority, content, from)
 	if !m.ScheduledAt.IsZero() {
 		line("starts", "%s", m.ScheduledAt.UTC().Format("2006-01-02 15:04:05 MST"))
 	}

@@ -177,12 +177,17 @@ type builderForm struct {
 	Text, TemplateID, TemplateVersion, TplLang string
 	MediaURL                                   string
 	Channel, Priority, TTL                     string
-	When, At                                   string // When: now or at
-	Window, TZ                                 string
-	PricePerSegment, MaxSegments               string
-	GSMSafe                                    bool
-	TestTo                                     string
-	LaunchKey                                  string
+	// App, Fallback (channels in order, comma-separated) and ContentType
+	// are the omnichannel settings; StrictTTL refuses a launch that
+	// cannot be sent within the TTL at the app's rate.
+	App, Fallback, ContentType   string
+	StrictTTL                    bool
+	When, At                     string // When: now or at
+	Window, TZ                   string
+	PricePerSegment, MaxSegments string
+	GSMSafe                      bool
+	TestTo                       string
+	LaunchKey                    string
 }
 
 func formOf(v url.Values) builderForm {
@@ -191,6 +196,8 @@ func formOf(v url.Values) builderForm {
 		TemplateID: strings.TrimSpace(v.Get("template_id")), TemplateVersion: strings.TrimSpace(v.Get("template_version")),
 		TplLang: strings.TrimSpace(v.Get("template_language")), MediaURL: strings.TrimSpace(v.Get("media_url")),
 		Channel: v.Get("channel"), Priority: v.Get("priority"), TTL: strings.TrimSpace(v.Get("ttl")),
+		App: strings.TrimSpace(v.Get("app")), Fallback: strings.TrimSpace(v.Get("channels")),
+		ContentType: v.Get("content_type"), StrictTTL: v.Get("strict_ttl") != "",
 		When: v.Get("when"), At: strings.TrimSpace(v.Get("at")), Window: strings.TrimSpace(v.Get("window")),
 		TZ: strings.TrimSpace(v.Get("tz")), PricePerSegment: strings.TrimSpace(v.Get("price_per_segment")),
 		MaxSegments: strings.TrimSpace(v.Get("max_segments")), GSMSafe: v.Get("gsm_safe") != "",
@@ -214,13 +221,17 @@ func (f builderForm) values() url.Values {
 	for k, val := range map[string]string{"campaign": f.Campaign, "message": f.Message, "text": f.Text,
 		"template_id": f.TemplateID, "template_version": f.TemplateVersion, "template_language": f.TplLang,
 		"media_url": f.MediaURL, "channel": f.Channel, "priority": f.Priority, "ttl": f.TTL, "when": f.When,
-		"at": f.At, "window": f.Window, "tz": f.TZ, "price_per_segment": f.PricePerSegment, "max_segments": f.MaxSegments} {
+		"at": f.At, "window": f.Window, "tz": f.TZ, "price_per_segment": f.PricePerSegment, "max_segments": f.MaxSegments,
+		"app": f.App, "channels": f.Fallback, "content_type": f.ContentType} {
 		if val != "" {
 			v.Set(k, val)
 		}
 	}
 	if f.GSMSafe {
 		v.Set("gsm_safe", "1")
+	}
+	if f.StrictTTL {
+		v.Set("strict_ttl", "1")
 	}
 	return v
 }
@@ -241,7 +252,16 @@ func (f builderForm) hasMessage() bool {
 func (f builderForm) spec(m uploadMeta) (enqueue.Spec, error) {
 	sp := enqueue.Spec{Campaign: f.Campaign, Channel: f.Channel, Priority: f.Priority, TTL: f.TTL,
 		Window: f.Window, TZ: f.TZ, DefaultRegion: m.DefaultRegion, Delimiter: m.Delimiter, Encoding: m.Encoding,
-		PricePerSegment: f.PricePerSegment, GSMSafe: f.GSMSafe}
+		PricePerSegment: f.PricePerSegment, GSMSafe: f.GSMSafe,
+		App: f.App, ContentType: f.ContentType, StrictTTL: f.StrictTTL}
+	if f.Fallback != "" {
+		// The fallback order replaces the single channel (the Spec takes
+		// one or the other).
+		for ch := range strings.SplitSeq(f.Fallback, ",") {
+			sp.Channels = append(sp.Channels, strings.TrimSpace(ch))
+		}
+		sp.Channel = ""
+	}
 	switch f.Message {
 	case "template":
 		sp.TemplateID, sp.TemplateVersion, sp.TemplateLanguage = f.TemplateID, f.TemplateVersion, f.TplLang

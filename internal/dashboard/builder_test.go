@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
 // builderCSV is a ;-separated windows-1252 file: row 3 has a number that
@@ -159,6 +161,49 @@ func TestBuilderLaunchesOnceAndAudits(t *testing.T) {
 	rec := f.do("POST", "/campaigns/new/"+id, strings.NewReader(form.Encode()), authed)
 	if rec.Code != http.StatusUnprocessableEntity {
 		t.Errorf("same key, other settings: got %d, want 422", rec.Code)
+	}
+}
+
+// The builder's omnichannel settings reach the campaign as the other
+// uploads' do: fallback order, content type and app; strict TTL refuses a
+// campaign the app's rate cannot send within its TTL, keeping the form.
+func TestBuilderLaunchesAnOmnichannelCampaignAndChecksItsTTL(t *testing.T) {
+	f := newFixture(t, false)
+	f.srv.cfg.Campaigns.SetRate(func(_ context.Context, app string) float64 {
+		if app == "slow-app" {
+			return 0.1 // 2 recipients: 20 s
+		}
+		return 20
+	})
+	id := f.uploadFile()
+	form := url.Values{"op": {"launch"}, "campaign": {"omni"}, "text": {"Hi {{.first_name}}"}, "launch_key": {"k-omni"},
+		"channels": {"WHATSAPP, SMS"}, "content_type": {"marketing"}, "app": {"app-2"}, "strict_ttl": {"1"}, "ttl": {"1h"}}
+	if code, page := f.review(id, form); code != http.StatusSeeOther {
+		t.Fatalf("launch: got %d, want 303:\n%s", code, page)
+	}
+	def, _, err := f.store.Lookup(context.Background(), "omni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sinch.JoinChannels(def.Channels, ","); got != "WHATSAPP,SMS" || def.ContentType != sinch.ContentMarketing || def.App != "app-2" {
+		t.Errorf("campaign omni: channels %q, content type %q, app %q; want WHATSAPP,SMS, %q, app-2",
+			got, def.ContentType, def.App, sinch.ContentMarketing)
+	}
+	if rec := f.do("GET", "/campaigns/omni", nil, authed); !strings.Contains(rec.Body.String(), `id="content-type">Content: marketing`) ||
+		!strings.Contains(rec.Body.String(), "Channel fallback: WHATSAPP &gt; SMS") {
+		t.Errorf("campaign page: want its content type and fallback shown:\n%s", rec.Body.String())
+	}
+
+	id = f.uploadFile()
+	form = url.Values{"op": {"launch"}, "campaign": {"too-slow"}, "text": {"Hi"}, "launch_key": {"k-slow"},
+		"app": {"slow-app"}, "strict_ttl": {"1"}, "ttl": {"3s"}}
+	code, page := f.review(id, form)
+	if code != http.StatusBadRequest || !strings.Contains(page, "strict_ttl") || !strings.Contains(page, `id="review-form"`) ||
+		!strings.Contains(page, `name="strict_ttl" id="strict-ttl" value="1" checked`) {
+		t.Errorf("strict TTL launch: got %d, want 400 naming strict_ttl with the form kept:\n%s", code, page)
+	}
+	if _, _, err := f.store.Lookup(context.Background(), "too-slow"); !errors.Is(err, campaign.ErrCampaignNotFound) {
+		t.Errorf("campaign too-slow after the refusal: got %v, want not found (nothing written)", err)
 	}
 }
 

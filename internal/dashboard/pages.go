@@ -108,6 +108,7 @@ type campaignView struct {
 	DeliveredOn []count
 	Switches    int64
 	Fallback    string // the channel fallback order, "" without one
+	Content     string // the content type, "marketing" ("" without one)
 	// SendErrors are failed sends by error; SendErrorsSkipped when the
 	// campaign is too large to group them on a page.
 	SendErrors        []count
@@ -146,6 +147,7 @@ func campaignViewOf(m campaign.Summary, series []int64, start time.Time) campaig
 	slices.SortFunc(v.DeliveredOn, func(a, b count) int { return strings.Compare(a.Label, b.Label) })
 	v.Switches = m.Outcomes.ChannelSwitches
 	v.Fallback = sinch.JoinChannels(m.Channels, " > ")
+	v.Content = campaign.ContentLabel(m.ContentType)
 	switch t := m.Tracking; {
 	case t.Warning != "":
 		v.Tracking = "WARNING: " + t.Warning

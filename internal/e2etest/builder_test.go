@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
@@ -104,8 +105,9 @@ func TestBuilderInChromium(t *testing.T) {
 		return strings.Contains(msg, "failed 1") && strings.Contains(msg, "rejected by Sinch: 400") && !strings.Contains(msg, "Test queued")
 	})
 
-	// Launch: a double click launches once.
-	if err := chromedp.Do(ctx, chromedp.DoubleClick(chromedp.CSS("#launch"))); err != nil {
+	// Launch, as marketing: a double click launches once.
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#content-type"), "marketing"),
+		chromedp.DoubleClick(chromedp.CSS("#launch"))); err != nil {
 		t.Fatalf("launch: %v", err)
 	}
 	// Polled with fresh queries: a wait started on the review page can
@@ -114,8 +116,11 @@ func TestBuilderInChromium(t *testing.T) {
 	testwait.For(t, 30*time.Second, "the campaign page to show done", func() bool {
 		return textOf(ctx, `h1 [data-field="state"]`) == "done"
 	})
-	if st := s.statusJSON("spring"); st.Total != 2 || st.Sent != 2 {
-		t.Errorf("spring: got %d recipients, %d sent; want 2 and 2", st.Total, st.Sent)
+	if st := s.statusJSON("spring"); st.Total != 2 || st.Sent != 2 || st.ContentType != sinch.ContentMarketing {
+		t.Errorf("spring: got %d recipients, %d sent, content type %q; want 2, 2 and marketing", st.Total, st.Sent, st.ContentType)
+	}
+	if got := textOf(ctx, "#content-type"); got != "Content: marketing" {
+		t.Errorf("campaign page content type: got %q, want %q", got, "Content: marketing")
 	}
 	screenshot(t, ctx, shots, "builder-launched")
 

@@ -209,8 +209,11 @@ func TestChannelFallbackCampaign(t *testing.T) {
 	if !reflect.DeepEqual(st.Channels, []sinch.Channel{sinch.ChannelMessenger, sinch.ChannelWhatsApp, sinch.ChannelSMS}) {
 		t.Errorf("status --json channels: got %v", st.Channels)
 	}
+	if st.ContentType != sinch.ContentMarketing {
+		t.Errorf("status --json content_type: got %q, want %q", st.ContentType, sinch.ContentMarketing)
+	}
 	text := s.mustOps("status", "fb")
-	for _, w := range []string{"MESSENGER>WHATSAPP>SMS fallback", "delivered on MESSENGER 1, SMS 1; 2 channel switches"} {
+	for _, w := range []string{"MESSENGER>WHATSAPP>SMS fallback, priority normal, marketing", "delivered on MESSENGER 1, SMS 1; 2 channel switches"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("status does not say %q:\n%s", w, text)
 		}

@@ -408,6 +408,7 @@ func (r *run) createCampaign(ctx context.Context) error {
 		ID: r.opts.CampaignID, Source: r.opts.Source.Describe(), Channel: r.opts.Channel, Channels: r.opts.Channels,
 		Priority: r.opts.Priority, TTL: r.opts.TTL, ScheduledAt: r.opts.ProcessAt, CSVName: r.opts.CSVName,
 		Window: r.opts.Window, QueueShards: jobs.ShardsFor(r.e.store.Redis()), App: r.opts.App,
+		ContentType: r.opts.ContentType,
 	}
 	if ap, given := r.opts.autoPause(campaign.DefaultAutoPause); given {
 		def.AutoPause = &ap
