@@ -106,8 +106,9 @@ type taskCounter struct{ rdb redis.UniversalClient }
 // not retrying: a task deferred to the window's opening is due exactly at
 // an opening (its score tells, for free); while the campaign is paused,
 // the rest are told apart by the error asynq recorded with each
-// (jobs.Waiting), which costs reading them. Its cost grows with those
-// sets, not with the queue's pending list.
+// (jobs.Waiting), which costs reading them; the chunks in a paused
+// campaign's feed wait for the resume (read from their task IDs). Its cost
+// grows with those sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, paused bool) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
 	err := scanTaskIDs(ctx, c.rdb, def, "scheduled", func(_, id string, _ int64) error {
@@ -142,7 +143,19 @@ func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, pa
 	if err != nil {
 		return tc, err
 	}
-	return tc, c.classify(ctx, def.ID, unsure, &tc)
+	if err := c.classify(ctx, def.ID, unsure, &tc); err != nil {
+		return tc, err
+	}
+	if paused {
+		// The feeder feeds no chunk of a paused campaign: those in its
+		// feed wait for the resume too.
+		n, err := jobs.FeedRecipients(ctx, c.rdb, def)
+		if err != nil {
+			return tc, err
+		}
+		tc.WaitingResume += n
+	}
+	return tc, nil
 }
 
 // queuedTask is a task ID and the queue it is in.

@@ -80,9 +80,10 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 }
 
 // waitRetrySet waits until every pending recipient of id has its task in
-// the retry set and none is pending, running or scheduled. Recipients
-// travel in chunk tasks (jobs.TypeChunk): a deferred chunk is put off
-// whole, so the retry set's tasks are counted by their recipients.
+// the retry set, or its chunk in the campaign's feed (the feeder feeds no
+// chunk of a paused campaign), and none is pending, running or scheduled.
+// Recipients travel in chunk tasks (jobs.TypeChunk): a deferred chunk is
+// put off whole, so the retry set's tasks are counted by their recipients.
 func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
 	s.t.Helper()
 	insp := asynq.NewInspector(s.redis.AsynqOpt())
@@ -104,7 +105,10 @@ func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
 		if retry, err = insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1)); err != nil {
 			s.t.Fatal(err)
 		}
-		var n int64
+		n, err := jobs.FeedRecipients(context.Background(), s.redis.Client, campaign.Definition{ID: id})
+		if err != nil {
+			s.t.Fatal(err)
+		}
 		for _, ti := range retry {
 			k, _ := jobs.TaskRecipients(id, ti.ID)
 			n += k
