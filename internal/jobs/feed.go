@@ -373,6 +373,19 @@ func (f *feeder) feed(ctx context.Context) error {
 		}
 		f.dirty = false
 	}
+	// An idle app costs a round trip a poll, not one per queue.
+	var cards []*redis.IntCmd
+	if _, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, ring := range feedRings {
+			cards = append(cards, p.ZCard(ctx, f.keys.Ring(ring)))
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("redis: read the feed rings: %w", err)
+	}
+	if cards[0].Val()+cards[1].Val() == 0 {
+		return nil
+	}
 	in, err := f.inAsynq(ctx)
 	if err != nil {
 		return err
@@ -482,7 +495,8 @@ func (f *feeder) take(ctx context.Context, ring, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("redis: take a chunk from the feed: %w", err)
 	}
-	if err := f.enqueue(ctx, id, s); err != nil {
+	// Taken: finish the move even when the worker is stopping.
+	if err := f.enqueue(context.WithoutCancel(ctx), id, s); err != nil {
 		f.dirty = true
 		return false, err
 	}
