@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +81,9 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 }
 
 // waitRetrySet waits until every pending recipient of id has its task in
-// the retry set, or its chunk in the campaign's feed (the feeder feeds no
-// chunk of a paused campaign), and none is pending, running or scheduled.
+// the retry set, or, in a paused campaign, its chunk in the campaign's
+// feed (the feeder feeds none of its chunks), and none is pending, running
+// or scheduled.
 // Recipients travel in chunk tasks (jobs.TypeChunk): a deferred chunk is
 // put off whole, so the retry set's tasks are counted by their recipients.
 func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
@@ -91,7 +93,14 @@ func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
 	store := campaign.NewStore(s.redis.Client)
 	var c campaign.Counters
 	var retry []*asynq.TaskInfo
+	paused, _, _, err := store.Control(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	testwait.For(s.t, 15*time.Second, "every unsent task in the retry set", func() bool {
+		if qs, err := insp.Queues(); err != nil || !slices.Contains(qs, "default") {
+			return false // nothing fed yet
+		}
 		q, err := insp.GetQueueInfo("default")
 		if err != nil {
 			s.t.Fatal(err)
@@ -105,9 +114,11 @@ func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
 		if retry, err = insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1)); err != nil {
 			s.t.Fatal(err)
 		}
-		n, err := jobs.FeedRecipients(context.Background(), s.redis.Client, campaign.Definition{ID: id})
-		if err != nil {
-			s.t.Fatal(err)
+		var n int64
+		if paused {
+			if n, err = jobs.FeedRecipients(context.Background(), s.redis.Client, campaign.Definition{ID: id}); err != nil {
+				s.t.Fatal(err)
+			}
 		}
 		for _, ti := range retry {
 			k, _ := jobs.TaskRecipients(id, ti.ID)
