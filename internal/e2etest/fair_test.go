@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/devtools/logbuf"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch/sinchsim"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
@@ -118,15 +121,41 @@ func TestHighPriorityCampaignOvertakesANormalOne(t *testing.T) {
 // first, share the app's rate: over a window after the second's first
 // send, each gets at least 0.35 of the sends (without the feeder the
 // second would wait for all of the first), and together they keep most of
-// the app's rate.
+// the app's rate. With two worker processes one feeds, and each chunk
+// runs in whichever process fetches it.
 func TestTwoNormalCampaignsShareTheirAppsRate(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for about 15 seconds")
+		t.Skip("runs for about 30 seconds")
 	}
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", procs), func(t *testing.T) { testShareTheAppsRate(t, procs) })
+	}
+}
+
+func testShareTheAppsRate(t *testing.T, procs int) {
 	s := newFairStack(t)
 	const n = 800
 	s.enqueueN(t, "first", 1, n, "--app", "fair-app")
-	stop := s.startWorker("--track-interval", "0")
+	var stop func()
+	if procs == 1 {
+		stopWorker := s.startWorker("--track-interval", "0")
+		stop = func() { stopWorker() }
+	} else {
+		buildBinaries(t)
+		var logs logbuf.Buffer
+		var workers []*exec.Cmd
+		for range procs {
+			workers = append(workers, s.startProcess(t, "worker", &logs, "--track-interval", "0"))
+		}
+		stop = func() {
+			for _, w := range workers {
+				w.Process.Signal(syscall.SIGTERM)
+			}
+			for _, w := range workers {
+				w.Wait()
+			}
+		}
+	}
 	defer stop()
 	testwait.For(t, 20*time.Second, "the first campaign sending", func() bool { return s.sent(t, "first") > 0 })
 	time.Sleep(time.Second)
@@ -137,7 +166,6 @@ func TestTwoNormalCampaignsShareTheirAppsRate(t *testing.T) {
 	from, window := secondFirst.Add(time.Second), 8*time.Second
 	to := from.Add(window)
 	time.Sleep(time.Until(to) + time.Second) // the last sends of the window recorded
-	stop()
 	count := func(id string) int {
 		k := 0
 		for _, at := range s.acceptTimes(t, id) {
