@@ -106,8 +106,9 @@ type taskCounter struct{ rdb redis.UniversalClient }
 // not retrying: a task deferred to the window's opening is due exactly at
 // an opening (its score tells, for free); while the campaign is paused,
 // the rest are told apart by the error asynq recorded with each
-// (jobs.Waiting), which costs reading them; the chunks in a paused
-// campaign's feed wait for the resume (read from their task IDs). Its cost
+// (jobs.Waiting), which costs reading them; the chunks in the feed of a
+// paused campaign wait for the resume, those of a campaign outside its
+// window for the window (read from their task IDs). Its cost
 // grows with those sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, paused bool) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
@@ -146,14 +147,19 @@ func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, pa
 	if err := c.classify(ctx, def.ID, unsure, &tc); err != nil {
 		return tc, err
 	}
-	if paused {
-		// The feeder feeds no chunk of a paused campaign: those in its
-		// feed wait for the resume too.
+	// The feeder feeds no chunk of a paused campaign, nor of one outside
+	// its send window: those in its feed wait too.
+	closed := def.Window != nil && def.Window.Until(time.Now()) > 0
+	if paused || closed {
 		n, err := jobs.FeedRecipients(ctx, c.rdb, def)
 		if err != nil {
 			return tc, err
 		}
-		tc.WaitingResume += n
+		if paused {
+			tc.WaitingResume += n
+		} else {
+			tc.WaitingWindow += n
+		}
 	}
 	return tc, nil
 }

@@ -292,6 +292,15 @@ type feeder struct {
 type feedControl struct {
 	at             time.Time
 	paused, remove bool
+	window         *campaign.Window // the campaign's send window (nil: any hour)
+}
+
+// waits reports whether the campaign's feed waits: paused, or outside its
+// send window. A chunk fed outside the window would only be put off to
+// its opening, and while high-priority chunks cycle so no normal ones are
+// fed.
+func (c feedControl) waits(now time.Time) bool {
+	return c.paused || c.window != nil && c.window.Until(now) > 0
 }
 
 // feedControlFor is how long the feeder trusts a campaign's control: a
@@ -431,7 +440,7 @@ func (f *feeder) feedRing(ctx context.Context, ring string, room int, in map[str
 			if err := DropFeed(ctx, f.rdb, f.app, id); err != nil {
 				return 0, false, err
 			}
-		case !c.paused: // a paused campaign's feed waits for the resume
+		case !c.waits(time.Now()): // else its feed waits for the resume or the window
 			ready = append(ready, id)
 		}
 	}
@@ -459,15 +468,15 @@ func (f *feeder) feedRing(ctx context.Context, ring string, room int, in map[str
 	return fed, len(ready) > 0, nil
 }
 
-// controlOf is whether campaign id is paused, or to be removed from the
-// feed (cancelled, or its definition gone).
+// controlOf is whether campaign id is paused, its send window, or whether
+// it is to be removed from the feed (cancelled, or its definition gone).
 func (f *feeder) controlOf(ctx context.Context, id string) (feedControl, error) {
 	now := time.Now()
 	if c, ok := f.control[id]; ok && now.Sub(c.at) < feedControlFor {
 		return c, nil
 	}
-	paused, cancelled, _, err := f.store.Control(ctx, id)
-	c := feedControl{at: now, paused: paused, remove: cancelled}
+	def, ctl, err := f.store.Lookup(ctx, id)
+	c := feedControl{at: now, paused: ctl.Paused, remove: ctl.Cancelled, window: def.Window}
 	if errors.Is(err, campaign.ErrCampaignNotFound) {
 		c, err = feedControl{at: now, remove: true}, nil
 	}

@@ -43,8 +43,14 @@ func newFeedFixture(t *testing.T) *feedFixture {
 // recipient each ("<id>/<i>").
 func (x *feedFixture) campaign(t *testing.T, id string, p campaign.Priority, n int) {
 	t.Helper()
+	x.campaignIn(t, id, p, n, nil)
+}
+
+// campaignIn is campaign with a send window.
+func (x *feedFixture) campaignIn(t *testing.T, id string, p campaign.Priority, n int, w *campaign.Window) {
+	t.Helper()
 	ctx := context.Background()
-	if _, _, err := x.store.Create(ctx, campaign.Definition{ID: id, Priority: p, App: feedTestApp}); err != nil {
+	if _, _, err := x.store.Create(ctx, campaign.Definition{ID: id, Priority: p, App: feedTestApp, Window: w}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
@@ -220,6 +226,30 @@ func TestFeederGivesASlotToTheCampaignWithTheFewestChunksInAsynq(t *testing.T) {
 	// None in asynq: the two fed least recently, b fed last waits.
 	if got, want := x.inAsynq(t), []string{"a/1", "c/0"}; !slices.Equal(got, want) {
 		t.Fatalf("in asynq: got %v, want %v", got, want)
+	}
+}
+
+// The feed of a campaign outside its send window waits for the window: a
+// high-priority one holds back no normal campaign meanwhile.
+func TestFeederFeedsNoCampaignOutsideItsWindow(t *testing.T) {
+	t.Parallel()
+	x := newFeedFixture(t)
+	now := time.Now().UTC()
+	closed, err := campaign.ParseWindow(now.Add(2*time.Hour).Format("15:04")+"-"+now.Add(3*time.Hour).Format("15:04"), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := campaign.ParseWindow(now.Add(-time.Hour).Format("15:04")+"-"+now.Add(time.Hour).Format("15:04"), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.campaignIn(t, "night", campaign.PriorityHigh, 2, closed)
+	x.campaignIn(t, "day", campaign.PriorityNormal, 2, open)
+	if got, want := x.order(t, 5), []string{"day/0", "day/1"}; !slices.Equal(got, want) {
+		t.Fatalf("fed %v, want only the campaign inside its window: %v", got, want)
+	}
+	if n, _ := FeedRecipients(context.Background(), x.rdb, campaign.Definition{ID: "night", App: feedTestApp}); n != 2 {
+		t.Fatalf("%d recipients left in the closed campaign's feed, want 2", n)
 	}
 }
 
