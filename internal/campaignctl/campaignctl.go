@@ -22,6 +22,7 @@ import (
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/enqueue"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/jobs"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/recipients"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/tracking"
@@ -234,7 +235,7 @@ type CancelResult struct {
 // Cancel stops the rest of a campaign at once: it sets the cancel flag,
 // marks every pending recipient cancelled (so sent + failed + cancelled =
 // total right away) and deletes the campaign's scheduled and retrying
-// tasks. A send in flight when Cancel runs either is accepted (its
+// tasks and its feed. A send in flight when Cancel runs either is accepted (its
 // recipient then counts as sent) or sees the flag. reason defaults to
 // DefaultCancelReason.
 func (c *Controller) Cancel(ctx context.Context, id, reason string) (CancelResult, error) {
@@ -250,6 +251,10 @@ func (c *Controller) Cancel(ctx context.Context, id, reason string) (CancelResul
 		return res, err
 	}
 	if res.TasksDeleted, err = c.deleteWaitingTasks(ctx, def); err != nil {
+		return res, err
+	}
+	// Its chunks not fed yet: the feeder would drop them too, later.
+	if err := jobs.DropFeed(ctx, c.rdb, def.App, id); err != nil {
 		return res, err
 	}
 	res.Counters, err = c.store.Counters(ctx, id)

@@ -106,8 +106,10 @@ type taskCounter struct{ rdb redis.UniversalClient }
 // not retrying: a task deferred to the window's opening is due exactly at
 // an opening (its score tells, for free); while the campaign is paused,
 // the rest are told apart by the error asynq recorded with each
-// (jobs.Waiting), which costs reading them. Its cost grows with those
-// sets, not with the queue's pending list.
+// (jobs.Waiting), which costs reading them; the chunks in the feed of a
+// paused campaign wait for the resume, those of a campaign outside its
+// window for the window (read from their task IDs). Its cost
+// grows with those sets, not with the queue's pending list.
 func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, paused bool) (campaign.TaskCounts, error) {
 	var tc campaign.TaskCounts
 	err := scanTaskIDs(ctx, c.rdb, def, "scheduled", func(_, id string, _ int64) error {
@@ -142,7 +144,24 @@ func (c taskCounter) CountTasks(ctx context.Context, def campaign.Definition, pa
 	if err != nil {
 		return tc, err
 	}
-	return tc, c.classify(ctx, def.ID, unsure, &tc)
+	if err := c.classify(ctx, def.ID, unsure, &tc); err != nil {
+		return tc, err
+	}
+	// The feeder feeds no chunk of a paused campaign, nor of one outside
+	// its send window: those in its feed wait too.
+	closed := def.Window != nil && def.Window.Until(time.Now()) > 0
+	if paused || closed {
+		n, err := jobs.FeedRecipients(ctx, c.rdb, def)
+		if err != nil {
+			return tc, err
+		}
+		if paused {
+			tc.WaitingResume += n
+		} else {
+			tc.WaitingWindow += n
+		}
+	}
+	return tc, nil
 }
 
 // queuedTask is a task ID and the queue it is in.

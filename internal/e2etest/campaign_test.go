@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,9 +81,11 @@ func (s *stack) startWorker(args ...string) (stop func() string) {
 }
 
 // waitRetrySet waits until every pending recipient of id has its task in
-// the retry set and none is pending, running or scheduled. Recipients
-// travel in chunk tasks (jobs.TypeChunk): a deferred chunk is put off
-// whole, so the retry set's tasks are counted by their recipients.
+// the retry set, or, in a paused campaign or one outside its window, its
+// chunk in the campaign's feed (the feeder feeds none of its chunks), and
+// none is pending, running or scheduled.
+// Recipients travel in chunk tasks (jobs.TypeChunk): a deferred chunk is
+// put off whole, so the retry set's tasks are counted by their recipients.
 func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
 	s.t.Helper()
 	insp := asynq.NewInspector(s.redis.AsynqOpt())
@@ -90,21 +93,39 @@ func (s *stack) waitRetrySet(id string) (campaign.Counters, []*asynq.TaskInfo) {
 	store := campaign.NewStore(s.redis.Client)
 	var c campaign.Counters
 	var retry []*asynq.TaskInfo
+	def, ctl, err := store.Lookup(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	held := ctl.Paused || def.Window != nil && def.Window.Until(time.Now()) > 0
 	testwait.For(s.t, 15*time.Second, "every unsent task in the retry set", func() bool {
-		q, err := insp.GetQueueInfo("default")
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		if c, err = store.Counters(context.Background(), id); err != nil {
-			s.t.Fatal(err)
-		}
-		if q.Pending != 0 || q.Active != 0 || q.Scheduled != 0 || c.Pending == 0 {
+		var err error
+		if c, err = store.Counters(context.Background(), id); err != nil || c.Pending == 0 {
 			return false
 		}
-		if retry, err = insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1)); err != nil {
-			s.t.Fatal(err)
+		retry = nil
+		if qs, err := insp.Queues(); err != nil || !slices.Contains(qs, "default") {
+			if !held {
+				return false // nothing fed yet
+			}
+		} else {
+			q, err := insp.GetQueueInfo("default")
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			if q.Pending != 0 || q.Active != 0 || q.Scheduled != 0 {
+				return false
+			}
+			if retry, err = insp.ListRetryTasks("default", asynq.PageSize(int(c.Pending)+1)); err != nil {
+				s.t.Fatal(err)
+			}
 		}
 		var n int64
+		if held {
+			if n, err = jobs.FeedRecipients(context.Background(), s.redis.Client, campaign.Definition{ID: id}); err != nil {
+				s.t.Fatal(err)
+			}
+		}
 		for _, ti := range retry {
 			k, _ := jobs.TaskRecipients(id, ti.ID)
 			n += k

@@ -2,9 +2,10 @@ package e2etest
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,36 +75,26 @@ func TestCampaignOnRedisCluster(t *testing.T) {
 	if def.QueueShards != jobs.ClusterShards {
 		t.Fatalf("campaign on a cluster has %d queue shards, want %d", def.QueueShards, jobs.ClusterShards)
 	}
-	// Pending sends per master, counted by the recipients of each pending
-	// task (chunks carry many): asynq keeps one queue on one node, so only
-	// sharded queues put a campaign's work on several.
-	var mu sync.Mutex
-	var nodes []string
-	pending := 0
-	err = rdb.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		held := 0
-		for _, q := range jobs.SendQueues(def) {
-			// asynq's pending list of queue q; a key on another node is not here.
-			ids, err := c.LRange(ctx, "asynq:{"+q+"}:pending", 0, -1).Result()
-			if err != nil && !strings.Contains(err.Error(), "MOVED") {
-				return err
-			}
-			for _, id := range ids {
-				k, _ := jobs.TaskRecipients(def.ID, id)
-				held += int(k)
-			}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		pending += held
-		if held > 0 {
-			nodes = append(nodes, c.Options().Addr)
-		}
-		return nil
-	})
+	// Pending sends per master, counted by the recipients of each chunk in
+	// the campaign's feed, on the node of the queue it is bound for
+	// (SendShard): asynq keeps one queue on one node, so only sharded
+	// queues put a campaign's work on several.
+	entries, err := jobs.CampaignFeed(ctx, rdb, def)
 	if err != nil {
 		t.Fatal(err)
 	}
+	held := map[string]int{}
+	pending := 0
+	for _, e := range entries {
+		node, err := rdb.MasterForKey(ctx, "asynq:{"+e.Queue+"}:pending")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := jobs.TaskRecipients(def.ID, e.TaskID)
+		held[node.Options().Addr] += int(k)
+		pending += int(k)
+	}
+	nodes := slices.Sorted(maps.Keys(held))
 	if pending != n || len(nodes) < 2 {
 		t.Fatalf("%d pending sends on masters %v; want all %d, on more than one node", pending, nodes, n)
 	}

@@ -246,7 +246,9 @@ func TestDashboardObservabilityHandlers(t *testing.T) {
 		t.Errorf("1ms tolerance: got %v, want an error naming --webhook-tolerance", err)
 	}
 
-	s.enqueue("--campaign", "queued", "--csv", numbersCSV(t, []string{e164(1)}), "--text", "Hi")
+	// Scheduled, so its chunk is in asynq (one to send now waits in its
+	// campaign's feed until a worker feeds it).
+	s.enqueue("--campaign", "queued", "--csv", numbersCSV(t, []string{e164(1)}), "--text", "Hi", "--in", "1h")
 	wh, met, closeFn, err = dashboardcli.Observability(settings, webhookSecret, "", time.Minute, logger)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,9 @@
-// Package enqueue turns a recipient CSV into Asynq chunk tasks (each
-// carrying up to a batch of valid, distinct recipients, see jobs.TypeChunk),
-// and records the campaign and its counts in Redis.
+// Package enqueue turns a recipient CSV into chunk tasks (each carrying up
+// to a batch of valid, distinct recipients, see jobs.TypeChunk), and
+// records the campaign and its counts in Redis. Chunks to send now go to
+// the campaign's feed, from which the workers' feeder moves them into
+// asynq by priority and in turn with the app's other campaigns
+// (jobs.PushFeed); chunks scheduled for later go to asynq's scheduled set.
 //
 // Rows stream through in batches: one Redis round trip registers a batch of
 // recipients, and its new ones become one chunk task, which one of several
@@ -174,11 +177,16 @@ type RejectedRow struct {
 type Enqueuer struct {
 	store  *campaign.Store
 	client *asynq.Client
+	insp   *asynq.Inspector // finds a fed chunk in asynq
 }
 
 // New returns an Enqueuer. store and client may be nil for dry runs only.
 func New(store *campaign.Store, client *asynq.Client) *Enqueuer {
-	return &Enqueuer{store: store, client: client}
+	e := &Enqueuer{store: store, client: client}
+	if store != nil {
+		e.insp = asynq.NewInspectorFromRedisClient(store.Redis())
+	}
+	return e
 }
 
 func (o *Options) withDefaults() error {
@@ -317,6 +325,11 @@ func (e *Enqueuer) Run(ctx context.Context, opts Options) (Summary, error) {
 		return r.sum, r.full(err, r.sum)
 	}
 	r.runID = rand.Text()
+	if opts.ProcessAt.IsZero() {
+		if err := jobs.NoteFeedApp(ctx, e.store.Redis(), opts.App); err != nil {
+			return r.sum, err
+		}
+	}
 
 	ctx, r.cancel = context.WithCancel(ctx)
 	defer r.cancel()
@@ -850,21 +863,47 @@ func (r *run) enqueueLoop(ctx context.Context) {
 			continue // drain after a failure
 		}
 		n := int64(len(c.Recipients))
-		task, err := jobs.NewChunkTask(c, jobs.SendShard(r.def, jobs.ChunkTaskID(c)), r.opts.ProcessAt)
-		if err != nil {
-			r.setErr(err)
-			continue
-		}
-		_, err = r.e.client.EnqueueContext(ctx, task)
+		added, err := r.enqueueChunk(ctx, c)
 		switch {
-		case err == nil:
+		case err != nil:
+			r.setErr(err)
+		case added:
 			r.enqueued.Add(n)
-		case errors.Is(err, asynq.ErrTaskIDConflict), errors.Is(err, asynq.ErrDuplicateTask):
-			r.already.Add(n)
 		default:
-			r.setErr(fmt.Errorf("redis: enqueue: %w", err))
+			r.already.Add(n)
 		}
 	}
+}
+
+// enqueueChunk feeds chunk c, or schedules it with ProcessAt; false when
+// it is in the feed or in asynq already (the same CSV makes the same
+// chunks).
+func (r *run) enqueueChunk(ctx context.Context, c *jobs.ChunkPayload) (bool, error) {
+	id := jobs.ChunkTaskID(c)
+	queue := jobs.SendShard(r.def, id)
+	if r.opts.ProcessAt.IsZero() {
+		// Fed already and not done yet: asynq holds it.
+		_, err := r.e.insp.GetTaskInfo(queue, id)
+		switch {
+		case err == nil:
+			return false, nil
+		case !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound):
+			return false, fmt.Errorf("redis: look for a chunk in asynq: %w", err)
+		}
+		return jobs.PushFeed(ctx, r.e.store.Redis(), c, queue, false)
+	}
+	task, err := jobs.NewChunkTask(c, queue, r.opts.ProcessAt)
+	if err != nil {
+		return false, err
+	}
+	_, err = r.e.client.EnqueueContext(ctx, task)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, asynq.ErrTaskIDConflict), errors.Is(err, asynq.ErrDuplicateTask):
+		return false, nil
+	}
+	return false, fmt.Errorf("redis: enqueue: %w", err)
 }
 
 func (r *run) setErr(err error) {

@@ -119,17 +119,16 @@ func TestRunKeepsRowOrderRejectsAndFirstOccurrenceAcrossChunksAndBatches(t *test
 	}
 	// The first occurrence is the one registered and enqueued, in a chunk
 	// of at most one batch.
-	insp := asynq.NewInspector(r.AsynqOpt())
-	t.Cleanup(func() { insp.Close() })
-	infos, err := insp.ListPendingTasks(jobs.QueueDefault, asynq.PageSize(1000))
+	// They wait in the campaign's feed (jobs.PushFeed).
+	entries, err := jobs.CampaignFeed(ctx, store.Redis(), campaign.Definition{ID: "order"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	queued := map[string]jobs.SendPayload{}
-	for _, info := range infos {
-		c, err := jobs.DecodeChunk(info.Payload)
-		if err != nil || info.Type != jobs.TypeChunk || len(c.Recipients) > 7 || info.ID != jobs.ChunkTaskID(c) {
-			t.Fatalf("task %s (%s): %v, want a chunk of at most a batch", info.ID, info.Type, err)
+	for _, e := range entries {
+		c, err := jobs.DecodeChunk(e.Payload)
+		if err != nil || len(c.Recipients) > 7 || e.TaskID != jobs.ChunkTaskID(c) || e.Queue != jobs.QueueDefault {
+			t.Fatalf("feed entry %s (queue %s): %v, want a chunk of at most a batch", e.TaskID, e.Queue, err)
 		}
 		for i := range c.Recipients {
 			p := c.Send(i)

@@ -42,26 +42,19 @@ func roomRun(t *testing.T, s *procs.Redis, id string, csv io.Reader) (Summary, e
 	return New(campaign.NewStore(s.Client), client).Run(context.Background(), Options{CampaignID: id, CSV: csv, Source: src})
 }
 
-// tasks counts the send tasks of the default queue.
+// tasks counts the recipients of campaign id's chunks in its feed.
 func tasks(t *testing.T, s *procs.Redis, id string) int {
 	t.Helper()
-	insp := asynq.NewInspector(s.AsynqOpt())
-	defer insp.Close()
-	// Recipients travel in chunk tasks: count the recipients each carries.
-	n := 0
-	for page := 1; ; page++ {
-		ts, err := insp.ListPendingTasks(jobs.QueueDefault, asynq.Page(page), asynq.PageSize(1000))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ti := range ts {
-			k, _ := jobs.TaskRecipients(id, ti.ID)
-			n += int(k)
-		}
-		if len(ts) < 1000 {
-			return n
-		}
+	entries, err := jobs.CampaignFeed(context.Background(), s.Client, campaign.Definition{ID: id})
+	if err != nil {
+		t.Fatal(err)
 	}
+	n := 0
+	for _, e := range entries {
+		k, _ := jobs.TaskRecipients(id, e.TaskID)
+		n += int(k)
+	}
+	return n
 }
 
 func TestRunRefusesACampaignThatDoesNotFitBeforeWritingAnything(t *testing.T) {

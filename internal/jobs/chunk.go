@@ -223,16 +223,22 @@ func NewChunkTask(c *ChunkPayload, queue string, processAt time.Time) (*asynq.Ta
 	if err != nil {
 		return nil, fmt.Errorf("encode chunk payload: %w", err)
 	}
-	opts := []asynq.Option{
-		asynq.TaskID(ChunkTaskID(c)),
-		asynq.Queue(queue),
-		asynq.MaxRetry(queueMaxRetry),
-		asynq.Timeout(chunkTimeout),
-	}
+	opts := chunkOptions(ChunkTaskID(c), queue)
 	if !processAt.IsZero() {
 		opts = append(opts, processAtOption(processAt))
 	}
 	return asynq.NewTask(TypeChunk, b, opts...), nil
+}
+
+// chunkOptions are the asynq options of chunk task id in queue (a fed
+// chunk's too, see FeedEntry).
+func chunkOptions(id, queue string) []asynq.Option {
+	return []asynq.Option{
+		asynq.TaskID(id),
+		asynq.Queue(queue),
+		asynq.MaxRetry(queueMaxRetry),
+		asynq.Timeout(chunkTimeout),
+	}
 }
 
 // processChunk sends every recipient of a chunk, up to h.inFlight at once
@@ -240,7 +246,8 @@ func NewChunkTask(c *ChunkPayload, queue string, processAt time.Time) (*asynq.Ta
 // cancelled or failed already is skipped (the claim says so), so a chunk
 // delivered again after a crash sends only what is left. A pause or quiet
 // hours defer the whole chunk; any other reason to try a recipient later
-// makes it its own TypeSend task.
+// makes it its own TypeSend task. With a slice (HandlerConfig.ChunkSlice)
+// it sends that many and gives the rest back to the feed (giveBack).
 func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	c, err := DecodeChunk(t.Payload())
 	if err != nil {
@@ -261,8 +268,13 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	// slots are shared by every app's chunks, and recipients of a slow app
 	// waiting for their tokens must not hold the slots of a fast one.
 	limiter := h.caller(SendPayload{App: c.App})
+	slice, rest := h.sliceOf(c.App), -1
 	for i := range c.Recipients {
 		if paused.Load() || ctx.Err() != nil || h.stopped() {
+			break
+		}
+		if slice > 0 && i == slice {
+			rest = i
 			break
 		}
 		if !waitForApp(ctx, limiter) {
@@ -305,6 +317,24 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		return &deferred{err: ctx.Err(), delay: time.Second}
 	case h.stopped():
 		return &deferred{err: errStopping, delay: time.Second}
+	case rest >= 0:
+		return h.giveBack(ctx, c, rest)
+	}
+	return nil
+}
+
+// giveBack puts the recipients of c from rest on, which it did not try,
+// back at the front of its campaign's feed as a chunk of their own (its
+// own task ID, in the same queue), and ends the task, so its slot goes to
+// the campaign whose turn it is. Should the process die before the task
+// ends, asynq runs the whole chunk again while its rest is fed too: each
+// recipient's claim lets only one of them send it, and skips the sent.
+func (h *SendHandler) giveBack(ctx context.Context, c *ChunkPayload, rest int) error {
+	r := *c
+	r.Recipients = c.Recipients[rest:]
+	if _, err := PushFeed(context.WithoutCancel(ctx), h.store.Redis(), &r, taskQueue(ctx, c.Queue, c.App), true); err != nil {
+		// Run again later, whole: the claims skip the recipients sent.
+		return &deferred{err: err, failure: true}
 	}
 	return nil
 }
@@ -345,16 +375,7 @@ func (h *SendHandler) spawn(ctx context.Context, p SendPayload, err error) error
 	if a, ok := errors.AsType[*archived](err); ok {
 		p.Archive, processAt = a.reason, time.Time{}
 	}
-	// The chunk's own queue: its shard, on a cluster (SendShard).
-	queue, ok := asynq.GetQueueName(ctx)
-	if !ok {
-		priority := campaign.PriorityNormal
-		if p.Queue == sinch.QueueHigh {
-			priority = campaign.PriorityHigh
-		}
-		queue = SendQueue(priority, p.App)
-	}
-	task, terr := NewSendTask(p, queue, processAt)
+	task, terr := NewSendTask(p, taskQueue(ctx, p.Queue, p.App), processAt)
 	if terr != nil {
 		return terr
 	}
@@ -363,4 +384,17 @@ func (h *SendHandler) spawn(ctx context.Context, p SendPayload, err error) error
 		return nil // a task of this recipient exists already: it sends
 	}
 	return fmt.Errorf("queue the send of recipient %s on its own: %w", p.Key, eerr)
+}
+
+// taskQueue is the queue of the chunk task running in ctx: its shard, on a
+// cluster (SendShard); else the send queue of its Sinch queue and app.
+func taskQueue(ctx context.Context, q sinch.Queue, app string) string {
+	if queue, ok := asynq.GetQueueName(ctx); ok {
+		return queue
+	}
+	priority := campaign.PriorityNormal
+	if q == sinch.QueueHigh {
+		priority = campaign.PriorityHigh
+	}
+	return SendQueue(priority, app)
 }

@@ -39,10 +39,11 @@ type SendHandler struct {
 	logger      *slog.Logger
 	observer    Observer
 	now         func() time.Time
-	recordFor   time.Duration   // how long an accepted send's record is retried (reconcile.go)
-	stopping    <-chan struct{} // HandlerConfig.Stopping
-	inFlight    chan struct{}   // one token per chunk recipient being sent (chunk.go)
-	tasks       taskEnqueuer    // queues a chunk's recipient as its own task (chunk.go)
+	recordFor   time.Duration        // how long an accepted send's record is retried (reconcile.go)
+	stopping    <-chan struct{}      // HandlerConfig.Stopping
+	inFlight    chan struct{}        // one token per chunk recipient being sent (chunk.go)
+	tasks       taskEnqueuer         // queues a chunk's recipient as its own task (chunk.go)
+	sliceOf     func(app string) int // HandlerConfig.ChunkSlice
 }
 
 // taskEnqueuer queues tasks (implemented by *asynq.Client).
@@ -78,6 +79,12 @@ type HandlerConfig struct {
 	// sends at once, across all its chunks (the worker's --concurrency).
 	// Defaults to 64.
 	ChunkConcurrency int
+	// ChunkSlice, when set, is how many recipients of app a chunk sends
+	// (SliceRecipients) before it puts the rest back at the front of its
+	// campaign's feed and frees its slot (feed.go): the worker's feeder
+	// then gives the slot to the campaign whose turn it is. Nil or 0: a
+	// chunk sends to its end (a handler served with no feeder).
+	ChunkSlice func(app string) int
 }
 
 // DefaultMaxRetry is the default failure budget of one send.
@@ -124,6 +131,9 @@ func NewSendHandler(sender Sender, store *campaign.Store, budgets sinchcall.Budg
 	if cfg.ChunkConcurrency <= 0 {
 		cfg.ChunkConcurrency = 64
 	}
+	if cfg.ChunkSlice == nil {
+		cfg.ChunkSlice = func(string) int { return 0 }
+	}
 	return &SendHandler{
 		sender: sender, store: store, budgets: budgets,
 		appID: cfg.AppID, callbackURL: cfg.CallbackURL, maxRetry: cfg.MaxRetry,
@@ -132,6 +142,7 @@ func NewSendHandler(sender Sender, store *campaign.Store, budgets sinchcall.Budg
 		recordFor: recordAcceptedFor, stopping: cfg.Stopping,
 		inFlight: make(chan struct{}, cfg.ChunkConcurrency),
 		tasks:    asynq.NewClientFromRedisClient(store.Redis()),
+		sliceOf:  cfg.ChunkSlice,
 	}, nil
 }
 

@@ -86,7 +86,11 @@ func (p SendPayload) smsRecord(rec *campaign.Record) {
 
 // TaskID is the Asynq task ID of a recipient's send: derived from campaign
 // and recipient, so enqueueing the same CSV twice creates nothing new.
-func TaskID(campaignID, key string) string { return "send:" + campaignID + ":" + key }
+func TaskID(campaignID, key string) string { return taskIDPrefix + campaignID + ":" + key }
+
+// taskIDPrefix starts every send and chunk task ID; the campaign ID that
+// follows holds no ':' (campaign.ValidateID).
+const taskIDPrefix = "send:"
 
 // NewSendTask builds the task for p in Asynq queue (SendShard of its
 // campaign), to run at processAt (zero: now).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
@@ -39,6 +40,10 @@ type ServerConfig struct {
 	// 1: none). Queues is given sharded already (ShardQueues); an app's
 	// server serves its queues' shards.
 	QueueShards int
+	// AppRate is an app's send rate ("": the configured app's), which sets
+	// how many of its chunks its feeder keeps in asynq (feedBound). Nil:
+	// the most, maxFeedBound.
+	AppRate func(app string) float64
 }
 
 // DefaultAppWatch is how often a worker looks for the queues of apps it
@@ -119,6 +124,11 @@ func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handle
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	feeds, err := startFeeds(ctx, redis, cfg)
+	if err != nil {
+		return err
+	}
+	defer feeds.stop()
 	servers := make([]*asynq.Server, cfg.Servers)
 	for i := range servers {
 		n := cfg.Concurrency / cfg.Servers
@@ -142,7 +152,7 @@ func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handle
 		}
 	}
 	if cfg.AppConcurrency != nil {
-		servers = watchApps(ctx, redis, cfg, handler, servers)
+		servers = watchApps(ctx, redis, cfg, handler, servers, feeds)
 	} else {
 		<-ctx.Done()
 	}
@@ -171,10 +181,10 @@ func newServer(redis asynq.RedisConnOpt, cfg ServerConfig, concurrency int, queu
 	})
 }
 
-// watchApps starts a server for each app whose send queues exist (Asynq
-// lists every queue ever used), now and every AppWatch until ctx is done,
-// and returns every server to shut down.
-func watchApps(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handler asynq.Handler, servers []*asynq.Server) []*asynq.Server {
+// watchApps starts a server and a feeder for each app whose send queues
+// exist (Asynq lists every queue ever used) or that has a feed, now and
+// every AppWatch until ctx is done, and returns every server to shut down.
+func watchApps(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handler asynq.Handler, servers []*asynq.Server, feeds *feeds) []*asynq.Server {
 	insp := asynq.NewInspector(redis)
 	defer insp.Close()
 	served := map[string]bool{}
@@ -185,9 +195,18 @@ func watchApps(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, 
 		if err != nil && ctx.Err() == nil {
 			cfg.Logger.Warn("list queues for apps", "err", err)
 		}
+		var apps []string
 		for _, q := range queues {
-			app, ok := QueueApp(q)
-			if !ok || served[app] {
+			if app, ok := QueueApp(q); ok {
+				apps = append(apps, app)
+			}
+		}
+		fed, err := FeedApps(ctx, feeds.rdb)
+		if err != nil && ctx.Err() == nil {
+			cfg.Logger.Warn("list the apps with a feed", "err", err)
+		}
+		for _, app := range append(apps, fed...) {
+			if app == "" || served[app] {
 				continue
 			}
 			n := max(1, cfg.AppConcurrency(app))
@@ -198,6 +217,7 @@ func watchApps(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, 
 			}
 			served[app] = true
 			servers = append(servers, s)
+			feeds.start(app)
 			cfg.Logger.Info("serving an app's queues", "app", app, "concurrency", n)
 		}
 		select {
@@ -206,6 +226,52 @@ func watchApps(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, 
 		case <-tick.C:
 		}
 	}
+}
+
+// feeds runs the feeders of the apps a worker process serves (feed.go).
+type feeds struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	rdb     goredis.UniversalClient
+	tasks   *asynq.Client
+	cfg     ServerConfig
+	wg      sync.WaitGroup
+	started map[string]bool
+}
+
+// startFeeds starts the feeder of the configured app when cfg serves its
+// send queues; watchApps starts those of the named apps.
+func startFeeds(ctx context.Context, ropt asynq.RedisConnOpt, cfg ServerConfig) (*feeds, error) {
+	rdb, ok := ropt.MakeRedisClient().(goredis.UniversalClient)
+	if !ok {
+		return nil, errors.New("start the feeders: not a go-redis connection")
+	}
+	f := &feeds{rdb: rdb, tasks: asynq.NewClientFromRedisClient(rdb), cfg: cfg, started: map[string]bool{}}
+	f.ctx, f.cancel = context.WithCancel(ctx)
+	for q := range cfg.Queues {
+		if _, named := QueueApp(q); IsSendQueue(q) && !named {
+			f.start("")
+			break
+		}
+	}
+	return f, nil
+}
+
+// start runs app's feeder until ctx is done (once per app).
+func (f *feeds) start(app string) {
+	if f.started[app] {
+		return
+	}
+	f.started[app] = true
+	fd := newFeeder(f.rdb, f.tasks, app, f.cfg.QueueShards, f.cfg.AppRate, f.cfg.Logger)
+	f.wg.Go(func() { fd.run(f.ctx) })
+}
+
+// stop stops the feeders and closes their connection.
+func (f *feeds) stop() {
+	f.cancel()
+	f.wg.Wait()
+	f.rdb.Close() // the asynq client shares it
 }
 
 // isFailure keeps 429s, pauses and shutdown interruptions out of the retry

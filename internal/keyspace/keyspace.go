@@ -20,6 +20,8 @@
 //	sd:schedule:fired:<id>       string firing claim of campaign <id>     schedule marker TTL
 //	sd:webhook:nonce:<nonce>     string callback nonce seen               webhook tolerance window
 //	sd:idem:<hash>               string Idempotency-Key claim or answer   lease while running, 24h once answered
+//	sd:feed:apps                 set   apps whose campaigns have a feed   campaign retention, refreshed by each push
+//	sd:feed:{<app>}:…            one app's feed of chunks (see Feed)      campaign retention, refreshed; lock shorter
 //	sinch:<project>:<app>        hash  one app's shared Sinch budget      set by the limiter's script
 //	sinch:<project>              hash  the project's shared Sinch budget  set by the limiter's script
 package keyspace
@@ -111,6 +113,50 @@ func CampaignOf(key string) (id string, ok bool) {
 	}
 	return id, true
 }
+
+// FeedApps is the set of apps (the configured app as "") that have had a
+// feed, so a worker finds an app's campaigns before any of their chunks
+// reach asynq (jobs' feeder).
+const FeedApps = Prefix + "feed:apps"
+
+// Feed is the keys of one app's feed: the chunks of its campaigns waiting
+// for the feeder (internal/jobs, feed.go) to move them into asynq. The app
+// sits in a {hash tag}, so one Lua script may take all of them on a
+// cluster. The keys do not start with "sd:{", so CampaignOf does not read
+// them as a campaign's.
+type Feed struct {
+	tag string // "sd:feed:{app}:"
+
+	Feeding string // list: entries moved out of a campaign's feed and not yet in asynq
+	Lock    string // string: the feeder lock of the app (its own short TTL)
+}
+
+// defaultAppTag stands for the workers' configured app (""), which an app
+// ID cannot spell (sinch.ValidateAppID allows no '~'): an empty {} would
+// not be a hash tag.
+const defaultAppTag = "~"
+
+// ForFeed returns the feed keys of app ("": the workers' configured app).
+func ForFeed(app string) Feed {
+	if app == "" {
+		app = defaultAppTag
+	}
+	p := Prefix + "feed:{" + app + "}:"
+	return Feed{tag: p, Feeding: p + "feeding", Lock: p + "lock"}
+}
+
+// Ring is the sorted set of the app's campaigns of priority ("high",
+// "normal") with chunks in their feed, scored by when each was last fed
+// (unix ms), so the least recently fed comes first: round robin.
+func (f Feed) Ring(priority string) string { return f.tag + "ring:" + priority }
+
+// Campaign is the list of campaign id's chunks waiting to be fed, the next
+// first.
+func (f Feed) Campaign(id string) string { return f.tag + "c:" + id }
+
+// IDs is the set of the task IDs in campaign id's feed, so a chunk offered
+// twice (a re-run upload) is fed once.
+func (f Feed) IDs(id string) string { return f.tag + "ids:" + id }
 
 // Schedule firing markers (internal/schedule).
 const schedulePrefix = Prefix + "schedule:"

@@ -41,6 +41,8 @@ func TestCampaignOf(t *testing.T) {
 		{"sd:{}:def", "", false},
 		{"sd:{unterminated", "", false},
 		{"asynq:{default}:pending", "", false},
+		{ForFeed("app").Campaign("x"), "", false},
+		{ForFeed("").Ring("high"), "", false},
 	}
 	for _, tt := range tests {
 		id, ok := CampaignOf(tt.key)
@@ -51,12 +53,29 @@ func TestCampaignOf(t *testing.T) {
 }
 
 func TestGlobalKeysAreOutsideAnyCampaign(t *testing.T) {
-	for _, k := range []string{Campaigns, Suppress, ScheduleTask("t"), ScheduleFired("c"), WebhookNonce("n")} {
+	for _, k := range []string{Campaigns, Suppress, ScheduleTask("t"), ScheduleFired("c"), WebhookNonce("n"), FeedApps, ForFeed("a").Lock} {
 		if !strings.HasPrefix(k, Prefix) {
 			t.Errorf("key %s lacks the %q prefix", k, Prefix)
 		}
 	}
 	if got, want := RateLimit("p", "a"), "sinch:p:a"; got != want {
 		t.Errorf("RateLimit: got %q, want %q (the name running workers share)", got, want)
+	}
+}
+
+// An app's feed keys share one hash tag, the configured app's too, so the
+// feeder's scripts may take them together on a cluster.
+func TestFeedKeysShareTheAppsHashTag(t *testing.T) {
+	for _, app := range []string{"", "01ABC"} {
+		f := ForFeed(app)
+		want := "{" + app + "}"
+		if app == "" {
+			want = "{~}"
+		}
+		for _, k := range []string{f.Feeding, f.Lock, f.Ring("high"), f.Campaign("c"), f.IDs("c")} {
+			if i := strings.Index(k, "{"); i < 0 || !strings.HasPrefix(k[i:], want) {
+				t.Errorf("app %q: key %s lacks the hash tag %s", app, k, want)
+			}
+		}
 	}
 }

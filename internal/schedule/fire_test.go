@@ -64,14 +64,33 @@ func (f *fireFixture) fireTask(t *testing.T) *asynq.Task {
 	return task
 }
 
-// pendingSends is the number of send tasks waiting in the entry's queue.
+// pendingSends is the number of chunks waiting in the feeds of the
+// fixture's campaigns (jobs.PushFeed).
 func (f *fireFixture) pendingSends(t *testing.T) int {
 	t.Helper()
-	tasks, err := f.insp.ListPendingTasks(jobs.SendQueue(f.entry.Options.Priority, f.entry.Options.App))
-	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+	ctx := context.Background()
+	ids, err := f.store.IDs(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return len(tasks)
+	n := 0
+	for _, id := range ids {
+		def, err := f.store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := jobs.CampaignFeed(ctx, f.store.Redis(), def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Queue != jobs.SendQueue(f.entry.Options.Priority, f.entry.Options.App) {
+				t.Fatalf("chunk %s bound for queue %s, want the entry's", e.TaskID, e.Queue)
+			}
+		}
+		n += len(entries)
+	}
+	return n
 }
 
 func TestConcurrentCopiesOfOneFiringCreateOneCampaign(t *testing.T) {

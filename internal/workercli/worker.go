@@ -158,6 +158,8 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	// to 256 sends, so dequeues are rare, and each idle server polls Redis
 	// (about 0.3 % of a core each, per process, at any rate).
 	srv := *servers
+	// The rate an app's sends go at: its own, under the project's cap.
+	rateOf := func(app string) float64 { return min(budgets.Levels(app).App().Rate(), budgets.Rate()) }
 	store := campaign.NewStore(rdb)
 	store.SetReplicaWait(claimWait)
 	defer func() {
@@ -169,7 +171,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		AppID: settings.SinchAppID, CallbackURL: *callbackURL, MaxRetry: *maxRetry,
 		HTTPTimeout: settings.SinchTimeout, Logger: logger, Observer: met,
 		ChunkConcurrency: conc, // chunk recipients in flight, as many as single sends
-		Stopping:         ctx.Done(),
+		// A chunk gives its slot back after its slice (jobs.SliceRecipients).
+		ChunkSlice: func(app string) int { return jobs.SliceRecipients(rateOf(app)) },
+		Stopping:   ctx.Done(),
 	})
 	if err != nil {
 		return err
@@ -220,6 +224,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 		AppConcurrency: func(app string) int {
 			return max(16, int(min(budgets.Levels(app).App().Rate(), budgets.Rate())*1.25))
 		},
+		AppRate: rateOf, // how many chunks each app's feeder keeps in asynq
 	}, jobs.NewMux(handler, muxOpts...))
 	logger.Info("worker stopped")
 	return err
