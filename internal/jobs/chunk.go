@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sinch-dispatch/sinch-dispatch/internal/campaign"
+	"github.com/sinch-dispatch/sinch-dispatch/internal/keyspace"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinchcall"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sms"
@@ -274,8 +275,14 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 			break
 		}
 		if slice > 0 && i == slice {
-			rest = i
-			break
+			if h.othersWaiting(ctx, c) {
+				rest = i
+				break
+			}
+			// No one else waits for the app: giving the slot back would
+			// only leave the app idle until the feeder and asynq bring
+			// the rest back (up to a second). Go on for another slice.
+			slice += h.sliceOf(c.App)
 		}
 		if !waitForApp(ctx, limiter) {
 			break
@@ -337,6 +344,30 @@ func (h *SendHandler) giveBack(ctx context.Context, c *ChunkPayload, rest int) e
 		return &deferred{err: err, failure: true}
 	}
 	return nil
+}
+
+// othersWaiting reports whether another campaign waits in the feed of c's
+// app for the slot c holds: one of high priority, or, for a normal chunk,
+// another normal one. When Redis cannot tell, it says yes: the slot goes
+// back, as without the check.
+func (h *SendHandler) othersWaiting(ctx context.Context, c *ChunkPayload) bool {
+	k := keyspace.ForFeed(c.App)
+	rings := feedRings // high first
+	if c.Queue == sinch.QueueHigh {
+		rings = rings[:1]
+	}
+	for _, ring := range rings {
+		ids, err := h.store.Redis().ZRange(ctx, k.Ring(ring), 0, 1).Result()
+		if err != nil {
+			return true
+		}
+		for _, id := range ids {
+			if id != c.CampaignID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // waitForApp waits, holding no slot, until a recipient of limiter's app

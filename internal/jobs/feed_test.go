@@ -365,6 +365,13 @@ func TestChunkGivesTheRestOfItsRecipientsBackAfterItsSlice(t *testing.T) {
 	ctx := context.Background()
 	c := f.chunkOf(t, 5)
 	rdb := f.store.Redis()
+	// Another campaign waits for the app: the slot goes back after each
+	// slice.
+	other := *c
+	other.CampaignID = "other"
+	if _, err := PushFeed(ctx, rdb, &other, QueueDefault, false); err != nil {
+		t.Fatal(err)
+	}
 	var sent int
 	for range 3 {
 		if err := f.handler.ProcessTask(ctx, f.chunkTask(t, c)); err != nil {
@@ -398,4 +405,26 @@ func TestChunkGivesTheRestOfItsRecipientsBackAfterItsSlice(t *testing.T) {
 		c = rest
 	}
 	t.Fatal("not all sent after 3 slices")
+}
+
+// With no other campaign waiting for the app, a chunk goes on past its
+// slice: giving the slot back would leave the app idle until the feeder
+// and asynq bring the rest back.
+func TestChunkAloneOnItsAppGoesOnPastItsSlice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sinchsim.Config{})
+	f.handler.sliceOf = func(string) int { return 2 }
+	ctx := context.Background()
+	c := f.chunkOf(t, 5)
+	if err := f.handler.ProcessTask(ctx, f.chunkTask(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	cnt, _ := f.store.Counters(ctx, "c")
+	entries, err := CampaignFeed(ctx, f.store.Redis(), campaign.Definition{ID: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cnt.Sent != 5 || len(entries) != 0 {
+		t.Errorf("one execution alone on the app: %d sent, %d chunks fed back; want 5 and 0", cnt.Sent, len(entries))
+	}
 }

@@ -58,9 +58,9 @@ func (l *Levels) Throttled(ctx context.Context, retryAfter time.Duration) error 
 // Defer reports whether a caller arriving now would wait longer than hold
 // for the app's token, counting the callers already waiting in this
 // process at the app's effective rate. A busy caller is told to come back
-// when the budget can have served those ahead of it: each caller turned
-// away is placed one slot after the previous one, so callers return at
-// about the app's rate instead of all at once.
+// when the budget can have served those ahead of it down to hold: each
+// caller turned away is placed one slot after the previous one, so callers
+// return at about the app's rate instead of all at once.
 func (l *Levels) Defer(hold time.Duration) (retryIn time.Duration, busy bool) {
 	rate := l.app.Rate()
 	slot := time.Duration(float64(time.Second) / rate)
@@ -71,8 +71,13 @@ func (l *Levels) Defer(hold time.Duration) (retryIn time.Duration, busy bool) {
 	if ahead <= hold {
 		return 0, false
 	}
-	at := now.Add(ahead)
-	if l.next.After(at) {
+	// Back when the callers ahead are down to hold, one slot after the
+	// caller turned away before, unless that one is more than hold later:
+	// callers that come back and are turned away again would otherwise
+	// push the next place further each time, and a newcomer (a
+	// high-priority chunk) would be placed seconds behind them.
+	at := now.Add(ahead - hold)
+	if l.next.After(at) && l.next.Before(at.Add(hold)) {
 		at = l.next
 	}
 	at = at.Add(slot)

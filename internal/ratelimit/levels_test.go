@@ -123,12 +123,25 @@ func TestLevelsDeferSpreadsCallersTurnedAway(t *testing.T) {
 	if !testwait.Until(5*time.Second, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.waiting >= 15 }) {
 		t.Fatal("callers did not start waiting")
 	}
+	l.mu.Lock()
+	ahead := time.Duration(l.waiting) * 100 * time.Millisecond // one slot each at 10/s
+	l.mu.Unlock()
 	d1, busy1 := l.Defer(time.Second)
 	d2, busy2 := l.Defer(time.Second)
 	if !busy1 || !busy2 {
-		t.Fatal("not busy with 2s of callers waiting and a 1s hold")
+		t.Fatal("not busy with 1.5s or more of callers waiting and a 1s hold")
 	}
-	if d1 < time.Second || d2-d1 < 90*time.Millisecond {
-		t.Fatalf("retry in %v then %v; want past the waiting callers, one slot (100ms) apart", d1, d2)
+	// Back when the callers ahead are down to the hold, one slot later.
+	if want := ahead - time.Second + 100*time.Millisecond; d1 < want-100*time.Millisecond || d1 > want+50*time.Millisecond || d2-d1 < 90*time.Millisecond {
+		t.Fatalf("retry in %v then %v with %v of callers ahead; want about %v, then one slot (100ms) later", d1, d2, ahead, want)
+	}
+	// Asked again and again (callers that come back and are turned away
+	// again), the place does not run ahead of the callers waiting.
+	var last time.Duration
+	for range 50 {
+		last, _ = l.Defer(time.Second)
+	}
+	if last > ahead+100*time.Millisecond {
+		t.Errorf("after 50 more callers turned away: retry in %v, want no later than the %v of callers ahead and a slot", last, ahead)
 	}
 }
