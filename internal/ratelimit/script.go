@@ -175,7 +175,9 @@ if now - dec >= cooldown and rate > minRate then
   elseif rate < maxRate then
     -- A cut before the rate is back at Config.Rate means the 429s are not
     -- a passing bunch-up: Sinch's limit is below the configured rate,
-    -- near here.
+    -- near here. Within the last tenth below the last cut the rate is
+    -- probing that limit: a small step back is enough.
+    if ceil > 0 and rate >= ceil * 0.9 then cut = rate * 0.95 end
     ceil = rate
   end
   rate = math.max(minRate, cut)
