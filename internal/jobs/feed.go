@@ -43,8 +43,11 @@ import (
 const FeedSlice = 2 * time.Second
 
 const (
-	// feedPoll is how often the active feeder looks at its app's queues.
-	feedPoll = 100 * time.Millisecond
+	// feedPoll is how often the active feeder looks at its app's queues
+	// while a campaign has a feed; with none it looks less and less often,
+	// down to every feedIdlePoll, so an idle worker costs Redis little.
+	feedPoll     = 100 * time.Millisecond
+	feedIdlePoll = time.Second
 	// feedLockTTL bounds how long an app has no feeder after the process
 	// holding its lock dies; the holder renews it every third of it.
 	feedLockTTL = 5 * time.Second
@@ -327,7 +330,7 @@ func newFeeder(rdb redis.UniversalClient, tasks *asynq.Client, app string, shard
 // run feeds while it holds the app's feeder lock, and stands by for it
 // otherwise, until ctx is done.
 func (f *feeder) run(ctx context.Context) {
-	held := false
+	held, poll := false, feedPoll
 	var renewed time.Time
 	defer func() {
 		if held {
@@ -358,10 +361,16 @@ func (f *feeder) run(ctx context.Context) {
 				renewed = time.Now()
 			}
 		}
-		if err := f.feed(ctx); err != nil && ctx.Err() == nil {
+		idle, err := f.feed(ctx)
+		if err != nil && ctx.Err() == nil {
 			f.logger.Warn("feed chunks to asynq", "err", err)
 		}
-		sleepCtx(ctx, feedPoll)
+		if idle {
+			poll = min(2*poll, feedIdlePoll)
+		} else {
+			poll = feedPoll
+		}
+		sleepCtx(ctx, poll)
 	}
 }
 
@@ -374,14 +383,19 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// feed tops the app's chunks in asynq up to the bound.
-func (f *feeder) feed(ctx context.Context) error {
+// feed tops the app's chunks in asynq up to the bound; idle when no
+// campaign of the app has a feed.
+func (f *feeder) feed(ctx context.Context) (idle bool, err error) {
 	if f.dirty {
 		if err := f.recover(ctx); err != nil {
-			return err
+			return false, err
 		}
 		f.dirty = false
 	}
+	return f.topUp(ctx)
+}
+
+func (f *feeder) topUp(ctx context.Context) (idle bool, err error) {
 	// An idle app costs a round trip a poll, not one per queue.
 	var cards []*redis.IntCmd
 	if _, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -390,33 +404,33 @@ func (f *feeder) feed(ctx context.Context) error {
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("redis: read the feed rings: %w", err)
+		return false, fmt.Errorf("redis: read the feed rings: %w", err)
 	}
 	if cards[0].Val()+cards[1].Val() == 0 {
-		return nil
+		return true, nil
 	}
 	in, err := f.inAsynq(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	room := f.bound() - in.total
 	for _, ring := range feedRings {
 		if room <= 0 {
-			return nil
+			return false, nil
 		}
 		fed, waiting, err := f.feedRing(ctx, ring, room, in.campaigns)
 		if err != nil {
-			return err
+			return false, err
 		}
 		room -= fed
 		// High before normal: while high-priority chunks send or wait to
 		// be fed, normal ones get no new slot, so the high ones soon have
 		// the app's whole rate.
 		if ring == feedRings[0] && (waiting || fed > 0 || in.high > 0) {
-			return nil
+			return false, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // feedRing feeds up to room chunks of the campaigns on ring, each to the

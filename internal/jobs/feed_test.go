@@ -70,7 +70,7 @@ func (x *feedFixture) order(t *testing.T, max int) []string {
 	ctx := context.Background()
 	var got []string
 	for range max {
-		if err := x.f.feed(ctx); err != nil {
+		if _, err := x.f.feed(ctx); err != nil {
 			t.Fatal(err)
 		}
 		var fed []*asynq.TaskInfo
@@ -194,7 +194,7 @@ func TestFeederGivesASlotToTheCampaignWithTheFewestChunksInAsynq(t *testing.T) {
 	x.f.bound = func() int { return 2 }
 	x.campaign(t, "a", campaign.PriorityNormal, 3)
 	x.campaign(t, "b", campaign.PriorityNormal, 3)
-	if err := x.f.feed(ctx); err != nil {
+	if _, err := x.f.feed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := x.inAsynq(t), []string{"a/0", "b/0"}; !slices.Equal(got, want) {
@@ -204,7 +204,7 @@ func TestFeederGivesASlotToTheCampaignWithTheFewestChunksInAsynq(t *testing.T) {
 	x.campaign(t, "c", campaign.PriorityNormal, 1)
 	// b ends its chunk: a was fed less recently, but has one in asynq.
 	x.done(t, campaign.PriorityNormal, "b/0")
-	if err := x.f.feed(ctx); err != nil {
+	if _, err := x.f.feed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := x.inAsynq(t), []string{"a/0", "b/1"}; !slices.Equal(got, want) {
@@ -213,14 +213,14 @@ func TestFeederGivesASlotToTheCampaignWithTheFewestChunksInAsynq(t *testing.T) {
 	x.campaign(t, "h", campaign.PriorityHigh, 1)
 	x.done(t, campaign.PriorityNormal, "a/0")
 	x.done(t, campaign.PriorityNormal, "b/1")
-	if err := x.f.feed(ctx); err != nil {
+	if _, err := x.f.feed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := x.inAsynq(t), []string{"h/0"}; !slices.Equal(got, want) {
 		t.Fatalf("in asynq: got %v, want only the high-priority chunk %v", got, want)
 	}
 	x.done(t, campaign.PriorityHigh, "h/0")
-	if err := x.f.feed(ctx); err != nil {
+	if _, err := x.f.feed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// None in asynq: the two fed least recently, b fed last waits.
@@ -289,7 +289,7 @@ func TestFeederRecoversTheEntriesAFeederLeft(t *testing.T) {
 	}
 	x.f.bound = func() int { return 10 }
 	x.f.dirty = true // as a feeder that just took the lock
-	if err := x.f.feed(ctx); err != nil {
+	if _, err := x.f.feed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	infos, err := x.insp.ListPendingTasks(SendQueue(campaign.PriorityNormal, feedTestApp))
@@ -426,5 +426,20 @@ func TestChunkAloneOnItsAppGoesOnPastItsSlice(t *testing.T) {
 	}
 	if cnt.Sent != 5 || len(entries) != 0 {
 		t.Errorf("one execution alone on the app: %d sent, %d chunks fed back; want 5 and 0", cnt.Sent, len(entries))
+	}
+}
+
+// A feeder with no campaign to feed says it is idle (and polls less
+// often); with one it is not.
+func TestFeederIsIdleWithoutAFeed(t *testing.T) {
+	t.Parallel()
+	x := newFeedFixture(t)
+	ctx := context.Background()
+	if idle, err := x.f.feed(ctx); err != nil || !idle {
+		t.Fatalf("no feed: got idle %v, %v; want idle", idle, err)
+	}
+	x.campaign(t, "a", campaign.PriorityNormal, 1)
+	if idle, err := x.f.feed(ctx); err != nil || idle {
+		t.Fatalf("a campaign to feed: got idle %v, %v; want busy", idle, err)
 	}
 }
