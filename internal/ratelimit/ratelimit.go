@@ -238,6 +238,12 @@ func (l *Limiter) wakeParked(n int) {
 // that tokens are released together.
 const maxReleaseQuantum = 20 * time.Millisecond
 
+// maxQuantizedRate is the highest rate whose tokens are held to the grid.
+// Above it (ten times Sinch's project limit: benchmarks and tests
+// unthrottled) tokens are dense enough to share wakeups anyway, and holding
+// them would let each caller send at most once a quantum.
+const maxQuantizedRate = 5000
+
 // releaseAt is when a token of slot may go out: the slot rounded up to a
 // grid of min(maxReleaseQuantum, lateness/2), the same for every caller and
 // process of the budget, unless that is past its slack. Tokens released
@@ -250,7 +256,7 @@ const maxReleaseQuantum = 20 * time.Millisecond
 // within that they go.
 func (l *Limiter) releaseAt(slot time.Time, slack time.Duration) time.Time {
 	q := int64(min(maxReleaseQuantum, l.lateness/2))
-	if q <= int64(time.Millisecond) {
+	if q <= int64(time.Millisecond) || l.cfg.Rate > maxQuantizedRate {
 		return slot
 	}
 	n := slot.UnixNano()

@@ -902,7 +902,7 @@ func TestSaturated429sSettleJustUnderTheRealLimit(t *testing.T) {
 // Tokens go out on a grid shared by every caller, never before their slot
 // and never later than their slack allows.
 func TestReleaseAtRoundsUpToASharedGrid(t *testing.T) {
-	l := &Limiter{lateness: 48 * time.Millisecond} // 500/s, burst 25
+	l := &Limiter{lateness: 48 * time.Millisecond, cfg: Config{Rate: 500}} // burst 25
 	base := time.Unix(1_800_000_000, 0)
 	for _, tc := range []struct {
 		slot  time.Duration // after base
@@ -918,6 +918,11 @@ func TestReleaseAtRoundsUpToASharedGrid(t *testing.T) {
 		if got := l.releaseAt(base.Add(tc.slot), tc.slack).Sub(base); got != tc.want {
 			t.Errorf("releaseAt(+%v, slack %v): got +%v, want +%v", tc.slot, tc.slack, got, tc.want)
 		}
+	}
+	// Nor is a budget far above Sinch's limits, whose tokens are dense.
+	fast := &Limiter{lateness: 48 * time.Millisecond, cfg: Config{Rate: 100000}}
+	if slot := base.Add(time.Millisecond); !fast.releaseAt(slot, 40*time.Millisecond).Equal(slot) {
+		t.Errorf("at 100000/s: got %v, want the slot itself", fast.releaseAt(slot, 40*time.Millisecond))
 	}
 	// A budget with almost no lateness (burst 1 or 2) is not held at all.
 	tight := &Limiter{lateness: time.Millisecond}
