@@ -80,7 +80,10 @@ func (s *stack) startSim(ctx context.Context, simArgs []string) error {
 		return err
 	}
 	s.simURL = "http://127.0.0.1:" + strconv.Itoa(port)
-	args := append([]string{"--addr", "127.0.0.1:" + strconv.Itoa(port)}, simArgs...)
+	// The app drains far faster than any scenario sends (the simulator's
+	// default is Sinch's 20/s): the workers' --rate and the simulator's
+	// --rate-limit set each scenario's pace, and its 429s.
+	args := append([]string{"--addr", "127.0.0.1:" + strconv.Itoa(port), "--outbound-rate", "5000"}, simArgs...)
 	if s.sim, err = procs.Start(filepath.Join(s.binDir, "sinchsim"), nil, args...); err != nil {
 		s.close()
 		return err
