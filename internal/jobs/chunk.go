@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,10 +353,8 @@ func (h *SendHandler) giveBack(ctx context.Context, c *ChunkPayload, rest int) e
 // back, as without the check.
 func (h *SendHandler) othersWaiting(ctx context.Context, c *ChunkPayload) bool {
 	k := keyspace.ForFeed(c.App)
-	rings := feedRings // high first
-	if c.Queue == sinch.QueueHigh {
-		rings = rings[:1]
-	}
+	// The rings served before c's, and c's own (feedRings is high first).
+	rings := feedRings[:slices.Index(feedRings, feedRing(c.Queue))+1]
 	for _, ring := range rings {
 		ids, err := h.store.Redis().ZRange(ctx, k.Ring(ring), 0, 1).Result()
 		if err != nil {
