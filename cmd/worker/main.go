@@ -9,4 +9,4 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/workercli"
 )
 
-func main() { os.Exit(cli.Main("worker", workercli.Run)) }
+func main() { os.Exit(cli.Main("worker", workercli.Main)) }

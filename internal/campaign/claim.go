@@ -29,24 +29,38 @@ const (
 	ClaimUnreplicated Claim = "unreplicated"
 )
 
-// claimScript checks status and campaign control and takes a short lock, in
-// one round trip on the hot path. KEYS: status, def, lock, counters, attempts.
-// ARGV: key, lock token, lock TTL in ms, retention TTL in seconds (the
-// attempts hash is written only here; see retainLua and Store.retention),
-// "1" to refuse a failed recipient.
+// claimScript checks status and campaign control and takes a short lock
+// for each of a few recipients of one campaign, in one round trip on the
+// hot path (a chunk claims the recipients it is about to send together).
+// KEYS: status, def, counters, attempts, then one lock per recipient.
+// ARGV: lock TTL in ms, retention TTL in seconds (the attempts hash is
+// written only here; see retainLua and Store.retention), "1" to refuse a
+// failed recipient, then each recipient's key and lock token.
+// It returns each recipient's claim and attempt number, flattened.
 var claimScript = redis.NewScript(retainLua + `
-local st = redis.call('HGET', KEYS[1], ARGV[1])
-if st == 'sent' then return {'sent', 0} end
-if st == 'cancelled' then return {'cancelled', 0} end
-if st == 'failed' and ARGV[5] == '1' then return {'failed', 0} end
 local ctl = redis.call('HGET', KEYS[2], 'control')
-if ctl == 'cancelled' then return {'cancelled', 0} end
-if ctl == 'paused' then return {'paused', 0} end
-if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return {'busy', 0} end
-redis.call('HINCRBY', KEYS[4], 'attempts', 1)
-local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
-retain(KEYS[5], ARGV[4])
-return {'ok', n}
+local out, locked = {}, 0
+for i = 1, #KEYS - 4 do
+  local rk, token = ARGV[2*i + 2], ARGV[2*i + 3]
+  local st = redis.call('HGET', KEYS[1], rk)
+  local c, n = 'ok', 0
+  if st == 'sent' then c = 'sent'
+  elseif st == 'cancelled' then c = 'cancelled'
+  elseif st == 'failed' and ARGV[3] == '1' then c = 'failed'
+  elseif ctl == 'cancelled' then c = 'cancelled'
+  elseif ctl == 'paused' then c = 'paused'
+  elseif not redis.call('SET', KEYS[4 + i], token, 'NX', 'PX', ARGV[1]) then c = 'busy'
+  else
+    n = redis.call('HINCRBY', KEYS[4], rk, 1)
+    locked = locked + 1
+  end
+  out[2*i - 1], out[2*i] = c, n
+end
+if locked > 0 then
+  redis.call('HINCRBY', KEYS[3], 'attempts', locked)
+  retain(KEYS[4], ARGV[2])
+end
+return out
 `)
 
 // releaseLua defines release(lock, token), which drops the lock if token
@@ -60,20 +74,30 @@ end
 
 var releaseScript = redis.NewScript(releaseLua + `return release(KEYS[1], ARGV[1])`)
 
-// sentScript is what a send accepted by Sinch costs Redis, in one round trip
-// instead of three: mark the recipient sent (transition), feed the outcome to
-// the auto-pause window when the transition applied (count_final), and drop
-// the claim lock (release).
-// KEYS: transition's five, lock, auto-pause window, def.
-// ARGV: transition's nine, lock token, count_final's A[2..5].
+// sentScript is what sends accepted by Sinch cost Redis, in one round trip
+// for a few recipients of one campaign instead of three each: mark each
+// recipient sent (transition), feed the outcome to the auto-pause window
+// when the transition applied (count_final), and drop its claim lock
+// (release).
+// KEYS: transition's five, auto-pause window, def, then one lock per
+// recipient. ARGV: count_final's A[2..5], then per recipient transition's
+// nine and the lock token. It returns per recipient {applied, old status,
+// paused, reason}, flattened.
 var sentScript = redis.NewScript(transitionLua + countFinalLua + releaseLua + `
-local t = transition({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]})
-release(KEYS[6], ARGV[10])
-local p = {0, ''}
-if t[1] == 1 then
-  p = count_final({KEYS[7], KEYS[3], KEYS[8]}, {'0', ARGV[11], ARGV[12], ARGV[13], ARGV[14]})
+local K = {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+local out = {}
+for i = 1, #KEYS - 7 do
+  local b = 4 + 10 * (i - 1)
+  local t = transition(K, {ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], ARGV[b+5], ARGV[b+6], ARGV[b+7], ARGV[b+8], ARGV[b+9]})
+  release(KEYS[7 + i], ARGV[b+10])
+  local p = {0, ''}
+  if t[1] == 1 then
+    p = count_final({KEYS[6], KEYS[3], KEYS[7]}, {'0', ARGV[1], ARGV[2], ARGV[3], ARGV[4]})
+  end
+  local o = 4 * (i - 1)
+  out[o+1], out[o+2], out[o+3], out[o+4] = t[1], t[2], p[1], p[2]
 end
-return {t[1], t[2], p[1], p[2]}
+return out
 `)
 
 // SetReplicaWait makes every ClaimSend wait up to timeout for one replica
@@ -112,19 +136,49 @@ func (s *Store) ReplicaMisses() int64 { return s.replicaMisses.Load() }
 // ClaimSend decides whether a worker may send to recipient rk, and if so
 // locks it for ttl and returns this attempt's number (1 for the first).
 func (s *Store) ClaimSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
-	return s.claim(ctx, id, rk, token, ttl, "0")
+	return s.claimOne(ctx, id, rk, token, ttl, "0")
 }
 
 // ClaimChunkSend is ClaimSend for a recipient of a chunk task: a failed
 // recipient is ClaimFailed, not sent again.
 func (s *Store) ClaimChunkSend(ctx context.Context, id, rk, token string, ttl time.Duration) (Claim, int, error) {
-	return s.claim(ctx, id, rk, token, ttl, "1")
+	return s.claimOne(ctx, id, rk, token, ttl, "1")
 }
 
-func (s *Store) claim(ctx context.Context, id, rk, token string, ttl time.Duration, skipFailed string) (Claim, int, error) {
+func (s *Store) claimOne(ctx context.Context, id, rk, token string, ttl time.Duration, skipFailed string) (Claim, int, error) {
+	res, err := s.claim(ctx, id, []Lock{{Key: rk, Token: token}}, ttl, skipFailed)
+	if err != nil {
+		return "", 0, err
+	}
+	return res[0].Claim, res[0].Attempt, nil
+}
+
+// Lock is one recipient to claim: its key and the token of this attempt's
+// lock.
+type Lock struct{ Key, Token string }
+
+// Claimed is the claim of one recipient of ClaimChunkSends.
+type Claimed struct {
+	Claim   Claim
+	Attempt int
+}
+
+// ClaimChunkSends is ClaimChunkSend for several recipients of campaign id
+// in one round trip, answered in their order.
+func (s *Store) ClaimChunkSends(ctx context.Context, id string, locks []Lock, ttl time.Duration) ([]Claimed, error) {
+	return s.claim(ctx, id, locks, ttl, "1")
+}
+
+func (s *Store) claim(ctx context.Context, id string, locks []Lock, ttl time.Duration, skipFailed string) ([]Claimed, error) {
 	k := s.keys(id)
-	keys := []string{k.Status, k.Def, k.Lock(rk), k.Counters, k.Attempts}
-	args := []any{rk, token, ttl.Milliseconds(), s.retention(id, claimTTL), skipFailed}
+	keys := make([]string, 4, 4+len(locks))
+	keys[0], keys[1], keys[2], keys[3] = k.Status, k.Def, k.Counters, k.Attempts
+	args := make([]any, 3, 3+2*len(locks))
+	args[0], args[1], args[2] = ttl.Milliseconds(), s.retention(id, claimTTL), skipFailed
+	for _, l := range locks {
+		keys = append(keys, k.Lock(l.Key))
+		args = append(args, l.Key, l.Token)
+	}
 	var res []any
 	var err error
 	if s.replicaWait > 0 {
@@ -132,19 +186,33 @@ func (s *Store) claim(ctx context.Context, id, rk, token string, ttl time.Durati
 	} else {
 		res, err = claimScript.Run(ctx, s.rdb, keys, args...).Slice()
 	}
-	if err != nil {
-		return "", 0, fmt.Errorf("claim recipient %s: %w", rk, err)
+	if err == nil && len(res) != 2*len(locks) {
+		err = fmt.Errorf("claim script returned %d values for %d recipients", len(res), len(locks))
 	}
-	c, _ := res[0].(string)
-	n, _ := res[1].(int64)
-	return Claim(c), int(n), nil
+	if err != nil {
+		if len(locks) == 1 {
+			return nil, fmt.Errorf("claim recipient %s: %w", locks[0].Key, err)
+		}
+		return nil, fmt.Errorf("claim %d recipients of campaign %s: %w", len(locks), id, err)
+	}
+	out := make([]Claimed, len(locks))
+	for i := range out {
+		c, _ := res[2*i].(string)
+		n, _ := res[2*i+1].(int64)
+		out[i] = Claimed{Claim: Claim(c), Attempt: int(n)}
+	}
+	return out, nil
 }
 
 // claimDurably is the claim script followed by WAIT (runDurably).
 func (s *Store) claimDurably(ctx context.Context, keys []string, args []any) ([]any, error) {
 	res, acked, err := s.runDurably(ctx, claimScript, keys, args)
-	if err == nil && !acked && len(res) > 0 && res[0] == string(ClaimOK) {
-		res[0] = string(ClaimUnreplicated)
+	if err == nil && !acked {
+		for i := 0; i < len(res); i += 2 {
+			if res[i] == string(ClaimOK) {
+				res[i] = string(ClaimUnreplicated)
+			}
+		}
 	}
 	return res, err
 }
@@ -208,15 +276,46 @@ type Sent struct {
 // is MarkSent, CountFinal of a success (when the recipient was not sent
 // already) and Release, in one round trip.
 func (s *Store) FinishSent(ctx context.Context, id, rk, token string, rec Record) (Sent, error) {
-	keys, args, err := s.transitionArgs(id, rk, StatusSent, &rec, sentFrom...)
+	out, err := s.FinishSents(ctx, id, []Accepted{{Lock: Lock{Key: rk, Token: token}, Record: rec}})
 	if err != nil {
 		return Sent{}, err
 	}
+	return out[0], nil
+}
+
+// Accepted is a send Sinch accepted, to record: the recipient, the token
+// of its claim, and its record.
+type Accepted struct {
+	Lock
+	Record Record
+}
+
+// FinishSents is FinishSent for several recipients of campaign id in one
+// round trip, answered in their order.
+func (s *Store) FinishSents(ctx context.Context, id string, sends []Accepted) ([]Sent, error) {
 	k := s.keys(id)
 	apKeys, apArgs := countFinalArgs(k, "0")
-	keys = append(keys, k.Lock(rk), apKeys[0], apKeys[2])
-	args = append(append(args, token), apArgs[1:]...)
+	var keys []string
+	args := append(make([]any, 0, len(apArgs)-1+10*len(sends)), apArgs[1:]...)
+	for i, a := range sends {
+		tk, targs, err := s.transitionArgs(id, a.Key, StatusSent, &a.Record, sentFrom...)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			keys = append(append(make([]string, 0, 7+len(sends)), tk...), apKeys[0], apKeys[2])
+		}
+		keys = append(keys, k.Lock(a.Key))
+		args = append(append(args, targs...), a.Token)
+	}
+	what := func() string {
+		if len(sends) == 1 {
+			return fmt.Sprintf("recipient %s -> %s", sends[0].Key, StatusSent)
+		}
+		return fmt.Sprintf("%d recipients of campaign %s -> %s", len(sends), id, StatusSent)
+	}
 	var res []any
+	var err error
 	acked := true
 	if s.replicaWait > 0 {
 		// A send Sinch accepted whose record a failover drops is sent again
@@ -225,15 +324,21 @@ func (s *Store) FinishSent(ctx context.Context, id, rk, token string, rec Record
 	} else {
 		res, err = sentScript.Run(ctx, s.rdb, keys, args...).Slice()
 	}
+	if err == nil && len(res) != 4*len(sends) {
+		err = fmt.Errorf("sent script returned %d values for %d recipients", len(res), len(sends))
+	}
 	if err != nil {
-		return Sent{}, fmt.Errorf("recipient %s -> %s: %w", rk, StatusSent, err)
+		return nil, fmt.Errorf("%s: %w", what(), err)
 	}
 	if !acked {
-		return Sent{}, fmt.Errorf("recipient %s -> %s: %w", rk, StatusSent, ErrUnreplicated)
+		return nil, fmt.Errorf("%s: %w", what(), ErrUnreplicated)
 	}
-	var out Sent
-	out.Fresh, _ = transitionResult(res[:2])
-	out.Paused, out.Reason = countFinalResult(res[2:])
+	out := make([]Sent, len(sends))
+	for i := range out {
+		r := res[4*i : 4*i+4]
+		out[i].Fresh, _ = transitionResult(r[:2])
+		out[i].Paused, out[i].Reason = countFinalResult(r[2:])
+	}
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,5 +393,88 @@ func TestClaimSendWaitsForReplica(t *testing.T) {
 	s.now = func() time.Time { return start.Add(ReplicaGrace) }
 	if c, _, err := s.ClaimSend(ctx, "c", rs[0].Key, "tok2", time.Minute); err != nil || c != ClaimOK {
 		t.Fatalf("claim after the grace: got %s (%v), want ok", c, err)
+	}
+}
+
+// A chunk claims and records several recipients in one round trip each;
+// every recipient gets the answer it would get on its own.
+func TestClaimChunkSendsAndFinishSentsTakeSeveralRecipients(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	rs := regs(4)
+	s.Register(ctx, "c", "r", rs)
+	if _, err := s.MarkSent(ctx, "c", rs[1].Key, Record{MessageID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkFailed(ctx, "c", rs[2].Key, Record{Error: "rejected"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _, err := s.ClaimSend(ctx, "c", rs[3].Key, "other", time.Minute); c != ClaimOK || err != nil {
+		t.Fatalf("claim by another execution: %s %v", c, err)
+	}
+	locks := []Lock{{rs[0].Key, "t0"}, {rs[1].Key, "t1"}, {rs[2].Key, "t2"}, {rs[3].Key, "t3"}}
+	got, err := s.ClaimChunkSends(ctx, "c", locks, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Claimed{{ClaimOK, 1}, {ClaimSent, 0}, {ClaimFailed, 0}, {ClaimBusy, 0}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("claims: got %v, want %v", got, want)
+	}
+	if n, _ := s.Counters(ctx, "c"); n.Attempts != 2 {
+		t.Fatalf("attempts: got %d, want 2 (the other execution's and rs[0]'s)", n.Attempts)
+	}
+
+	// rs[0] under its claim; rs[3] accepted under a token that is not the
+	// lock's (the lock stays).
+	sent, err := s.FinishSents(ctx, "c", []Accepted{
+		{Lock{rs[0].Key, "t0"}, Record{MessageID: "m0", Attempts: 1}},
+		{Lock{rs[3].Key, "t3"}, Record{MessageID: "m3", Attempts: 1}},
+	})
+	if err != nil || len(sent) != 2 || !sent[0].Fresh || !sent[1].Fresh {
+		t.Fatalf("FinishSents: got %+v %v, want two fresh sends", sent, err)
+	}
+	for _, i := range []int{0, 3} {
+		if st, _ := s.Status(ctx, "c", rs[i].Key); st != StatusSent {
+			t.Errorf("recipient %d: status %s, want sent", i, st)
+		}
+	}
+	if ok, _ := s.rdb.Exists(ctx, keysFor("c").Lock(rs[0].Key)).Result(); ok != 0 {
+		t.Error("rs[0]'s lock is still held after FinishSents with its token")
+	}
+	if ok, _ := s.rdb.Exists(ctx, keysFor("c").Lock(rs[3].Key)).Result(); ok != 1 {
+		t.Error("FinishSents with another token released rs[3]'s lock")
+	}
+	if rk, _ := s.KeyForMessage(ctx, "c", "m3"); rk != rs[3].Key {
+		t.Errorf("message m3 maps to %q, want %q", rk, rs[3].Key)
+	}
+	if n, _ := s.Counters(ctx, "c"); n.Sent != 3 || n.Pending != 0 {
+		t.Fatalf("counters: got sent %d pending %d, want 3 and 0", n.Sent, n.Pending)
+	}
+	if l, _ := s.rdb.LLen(ctx, keysFor("c").AutoPause).Result(); l != 2 {
+		t.Fatalf("auto-pause window: got %d outcomes, want 2 (one per fresh send)", l)
+	}
+	// Recorded again: not fresh, nothing counted twice.
+	sent, err = s.FinishSents(ctx, "c", []Accepted{{Lock{rs[0].Key, "t0"}, Record{MessageID: "m0"}}})
+	if err != nil || sent[0].Fresh {
+		t.Fatalf("second FinishSents: got %+v %v, want not fresh", sent, err)
+	}
+	if n, _ := s.Counters(ctx, "c"); n.Sent != 3 {
+		t.Fatalf("sent after a second acceptance: got %d, want 3", n.Sent)
+	}
+
+	// A paused campaign pauses every recipient of the batch that is not
+	// final already.
+	if err := s.Pause(ctx, "c", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	s.Register(ctx, "c", "r2", regs(6)[4:])
+	got, err = s.ClaimChunkSends(ctx, "c", []Lock{{rs[0].Key, "a"}, {regs(6)[4].Key, "b"}, {regs(6)[5].Key, "c"}}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Claimed{{ClaimSent, 0}, {ClaimPaused, 0}, {ClaimPaused, 0}}; !slices.Equal(got, want) {
+		t.Fatalf("claims of a paused campaign: got %v, want %v", got, want)
 	}
 }

@@ -271,7 +271,10 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	// waiting for their tokens must not hold the slots of a fast one.
 	limiter := h.caller(SendPayload{App: c.App})
 	slice, rest := h.sliceOf(c.App), -1
-	for i := range c.Recipients {
+	size := h.batchSize(c.App)
+	b := h.batchFor(c.CampaignID)
+	defer h.doneBatch(b) // after wg.Wait: every member has recorded
+	for i := 0; i < len(c.Recipients); {
 		if paused.Load() || ctx.Err() != nil || h.stopped() {
 			break
 		}
@@ -285,35 +288,45 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 			// the rest back (up to a second). Go on for another slice.
 			slice += h.sliceOf(c.App)
 		}
+		// Only the batch's first member asks: the others add at most
+		// batchSpan of the app's rate to its wait.
 		if !waitForApp(ctx, limiter) {
 			break
 		}
-		select {
-		case h.inFlight <- struct{}{}:
-		case <-ctx.Done():
+		end := len(c.Recipients)
+		if slice > 0 {
+			end = min(end, slice) // a batch ends where the slice does
 		}
-		if ctx.Err() != nil {
+		n := h.takeSlots(ctx, min(size, end-i))
+		if n == 0 {
 			break
 		}
-		wg.Add(1)
-		go func(p SendPayload) {
-			defer func() { <-h.inFlight; wg.Done() }()
-			err := h.send(ctx, p, 0, true)
-			switch {
-			case err == nil:
-				return
-			case errors.Is(err, errPaused):
-				paused.Store(true)
-				return
-			case ctx.Err() != nil:
-				return // shutting down: the chunk runs again
-			}
-			if err := h.spawn(ctx, p, err); err != nil {
-				errMu.Lock()
-				spawnEr = cmpErr(spawnEr, err)
-				errMu.Unlock()
-			}
-		}(c.Send(i))
+		ps, locks, claims, claimErr := h.claimBatch(ctx, c, i, n)
+		for j := range n {
+			wg.Add(1)
+			go func(p SendPayload, token string, claim campaign.Claimed) {
+				defer func() { <-h.inFlight; wg.Done() }()
+				err := error(&deferred{err: claimErr, failure: true})
+				if claimErr == nil {
+					err = h.sendClaimed(ctx, p, token, claim, 0, true, b)
+				}
+				switch {
+				case err == nil:
+					return
+				case errors.Is(err, errPaused):
+					paused.Store(true)
+					return
+				case ctx.Err() != nil:
+					return // shutting down: the chunk runs again
+				}
+				if err := h.spawn(ctx, p, err); err != nil {
+					errMu.Lock()
+					spawnEr = cmpErr(spawnEr, err)
+					errMu.Unlock()
+				}
+			}(ps[j], locks[j].Token, claimAt(claims, j))
+		}
+		i += n
 	}
 	wg.Wait()
 	switch {
@@ -329,6 +342,53 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		return h.giveBack(ctx, c, rest)
 	}
 	return nil
+}
+
+// takeSlots takes up to want of the process's concurrency slots for the
+// next batch: it waits for one, then takes those free now and those that
+// come free within batchGather. It returns 0 when ctx ended first.
+func (h *SendHandler) takeSlots(ctx context.Context, want int) int {
+	// One chunk gathers at a time: slots come free together, and chunks
+	// gathering side by side would each take one of them.
+	h.slotMu.Lock()
+	defer h.slotMu.Unlock()
+	select {
+	case h.inFlight <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for ; n < want; n++ {
+		select {
+		case h.inFlight <- struct{}{}:
+			continue
+		default:
+		}
+		break
+	}
+	if n == want {
+		return n
+	}
+	t := time.NewTimer(batchGather)
+	defer t.Stop()
+	for ; n < want; n++ {
+		select {
+		case h.inFlight <- struct{}{}:
+		case <-t.C:
+			return n
+		case <-ctx.Done():
+			return n
+		}
+	}
+	return n
+}
+
+// claimAt is claims[j], or the zero claim when the batch's claim failed.
+func claimAt(claims []campaign.Claimed, j int) campaign.Claimed {
+	if j < len(claims) {
+		return claims[j]
+	}
+	return campaign.Claimed{}
 }
 
 // giveBack puts the recipients of c from rest on, which it did not try,

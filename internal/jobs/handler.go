@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,6 +45,10 @@ type SendHandler struct {
 	inFlight    chan struct{}        // one token per chunk recipient being sent (chunk.go)
 	tasks       taskEnqueuer         // queues a chunk's recipient as its own task (chunk.go)
 	sliceOf     func(app string) int // HandlerConfig.ChunkSlice
+
+	slotMu  sync.Mutex // held by the chunk taking slots (takeSlots)
+	batchMu sync.Mutex
+	batches map[string]*batch // by campaign, of the chunks running here (batch.go)
 }
 
 // taskEnqueuer queues tasks (implemented by *asynq.Client).
@@ -143,6 +148,7 @@ func NewSendHandler(sender Sender, store *campaign.Store, budgets sinchcall.Budg
 		inFlight: make(chan struct{}, cfg.ChunkConcurrency),
 		tasks:    asynq.NewClientFromRedisClient(store.Redis()),
 		sliceOf:  cfg.ChunkSlice,
+		batches:  make(map[string]*batch),
 	}, nil
 }
 
@@ -235,7 +241,6 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // failed. It returns nil when nothing is left to do, else what Asynq
 // should do with a task of this one recipient.
 func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore int, inChunk bool) error {
-	limiter := h.caller(p)
 	token := rand.Text()
 	claimFn := h.store.ClaimSend
 	if inChunk {
@@ -245,6 +250,16 @@ func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore in
 	if err != nil {
 		return &deferred{err: err, failure: true}
 	}
+	return h.sendClaimed(ctx, p, token, campaign.Claimed{Claim: claim, Attempt: attempt}, failuresBefore, inChunk, nil)
+}
+
+// sendClaimed is send from the claim on: the claim's answer, made with
+// token, decides what happens. A send Sinch accepts is recorded on its
+// own, or, with a batch b (chunk recipients claimed together), with the
+// batch's other accepted sends.
+func (h *SendHandler) sendClaimed(ctx context.Context, p SendPayload, token string, c campaign.Claimed, failuresBefore int, inChunk bool, b *batch) error {
+	limiter := h.caller(p)
+	claim, attempt := c.Claim, c.Attempt
 	switch claim {
 	case campaign.ClaimFailed:
 		return nil
@@ -285,10 +300,15 @@ func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore in
 	store := context.WithoutCancel(ctx)
 	var resp *sinch.SendMessageResponse
 	var latency time.Duration
-	err = limiter.Do(ctx, func(ctx context.Context) (err error) {
+	var co *cohort // of b's calls (batch.go)
+	err := limiter.Do(ctx, func(ctx context.Context) (err error) {
+		co = b.calling()
 		start := time.Now()
 		resp, err = h.sender.SendMessage(ctx, h.request(p))
 		latency = time.Since(start)
+		if err != nil {
+			b.called(h, co)
+		}
 		return err
 	})
 	if err == nil {
@@ -296,7 +316,7 @@ func (h *SendHandler) send(ctx context.Context, p SendPayload, failuresBefore in
 		rec.MessageID, rec.AcceptedTime = resp.MessageID, resp.AcceptedTime
 		// One round trip: mark sent, count the outcome, release the lock;
 		// retried while Redis restarts (reconcile.go).
-		sent, err := h.recordAccepted(ctx, p, token, rec)
+		sent, err := b.record(ctx, h, co, p, token, rec)
 		released = err == nil
 		switch {
 		case err != nil:

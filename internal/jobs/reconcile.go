@@ -118,16 +118,25 @@ func (h *SendHandler) reconcile(ctx context.Context, limiter sinchcall.Caller, p
 // long enough for Redis to restart, short of the shutdown timeout.
 const recordAcceptedFor = 10 * time.Second
 
-// recordAccepted records a send Sinch accepted. A failed write is tried
-// again for h.recordFor, so a Redis restart does not leave an accepted
-// recipient pending; past that the caller has the task run again, and that
-// attempt, in doubt, is reconciled.
-func (h *SendHandler) recordAccepted(ctx context.Context, p SendPayload, token string, rec campaign.Record) (sent campaign.Sent, err error) {
-	ctx = context.WithoutCancel(ctx) // Sinch has it: record it even on shutdown
+// recordAccepted records a send Sinch accepted (recordAll).
+func (h *SendHandler) recordAccepted(ctx context.Context, p SendPayload, token string, rec campaign.Record) (campaign.Sent, error) {
 	p.smsRecord(&rec)
+	out, err := h.recordAll(ctx, p.CampaignID, []campaign.Accepted{{Lock: campaign.Lock{Key: p.Key, Token: token}, Record: rec}})
+	if err != nil {
+		return campaign.Sent{}, err
+	}
+	return out[0], nil
+}
+
+// recordAll records sends of one campaign Sinch accepted, in one round
+// trip. A failed write is tried again for h.recordFor, so a Redis restart
+// does not leave an accepted recipient pending; past that the caller has
+// the task run again, and that attempt, in doubt, is reconciled.
+func (h *SendHandler) recordAll(ctx context.Context, campaignID string, sends []campaign.Accepted) (sent []campaign.Sent, err error) {
+	ctx = context.WithoutCancel(ctx) // Sinch has them: record them even on shutdown
 	deadline := time.Now().Add(h.recordFor)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		sent, err = h.store.FinishSent(ctx, p.CampaignID, p.Key, token, rec)
+		sent, err = h.store.FinishSents(ctx, campaignID, sends)
 		if err == nil || time.Now().Add(wait).After(deadline) {
 			return sent, err
 		}

@@ -105,3 +105,38 @@ func TestAcceptedSendCostsTwoStoreRoundTripsAndReleasesTheLock(t *testing.T) {
 		t.Errorf("locks left after the send: got %v (%v), want none", locks, err)
 	}
 }
+
+// A chunk claims the recipients it starts together and records the sends
+// Sinch accepts together: far fewer store round trips than two per
+// recipient, and each recipient still sent once, recorded and unlocked.
+func TestChunkClaimsAndRecordsItsRecipientsInBatches(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sinchsim.Config{})
+	ctx := context.Background()
+	const n = 2 * maxBatch // the fixture's 1000/s makes full batches
+	c := f.chunkOf(t, n)
+	var calls storeCalls
+	rdb := f.store.Redis().(*redis.Client)
+	rdb.AddHook(&calls)
+	if err := f.handler.ProcessTask(ctx, f.chunkTask(t, c)); err != nil {
+		t.Fatalf("ProcessTask: %v", err)
+	}
+	st := f.sim.Stats()
+	if st.Accepted != n || st.Duplicates != 0 {
+		t.Fatalf("simulator accepted %d (%d duplicates), want %d once each", st.Accepted, st.Duplicates, n)
+	}
+	if cnt, _ := f.store.Counters(ctx, "c"); cnt.Sent != n {
+		t.Fatalf("sent: got %d, want %d", cnt.Sent, n)
+	}
+	// Two claims of maxBatch (64 slots free), and the records of sends
+	// whose calls overlapped, a 20 ms release grid apart at most.
+	got := calls.n.Load()
+	t.Logf("%d campaign store round trips for %d sends", got, n)
+	if got >= n {
+		t.Errorf("campaign store round trips for %d sends: got %d, want fewer than one per send (2 claims and grouped records)", n, got)
+	}
+	locks, err := rdb.Keys(ctx, keyspace.ForCampaign("c").Lock("*")).Result()
+	if err != nil || len(locks) != 0 {
+		t.Errorf("locks left after the chunk: got %v (%v), want none", locks, err)
+	}
+}

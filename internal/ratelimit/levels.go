@@ -49,6 +49,10 @@ func (l *Levels) Wait(ctx context.Context) error {
 	return l.project.Wait(ctx)
 }
 
+// Rate is the effective rate a caller gets: the app's, within the
+// project's.
+func (l *Levels) Rate() float64 { return min(l.app.Rate(), l.project.Rate()) }
+
 // Throttled slows the app's budget (and pauses it for retryAfter); the
 // project's is untouched.
 func (l *Levels) Throttled(ctx context.Context, retryAfter time.Duration) error {

@@ -113,6 +113,21 @@ func (c Caller) Busy(hold time.Duration) (retryIn time.Duration, busy bool) {
 	return 0, false
 }
 
+// Rate is the budget's effective rate in calls per second, when its
+// Limiter can tell (a Rater).
+func (c Caller) Rate() (float64, bool) {
+	if r, ok := c.limiter.(Rater); ok {
+		return r.Rate(), true
+	}
+	return 0, false
+}
+
+// Rater is a Limiter that knows its effective rate (implemented by
+// *ratelimit.Limiter and *ratelimit.Levels).
+type Rater interface {
+	Rate() float64
+}
+
 func (c Caller) wait(ctx context.Context) error {
 	if c.maxWait <= 0 {
 		return c.limiter.Wait(ctx)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -24,8 +26,35 @@ var defaultQueues = jobs.FormatQueues(jobs.DefaultQueues)
 
 var workerUsage = "worker [--concurrency N] [--rate R] [--app-rate APP=R,...] [--burst B] [--queues " + defaultQueues + "] [options]"
 
-// Run is the worker command: it sends queued messages until SIGTERM.
+// Run is the worker command: it sends queued messages until SIGTERM. It
+// leaves GOMAXPROCS to the program it runs in (tests, the demo); Main is
+// the worker process's.
 func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer) error {
+	return run(ctx, args, getenv, stdout, stderr, false)
+}
+
+// Main is Run as the worker process: unless GOMAXPROCS is set, it also
+// sizes GOMAXPROCS to --rate (procsFor).
+func Main(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer) error {
+	return run(ctx, args, getenv, stdout, stderr, true)
+}
+
+// sendsPerProc is the --rate one GOMAXPROCS serves. A send costs the
+// worker 300–500 µs of CPU at the rate (BENCHMARKS.md, figure 3), so one
+// core sends about 2,000 a second; half of that leaves room for GC,
+// retries and tracking. The worker waits on Sinch and Redis almost all
+// the time, and each P beyond what it needs costs CPU of its own: a
+// goroutine made runnable wakes an idle P's thread (a futex call and a
+// scheduler pass), about a quarter of the worker's CPU at 500/s on two.
+const sendsPerProc = 1000
+
+// procsFor is the GOMAXPROCS of a worker capped at rate: one per
+// sendsPerProc, within 1 and max.
+func procsFor(rate float64, max int) int {
+	return min(max, int(math.Ceil(rate/sendsPerProc)))
+}
+
+func run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer, ownProcess bool) error {
 	fs := cli.NewFlagSet("worker", stderr, workerUsage)
 	settings := config.Register(fs)
 	var (
@@ -80,6 +109,9 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	}
 	if *shutdown == 0 {
 		*shutdown = 3 * settings.SinchTimeout
+	}
+	if ownProcess && strings.TrimSpace(getenv("GOMAXPROCS")) == "" {
+		runtime.GOMAXPROCS(procsFor(*rateFlag, runtime.GOMAXPROCS(0)))
 	}
 	if *shutdown <= settings.SinchTimeout {
 		return fmt.Errorf("--shutdown-timeout (%s) must exceed --sinch-timeout (%s) so in-flight sends can finish", *shutdown, settings.SinchTimeout)
@@ -216,7 +248,7 @@ func Run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.W
 	shards := jobs.ShardsFor(rdb)
 	qs = jobs.ShardQueues(qs, shards)
 	logger.Info("worker started", "rate", budgets.Rate(), "burst", budgets.Burst(), "apps", budgets.Apps(), "concurrency", conc, "servers", srv,
-		"queues", *queues, "queue_shards", max(1, shards), "replica_wait", claimWait)
+		"queues", *queues, "queue_shards", max(1, shards), "replica_wait", claimWait, "gomaxprocs", runtime.GOMAXPROCS(0))
 	err = jobs.Run(ctx, ropt, jobs.ServerConfig{
 		Concurrency: conc, Servers: srv, Queues: qs, QueueShards: shards, ShutdownTimeout: *shutdown, Logger: logger,
 		// Each app's queues get slots for its rate (Little's law, as
