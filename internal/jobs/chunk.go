@@ -246,9 +246,11 @@ func chunkOptions(id, queue string) []asynq.Option {
 // processChunk sends every recipient of a chunk, up to h.inFlight at once
 // across all the chunks this process runs. A recipient that is sent,
 // cancelled or failed already is skipped (the claim says so), so a chunk
-// delivered again after a crash sends only what is left. A pause or quiet
-// hours defer the whole chunk; any other reason to try a recipient later
-// makes it its own TypeSend task. With a slice (HandlerConfig.ChunkSlice)
+// delivered again after a crash sends only what is left. A pause, quiet
+// hours, a failed claim or one no Redis replica acknowledged defer the
+// whole chunk; any other reason to try a recipient later makes it its own
+// TypeSend task. Recipients are claimed and recorded in batches (batch.go).
+// With a slice (HandlerConfig.ChunkSlice)
 // it sends that many and gives the rest back to the feed (giveBack).
 func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	c, err := DecodeChunk(t.Payload())
@@ -265,6 +267,9 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		wg      sync.WaitGroup
 		errMu   sync.Mutex
 		spawnEr error
+		// againEr makes the whole chunk run again (see below).
+		again   atomic.Bool
+		againEr error
 	)
 	// The app's budget gates each recipient before it takes a slot: the
 	// slots are shared by every app's chunks, and recipients of a slow app
@@ -275,7 +280,7 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	b := h.batchFor(c.CampaignID)
 	defer h.doneBatch(b) // after wg.Wait: every member has recorded
 	for i := 0; i < len(c.Recipients); {
-		if paused.Load() || ctx.Err() != nil || h.stopped() {
+		if paused.Load() || again.Load() || ctx.Err() != nil || h.stopped() {
 			break
 		}
 		if slice > 0 && i == slice {
@@ -318,6 +323,17 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 					return
 				case ctx.Err() != nil:
 					return // shutting down: the chunk runs again
+				case claimErr != nil || errors.Is(err, errUnreplicated):
+					// Not claimed, or claimed on a master that may be
+					// failing over: a task of its own, queued now, could
+					// be lost with that master's last writes, and the
+					// recipient with it. The chunk, which Asynq holds,
+					// runs again instead.
+					errMu.Lock()
+					againEr = cmpErr(againEr, err)
+					errMu.Unlock()
+					again.Store(true)
+					return
 				}
 				if err := h.spawn(ctx, p, err); err != nil {
 					errMu.Lock()
@@ -332,6 +348,8 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 	switch {
 	case paused.Load():
 		return &deferred{err: errPaused, delay: h.pausedDelay}
+	case againEr != nil:
+		return againEr
 	case spawnEr != nil:
 		return &deferred{err: spawnEr, failure: true}
 	case ctx.Err() != nil:

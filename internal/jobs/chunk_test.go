@@ -205,3 +205,32 @@ func TestPoisonChunkIsArchivedAtOnce(t *testing.T) {
 		t.Fatalf("got %v, want SkipRetry", err)
 	}
 }
+
+// Claims no replica acknowledged (this Redis has none) send nothing and
+// queue no task of their own, which a failing master could lose: the
+// chunk itself runs again, and then sends everyone once.
+func TestChunkWithUnreplicatedClaimsRunsAgainWhole(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sinchsim.Config{})
+	ctx := context.Background()
+	c := f.chunkOf(t, 5)
+	f.store.SetReplicaWait(10 * time.Millisecond)
+	err := f.handler.ProcessTask(ctx, f.chunkTask(t, c))
+	var d *deferred
+	if !errors.As(err, &d) || d.failure || !errors.Is(err, errUnreplicated) {
+		t.Fatalf("got %v, want a deferral of the chunk that is not a failure", err)
+	}
+	if st := f.sim.Stats(); st.Requests != 0 {
+		t.Fatalf("unreplicated claims reached the API %d times", st.Requests)
+	}
+	if pending, scheduled := f.spawned(t); len(pending)+len(scheduled) != 0 {
+		t.Fatalf("queued %d tasks of single recipients, want none", len(pending)+len(scheduled))
+	}
+	f.store.SetReplicaWait(0) // a replica answers again
+	if err := f.handler.ProcessTask(ctx, f.chunkTask(t, c)); err != nil {
+		t.Fatalf("next run: %v (the locks must have been released)", err)
+	}
+	if st := f.sim.Stats(); st.Accepted != 5 || st.Duplicates != 0 {
+		t.Fatalf("simulator accepted %d (%d duplicates), want 5 once each", st.Accepted, st.Duplicates)
+	}
+}
