@@ -135,6 +135,25 @@ local function count_final(K, A)
 end
 `
 
+// countSuccessesLua defines count_successes(K, A, n): count_final of n
+// successes (A[1] '0'), which a window full of successes already ignores
+// (checked once for all of them).
+const countSuccessesLua = `
+local function count_successes(K, A, n)
+  local win = tonumber(redis.call('HGET', K[3], 'autopause_window') or A[2])
+  if not win or win <= 0 then return {0, ''} end
+  if tonumber(redis.call('HGET', K[2], 'ap_fail') or '0') == 0 and redis.call('LLEN', K[1]) >= win then
+    return {0, ''}
+  end
+  local p = {0, ''}
+  for _ = 1, n do
+    local r = count_final(K, A)
+    if r[1] == 1 then p = r end
+  end
+  return p
+end
+`
+
 var countFinalScript = redis.NewScript(countFinalLua + `return count_final(KEYS, ARGV)`)
 
 // CountFinal feeds one final send outcome (failed, or accepted when failed

@@ -1,9 +1,12 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,28 +77,60 @@ end
 
 var releaseScript = redis.NewScript(releaseLua + `return release(KEYS[1], ARGV[1])`)
 
-// sentScript is what sends accepted by Sinch cost Redis, in one round trip
-// for a few recipients of one campaign instead of three each: mark each
-// recipient sent (transition), feed the outcome to the auto-pause window
-// when the transition applied (count_final), and drop its claim lock
-// (release).
-// KEYS: transition's five, auto-pause window, def, then one lock per
-// recipient. ARGV: count_final's A[2..5], then per recipient transition's
-// nine and the lock token. It returns per recipient {applied, old status,
+// sentScript is what sends accepted by Sinch cost Redis, for a few
+// recipients of one campaign in one round trip: mark each recipient sent
+// (as transition does), drop its claim lock (release), and feed the fresh
+// outcomes to the auto-pause window (count_successes). What the recipients
+// share (the status counters, the per-second count, last_sent, the TTLs,
+// the window) is written once for all of them, not once each: the
+// script's calls into Redis, not the work they do, are most of its cost.
+// KEYS: status, records, counters, message IDs, sent per second,
+// auto-pause window, def, then one lock per recipient.
+// ARGV: count_final's A[2..5], the statuses a recipient may be sent from
+// (transition's A[4]), now (unix seconds), the retention TTL (retainLua),
+// then per recipient its key, record JSON, message ID, SMS segments, SMS
+// cost and lock token. It returns per recipient {applied, old status,
 // paused, reason}, flattened.
-var sentScript = redis.NewScript(transitionLua + countFinalLua + releaseLua + `
-local K = {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
-local out = {}
+var sentScript = redis.NewScript(retainLua + countFinalLua + countSuccessesLua + releaseLua + `
+local from, now, ttl = ',' .. ARGV[5] .. ',', ARGV[6], ARGV[7]
+local out, moved, fresh, segs, cost, last = {}, {}, 0, 0, 0, 0
 for i = 1, #KEYS - 7 do
-  local b = 4 + 10 * (i - 1)
-  local t = transition(K, {ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], ARGV[b+5], ARGV[b+6], ARGV[b+7], ARGV[b+8], ARGV[b+9]})
-  release(KEYS[7 + i], ARGV[b+10])
-  local p = {0, ''}
-  if t[1] == 1 then
-    p = count_final({KEYS[6], KEYS[3], KEYS[7]}, {'0', ARGV[1], ARGV[2], ARGV[3], ARGV[4]})
+  local b = 7 + 6 * (i - 1)
+  local rk = ARGV[b+1]
+  local old = redis.call('HGET', KEYS[1], rk)
+  if not old and redis.call('HEXISTS', KEYS[2], rk) == 1 then old = 'pending' end
+  local o = old or '-'
+  local applied = 0
+  if string.find(from, ',' .. o .. ',', 1, true) then
+    applied = 1
+    redis.call('HSET', KEYS[2], rk, ARGV[b+2])
+    redis.call('HSET', KEYS[1], rk, 'sent')
+    if old then moved[old] = (moved[old] or 0) + 1 end
+    if ARGV[b+3] ~= '' then redis.call('HSET', KEYS[4], ARGV[b+3], rk) end
+    segs, cost = segs + tonumber(ARGV[b+4]), cost + tonumber(ARGV[b+5])
+    fresh = fresh + 1
+    last = i
   end
-  local o = 4 * (i - 1)
-  out[o+1], out[o+2], out[o+3], out[o+4] = t[1], t[2], p[1], p[2]
+  release(KEYS[7 + i], ARGV[b+6])
+  local o4 = 4 * (i - 1)
+  out[o4+1], out[o4+2], out[o4+3], out[o4+4] = applied, o, 0, ''
+end
+if fresh > 0 then
+  for st, n in pairs(moved) do redis.call('HINCRBY', KEYS[3], 'st:' .. st, -n) end
+  redis.call('HINCRBY', KEYS[3], 'st:sent', fresh)
+  if segs ~= 0 then redis.call('HINCRBY', KEYS[3], 'sms_segments', segs) end
+  if cost ~= 0 then redis.call('HINCRBY', KEYS[3], 'sms_cost', cost) end
+  redis.call('HINCRBY', KEYS[5], now, fresh)
+  retain(KEYS[1], ttl)
+  retain(KEYS[4], ttl)
+  retain(KEYS[5], ttl)
+  -- first_sent and last_sent are written together, so only a campaign
+  -- without last_sent can lack first_sent.
+  local ls = redis.call('HGET', KEYS[3], 'last_sent')
+  if not ls then redis.call('HSETNX', KEYS[3], 'first_sent', now) end
+  if tonumber(ls or '0') < tonumber(now) then redis.call('HSET', KEYS[3], 'last_sent', now) end
+  local p = count_successes({KEYS[6], KEYS[3], KEYS[7]}, {'0', ARGV[1], ARGV[2], ARGV[3], ARGV[4]}, fresh)
+  if p[1] == 1 then out[4 * (last - 1) + 3], out[4 * (last - 1) + 4] = 1, p[2] end
 end
 return out
 `)
@@ -291,22 +326,25 @@ type Accepted struct {
 }
 
 // FinishSents is FinishSent for several recipients of campaign id in one
-// round trip, answered in their order.
+// round trip, answered in their order. When the fresh sends trip the
+// auto-pause, the last of them says so.
 func (s *Store) FinishSents(ctx context.Context, id string, sends []Accepted) ([]Sent, error) {
 	k := s.keys(id)
 	apKeys, apArgs := countFinalArgs(k, "0")
-	var keys []string
-	args := append(make([]any, 0, len(apArgs)-1+10*len(sends)), apArgs[1:]...)
-	for i, a := range sends {
-		tk, targs, err := s.transitionArgs(id, a.Key, StatusSent, &a.Record, sentFrom...)
+	allowed := make([]string, len(sentFrom))
+	for i, f := range sentFrom {
+		allowed[i] = cmp.Or(string(f), "-")
+	}
+	keys := append(make([]string, 0, 7+len(sends)), k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond, apKeys[0], apKeys[2])
+	args := append(make([]any, 0, len(apArgs)+2+6*len(sends)), apArgs[1:]...)
+	args = append(args, strings.Join(allowed, ","), s.now().Unix(), s.retention(id, sentTTL))
+	for _, a := range sends {
+		b, err := json.Marshal(&a.Record)
 		if err != nil {
 			return nil, err
 		}
-		if i == 0 {
-			keys = append(append(make([]string, 0, 7+len(sends)), tk...), apKeys[0], apKeys[2])
-		}
 		keys = append(keys, k.Lock(a.Key))
-		args = append(append(args, targs...), a.Token)
+		args = append(args, a.Key, b, a.Record.MessageID, a.Record.Segments, int64(a.Record.Cost), a.Token)
 	}
 	what := func() string {
 		if len(sends) == 1 {

@@ -429,8 +429,8 @@ func TestClaimChunkSendsAndFinishSentsTakeSeveralRecipients(t *testing.T) {
 	// rs[0] under its claim; rs[3] accepted under a token that is not the
 	// lock's (the lock stays).
 	sent, err := s.FinishSents(ctx, "c", []Accepted{
-		{Lock{rs[0].Key, "t0"}, Record{MessageID: "m0", Attempts: 1}},
-		{Lock{rs[3].Key, "t3"}, Record{MessageID: "m3", Attempts: 1}},
+		{Lock{rs[0].Key, "t0"}, Record{MessageID: "m0", Attempts: 1, Segments: 2, Cost: 150}},
+		{Lock{rs[3].Key, "t3"}, Record{MessageID: "m3", Attempts: 1, Segments: 1, Cost: 75}},
 	})
 	if err != nil || len(sent) != 2 || !sent[0].Fresh || !sent[1].Fresh {
 		t.Fatalf("FinishSents: got %+v %v, want two fresh sends", sent, err)
@@ -449,8 +449,9 @@ func TestClaimChunkSendsAndFinishSentsTakeSeveralRecipients(t *testing.T) {
 	if rk, _ := s.KeyForMessage(ctx, "c", "m3"); rk != rs[3].Key {
 		t.Errorf("message m3 maps to %q, want %q", rk, rs[3].Key)
 	}
-	if n, _ := s.Counters(ctx, "c"); n.Sent != 3 || n.Pending != 0 {
-		t.Fatalf("counters: got sent %d pending %d, want 3 and 0", n.Sent, n.Pending)
+	if n, _ := s.Counters(ctx, "c"); n.Sent != 3 || n.Pending != 0 || n.Failed != 1 || n.SMSSegments != 3 || n.SMSCost != 225 {
+		t.Fatalf("counters: got sent %d pending %d failed %d, %d segments costing %d; want 3, 0, 1, 3 and 225",
+			n.Sent, n.Pending, n.Failed, n.SMSSegments, n.SMSCost)
 	}
 	if l, _ := s.rdb.LLen(ctx, keysFor("c").AutoPause).Result(); l != 2 {
 		t.Fatalf("auto-pause window: got %d outcomes, want 2 (one per fresh send)", l)
@@ -476,5 +477,44 @@ func TestClaimChunkSendsAndFinishSentsTakeSeveralRecipients(t *testing.T) {
 	}
 	if want := []Claimed{{ClaimSent, 0}, {ClaimPaused, 0}, {ClaimPaused, 0}}; !slices.Equal(got, want) {
 		t.Fatalf("claims of a paused campaign: got %v, want %v", got, want)
+	}
+}
+
+// Sends recorded together feed the auto-pause window one by one: a batch
+// that fills the window past the threshold pauses the campaign, and says
+// so once.
+func TestFinishSentsTripsTheAutoPauseOnce(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t)
+	create(t, s, ctx, "c")
+	if err := s.SetAutoPause(ctx, "c", AutoPause{Window: 3, Threshold: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	rs := regs(2)
+	s.Register(ctx, "c", "r", rs)
+	if _, _, err := s.CountFinal(ctx, "c", true); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := s.FinishSents(ctx, "c", []Accepted{{Lock{rs[0].Key, ""}, Record{MessageID: "m0"}}, {Lock{rs[1].Key, ""}, Record{MessageID: "m1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := 0
+	for _, r := range sent {
+		if r.Paused {
+			paused++
+			if !strings.Contains(r.Reason, "1 of the last 3 sends failed") {
+				t.Errorf("reason %q, want the window's count", r.Reason)
+			}
+		}
+	}
+	if paused != 1 {
+		t.Fatalf("got %d sends saying they paused the campaign, want 1: %+v", paused, sent)
+	}
+	if paused, _, _, _ := s.Control(ctx, "c"); !paused {
+		t.Fatal("the campaign is not paused")
+	}
+	if l, _ := s.rdb.LLen(ctx, keysFor("c").AutoPause).Result(); l != 3 {
+		t.Fatalf("auto-pause window: got %d outcomes, want 3", l)
 	}
 }
