@@ -1,12 +1,10 @@
 package campaign
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -331,13 +329,9 @@ type Accepted struct {
 func (s *Store) FinishSents(ctx context.Context, id string, sends []Accepted) ([]Sent, error) {
 	k := s.keys(id)
 	apKeys, apArgs := countFinalArgs(k, "0")
-	allowed := make([]string, len(sentFrom))
-	for i, f := range sentFrom {
-		allowed[i] = cmp.Or(string(f), "-")
-	}
 	keys := append(make([]string, 0, 7+len(sends)), k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond, apKeys[0], apKeys[2])
 	args := append(make([]any, 0, len(apArgs)+2+6*len(sends)), apArgs[1:]...)
-	args = append(args, strings.Join(allowed, ","), s.now().Unix(), s.retention(id, sentTTL))
+	args = append(args, sentFromList, s.now().Unix(), s.retention(id, sentTTL))
 	for _, a := range sends {
 		b, err := json.Marshal(&a.Record)
 		if err != nil {

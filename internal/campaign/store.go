@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -515,13 +516,6 @@ func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...St
 		}
 		recJSON = string(b)
 	}
-	allowed := make([]string, len(from))
-	for i, f := range from {
-		allowed[i] = string(f)
-		if f == "" {
-			allowed[i] = "-"
-		}
-	}
 	msgID := ""
 	if rec != nil && to == StatusSent {
 		msgID = rec.MessageID
@@ -536,7 +530,7 @@ func (s *Store) transitionArgs(id, rk string, to Status, rec *Record, from ...St
 	}
 	k := s.keys(id)
 	return []string{k.Status, k.Records, k.Counters, k.MessageIDs, k.SentPerSecond},
-		[]any{rk, string(to), recJSON, strings.Join(allowed, ","), msgID, s.now().Unix(), ttl, segments, cost}, nil
+		[]any{rk, string(to), recJSON, statusList(from), msgID, s.now().Unix(), ttl, segments, cost}, nil
 }
 
 // transitionResult reads transition()'s {applied, old status}.
@@ -551,6 +545,19 @@ func transitionResult(res []any) (bool, Status) {
 
 // sentFrom are the statuses a recipient may be marked sent from.
 var sentFrom = []Status{"", StatusPending, StatusFailed, StatusCancelled}
+
+// statusList is the statuses from as the scripts take them (transition's
+// A[4]): comma-separated, "-" for none.
+func statusList(from []Status) string {
+	s := make([]string, len(from))
+	for i, f := range from {
+		s[i] = cmp.Or(string(f), "-")
+	}
+	return strings.Join(s, ",")
+}
+
+// sentFromList is statusList(sentFrom), for the hot path.
+var sentFromList = statusList(sentFrom)
 
 // MarkSent records acceptance by Sinch. It returns false when the recipient
 // was already sent: the caller must not count or report it twice.

@@ -309,11 +309,11 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		ps, locks, claims, claimErr := h.claimBatch(ctx, c, i, n)
 		for j := range n {
 			wg.Add(1)
-			go func(p SendPayload, token string, claim campaign.Claimed) {
+			go func(p SendPayload, token string, j int) {
 				defer func() { <-h.inFlight; wg.Done() }()
 				err := error(&deferred{err: claimErr, failure: true})
 				if claimErr == nil {
-					err = h.sendClaimed(ctx, p, token, claim, 0, true, b)
+					err = h.sendClaimed(ctx, p, token, claims[j], 0, true, b)
 				}
 				switch {
 				case err == nil:
@@ -340,7 +340,7 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 					spawnEr = cmpErr(spawnEr, err)
 					errMu.Unlock()
 				}
-			}(ps[j], locks[j].Token, claimAt(claims, j))
+			}(ps[j], locks[j].Token, j)
 		}
 		i += n
 	}
@@ -399,14 +399,6 @@ func (h *SendHandler) takeSlots(ctx context.Context, want int) int {
 		}
 	}
 	return n
-}
-
-// claimAt is claims[j], or the zero claim when the batch's claim failed.
-func claimAt(claims []campaign.Claimed, j int) campaign.Claimed {
-	if j < len(claims) {
-		return claims[j]
-	}
-	return campaign.Claimed{}
 }
 
 // giveBack puts the recipients of c from rest on, which it did not try,

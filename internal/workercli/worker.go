@@ -49,9 +49,9 @@ func Main(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.
 const sendsPerProc = 1000
 
 // procsFor is the GOMAXPROCS of a worker capped at rate: one per
-// sendsPerProc, within 1 and max.
-func procsFor(rate float64, max int) int {
-	return min(max, int(math.Ceil(rate/sendsPerProc)))
+// sendsPerProc, within 1 and cpus.
+func procsFor(rate float64, cpus int) int {
+	return min(cpus, int(math.Ceil(rate/sendsPerProc)))
 }
 
 func run(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.Writer, ownProcess bool) error {
