@@ -2,8 +2,11 @@ package ratelimit
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Levels draws each token from two budgets: an app's (its outbound rate,
@@ -20,9 +23,27 @@ type Levels struct {
 }
 
 // NewLevels returns the two-level budget of one app under a project cap.
-// Several Levels (one per app) share one project Limiter.
+// Several Levels (one per app) share one project Limiter; app is to be used
+// through the Levels only. From then on app reserves its tokens together
+// with the project's, in one script on both keys, unless a Redis Cluster
+// may hold the keys on different nodes (they share no hash tag): then a
+// caller takes the app's token, then the project's.
 func NewLevels(app, project *Limiter) *Levels {
+	if _, cluster := app.rdb.(*redis.ClusterClient); !cluster || hashTag(app.cfg.Key) == hashTag(project.cfg.Key) {
+		app.within = project
+	}
 	return &Levels{app: app, project: project}
+}
+
+// hashTag is the part of key Redis Cluster hashes: the text between the
+// first "{" and the next "}" when that is not empty, else the whole key.
+func hashTag(key string) string {
+	if _, rest, ok := strings.Cut(key, "{"); ok {
+		if tag, _, ok := strings.Cut(rest, "}"); ok && tag != "" {
+			return tag
+		}
+	}
+	return key
 }
 
 // App is the app's budget.
@@ -31,9 +52,13 @@ func (l *Levels) App() *Limiter { return l.app }
 // Project is the project's budget.
 func (l *Levels) Project() *Limiter { return l.project }
 
-// Wait takes a token from the app's budget, then one from the project's.
-// The app's comes first: it is the scarce one, and a caller waiting for it
-// holds no project token meanwhile.
+// Wait takes a token that is both the app's and the project's. Each lease
+// is reserved on both timelines in one round trip and its tokens go out at
+// the first instant both have a slot, so a send costs one reservation's
+// share and one wait, and no token of one budget waits, held, for the
+// other's. (On a cluster with the keys apart, the app's token comes first:
+// it is the scarce one, and a caller waiting for it holds no project token
+// meanwhile.)
 func (l *Levels) Wait(ctx context.Context) error {
 	l.mu.Lock()
 	l.waiting++
@@ -43,7 +68,7 @@ func (l *Levels) Wait(ctx context.Context) error {
 		l.waiting--
 		l.mu.Unlock()
 	}()
-	if err := l.app.Wait(ctx); err != nil {
+	if err := l.app.Wait(ctx); err != nil || l.app.within != nil {
 		return err
 	}
 	return l.project.Wait(ctx)

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -78,8 +79,72 @@ func TestLevelsProjectCapBindsAllApps(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	a, b := count(ctx, ls[0], 8), count(ctx, ls[1], 8)
-	if n := <-a + <-b; n > 100*2+ls[0].Project().cfg.Burst {
+	n := <-a + <-b
+	if n > 100*2+ls[0].Project().cfg.Burst {
 		t.Fatalf("two apps at 200/s took %d tokens in 2s under a 100/s project cap", n)
+	}
+	// Apps faster than the project go at its pace, not below it.
+	if n < 100*2*9/10 {
+		t.Fatalf("two apps at 200/s took %d tokens in 2s under a 100/s project cap, want about 200", n)
+	}
+}
+
+// An app's lease is reserved on the project's timeline in the same round
+// trip: the project's Limiter makes none of its own, and its timeline
+// still moves with the app's tokens.
+func TestLevelsReserveBothBudgetsInOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	ls := levels(t, 1000, 1000)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	n := <-count(ctx, ls[0], 8)
+	app, project := ls[0].App(), ls[0].Project()
+	if got := project.reservations.Load(); got != 0 {
+		t.Errorf("the project's own reservations: got %d, want 0", got)
+	}
+	if got := app.reservations.Load(); got == 0 || got > int64(n/4) {
+		t.Errorf("%d tokens took %d reservations, want at most a quarter as many", n, got)
+	}
+	tat, err := app.rdb.HGet(context.Background(), project.cfg.Key, "tat").Float64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appTat, err := app.rdb.HGet(context.Background(), app.cfg.Key, "tat").Float64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both at 1000/s: the same slots were reserved on both.
+	if math.Abs(tat-appTat) > 1000 {
+		t.Errorf("the project's timeline ends at %.0f µs, the app's at %.0f", tat, appTat)
+	}
+}
+
+// Without a joint reservation (keys a cluster may keep apart) a caller
+// takes the app's token, then the project's: the cap still binds.
+func TestLevelsApartTakeTheProjectsTokenSecond(t *testing.T) {
+	t.Parallel()
+	ls := levels(t, 100, 200)
+	l := &Levels{app: ls[0].app, project: ls[0].project}
+	l.app.within = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n := <-count(ctx, l, 8)
+	if n > 100*2+l.project.cfg.Burst || n < 100*2*9/10 {
+		t.Fatalf("an app at 200/s took %d tokens in 2s under a 100/s project cap, want about 200", n)
+	}
+	if l.project.reservations.Load() == 0 {
+		t.Fatal("the project's Limiter made no reservation of its own")
+	}
+}
+
+func TestHashTag(t *testing.T) {
+	for key, want := range map[string]string{
+		"sinch:{p}:app": "p", "sinch:{p}": "p", "sinch:p:app": "sinch:p:app",
+		"a{}b": "a{}b", "a{b}{c}": "b", "a{b": "a{b",
+	} {
+		if got := hashTag(key); got != want {
+			t.Errorf("hashTag(%q): got %q, want %q", key, got, want)
+		}
 	}
 }
 

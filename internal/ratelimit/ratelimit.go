@@ -54,6 +54,9 @@ const demandDecay = 100 * time.Millisecond
 type Limiter struct {
 	rdb redis.UniversalClient
 	cfg Config
+	// within is the budget each reservation also draws from, in the same
+	// round trip (an app's project: NewLevels); nil for none.
+	within *Limiter
 
 	lateness time.Duration // how late a token may still be used: (Burst−1)/Rate
 	lookback time.Duration // how far behind now an idle timeline restarts
@@ -314,11 +317,17 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 		return err
 	}
 	l.reservations.Add(1)
+	keys := []string{l.cfg.Key}
+	args := []any{l.cfg.Rate, l.cfg.MinRate, l.cfg.RecoverStep, l.cfg.RecoverInterval.Microseconds(),
+		n, l.lookback.Microseconds(), horizon.Microseconds(), MaxLeaseWindow.Microseconds()}
+	budgets := []*Limiter{l}
+	if w := l.within; w != nil {
+		keys = append(keys, w.cfg.Key)
+		args = append(args, w.cfg.Rate, w.cfg.MinRate, w.cfg.RecoverStep, w.cfg.RecoverInterval.Microseconds(), w.lookback.Microseconds())
+		budgets = append(budgets, w)
+	}
 	sent := time.Now()
-	res, err := reserveScript.Run(ctx, l.rdb, []string{l.cfg.Key},
-		l.cfg.Rate, l.cfg.MinRate, l.cfg.RecoverStep, l.cfg.RecoverInterval.Microseconds(),
-		n, l.lookback.Microseconds(), horizon.Microseconds(), MaxLeaseWindow.Microseconds(),
-	).Slice()
+	res, err := reserveScript.Run(ctx, l.rdb, keys, args...).Slice()
 	received := time.Now()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -327,25 +336,32 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 		return fmt.Errorf("ratelimit: reserve %q: %w", l.cfg.Key, err)
 	}
 	var p replyParser
-	granted, start, interval, wait := p.int(res, 0), p.micros(res, 1), p.micros(res, 2), p.micros(res, 3)
-	change := rateChange{old: p.float(res, 4), rate: p.float(res, 5), reason: p.str(res, 6), at: p.int(res, 7)}
-	if p.err != nil {
-		return fmt.Errorf("ratelimit: reserve %q: %w", l.cfg.Key, p.err)
+	granted, start, interval, wait, at := p.int(res, 0), p.micros(res, 1), p.micros(res, 2), p.micros(res, 3), p.int(res, 4)
+	// The lease stays usable as long as no budget's token in it is later
+	// than that budget's lateness.
+	slack := l.lateness
+	for i, b := range budgets {
+		j := 5 + 4*i
+		change := rateChange{old: p.float(res, j), rate: p.float(res, j+1), reason: p.str(res, j+2), at: at}
+		slack = min(slack, b.lateness-p.micros(res, j+3))
+		if p.err != nil {
+			return fmt.Errorf("ratelimit: reserve %q: %w", l.cfg.Key, p.err)
+		}
+		b.observe(change)
 	}
-	l.observe(change)
 
 	l.mu.Lock()
-	l.clock.update(change.at, sent, received)
+	l.clock.update(at, sent, received)
 	if granted > 0 {
 		// Release at the latest local instant the slot can be (never early);
 		// the deadline counts from the earliest (never late).
-		earliest, latest := l.clock.bounds(change.at, start)
+		earliest, latest := l.clock.bounds(at, start)
 		l.tatAt = latest.Add(time.Duration(granted) * interval)
 		if l.gen == gen {
 			l.next = latest
 			l.step = interval
 			l.left = int(granted)
-			l.slack = l.lateness - latest.Sub(earliest)
+			l.slack = slack - latest.Sub(earliest)
 		}
 	}
 	l.mu.Unlock()

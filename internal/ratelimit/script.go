@@ -2,8 +2,9 @@ package ratelimit
 
 import "github.com/redis/go-redis/v9"
 
-// The shared state is one hash at Config.Key (one key, so it also works on a
-// cluster), times in microseconds of the Redis clock (TIME), the one clock all
+// The shared state of a budget is one hash at its Config.Key (a reservation
+// for an app under its project touches both budgets' keys, which share a
+// hash tag on a cluster: NewLevels), times in microseconds of the Redis clock (TIME), the one clock all
 // processes agree on:
 //
 //	tat   theoretical arrival time: the first slot not yet handed out
@@ -22,115 +23,153 @@ import "github.com/redis/go-redis/v9"
 // number returned to Redis is truncated to an integer, and tostring keeps
 // only 14 digits.
 
-// statePrelude reads the state and applies the additive recovery owed since
-// the last adjustment, lazily, so no process has to run a timer.
+// statePrelude reads the clock and defines load and save for the budgets a
+// script touches: load reads a budget's state and applies the additive
+// recovery owed since its last adjustment, lazily, so no process has to run
+// a timer.
 //
-// ARGV[1] Rate, ARGV[2] MinRate, ARGV[3] RecoverStep, ARGV[4] RecoverInterval (µs).
+// A budget's Config travels in four ARGV: Rate, MinRate, RecoverStep and
+// RecoverInterval (µs); budget(i, j) loads KEYS[i] with those from ARGV[j].
 const statePrelude = `
 if redis.replicate_commands then redis.replicate_commands() end
-local key = KEYS[1]
-local maxRate = tonumber(ARGV[1])
-local minRate = tonumber(ARGV[2])
-local step = tonumber(ARGV[3])
-local interval = tonumber(ARGV[4])
-
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local h = redis.call('HMGET', key, 'tat', 'rate', 'adj', 'dec', 'ceil', 'ws', 'g', 'x')
-local tat = tonumber(h[1]) or 0
-local old = tonumber(h[2]) or maxRate
-local adj = tonumber(h[3]) or now
-local dec = tonumber(h[4]) or 0
-local ceil = tonumber(h[5]) or 0
-local ws = tonumber(h[6]) or now
-local g = tonumber(h[7]) or 0
-local x = tonumber(h[8]) or 0
--- The window slides by halves: halving both counts keeps their ratio and
--- the grant rate, so a cut right after a slide still has its measurement.
-if now - ws > 2000000 then
-  ws = now - 1000000
-  g = g / 2
-  x = x / 2
-end
 
-local rate = math.min(math.max(old, minRate), maxRate)
-local reason = ''
-if rate ~= old then reason = 'config' end
-if rate < maxRate then
-  local k = math.floor((now - adj) / interval)
-  if k > 0 then
-    adj = adj + k * interval
-    if ceil > 0 then
-      -- After repeated cuts the rate climbs by step only up to 90% of the
-      -- last rate cut, then by 0.5% of that rate per interval (about 10 s
-      -- for the last 10%): it settles just under Sinch's real limit instead
-      -- of overshooting it (and drawing a Retry-After pause for every
-      -- process) every few seconds.
-      local zone = ceil * 0.9
-      if rate < zone then
-        local fast = math.min(k, math.ceil((zone - rate) / step))
-        rate = math.min(zone, rate + fast * step)
-        k = k - fast
-      end
-      step = ceil * 0.005
-    end
-    rate = math.min(maxRate, rate + k * step)
-    reason = 'recovered'
+local function load(key, maxRate, minRate, step, interval)
+  local h = redis.call('HMGET', key, 'tat', 'rate', 'adj', 'dec', 'ceil', 'ws', 'g', 'x')
+  local s = {key = key, maxRate = maxRate, minRate = minRate, up = step, interval = interval,
+    tat = tonumber(h[1]) or 0, old = tonumber(h[2]) or maxRate, adj = tonumber(h[3]) or now,
+    dec = tonumber(h[4]) or 0, ceil = tonumber(h[5]) or 0, ws = tonumber(h[6]) or now,
+    g = tonumber(h[7]) or 0, x = tonumber(h[8]) or 0, reason = ''}
+  -- The window slides by halves: halving both counts keeps their ratio and
+  -- the grant rate, so a cut right after a slide still has its measurement.
+  if now - s.ws > 2000000 then
+    s.ws = now - 1000000
+    s.g = s.g / 2
+    s.x = s.x / 2
   end
-  if rate >= maxRate then ceil = 0 end
-else
-  adj = now
-  ceil = 0
+  local rate = math.min(math.max(s.old, minRate), maxRate)
+  if rate ~= s.old then s.reason = 'config' end
+  if rate < maxRate then
+    local k = math.floor((now - s.adj) / interval)
+    if k > 0 then
+      s.adj = s.adj + k * interval
+      if s.ceil > 0 then
+        -- After repeated cuts the rate climbs by step only up to 90% of the
+        -- last rate cut, then by 0.5% of that rate per interval (about 10 s
+        -- for the last 10%): it settles just under Sinch's real limit instead
+        -- of overshooting it (and drawing a Retry-After pause for every
+        -- process) every few seconds.
+        local zone = s.ceil * 0.9
+        if rate < zone then
+          local fast = math.min(k, math.ceil((zone - rate) / step))
+          rate = math.min(zone, rate + fast * step)
+          k = k - fast
+        end
+        step = s.ceil * 0.005
+      end
+      rate = math.min(maxRate, rate + k * step)
+      s.reason = 'recovered'
+    end
+    if rate >= maxRate then s.ceil = 0 end
+  else
+    s.adj = now
+    s.ceil = 0
+  end
+  s.rate = rate
+  return s
 end
 
-local function save()
-  redis.call('HSET', key, 'tat', string.format('%.3f', tat), 'rate', string.format('%.17g', rate),
-    'adj', string.format('%.3f', adj), 'dec', string.format('%.3f', dec), 'ceil', string.format('%.17g', ceil),
-    'ws', string.format('%.3f', ws), 'g', string.format('%.17g', g), 'x', string.format('%.17g', x))
+local function budget(i, j)
+  return load(KEYS[i], tonumber(ARGV[j]), tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3]))
+end
+
+local function save(s)
+  redis.call('HSET', s.key, 'tat', string.format('%.3f', s.tat), 'rate', string.format('%.17g', s.rate),
+    'adj', string.format('%.3f', s.adj), 'dec', string.format('%.3f', s.dec), 'ceil', string.format('%.17g', s.ceil),
+    'ws', string.format('%.3f', s.ws), 'g', string.format('%.17g', s.g), 'x', string.format('%.17g', s.x))
   -- Keep the state while it still matters: until the last reserved slot and
   -- full recovery have passed, plus a minute.
-  local up = tonumber(ARGV[3])
-  if ceil > 0 then up = ceil * 0.005 end
-  local ttl = math.max(tat - now, 0) + math.ceil((maxRate - rate) / up) * interval + 60000000
-  redis.call('PEXPIRE', key, string.format('%d', math.ceil(ttl / 1000)))
+  local up = s.up
+  if s.ceil > 0 then up = s.ceil * 0.005 end
+  local ttl = math.max(s.tat - now, 0) + math.ceil((s.maxRate - s.rate) / up) * s.interval + 60000000
+  redis.call('PEXPIRE', s.key, string.format('%d', math.ceil(ttl / 1000)))
 end
 `
 
-// reserveScript reserves up to n contiguous slots on the shared timeline.
+// reserveScript reserves up to n tokens: n contiguous slots on the timeline
+// of KEYS[1] and, given KEYS[2] (an app's budget under its project's), n on
+// that one's too, in one round trip. The tokens go out at the slower
+// budget's pace, from the first instant both budgets have a slot free; the
+// faster budget's slots, contiguous at its own pace, fall behind them by a
+// growing drift, so the lease is cut short where that would pass the
+// budget's look-back. Each budget's slots start as early as its timeline
+// allows but no more than its look-back (drift included) before they are
+// used: what a token is late on either budget stays within half its
+// lateness, the rest being left to the release grid and the round trip.
 //
-// ARGV[5] n wanted, ARGV[6] look-back (µs): how far behind now an idle
-// timeline may start again (the burst), ARGV[7] horizon (µs): no slot is
-// reserved later than now+horizon, ARGV[8] MaxLeaseWindow (µs).
+// ARGV[1..4] the first budget's Config, ARGV[5] n wanted, ARGV[6] its
+// look-back (µs): how far behind now an idle timeline may start again (the
+// burst), ARGV[7] horizon (µs): no token goes out later than now+horizon,
+// ARGV[8] MaxLeaseWindow (µs); ARGV[9..12] the second budget's Config and
+// ARGV[13] its look-back.
 //
-// It returns {granted, start−now (µs), slot interval (µs), wait (µs), old
-// rate, rate, reason, now (µs)}. granted is n or 0: a lease that does not fit within
-// the horizon is refused, and wait says how long until it would.
+// It returns {granted, start−now (µs), token interval (µs), wait (µs), now
+// (µs)} and for each budget {old rate, rate, reason, late (µs): how long
+// after its slot the last token goes out}. granted is n or 0: a lease that
+// does not fit within the horizon is refused, and wait says how long until
+// it would.
 var reserveScript = redis.NewScript(statePrelude + `
 local n = tonumber(ARGV[5])
-local lookback = tonumber(ARGV[6])
 local horizon = tonumber(ARGV[7])
 local window = tonumber(ARGV[8])
+local b, lookback = {budget(1, 1)}, {tonumber(ARGV[6])}
+if KEYS[2] then
+  b[2], lookback[2] = budget(2, 9), tonumber(ARGV[13])
+end
 
-local interval = 1000000 / rate
-n = math.max(1, math.min(n, math.floor(rate * window / 1000000)))
-local start = math.max(tat, now - lookback)
+local slowest = math.huge
+for _, s in ipairs(b) do
+  n = math.min(n, math.floor(s.rate * window / 1000000))
+  slowest = math.min(slowest, s.rate)
+end
+n = math.max(1, n)
+local interval = 1000000 / slowest
+local start = -math.huge
+for i, s in ipairs(b) do
+  local d = interval - 1000000 / s.rate
+  if d > 0 then n = math.max(1, math.min(n, 1 + math.floor(lookback[i] / d))) end
+  start = math.max(start, s.tat, now - lookback[i])
+end
 local last = start + (n - 1) * interval
-local granted, wait = 0, 0
+local granted, wait, late = 0, 0, {}
 if last <= now + horizon then
   granted = n
-  tat = start + n * interval
-  -- g counts slots from ws on, whenever they were granted; an empty
-  -- window starts at its first slot (a burst reaches back before now).
-  if g == 0 and x == 0 and now >= ws and start < ws then ws = start end
-  local from = math.max(0, math.ceil((ws - start) / interval))
-  if from < n then g = g + n - from end
+  for i, s in ipairs(b) do
+    local iv = 1000000 / s.rate
+    local drift = (n - 1) * (interval - iv)
+    local from = math.max(s.tat, now - lookback[i], start + drift - lookback[i])
+    late[i] = start - from + drift
+    s.tat = from + n * iv
+    -- g counts slots from ws on, whenever they were granted; an empty
+    -- window starts at its first slot (a burst reaches back before now).
+    if s.g == 0 and s.x == 0 and now >= s.ws and from < s.ws then s.ws = from end
+    local skip = math.max(0, math.ceil((s.ws - from) / iv))
+    if skip < n then s.g = s.g + n - skip end
+  end
 else
   wait = last - now - horizon
 end
-save()
-return {granted, string.format('%.3f', start - now), string.format('%.3f', interval),
-  string.format('%.3f', wait), string.format('%.17g', old), string.format('%.17g', rate), reason,
-  string.format('%.0f', now)}
+local out = {granted, string.format('%.3f', start - now), string.format('%.3f', interval),
+  string.format('%.3f', wait), string.format('%.0f', now)}
+for i, s in ipairs(b) do
+  save(s)
+  for _, v in ipairs({string.format('%.17g', s.old), string.format('%.17g', s.rate), s.reason,
+      string.format('%.3f', late[i] or 0)}) do
+    out[#out + 1] = v
+  end
+end
+return out
 `)
 
 // throttleScript records a throttled request: it decreases the rate unless it
@@ -153,45 +192,46 @@ var throttleScript = redis.NewScript(statePrelude + `
 local factor = tonumber(ARGV[5])
 local cooldown = tonumber(ARGV[6])
 local retry = tonumber(ARGV[7])
+local s = budget(1, 1)
 
-if now >= ws then x = x + 1 end
-if now - dec >= cooldown and rate > minRate then
-  local cut = rate * factor
-  local span = (now - ws) / 1000000
+if now >= s.ws then s.x = s.x + 1 end
+if now - s.dec >= cooldown and s.rate > s.minRate then
+  local cut = s.rate * factor
+  local span = (now - s.ws) / 1000000
   -- Slots granted but still ahead (leases reach up to the horizon) were
   -- not sent yet.
-  local sent = g - math.max(0, tat - now) * rate / 1000000
+  local sent = s.g - math.max(0, s.tat - now) * s.rate / 1000000
   -- Only a saturated window measures Sinch: with fewer sends than half
   -- the rate, demand set the pace, not the limit. Ten accepted requests
   -- keep the count's own error near 10%.
-  if x >= 3 and sent - x >= 10 and span > 0 and sent / span >= rate / 2 then
-    local accepted = math.min(rate, (sent - x) / span)
+  if s.x >= 3 and sent - s.x >= 10 and span > 0 and sent / span >= s.rate / 2 then
+    local accepted = math.min(s.rate, (sent - s.x) / span)
     cut = accepted * 0.95
-    ceil = accepted
+    s.ceil = accepted
     -- The answers of the first moments after this cut are to requests
     -- granted before it: the next measurement starts half a cooldown
     -- later, when those are back.
-    ws, g, x = now + cooldown / 2, 0, 0
-  elseif rate < maxRate then
+    s.ws, s.g, s.x = now + cooldown / 2, 0, 0
+  elseif s.rate < s.maxRate then
     -- A cut before the rate is back at Config.Rate means the 429s are not
     -- a passing bunch-up: Sinch's limit is below the configured rate,
     -- near here. Within the last tenth below the last cut the rate is
     -- probing that limit: a small step back is enough.
-    if ceil > 0 and rate >= ceil * 0.9 then cut = rate * 0.95 end
-    ceil = rate
+    if s.ceil > 0 and s.rate >= s.ceil * 0.9 then cut = s.rate * 0.95 end
+    s.ceil = s.rate
   end
-  rate = math.max(minRate, cut)
-  dec = now
-  reason = 'throttled'
+  s.rate = math.max(s.minRate, cut)
+  s.dec = now
+  s.reason = 'throttled'
 end
-adj = now
+s.adj = now
 if retry > 0 then
   -- Nothing is sent during the pause: no recovery is owed for it, and the
   -- measurement starts when sending does.
-  tat = math.max(tat, now + retry)
-  adj = now + retry
-  ws, g, x = now + retry, 0, 0
+  s.tat = math.max(s.tat, now + retry)
+  s.adj = now + retry
+  s.ws, s.g, s.x = now + retry, 0, 0
 end
-save()
-return {string.format('%.17g', old), string.format('%.17g', rate), reason, string.format('%.0f', now)}
+save(s)
+return {string.format('%.17g', s.old), string.format('%.17g', s.rate), s.reason, string.format('%.0f', now)}
 `)
