@@ -52,13 +52,14 @@ func (l *Levels) App() *Limiter { return l.app }
 // Project is the project's budget.
 func (l *Levels) Project() *Limiter { return l.project }
 
-// Wait takes a token that is both the app's and the project's. Each lease
-// is reserved on both timelines in one round trip and its tokens go out at
-// the first instant both have a slot, so a send costs one reservation's
-// share and one wait, and no token of one budget waits, held, for the
-// other's. (On a cluster with the keys apart, the app's token comes first:
-// it is the scarce one, and a caller waiting for it holds no project token
-// meanwhile.)
+// Wait takes a token that is both the app's and the project's. A lease is
+// reserved on both timelines in one round trip when the project's reaches
+// its start, and its tokens go out at the first instant both have a slot:
+// a send then costs one reservation's share and one wait, and no token of
+// one budget waits, held, for the other's. A lease further ahead is the
+// app's alone (see reserveScript), and so is every lease on a cluster
+// with the keys apart: the caller takes the project's token once it has
+// the app's, the scarce one, so it holds no project token meanwhile.
 func (l *Levels) Wait(ctx context.Context) error {
 	l.mu.Lock()
 	l.waiting++
@@ -68,7 +69,8 @@ func (l *Levels) Wait(ctx context.Context) error {
 		l.waiting--
 		l.mu.Unlock()
 	}()
-	if err := l.app.Wait(ctx); err != nil || l.app.within != nil {
+	joint, err := l.app.wait(ctx, 1)
+	if err != nil || joint {
 		return err
 	}
 	return l.project.Wait(ctx)

@@ -68,8 +68,10 @@ func TestLevelsKeepEachAppToItsRateUnderTheProjectCap(t *testing.T) {
 	if s > 20*2+ls[0].App().cfg.Burst || f > 200*2+ls[1].App().cfg.Burst {
 		t.Fatalf("got %d and %d tokens in 2s, want at most 40 and 400 plus the burst", s, f)
 	}
-	if s < 20 || f < 200 {
-		t.Fatalf("got %d and %d tokens in 2s: an app budget hardly granted", s, f)
+	// Each at (nearly) its rate: the fast app's leases, reserved ahead, do
+	// not push the slow app's tokens behind them on the project's timeline.
+	if s < 20*2*9/10 || f < 200*2*9/10 {
+		t.Fatalf("got %d and %d tokens in 2s, want about 40 and 400", s, f)
 	}
 }
 

@@ -70,6 +70,7 @@ type Limiter struct {
 	next        time.Time     // release time of the next leased token
 	step        time.Duration // between two leased tokens
 	left        int           // leased tokens not yet taken
+	joint       bool          // the lease drew within's tokens too
 	slack       time.Duration // how long after its release a leased token stays usable
 	pausedUntil time.Time     // set by Throttled with a Retry-After
 	waiting     int           // tokens wanted by callers that hold none
@@ -119,7 +120,8 @@ func (l *Limiter) Rate() float64 {
 // soon as ctx is done, and an error when Redis cannot be reached: the limiter
 // fails closed.
 func (l *Limiter) Wait(ctx context.Context) error {
-	return l.wait(ctx, 1)
+	_, err := l.wait(ctx, 1)
+	return err
 }
 
 // WaitN blocks until the caller may spend n tokens, taking them one slot
@@ -130,7 +132,7 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 		return fmt.Errorf("ratelimit: WaitN: n must be at least 1, got %d", n)
 	}
 	for i := range n {
-		if err := l.wait(ctx, n-i); err != nil {
+		if _, err := l.wait(ctx, n-i); err != nil {
 			return err
 		}
 	}
@@ -138,8 +140,8 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 }
 
 // wait takes one token; want is how many the caller still needs, which sizes
-// the lease.
-func (l *Limiter) wait(ctx context.Context, want int) (err error) {
+// the lease. joint says the token is within's too.
+func (l *Limiter) wait(ctx context.Context, want int) (joint bool, err error) {
 	l.mu.Lock()
 	l.waiting += want
 	defer func() { // runs with l.mu held
@@ -154,13 +156,14 @@ func (l *Limiter) wait(ctx context.Context, want int) (err error) {
 
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
 		now := time.Now()
 		l.dropExpired(now)
 
 		if l.left > 0 {
 			release, deadline, gen := l.releaseAt(l.next, l.slack), l.next.Add(l.slack), l.gen
+			joint = l.joint
 			l.next = l.next.Add(l.step)
 			l.left--
 			l.waiting -= want
@@ -169,12 +172,12 @@ func (l *Limiter) wait(ctx context.Context, want int) (err error) {
 			l.mu.Lock()
 			l.waiting += want
 			if err != nil {
-				return err
+				return false, err
 			}
 			if now := time.Now(); l.gen == gen && !now.After(deadline) {
 				l.decayDemand(now)
 				l.demand += 1 / demandDecay.Seconds()
-				return nil
+				return joint, nil
 			}
 			if l.gen == gen {
 				l.dropped.Add(1)
@@ -188,7 +191,7 @@ func (l *Limiter) wait(ctx context.Context, want int) (err error) {
 			err := sleepUntil(ctx, until)
 			l.mu.Lock()
 			if err != nil {
-				return err
+				return false, err
 			}
 			continue
 		}
@@ -219,7 +222,7 @@ func (l *Limiter) wait(ctx context.Context, want int) (err error) {
 		l.mu.Lock()
 		l.fetching = false
 		if err != nil {
-			return err // the next parked caller tries its own reservation
+			return false, err // the next parked caller tries its own reservation
 		}
 		// This caller takes one token and the woken the others; the one
 		// woken past the last finds none and reserves next. With no tokens
@@ -337,11 +340,12 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 	}
 	var p replyParser
 	granted, start, interval, wait, at := p.int(res, 0), p.micros(res, 1), p.micros(res, 2), p.micros(res, 3), p.int(res, 4)
+	joint := p.int(res, 5) == 1
 	// The lease stays usable as long as no budget's token in it is later
 	// than that budget's lateness.
 	slack := l.lateness
 	for i, b := range budgets {
-		j := 5 + 4*i
+		j := 6 + 4*i
 		change := rateChange{old: p.float(res, j), rate: p.float(res, j+1), reason: p.str(res, j+2), at: at}
 		slack = min(slack, b.lateness-p.micros(res, j+3))
 		if p.err != nil {
@@ -362,6 +366,7 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 			l.step = interval
 			l.left = int(granted)
 			l.slack = slack - latest.Sub(earliest)
+			l.joint = joint
 		}
 	}
 	l.mu.Unlock()

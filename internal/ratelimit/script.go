@@ -102,11 +102,17 @@ end
 // that one's too, in one round trip. The tokens go out at the slower
 // budget's pace, from the first instant both budgets have a slot free; the
 // faster budget's slots, contiguous at its own pace, fall behind them by a
-// growing drift, so the lease is cut short where that would pass the
+// growing drift, so the lease is cut short where that would pass half the
 // budget's look-back. Each budget's slots start as early as its timeline
-// allows but no more than its look-back (drift included) before they are
-// used: what a token is late on either budget stays within half its
-// lateness, the rest being left to the release grid and the round trip.
+// allows but no more than that (drift included) before they are used: what
+// a token is late on either budget stays within a quarter of its lateness,
+// the rest being left to the release grid, the wake-up and the round trip.
+//
+// The second budget is drawn only when its timeline reaches the lease's
+// start: a lease starting further ahead (its app's own timeline is) would
+// move the project's timeline past the slots between, and the tokens of
+// the project's other apps behind them. Such a lease is the first budget's
+// alone, and its callers take the project's tokens when theirs are due.
 //
 // ARGV[1..4] the first budget's Config, ARGV[5] n wanted, ARGV[6] its
 // look-back (µs): how far behind now an idle timeline may start again (the
@@ -115,32 +121,44 @@ end
 // ARGV[13] its look-back.
 //
 // It returns {granted, start−now (µs), token interval (µs), wait (µs), now
-// (µs)} and for each budget {old rate, rate, reason, late (µs): how long
-// after its slot the last token goes out}. granted is n or 0: a lease that
-// does not fit within the horizon is refused, and wait says how long until
-// it would.
+// (µs), 1 when the second budget was drawn else 0} and for each budget
+// {old rate, rate, reason, late (µs): how long after its slot the last
+// token goes out}. granted is n or 0: a lease that does not fit within the
+// horizon is refused, and wait says how long until it would.
 var reserveScript = redis.NewScript(statePrelude + `
-local n = tonumber(ARGV[5])
 local horizon = tonumber(ARGV[7])
 local window = tonumber(ARGV[8])
-local b, lookback = {budget(1, 1)}, {tonumber(ARGV[6])}
-if KEYS[2] then
-  b[2], lookback[2] = budget(2, 9), tonumber(ARGV[13])
+
+-- plan sizes a lease on budgets bs (look-backs lbs): its tokens, their
+-- interval and the first one's instant.
+local function plan(bs, lbs)
+  local n, slowest = tonumber(ARGV[5]), math.huge
+  for _, s in ipairs(bs) do
+    n = math.min(n, math.floor(s.rate * window / 1000000))
+    slowest = math.min(slowest, s.rate)
+  end
+  n = math.max(1, n)
+  local interval = 1000000 / slowest
+  local start = -math.huge
+  for i, s in ipairs(bs) do
+    local d = interval - 1000000 / s.rate
+    if d > 0 then n = math.max(1, math.min(n, 1 + math.floor(lbs[i] / 2 / d))) end
+    start = math.max(start, s.tat, now - lbs[i])
+  end
+  return n, interval, start
 end
 
-local slowest = math.huge
-for _, s in ipairs(b) do
-  n = math.min(n, math.floor(s.rate * window / 1000000))
-  slowest = math.min(slowest, s.rate)
+local b, lookback = {budget(1, 1)}, {tonumber(ARGV[6])}
+local p, joint = nil, 0
+if KEYS[2] then
+  local lb = tonumber(ARGV[13])
+  p = budget(2, 9)
+  local n, interval, start = plan({b[1], p}, {lookback[1], lb})
+  if start + (n - 1) * (interval - 1000000 / p.rate) - lb / 2 <= math.max(p.tat, now - lb) then
+    b[2], lookback[2], joint = p, lb, 1
+  end
 end
-n = math.max(1, n)
-local interval = 1000000 / slowest
-local start = -math.huge
-for i, s in ipairs(b) do
-  local d = interval - 1000000 / s.rate
-  if d > 0 then n = math.max(1, math.min(n, 1 + math.floor(lookback[i] / d))) end
-  start = math.max(start, s.tat, now - lookback[i])
-end
+local n, interval, start = plan(b, lookback)
 local last = start + (n - 1) * interval
 local granted, wait, late = 0, 0, {}
 if last <= now + horizon then
@@ -148,7 +166,7 @@ if last <= now + horizon then
   for i, s in ipairs(b) do
     local iv = 1000000 / s.rate
     local drift = (n - 1) * (interval - iv)
-    local from = math.max(s.tat, now - lookback[i], start + drift - lookback[i])
+    local from = math.max(s.tat, now - lookback[i], start + drift - lookback[i] / 2)
     late[i] = start - from + drift
     s.tat = from + n * iv
     -- g counts slots from ws on, whenever they were granted; an empty
@@ -160,10 +178,11 @@ if last <= now + horizon then
 else
   wait = last - now - horizon
 end
+for _, s in ipairs(b) do save(s) end
+if p and joint == 0 then b[2] = p end -- reported, not drawn
 local out = {granted, string.format('%.3f', start - now), string.format('%.3f', interval),
-  string.format('%.3f', wait), string.format('%.0f', now)}
+  string.format('%.3f', wait), string.format('%.0f', now), joint}
 for i, s in ipairs(b) do
-  save(s)
   for _, v in ipairs({string.format('%.17g', s.old), string.format('%.17g', s.rate), s.reason,
       string.format('%.3f', late[i] or 0)}) do
     out[#out + 1] = v
