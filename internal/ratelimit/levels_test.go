@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"context"
 	"math"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +212,62 @@ func TestLevelsDeferSpreadsCallersTurnedAway(t *testing.T) {
 	}
 	if last > ahead+100*time.Millisecond {
 		t.Errorf("after 50 more callers turned away: retry in %v, want no later than the %v of callers ahead and a slot", last, ahead)
+	}
+}
+
+// Tokens of two apps' leases reserved on both timelines at once (apps
+// below the cap, from two processes each, so the project's slots drift
+// behind the apps' pace within a lease) keep both bounds: each app's, and
+// the project's over both apps together.
+func TestLevelsJointLeasesKeepBothBounds(t *testing.T) {
+	t.Parallel()
+	const project, app = 800.0, 600.0
+	r := redistest.New(t)
+	var both []time.Time
+	var byApp [2][]time.Time
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	var appBurst, projectBurst int
+	for range 2 { // two processes: each its own client and Limiters on the shared keys
+		c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB})
+		t.Cleanup(func() { c.Close() })
+		p, err := New(c, Config{Key: "sinch:{p}", Rate: project})
+		if err != nil {
+			t.Fatal(err)
+		}
+		projectBurst = p.cfg.Burst
+		for i := range 2 {
+			a, err := New(c, Config{Key: "sinch:{p}:app" + string(rune('a'+i)), Rate: app})
+			if err != nil {
+				t.Fatal(err)
+			}
+			appBurst = a.cfg.Burst
+			l := NewLevels(a, p)
+			for range 8 {
+				wg.Go(func() {
+					var mine []time.Time
+					for l.Wait(ctx) == nil {
+						mine = append(mine, time.Now())
+					}
+					mu.Lock()
+					byApp[i] = append(byApp[i], mine...)
+					both = append(both, mine...)
+					mu.Unlock()
+				})
+			}
+		}
+	}
+	wg.Wait()
+	slices.SortFunc(both, time.Time.Compare)
+	t.Logf("%d tokens in 1.5s, %d and %d per app", len(both), len(byApp[0]), len(byApp[1]))
+	checkWindows(t, both, project, projectBurst)
+	for i := range byApp {
+		slices.SortFunc(byApp[i], time.Time.Compare)
+		checkWindows(t, byApp[i], app, appBurst)
+	}
+	if len(both) < int(project*1.5*0.8) {
+		t.Errorf("two apps at %v/s under a %v/s cap took %d tokens in 1.5s, want about %v", app, project, len(both), project*1.5)
 	}
 }

@@ -252,25 +252,31 @@ const maxQuantizedRate = 5000
 
 // releaseAt is when a token of slot may go out: the slot rounded up to a
 // grid of min(maxReleaseQuantum, lateness/2), the same for every caller and
-// process of the budget, unless that is past its slack. Tokens released
-// at one instant wake their callers together, and their sends and Redis
-// round trips share the scheduler's wakeups: at 500/s that cuts the
-// worker's CPU per send by about half, most of which was its threads
-// sleeping and waking for one token every 2 ms. It keeps the limiter's
-// bound: a token may be used up to lateness after its slot anyway, and any
-// window of length w holds at most Rate×w + Burst tokens however late
-// within that they go.
+// process of the budget, unless that leaves less than wakeMargin of its
+// slack (a lease drawn on the project's timeline too has less: see
+// reserveScript). Tokens released at one instant wake their callers
+// together, and their sends and Redis round trips share the scheduler's
+// wakeups: at 500/s that cuts the worker's CPU per send by about half, most
+// of which was its threads sleeping and waking for one token every 2 ms. It
+// keeps the limiter's bound: a token may be used up to lateness after its
+// slot anyway, and any window of length w holds at most Rate×w + Burst
+// tokens however late within that they go.
 func (l *Limiter) releaseAt(slot time.Time, slack time.Duration) time.Time {
 	q := int64(min(maxReleaseQuantum, l.lateness/2))
 	if q <= int64(time.Millisecond) || l.cfg.Rate > maxQuantizedRate {
 		return slot
 	}
 	n := slot.UnixNano()
-	if grid := time.Unix(0, (n+q-1)/q*q); !grid.After(slot.Add(slack)) {
+	if grid := time.Unix(0, (n+q-1)/q*q); !grid.After(slot.Add(slack - min(wakeMargin, slack/2))) {
 		return grid
 	}
-	return slot // held to the grid it would be too late to use
+	return slot // held to the grid, its caller could wake too late to use it
 }
+
+// wakeMargin is the part of a token's slack the release grid leaves for its
+// caller to wake up (at most half the slack): a caller woken later than the
+// slack drops the token, and its slot passes unused.
+const wakeMargin = 5 * time.Millisecond
 
 // decayDemand brings the demand estimate to now. Call with l.mu held.
 func (l *Limiter) decayDemand(now time.Time) {

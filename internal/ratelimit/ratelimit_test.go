@@ -914,6 +914,11 @@ func TestReleaseAtRoundsUpToASharedGrid(t *testing.T) {
 		{19 * time.Millisecond, 40 * time.Millisecond, 20 * time.Millisecond},
 		{21 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond},
 		{21 * time.Millisecond, 10 * time.Millisecond, 21 * time.Millisecond}, // the grid is past its slack
+		// The grid leaves wakeMargin of the slack to wake up in, or half of it.
+		{21 * time.Millisecond, 24 * time.Millisecond, 40 * time.Millisecond},
+		{21 * time.Millisecond, 23 * time.Millisecond, 21 * time.Millisecond},
+		{39 * time.Millisecond, 2 * time.Millisecond, 40 * time.Millisecond},
+		{38 * time.Millisecond, 3 * time.Millisecond, 38 * time.Millisecond},
 	} {
 		if got := l.releaseAt(base.Add(tc.slot), tc.slack).Sub(base); got != tc.want {
 			t.Errorf("releaseAt(+%v, slack %v): got +%v, want +%v", tc.slot, tc.slack, got, tc.want)
