@@ -271,3 +271,35 @@ func TestLevelsJointLeasesKeepBothBounds(t *testing.T) {
 		t.Errorf("two apps at %v/s under a %v/s cap took %d tokens in 1.5s, want about %v", app, project, len(both), project*1.5)
 	}
 }
+
+// A lease reserved ahead of the project's timeline is the app's alone: its
+// tokens keep the app's own lateness, not the project's shorter one.
+func TestLevelsAppOnlyLeaseKeepsTheAppsSlack(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB})
+	t.Cleanup(func() { c.Close() })
+	p, err := New(c, Config{Key: "sinch:{p}", Rate: 800, Burst: 16}) // lateness 18.75ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(c, Config{Key: "sinch:{p}:app", Rate: 20, Burst: 2}) // lateness 50ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLevels(a, p)
+	for range 2 { // the second lease starts 50ms after the first, ahead of the idle project
+		if err := l.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.mu.Lock()
+	joint, slack := a.joint, a.slack
+	a.mu.Unlock()
+	if joint {
+		t.Fatal("the second lease was drawn on the project's timeline too")
+	}
+	if slack <= p.lateness {
+		t.Errorf("the app-only lease's slack: got %v, want the app's lateness %v less the clock's uncertainty", slack, a.lateness)
+	}
+}

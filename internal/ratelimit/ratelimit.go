@@ -347,13 +347,15 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 	var p replyParser
 	granted, start, interval, wait, at := p.int(res, 0), p.micros(res, 1), p.micros(res, 2), p.micros(res, 3), p.int(res, 4)
 	joint := p.int(res, 5) == 1
-	// The lease stays usable as long as no budget's token in it is later
-	// than that budget's lateness.
+	// The lease stays usable as long as no token in it is later than the
+	// lateness of a budget it was drawn on.
 	slack := l.lateness
 	for i, b := range budgets {
 		j := 6 + 4*i
 		change := rateChange{old: p.float(res, j), rate: p.float(res, j+1), reason: p.str(res, j+2), at: at}
-		slack = min(slack, b.lateness-p.micros(res, j+3))
+		if i == 0 || joint {
+			slack = min(slack, b.lateness-p.micros(res, j+3))
+		}
 		if p.err != nil {
 			return fmt.Errorf("ratelimit: reserve %q: %w", l.cfg.Key, p.err)
 		}
