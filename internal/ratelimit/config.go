@@ -145,6 +145,12 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// scriptArgs are the four ARGV a script reads a budget's Config from
+// (statePrelude's budget): Rate, MinRate, RecoverStep, RecoverInterval (µs).
+func (c Config) scriptArgs() []any {
+	return []any{c.Rate, c.MinRate, c.RecoverStep, c.RecoverInterval.Microseconds()}
+}
+
 // maxLease is the largest Lease accepted for rate.
 func maxLease(rate float64) int {
 	return max(1, int(rate*MaxLeaseWindow.Seconds()))

@@ -327,12 +327,11 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 	}
 	l.reservations.Add(1)
 	keys := []string{l.cfg.Key}
-	args := []any{l.cfg.Rate, l.cfg.MinRate, l.cfg.RecoverStep, l.cfg.RecoverInterval.Microseconds(),
-		n, l.lookback.Microseconds(), horizon.Microseconds(), MaxLeaseWindow.Microseconds()}
+	args := append(l.cfg.scriptArgs(), n, l.lookback.Microseconds(), horizon.Microseconds(), MaxLeaseWindow.Microseconds())
 	budgets := []*Limiter{l}
 	if w := l.within; w != nil {
 		keys = append(keys, w.cfg.Key)
-		args = append(args, w.cfg.Rate, w.cfg.MinRate, w.cfg.RecoverStep, w.cfg.RecoverInterval.Microseconds(), w.lookback.Microseconds())
+		args = append(append(args, w.cfg.scriptArgs()...), w.lookback.Microseconds())
 		budgets = append(budgets, w)
 	}
 	sent := time.Now()
@@ -403,10 +402,9 @@ func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error
 		}
 		l.mu.Unlock()
 	}
-	res, err := throttleScript.Run(ctx, l.rdb, []string{l.cfg.Key},
-		l.cfg.Rate, l.cfg.MinRate, l.cfg.RecoverStep, l.cfg.RecoverInterval.Microseconds(),
+	res, err := throttleScript.Run(ctx, l.rdb, []string{l.cfg.Key}, append(l.cfg.scriptArgs(),
 		l.cfg.DecreaseFactor, l.cfg.DecreaseCooldown.Microseconds(), max(0, retryAfter.Microseconds()),
-	).Slice()
+	)...).Slice()
 	if err != nil {
 		return fmt.Errorf("ratelimit: throttled %q: %w", l.cfg.Key, err)
 	}

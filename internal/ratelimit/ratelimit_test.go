@@ -843,9 +843,8 @@ func TestSaturated429sSettleJustUnderTheRealLimit(t *testing.T) {
 			}
 		}
 		if sendAt.IsZero() {
-			res, err := reserveScript.Run(ctx, c, []string{testKey},
-				l.cfg.Rate, l.cfg.MinRate, l.cfg.RecoverStep, l.cfg.RecoverInterval.Microseconds(),
-				1, l.lookback.Microseconds(), horizon.Microseconds(), MaxLeaseWindow.Microseconds()).Slice()
+			res, err := reserveScript.Run(ctx, c, []string{testKey}, append(l.cfg.scriptArgs(),
+				1, l.lookback.Microseconds(), horizon.Microseconds(), MaxLeaseWindow.Microseconds())...).Slice()
 			if err != nil {
 				t.Fatalf("reserve: %v", err)
 			}
