@@ -80,7 +80,7 @@ func ChunkRecipientOf(p SendPayload, chunkChannel sinch.Channel) ChunkRecipient 
 	if p.Channel != chunkChannel {
 		r.Channel = p.Channel
 	}
-	if text, ok := textOnly(p.Message); ok {
+	if text, ok := p.Message.Text(); ok {
 		r.Text = text
 	} else {
 		m := p.Message
@@ -141,12 +141,12 @@ func encodeChunk(c *ChunkPayload) ([]byte, error) {
 		b = strconv.AppendInt(b, int64(r.Row), 10)
 		if r.Channel != "" {
 			b = append(b, `,"c":`...)
-			b = appendString(b, string(r.Channel))
+			b = sinch.AppendJSONString(b, string(r.Channel))
 		}
 		b = append(b, `,"i":`...)
-		b = appendString(b, r.Identity)
+		b = sinch.AppendJSONString(b, r.Identity)
 		b = append(b, `,"t":`...)
-		b = appendString(b, r.Text)
+		b = sinch.AppendJSONString(b, r.Text)
 		if r.SegmentPrice != 0 {
 			b = append(b, `,"p":`...)
 			b = append(b, r.SegmentPrice.String()...)

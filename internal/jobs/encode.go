@@ -16,19 +16,19 @@ import (
 func encodeSend(p SendPayload) ([]byte, error) {
 	b := make([]byte, 0, 192+len(p.Identity))
 	b = append(b, `{"campaign_id":`...)
-	b = appendString(b, p.CampaignID)
+	b = sinch.AppendJSONString(b, p.CampaignID)
 	b = append(b, `,"key":`...)
-	b = appendString(b, p.Key)
+	b = sinch.AppendJSONString(b, p.Key)
 	b = append(b, `,"row":`...)
 	b = strconv.AppendInt(b, int64(p.Row), 10)
 	b = append(b, `,"channel":`...)
-	b = appendString(b, string(p.Channel))
+	b = sinch.AppendJSONString(b, string(p.Channel))
 	b = append(b, `,"identity":`...)
-	b = appendString(b, p.Identity)
+	b = sinch.AppendJSONString(b, p.Identity)
 	b = append(b, `,"message":`...)
-	if text, ok := textOnly(p.Message); ok {
+	if text, ok := p.Message.Text(); ok {
 		b = append(b, `{"text_message":{"text":`...)
-		b = appendString(b, text)
+		b = sinch.AppendJSONString(b, text)
 		b = append(b, `}}`...)
 	} else {
 		m, err := json.Marshal(p.Message)
@@ -38,7 +38,7 @@ func encodeSend(p SendPayload) ([]byte, error) {
 		b = append(b, m...)
 	}
 	b = append(b, `,"queue":`...)
-	b = appendString(b, string(p.Queue))
+	b = sinch.AppendJSONString(b, string(p.Queue))
 	b = append(b, `,"ttl_s":`...)
 	b = strconv.AppendInt(b, p.TTLSeconds, 10)
 	if p.Window != nil {
@@ -55,15 +55,15 @@ func encodeSend(p SendPayload) ([]byte, error) {
 	}
 	if p.App != "" {
 		b = append(b, `,"app":`...)
-		b = appendString(b, p.App)
+		b = sinch.AppendJSONString(b, p.App)
 	}
 	if p.ContentType != "" {
 		b = append(b, `,"content_type":`...)
-		b = appendString(b, string(p.ContentType))
+		b = sinch.AppendJSONString(b, string(p.ContentType))
 	}
 	if p.Archive != "" {
 		b = append(b, `,"archive":`...)
-		b = appendString(b, p.Archive)
+		b = sinch.AppendJSONString(b, p.Archive)
 	}
 	if len(p.Channels) > 0 {
 		b = append(b, `,"channels":[`...)
@@ -71,7 +71,7 @@ func encodeSend(p SendPayload) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(ch))
+			b = sinch.AppendJSONString(b, string(ch))
 		}
 		b = append(b, ']')
 	}
@@ -84,31 +84,4 @@ func encodeSend(p SendPayload) ([]byte, error) {
 		b = append(b, ids...)
 	}
 	return append(b, '}'), nil
-}
-
-// textOnly returns the text of a message that is a text message and
-// nothing else.
-func textOnly(m sinch.AppMessage) (string, bool) {
-	if m.TextMessage == nil || m.TemplateMessage != nil || m.MediaMessage != nil || m.ChoiceMessage != nil ||
-		m.CardMessage != nil || m.LocationMessage != nil || len(m.ExplicitChannelMessage) > 0 ||
-		len(m.ExplicitChannelOmniMessage) > 0 || len(m.ChannelSpecificMessage) > 0 || m.Agent != nil ||
-		len(m.Other) > 0 {
-		return "", false
-	}
-	return m.TextMessage.Text, true
-}
-
-// appendString appends s as encoding/json writes it: printable ASCII other
-// than the quote, the backslash and the characters it HTML-escapes (<, >, &)
-// as is; anything else through encoding/json.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -104,7 +104,7 @@ func TestEncodeSendIsJSONMarshal(t *testing.T) {
 		}
 		p := base
 		p.Message = m
-		if _, ok := textOnly(m); ok {
+		if _, ok := m.Text(); ok {
 			t.Errorf("AppMessage.%s set: still taken for a text-only message", f.Name)
 		}
 		cases = append(cases, p)

@@ -99,6 +99,18 @@ func (c *Client) BaseURL() string { return c.baseURL.String() }
 // no leading slash (e.g. "v1/projects/p/messages"), so a base URL path prefix
 // is kept. A non-nil body is sent as JSON and can be replayed.
 func (c *Client) NewRequest(method, path string, body any) (*http.Request, error) {
+	if body == nil {
+		return c.newRequest(method, path, nil)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("sinch: encode request: %w", err)
+	}
+	return c.newRequest(method, path, b)
+}
+
+// newRequest is NewRequest with its body already encoded (nil: none).
+func (c *Client) newRequest(method, path string, body []byte) (*http.Request, error) {
 	if strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("sinch: request path %q must be relative to the base URL", path)
 	}
@@ -108,11 +120,7 @@ func (c *Client) NewRequest(method, path string, body any) (*http.Request, error
 	}
 	var buf io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("sinch: encode request: %w", err)
-		}
-		buf = bytes.NewReader(b) // sets GetBody, used by the 401 replay
+		buf = bytes.NewReader(body) // sets GetBody, used by the 401 replay
 	}
 	req, err := http.NewRequest(method, u.String(), buf)
 	if err != nil {

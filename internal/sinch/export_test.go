@@ -19,3 +19,6 @@ func WaitTokenFetch(c *Client) {
 		<-f.done
 	}
 }
+
+// EncodeSendRequest is the request body SendMessage sends for r.
+func EncodeSendRequest(r *SendMessageRequest) ([]byte, error) { return r.appendJSON(nil) }

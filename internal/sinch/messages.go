@@ -360,7 +360,11 @@ func (c *Client) SendMessage(ctx context.Context, req *SendMessageRequest) (*Sen
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	httpReq, err := c.NewRequest(http.MethodPost, c.projectPath("messages:send"), &r)
+	body, err := r.appendJSON(make([]byte, 0, 512))
+	if err != nil {
+		return nil, fmt.Errorf("sinch: encode request: %w", err)
+	}
+	httpReq, err := c.newRequest(http.MethodPost, c.projectPath("messages:send"), body)
 	if err != nil {
 		return nil, err
 	}
