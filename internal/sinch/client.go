@@ -37,6 +37,8 @@ type Client struct {
 	hc        *http.Client
 	logger    *slog.Logger
 
+	direct *directSender // SendMessage's transport; nil: net/http (direct.go)
+
 	tokens    *tokenCache // nil with AuthBasic
 	basicAuth string      // Authorization value with AuthBasic
 	secrets   []string    // scrubbed from server-supplied error text
@@ -66,6 +68,7 @@ func New(cfg Config) (*Client, error) {
 		logger:    cfg.Logger,
 		secrets:   credentialForms(cfg.KeyID, cfg.KeySecret),
 	}
+	c.direct = newDirectSender(cfg, c, http.ProxyFromEnvironment)
 	if cfg.Auth == AuthOAuth2 {
 		c.tokens = newTokenCache(cfg, hc, c.secrets)
 	} else {

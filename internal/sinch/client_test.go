@@ -18,7 +18,35 @@ import (
 	"github.com/sinch-dispatch/sinch-dispatch/internal/testwait"
 )
 
+// sendPaths are SendMessage's two transports: fasthttp by default, and
+// net/http when the caller supplies an HTTPClient or a proxy applies
+// (direct.go). The send tests run on both.
+var sendPaths = []struct {
+	name   string
+	direct bool
+	mods   []func(*sinch.Config)
+}{
+	{"direct", true, nil},
+	{"net-http", false, []func(*sinch.Config){func(c *sinch.Config) { c.HTTPClient = &http.Client{} }}},
+}
+
+// pathClient is f's client on path, checked to use that transport.
+func pathClient(t *testing.T, f *fake, direct bool, mods ...func(*sinch.Config)) *sinch.Client {
+	t.Helper()
+	c := f.client(t, mods...)
+	if got := sinch.SendsDirect(c); got != direct {
+		t.Fatalf("SendsDirect: got %v, want %v", got, direct)
+	}
+	return c
+}
+
 func TestSendMessage(t *testing.T) {
+	for _, path := range sendPaths {
+		t.Run(path.name, func(t *testing.T) { testSendMessage(t, path.direct, path.mods...) })
+	}
+}
+
+func testSendMessage(t *testing.T, direct bool, mods ...func(*sinch.Config)) {
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
 		if got, want := r.Method+" "+r.URL.Path, "POST /v1/projects/"+testProject+"/messages:send"; got != want {
 			t.Errorf("request: got %q, want %q", got, want)
@@ -44,9 +72,12 @@ func TestSendMessage(t *testing.T) {
 				t.Errorf("%s: got %v, want it omitted", absent, v)
 			}
 		}
+		if got, want := r.Header.Get("User-Agent"), "sinch-dispatch"; got != want {
+			t.Errorf("User-Agent: got %q, want %q", got, want)
+		}
 		sendOK(w, r)
 	})
-	c := f.client(t)
+	c := pathClient(t, f, direct, mods...)
 
 	req := textRequest()
 	req.AppID = ""
@@ -171,6 +202,12 @@ func TestTokenReuseAndRefresh(t *testing.T) {
 }
 
 func TestUnauthorizedRefetchesTokenAndReplaysOnce(t *testing.T) {
+	for _, path := range sendPaths {
+		t.Run(path.name, func(t *testing.T) { testUnauthorizedReplaysOnce(t, path.direct, path.mods...) })
+	}
+}
+
+func testUnauthorizedReplaysOnce(t *testing.T, direct bool, mods ...func(*sinch.Config)) {
 	var bodies recorder
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -181,7 +218,7 @@ func TestUnauthorizedRefetchesTokenAndReplaysOnce(t *testing.T) {
 		}
 		sendOK(w, r)
 	})
-	c := f.client(t)
+	c := pathClient(t, f, direct, mods...)
 
 	if _, err := send(t, c); err != nil {
 		t.Fatalf("SendMessage: %v", err)
@@ -443,46 +480,48 @@ func TestAPIErrors(t *testing.T) {
 			want: classes{retryable: true},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
+	for _, path := range sendPaths {
+		for _, tt := range tests {
+			t.Run(path.name+"/"+tt.name, func(t *testing.T) {
+				f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+					for k, v := range tt.header {
+						w.Header().Set(k, v)
+					}
+					w.WriteHeader(tt.status)
+					_, _ = io.WriteString(w, tt.body)
+				})
+				_, err := send(t, pathClient(t, f, path.direct, path.mods...))
+				var apiErr *sinch.APIError
+				if !errors.As(err, &apiErr) {
+					t.Fatalf("err: got %T %v, want *sinch.APIError", err, err)
 				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
+				if apiErr.StatusCode != tt.status || apiErr.Code != tt.wantCode || apiErr.Status != tt.wantStatus {
+					t.Errorf("got status %d code %d %q, want %d %d %q",
+						apiErr.StatusCode, apiErr.Code, apiErr.Status, tt.status, tt.wantCode, tt.wantStatus)
+				}
+				if !strings.Contains(apiErr.Message, tt.wantMessage) {
+					t.Errorf("Message: got %q, want it to contain %q", apiErr.Message, tt.wantMessage)
+				}
+				if len(apiErr.Message) > 300 {
+					t.Errorf("Message: got %d bytes, want at most 300", len(apiErr.Message))
+				}
+				if !slices.Equal(apiErr.Details, tt.wantDetails) {
+					t.Errorf("Details: got %+v, want %+v", apiErr.Details, tt.wantDetails)
+				}
+				if ra := sinch.RetryAfter(err); ra < tt.retryAfter[0] || ra > tt.retryAfter[1] {
+					t.Errorf("RetryAfter: got %s, want between %s and %s", ra, tt.retryAfter[0], tt.retryAfter[1])
+				}
+				if got := classify(err); got != tt.want {
+					t.Errorf("classes: got %+v, want %+v", got, tt.want)
+				}
+				if want := "sinch: send message: http " + strconv.Itoa(tt.status); !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("Error(): got %q, want the prefix %q", err, want)
+				}
+				if got := f.apiCalls.Load(); got != 1 {
+					t.Errorf("API requests: got %d, want 1 (the client must not retry)", got)
+				}
 			})
-			_, err := send(t, f.client(t))
-			var apiErr *sinch.APIError
-			if !errors.As(err, &apiErr) {
-				t.Fatalf("err: got %T %v, want *sinch.APIError", err, err)
-			}
-			if apiErr.StatusCode != tt.status || apiErr.Code != tt.wantCode || apiErr.Status != tt.wantStatus {
-				t.Errorf("got status %d code %d %q, want %d %d %q",
-					apiErr.StatusCode, apiErr.Code, apiErr.Status, tt.status, tt.wantCode, tt.wantStatus)
-			}
-			if !strings.Contains(apiErr.Message, tt.wantMessage) {
-				t.Errorf("Message: got %q, want it to contain %q", apiErr.Message, tt.wantMessage)
-			}
-			if len(apiErr.Message) > 300 {
-				t.Errorf("Message: got %d bytes, want at most 300", len(apiErr.Message))
-			}
-			if !slices.Equal(apiErr.Details, tt.wantDetails) {
-				t.Errorf("Details: got %+v, want %+v", apiErr.Details, tt.wantDetails)
-			}
-			if ra := sinch.RetryAfter(err); ra < tt.retryAfter[0] || ra > tt.retryAfter[1] {
-				t.Errorf("RetryAfter: got %s, want between %s and %s", ra, tt.retryAfter[0], tt.retryAfter[1])
-			}
-			if got := classify(err); got != tt.want {
-				t.Errorf("classes: got %+v, want %+v", got, tt.want)
-			}
-			if want := "sinch: send message: http " + strconv.Itoa(tt.status); !strings.HasPrefix(err.Error(), want) {
-				t.Errorf("Error(): got %q, want the prefix %q", err, want)
-			}
-			if got := f.apiCalls.Load(); got != 1 {
-				t.Errorf("API requests: got %d, want 1 (the client must not retry)", got)
-			}
-		})
+		}
 	}
 }
 
@@ -539,52 +578,54 @@ func TestTransportErrors(t *testing.T) {
 				return context.WithTimeout(context.Background(), 100*time.Millisecond)
 			}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, tt.handler)
-			c := f.client(t, func(cfg *sinch.Config) {
-				if tt.timeout != 0 {
-					cfg.Timeout = tt.timeout
+	for _, path := range sendPaths {
+		for _, tt := range tests {
+			t.Run(path.name+"/"+tt.name, func(t *testing.T) {
+				f := newFake(t, tt.handler)
+				c := pathClient(t, f, path.direct, append(slices.Clip(path.mods), func(cfg *sinch.Config) {
+					if tt.timeout != 0 {
+						cfg.Timeout = tt.timeout
+					}
+				})...)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if tt.ctx != nil {
+					ctx, cancel = tt.ctx()
+				}
+				defer cancel()
+				start := time.Now()
+				_, err := c.SendMessage(ctx, textRequest())
+				if err == nil {
+					t.Fatal("err: got nil, want an error")
+				}
+				if d := time.Since(start); d > 5*time.Second {
+					t.Errorf("took %s, want well under the handler's 10s", d)
+				}
+				var te *sinch.TransportError
+				if got := errors.As(err, &te); got != tt.transport {
+					t.Errorf("is *TransportError: got %v, want %v (err %v)", got, tt.transport, err)
+				}
+				if tt.transport && te.Timeout() != tt.wantTimeout {
+					t.Errorf("Timeout(): got %v, want %v", te.Timeout(), tt.wantTimeout)
+				}
+				if tt.wantIs != nil {
+					if !errors.Is(err, tt.wantIs) {
+						t.Errorf("errors.Is(err, %v): got false, want true (err %v)", tt.wantIs, err)
+					}
+					if !errors.Is(err, ctx.Err()) {
+						t.Errorf("errors.Is(err, ctx.Err()): got false, want true")
+					}
+				}
+				if got := classify(err); got != tt.want {
+					t.Errorf("classes: got %+v, want %+v (err %v)", got, tt.want, err)
+				}
+				if !strings.HasPrefix(err.Error(), "sinch: send message: ") {
+					t.Errorf("Error(): got %q, want the prefix %q", err, "sinch: send message: ")
+				}
+				if got := f.apiCalls.Load(); got != 1 {
+					t.Errorf("API requests: got %d, want 1", got)
 				}
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if tt.ctx != nil {
-				ctx, cancel = tt.ctx()
-			}
-			defer cancel()
-			start := time.Now()
-			_, err := c.SendMessage(ctx, textRequest())
-			if err == nil {
-				t.Fatal("err: got nil, want an error")
-			}
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("took %s, want well under the handler's 10s", d)
-			}
-			var te *sinch.TransportError
-			if got := errors.As(err, &te); got != tt.transport {
-				t.Errorf("is *TransportError: got %v, want %v (err %v)", got, tt.transport, err)
-			}
-			if tt.transport && te.Timeout() != tt.wantTimeout {
-				t.Errorf("Timeout(): got %v, want %v", te.Timeout(), tt.wantTimeout)
-			}
-			if tt.wantIs != nil {
-				if !errors.Is(err, tt.wantIs) {
-					t.Errorf("errors.Is(err, %v): got false, want true (err %v)", tt.wantIs, err)
-				}
-				if !errors.Is(err, ctx.Err()) {
-					t.Errorf("errors.Is(err, ctx.Err()): got false, want true")
-				}
-			}
-			if got := classify(err); got != tt.want {
-				t.Errorf("classes: got %+v, want %+v (err %v)", got, tt.want, err)
-			}
-			if !strings.HasPrefix(err.Error(), "sinch: send message: ") {
-				t.Errorf("Error(): got %q, want the prefix %q", err, "sinch: send message: ")
-			}
-			if got := f.apiCalls.Load(); got != 1 {
-				t.Errorf("API requests: got %d, want 1", got)
-			}
-		})
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -151,3 +152,40 @@ func TestHTTPClientTransportUsedWithConfigTimeout(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestSendGoesThroughNetHTTPWhenAProxyApplies: the send leaves net/http only
+// when net/http would connect directly; a proxy (HTTPS_PROXY and the like)
+// or the caller's own HTTPClient keep it there, with its transport.
+func TestSendGoesThroughNetHTTPWhenAProxyApplies(t *testing.T) {
+	f := newFake(t, sendOK)
+	noProxy := func(*http.Request) (*url.URL, error) { return nil, nil }
+	var asked *url.URL
+	viaProxy := func(r *http.Request) (*url.URL, error) { asked = r.URL; return url.Parse("http://proxy.example:3128") }
+	badProxy := func(*http.Request) (*url.URL, error) { return nil, errors.New("invalid proxy setting") }
+	for _, tt := range []struct {
+		name   string
+		mod    func(*sinch.Config)
+		proxy  func(*http.Request) (*url.URL, error)
+		direct bool
+	}{
+		{"no proxy", nil, noProxy, true},
+		{"a proxy", nil, viaProxy, false},
+		{"a bad proxy setting", nil, badProxy, false},
+		{"the caller's HTTPClient", func(c *sinch.Config) { c.HTTPClient = &http.Client{} }, noProxy, false},
+	} {
+		cfg := f.config()
+		if tt.mod != nil {
+			tt.mod(&cfg)
+		}
+		got, err := sinch.SendsDirectWith(cfg, tt.proxy)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got != tt.direct {
+			t.Errorf("%s: direct got %v, want %v", tt.name, got, tt.direct)
+		}
+	}
+	if want := "/v1/projects/" + testProject + "/messages:send"; asked == nil || !strings.HasSuffix(asked.Path, want) {
+		t.Errorf("proxy asked for %v, want the messages:send URL (path %s)", asked, want)
+	}
+}

@@ -194,12 +194,19 @@ func statusCode(err error) (int, bool) {
 // newAPIError reads a non-2xx response. Occurrences of secrets in the body
 // (a server echoing a header back) are replaced before they reach the error.
 func newAPIError(op string, resp *http.Response, secrets []string) *APIError {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a partial body still helps
+	return apiError(op, resp.StatusCode, resp.Header.Get("Retry-After"), body, secrets)
+}
+
+// apiError is the *APIError of an answer with status, its Retry-After
+// header and its body (at most maxErrorBody of it is read).
+func apiError(op string, status int, retryAfter string, body []byte, secrets []string) *APIError {
+	body = body[:min(len(body), maxErrorBody)]
 	e := &APIError{
 		Op:         op,
-		StatusCode: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		StatusCode: status,
+		RetryAfter: parseRetryAfter(retryAfter, time.Now()),
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a partial body still helps
 
 	var env struct {
 		Error *struct {
@@ -224,7 +231,7 @@ func newAPIError(op string, resp *http.Response, secrets []string) *APIError {
 		}
 	}
 	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
+		e.Message = http.StatusText(status)
 		if env.Error == nil {
 			if s := snippet(body); s != "" {
 				e.Message = strings.TrimPrefix(e.Message+": "+s, ": ")

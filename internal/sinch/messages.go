@@ -364,11 +364,17 @@ func (c *Client) SendMessage(ctx context.Context, req *SendMessageRequest) (*Sen
 	if err != nil {
 		return nil, fmt.Errorf("sinch: encode request: %w", err)
 	}
+	var out SendMessageResponse
+	if c.direct != nil {
+		if err := c.sendMessage(ctx, body, &out); err != nil {
+			return nil, err
+		}
+		return &out, nil
+	}
 	httpReq, err := c.newRequest(http.MethodPost, c.projectPath("messages:send"), body)
 	if err != nil {
 		return nil, err
 	}
-	var out SendMessageResponse
 	if _, err := c.do(ctx, "send message", httpReq, &out); err != nil {
 		return nil, err
 	}
