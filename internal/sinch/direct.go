@@ -16,10 +16,11 @@ import (
 // The send path. A worker makes one messages:send call per recipient, and
 // at the rate limit net/http's client machinery (a reader and a writer
 // goroutine per connection and three goroutine handoffs per request, a
-// cloned request, header maps, a streaming decoder) was about a tenth of
-// the worker's CPU per send (BENCHMARKS.md, figure 3). So SendMessage goes
-// through fasthttp, which writes the request and reads the answer in one
-// goroutine from pooled buffers. It keeps the client's contract: one
+// cloned request, header maps, a streaming decoder) was about a third of
+// the worker's CPU per send. So SendMessage goes through fasthttp, which
+// writes the request and reads the answer in one goroutine from pooled
+// buffers: about an eighth less CPU per send (BENCHMARKS.md, figure 3).
+// It keeps the client's contract: one
 // attempt (never retried by the transport), once more after a 401 with a
 // fresh token, Config.Timeout per attempt, the caller's context ending the
 // wait, and the same typed errors. Everything else (lists, apps, the
