@@ -162,11 +162,7 @@ func (c *Client) do(ctx context.Context, op string, req *http.Request, v any) (*
 	defer discard(resp)
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		secrets := c.secrets
-		if tok != nil {
-			secrets = append(slices.Clip(secrets), tok.AccessToken)
-		}
-		return resp, newAPIError(op, resp, secrets)
+		return resp, newAPIError(op, resp, c.errorSecrets(tok))
 	}
 	if v == nil {
 		return resp, nil
@@ -192,20 +188,11 @@ func (c *Client) send(ctx context.Context, op string, req *http.Request, replay 
 		}
 		r.Body = body
 	}
-	var tok *oauth2.Token
-	if c.tokens != nil {
-		t, err := c.tokens.token(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("sinch: %s: %w", op, ctx.Err())
-			}
-			return nil, nil, err
-		}
-		tok = t
-		r.Header.Set("Authorization", "Bearer "+t.AccessToken)
-	} else {
-		r.Header.Set("Authorization", c.basicAuth)
+	auth, tok, err := c.authorization(ctx, op)
+	if err != nil {
+		return nil, nil, err
 	}
+	r.Header.Set("Authorization", auth)
 
 	start := time.Now()
 	resp, err := c.hc.Do(r)
@@ -214,6 +201,31 @@ func (c *Client) send(ctx context.Context, op string, req *http.Request, replay 
 	}
 	c.logger.Debug("sinch call", "op", op, "status", resp.StatusCode, "duration", time.Since(start), "replay", replay)
 	return resp, tok, nil
+}
+
+// authorization is the Authorization header of one attempt, and the
+// OAuth2 token in it (nil with AuthBasic).
+func (c *Client) authorization(ctx context.Context, op string) (string, *oauth2.Token, error) {
+	if c.tokens == nil {
+		return c.basicAuth, nil, nil
+	}
+	t, err := c.tokens.token(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", nil, fmt.Errorf("sinch: %s: %w", op, ctx.Err())
+		}
+		return "", nil, err
+	}
+	return "Bearer " + t.AccessToken, t, nil
+}
+
+// errorSecrets are what an error of an answer to a request made with tok
+// must not show: the credentials and tok.
+func (c *Client) errorSecrets(tok *oauth2.Token) []string {
+	if tok == nil {
+		return c.secrets
+	}
+	return append(slices.Clip(c.secrets), tok.AccessToken)
 }
 
 // transportError classifies a failed exchange: the caller's context ending

@@ -75,9 +75,9 @@ type exchange struct {
 	body       []byte // owned by the caller
 }
 
-// sendMessage posts body to messages:send and decodes a 2xx answer into
-// out, as do would.
-func (c *Client) sendMessage(ctx context.Context, body []byte, out *SendMessageResponse) error {
+// sendDirect posts body to messages:send through c.direct and decodes a
+// 2xx answer into out, as do would.
+func (c *Client) sendDirect(ctx context.Context, body []byte, out *SendMessageResponse) error {
 	const op = "send message"
 	ex, tok, err := c.direct.post(ctx, c, op, body, false)
 	if err != nil {
@@ -91,11 +91,7 @@ func (c *Client) sendMessage(ctx context.Context, body []byte, out *SendMessageR
 		}
 	}
 	if ex.status < 200 || ex.status > 299 {
-		secrets := c.secrets
-		if tok != nil {
-			secrets = append(slices.Clip(secrets), tok.AccessToken)
-		}
-		return apiError(op, ex.status, ex.retryAfter, ex.body, secrets)
+		return apiError(op, ex.status, ex.retryAfter, ex.body, c.errorSecrets(tok))
 	}
 	if len(ex.body) == 0 {
 		return nil // an empty body decodes to nothing, as with do
@@ -108,17 +104,9 @@ func (c *Client) sendMessage(ctx context.Context, body []byte, out *SendMessageR
 
 // post makes one authenticated attempt, like Client.send.
 func (d *directSender) post(ctx context.Context, c *Client, op string, body []byte, replay bool) (exchange, *oauth2.Token, error) {
-	auth := c.basicAuth
-	var tok *oauth2.Token
-	if c.tokens != nil {
-		t, err := c.tokens.token(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return exchange{}, nil, fmt.Errorf("sinch: %s: %w", op, ctx.Err())
-			}
-			return exchange{}, nil, err
-		}
-		tok, auth = t, "Bearer "+t.AccessToken
+	auth, tok, err := c.authorization(ctx, op)
+	if err != nil {
+		return exchange{}, nil, err
 	}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI(d.url)
@@ -131,7 +119,6 @@ func (d *directSender) post(ctx context.Context, c *Client, op string, body []by
 
 	start := time.Now()
 	deadline := start.Add(d.timeout)
-	var err error
 	if ctx.Done() == nil {
 		err = d.hc.DoDeadline(req, resp, deadline)
 	} else {

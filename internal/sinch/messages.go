@@ -366,7 +366,7 @@ func (c *Client) SendMessage(ctx context.Context, req *SendMessageRequest) (*Sen
 	}
 	var out SendMessageResponse
 	if c.direct != nil {
-		if err := c.sendMessage(ctx, body, &out); err != nil {
+		if err := c.sendDirect(ctx, body, &out); err != nil {
 			return nil, err
 		}
 		return &out, nil
