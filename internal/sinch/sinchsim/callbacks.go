@@ -79,7 +79,20 @@ type callbackJob struct {
 	delay  time.Duration
 	body   func(now time.Time) any
 	next   *callbackJob
+	// redelivered counts the times the receiver asked for this callback
+	// again (Retry-After).
+	redelivered int
 }
+
+// A receiver that answers a callback with Retry-After (a 503 or 429: our
+// webhook's "not recorded yet") gets it again after that wait, as Sinch
+// delivers it again, at most maxRedeliveries times and waiting at most
+// maxRedeliveryWait. Other failures are counted and not retried. The
+// chain's later callbacks wait for it.
+const (
+	maxRedeliveries   = 5
+	maxRedeliveryWait = 30 * time.Second
+)
 
 // scheduleCallbacks queues m's delivery receipts (its deliverySteps:
 // QUEUED_ON_CHANNEL once it leaves the app's queue, maybe
@@ -209,12 +222,14 @@ func (p *callbackPool) drop(j *callbackJob) {
 }
 
 // enqueue hands j to the workers after its delay; j's chain holds a slot.
-func (p *callbackPool) enqueue(j *callbackJob) {
-	if j.delay <= 0 {
+func (p *callbackPool) enqueue(j *callbackJob) { p.enqueueAfter(j, j.delay) }
+
+func (p *callbackPool) enqueueAfter(j *callbackJob, d time.Duration) {
+	if d <= 0 {
 		p.jobs <- j
 		return
 	}
-	time.AfterFunc(j.delay, func() { p.jobs <- j })
+	time.AfterFunc(d, func() { p.jobs <- j })
 }
 
 func (p *callbackPool) work() {
@@ -224,7 +239,11 @@ func (p *callbackPool) work() {
 		case <-p.ctx.Done():
 			return
 		case j := <-p.jobs:
-			p.deliver(j)
+			if again, ok := p.deliver(j); ok && j.redelivered < maxRedeliveries && !p.closed.Load() {
+				j.redelivered++
+				p.enqueueAfter(j, again)
+				continue
+			}
 			if j.next != nil && !p.closed.Load() {
 				p.enqueue(j.next)
 			} else {
@@ -234,13 +253,14 @@ func (p *callbackPool) work() {
 	}
 }
 
-// deliver POSTs one callback, signed when it has a secret.
-func (p *callbackPool) deliver(j *callbackJob) {
+// deliver POSTs one callback, signed when it has a secret. again is the
+// receiver's Retry-After when it asked for the callback again.
+func (p *callbackPool) deliver(j *callbackJob) (again time.Duration, retry bool) {
 	body := marshalJSON(j.body(p.now()))
 	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, j.url, bytes.NewReader(body))
 	if err != nil {
 		p.stats.cbFailed.Add(1)
-		return
+		return 0, false
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if j.secret != "" {
@@ -256,15 +276,20 @@ func (p *callbackPool) deliver(j *callbackJob) {
 	resp, err := p.client.Do(req)
 	if err != nil {
 		p.stats.cbFailed.Add(1)
-		return
+		return 0, false
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	_ = resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		p.stats.cbSent.Add(1)
-	} else {
-		p.stats.cbFailed.Add(1)
+		return 0, false
 	}
+	p.stats.cbFailed.Add(1)
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return min(time.Duration(secs)*time.Second, maxRedeliveryWait), true
 }
 
 // close stops the workers and waits for them; pending callbacks are dropped.

@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,6 +393,72 @@ func TestCallbackFailuresCounted(t *testing.T) {
 	s := newSim(t, Config{CallbackURL: ts.URL})
 	s.send(t, sendBody(phone(1)))
 	testwait.For(t, 10*time.Second, "2 failed callbacks", func() bool { return s.Stats().CallbacksFailed == 2 })
+}
+
+// TestCallbackRetryAfterRedelivers: a receiver answering Retry-After (our
+// webhook's "not recorded yet") gets the same receipt again, and the
+// chain's next receipt only after it; one answering without it does not
+// (TestCallbackFailuresCounted), nor one that keeps asking more than
+// maxRedeliveries times.
+func TestCallbackRetryAfterRedelivers(t *testing.T) {
+	var refuse atomic.Int64 // how many more POSTs to refuse
+	ch := make(chan string, 100)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var rc receiptJSON
+		_ = json.Unmarshal(b, &rc)
+		if refuse.Add(-1) >= 0 {
+			ch <- "refused " + rc.Report.Status
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		ch <- "accepted " + rc.Report.Status
+	}))
+	t.Cleanup(ts.Close)
+	s := newSim(t, Config{CallbackURL: ts.URL})
+
+	refuse.Store(2)
+	s.send(t, sendBody(phone(1)))
+	var got []string
+	for range 4 {
+		select {
+		case c := <-ch:
+			got = append(got, c)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("callbacks: got %q, want 4", got)
+		}
+	}
+	want := []string{"refused QUEUED_ON_CHANNEL", "refused QUEUED_ON_CHANNEL", "accepted QUEUED_ON_CHANNEL", "accepted DELIVERED"}
+	if !slices.Equal(got, want) {
+		t.Errorf("callbacks: got %q, want %q", got, want)
+	}
+	testwait.For(t, 10*time.Second, "2 sent and 2 failed", func() bool {
+		st := s.Stats()
+		return st.CallbacksSent == 2 && st.CallbacksFailed == 2
+	})
+
+	// A receiver that keeps asking gets each receipt 1 + maxRedeliveries
+	// times, then the next one.
+	refuse.Store(1 << 30)
+	s.send(t, sendBody(phone(2)))
+	got = got[:0]
+	for range 2 * (1 + maxRedeliveries) {
+		select {
+		case c := <-ch:
+			got = append(got, c)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("callbacks: got %d (%q), want %d", len(got), got, 2*(1+maxRedeliveries))
+		}
+	}
+	if got[0] != "refused QUEUED_ON_CHANNEL" || got[maxRedeliveries] != "refused QUEUED_ON_CHANNEL" || got[maxRedeliveries+1] != "refused DELIVERED" {
+		t.Errorf("callbacks: got %q, want each receipt %d times in order", got, 1+maxRedeliveries)
+	}
+	select {
+	case c := <-ch:
+		t.Errorf("got %q after the last redelivery", c)
+	case <-time.After(300 * time.Millisecond):
+	}
 }
 
 func TestAddContactMessage(t *testing.T) {
