@@ -16,6 +16,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/rawconn"
 )
 
 // DefaultRedisURL is used when neither --redis-url nor REDIS_URL is set.
@@ -132,7 +134,8 @@ func (s *Settings) RedisOpt() (asynq.RedisConnOpt, error) {
 	return opt, nil
 }
 
-// RedisClient opens a go-redis client on the same server and database as asynq.
+// RedisClient opens a go-redis client on the same server and database as
+// asynq. Its connections make raw system calls (rawconn).
 func (s *Settings) RedisClient() (redis.UniversalClient, error) {
 	opt, err := s.RedisOpt()
 	if err != nil {
@@ -142,6 +145,7 @@ func (s *Settings) RedisClient() (redis.UniversalClient, error) {
 	if !ok {
 		return nil, errors.New("REDIS_URL (--redis-url): unsupported connection type")
 	}
+	c.AddHook(rawconn.Hook{})
 	return c, nil
 }
 

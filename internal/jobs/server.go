@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/sinch-dispatch/sinch-dispatch/internal/rawconn"
 	"github.com/sinch-dispatch/sinch-dispatch/internal/sinch"
 )
 
@@ -118,12 +119,14 @@ func NewMux(send *SendHandler, opts ...MuxOption) *asynq.ServeMux {
 var Types = []string{TypeSend, TypeChunk, TypeScheduleFire, TypeTrack}
 
 // Run serves tasks until ctx is done, then shuts down gracefully: in-flight
-// sends get ShutdownTimeout to finish.
+// sends get ShutdownTimeout to finish. Asynq's connections to Redis make
+// raw system calls (rawconn): its servers poll Redis all the time.
 func Run(ctx context.Context, redis asynq.RedisConnOpt, cfg ServerConfig, handler asynq.Handler) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	redis = rawconn.AsynqOpt(redis)
 	feeds, err := startFeeds(ctx, redis, cfg)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/oauth2"
+
+	"github.com/sinch-dispatch/sinch-dispatch/internal/rawconn"
 )
 
 // The send path. A worker makes one messages:send call per recipient, and
@@ -53,8 +56,20 @@ func newDirectSender(cfg Config, c *Client, proxy func(*http.Request) (*url.URL,
 		timeout: cfg.Timeout,
 		hc: &fasthttp.Client{
 			NoDefaultUserAgentHeader: true,
-			DialDualStack:            true,
-			DisablePathNormalizing:   true, // send the URL exactly as built
+			// fasthttp's own dial (dual stack, as net/http), with raw
+			// reads and writes (rawconn); TLS goes on top of it.
+			DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+				dial := fasthttp.DialDualStack
+				if timeout > 0 {
+					dial = func(addr string) (net.Conn, error) { return fasthttp.DialDualStackTimeout(addr, timeout) }
+				}
+				c, err := dial(addr)
+				if err != nil {
+					return nil, err
+				}
+				return rawconn.Wrap(c), nil
+			},
+			DisablePathNormalizing: true, // send the URL exactly as built
 			// Connections as needed, as net/http opens them; the most
 			// recently used first, so a slow app keeps few warm ones.
 			MaxConnsPerHost:     1 << 16,

@@ -40,12 +40,13 @@ func Main(ctx context.Context, args []string, getenv cli.Env, stdout, stderr io.
 }
 
 // sendsPerProc is the --rate one GOMAXPROCS serves. A send costs the
-// worker 300–500 µs of CPU at the rate (BENCHMARKS.md, figure 3), so one
-// core sends about 2,000 a second; half of that leaves room for GC,
-// retries and tracking. The worker waits on Sinch and Redis almost all
-// the time, and each P beyond what it needs costs CPU of its own: a
-// goroutine made runnable wakes an idle P's thread (a futex call and a
-// scheduler pass), about a quarter of the worker's CPU at 500/s on two.
+// worker about 250 µs of CPU at the rate (BENCHMARKS.md, figure 3), so one
+// core sends about 4,000 a second; a quarter of that leaves room for GC,
+// retries, tracking and slower machines. The worker waits on Sinch and
+// Redis almost all the time, and each P beyond what it needs costs CPU of
+// its own: a goroutine made runnable wakes an idle P's thread (a futex
+// call and a scheduler pass), about a quarter of the worker's CPU at
+// 500/s on two.
 const sendsPerProc = 1000
 
 // procsFor is the GOMAXPROCS of a worker capped at rate: one per

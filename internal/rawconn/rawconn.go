@@ -1,0 +1,94 @@
+// Package rawconn gives a socket's reads and writes to the kernel as raw
+// system calls, which the Go scheduler does not track.
+//
+// Why: a worker at the rate limit is idle most of the time and wakes a few
+// hundred times a second to send. Each time it wakes, its first ordinary
+// system call (a socket write to Redis or Sinch) wakes the runtime's
+// monitor thread, sysmon, which then polls every 20 µs for a millisecond
+// or more, and with GOMAXPROCS=1 it hands the P to another thread whenever
+// it finds a system call in progress across two polls. At 500 sends/s
+// that was about 40 % of the worker's CPU (BENCHMARKS.md, figure 3).
+// The sockets are non-blocking, so a raw call returns in microseconds:
+// when there is nothing to read or no room to write, the goroutine waits
+// in the runtime's network poller as net.Conn's own calls do, deadlines
+// and Close included.
+//
+// Wrap keeps net.Conn's contract: the same errors (*net.OpError with the
+// same Op and causes, a bare io.EOF at the end of the stream), the same
+// locking, deadlines and closing. It checks a connection's health before
+// each write, as go-redis does before reusing a pooled connection (which
+// it cannot do on a wrapped one): a peer that has closed or reset the
+// connection fails the write with ErrPeerClosed before a byte is sent.
+package rawconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrPeerClosed is the cause of a write refused because the peer had
+// closed the connection: nothing was written. It wraps io.EOF, so go-redis
+// takes it for a dead connection and tries the command on another.
+var ErrPeerClosed = fmt.Errorf("rawconn: the peer closed the connection before the write: %w", io.EOF)
+
+// Wrap returns c with raw reads and writes when c is a socket the runtime
+// polls (TCP or Unix), and c itself otherwise (a TLS connection, a pipe)
+// or on systems other than Linux. Wrap TLS's underlying connection instead.
+func Wrap(c net.Conn) net.Conn { return wrap(c) }
+
+// Hook is a go-redis hook that wraps every connection its client dials.
+// Add it before the client's first command: connections already pooled
+// stay as they were.
+type Hook struct{}
+
+// DialHook wraps the dialed connection. A TLS connection (rediss://) is
+// dialed inside go-redis and stays as it is.
+func (Hook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return Wrap(c), nil
+	}
+}
+
+// ProcessHook leaves commands as they are.
+func (Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+// ProcessPipelineHook leaves pipelines as they are.
+func (Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// AsynqOpt returns opt with Hook on every client asynq makes from it (its
+// servers, clients and inspectors each make their own). Type switches on
+// the result see an AsynqOpt, so ask opt itself what kind of Redis it is.
+func AsynqOpt(opt asynq.RedisConnOpt) asynq.RedisConnOpt { return asynqOpt{opt} }
+
+type asynqOpt struct{ asynq.RedisConnOpt }
+
+func (o asynqOpt) MakeRedisClient() any {
+	c := o.RedisConnOpt.MakeRedisClient()
+	if u, ok := c.(redis.UniversalClient); ok {
+		u.AddHook(Hook{})
+	}
+	return c
+}
+
+// errOp is the Op of a wrapped connection's error, as net names it.
+func errOp(c net.Conn, op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) { // from the raw connection: Op "raw-read", "raw-write"
+		e := *oe
+		e.Op = op
+		return &e
+	}
+	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
