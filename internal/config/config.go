@@ -145,7 +145,7 @@ func (s *Settings) RedisClient() (redis.UniversalClient, error) {
 	if !ok {
 		return nil, errors.New("REDIS_URL (--redis-url): unsupported connection type")
 	}
-	c.AddHook(rawconn.Hook{})
+	rawconn.Install(c)
 	return c, nil
 }
 

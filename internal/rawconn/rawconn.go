@@ -17,8 +17,9 @@
 // same Op and causes, a bare io.EOF at the end of the stream), the same
 // locking, deadlines and closing. It checks a connection's health before
 // each write, as go-redis does before reusing a pooled connection (which
-// it cannot do on a wrapped one): a peer that has closed or reset the
-// connection fails the write with ErrPeerClosed before a byte is sent.
+// it cannot do on a wrapped one): if the peer has closed the connection
+// the write fails with ErrPeerClosed, if it reset it with ECONNRESET, and
+// no byte is sent.
 package rawconn
 
 import (
@@ -42,9 +43,19 @@ var ErrPeerClosed = fmt.Errorf("rawconn: the peer closed the connection before t
 // or on systems other than Linux. Wrap TLS's underlying connection instead.
 func Wrap(c net.Conn) net.Conn { return wrap(c) }
 
+// Install makes c wrap every connection it dials from now on: through Hook,
+// or on a Redis Cluster through Hook on each node's client (a cluster
+// client dials nothing itself). Call it before c's first command:
+// connections and nodes it has already stay as they were.
+func Install(c redis.UniversalClient) {
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		cc.OnNewNode(func(node *redis.Client) { node.AddHook(Hook{}) })
+		return
+	}
+	c.AddHook(Hook{})
+}
+
 // Hook is a go-redis hook that wraps every connection its client dials.
-// Add it before the client's first command: connections already pooled
-// stay as they were.
 type Hook struct{}
 
 // DialHook wraps the dialed connection. A TLS connection (rediss://) is
@@ -67,9 +78,10 @@ func (Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPip
 	return next
 }
 
-// AsynqOpt returns opt with Hook on every client asynq makes from it (its
-// servers, clients and inspectors each make their own). Type switches on
-// the result see an AsynqOpt, so ask opt itself what kind of Redis it is.
+// AsynqOpt returns opt with Install on every client asynq makes from it
+// (its servers, clients and inspectors each make their own). Type switches
+// on the result do not see opt's type, so ask opt itself what kind of Redis
+// it is.
 func AsynqOpt(opt asynq.RedisConnOpt) asynq.RedisConnOpt { return asynqOpt{opt} }
 
 type asynqOpt struct{ asynq.RedisConnOpt }
@@ -77,7 +89,7 @@ type asynqOpt struct{ asynq.RedisConnOpt }
 func (o asynqOpt) MakeRedisClient() any {
 	c := o.RedisConnOpt.MakeRedisClient()
 	if u, ok := c.(redis.UniversalClient); ok {
-		u.AddHook(Hook{})
+		Install(u)
 	}
 	return c
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -240,7 +242,7 @@ func TestRedisThroughTheHook(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: opt.Addr, Password: opt.Password, DB: opt.DB, PoolSize: 1, MaxRetries: 1})
 	defer rdb.Close()
 	var dialed []net.Conn
-	rdb.AddHook(dialSpy{&dialed})
+	rdb.AddHook(dialSpy{conns: &dialed})
 	rdb.AddHook(rawconn.Hook{})
 	ctx := context.Background()
 	if err := rdb.Set(ctx, "rawconn:k", "v", time.Minute).Err(); err != nil {
@@ -271,13 +273,21 @@ func TestRedisThroughTheHook(t *testing.T) {
 	}
 }
 
-// dialSpy records the connections the hooks after it return.
-type dialSpy struct{ conns *[]net.Conn }
+// dialSpy records the connections the hooks after it return; mu, when
+// set, guards conns.
+type dialSpy struct {
+	conns *[]net.Conn
+	mu    *sync.Mutex
+}
 
 func (d dialSpy) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := next(ctx, network, addr)
 		if err == nil {
+			if d.mu != nil {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+			}
 			*d.conns = append(*d.conns, c)
 		}
 		return c, err
@@ -286,4 +296,43 @@ func (d dialSpy) DialHook(next redis.DialHook) redis.DialHook {
 func (dialSpy) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (dialSpy) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
+}
+
+// TestInstallOnACluster checks that a Redis Cluster client's node clients,
+// which do the dialing, wrap their connections. It runs on the cluster of
+// REDIS_CLUSTER_TEST_ADDRS (.ci/run starts one), and fails under CI
+// without it.
+func TestInstallOnACluster(t *testing.T) {
+	addrs := os.Getenv("REDIS_CLUSTER_TEST_ADDRS")
+	if addrs == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("REDIS_CLUSTER_TEST_ADDRS is unset and CI=true: CI must test on a real Redis Cluster")
+		}
+		t.Skip("REDIS_CLUSTER_TEST_ADDRS is unset: no Redis Cluster to test on")
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	defer rdb.Close()
+	var mu sync.Mutex
+	var dialed []net.Conn
+	rdb.OnNewNode(func(node *redis.Client) { node.AddHook(dialSpy{conns: &dialed, mu: &mu}) })
+	rawconn.Install(rdb)
+	ctx := context.Background()
+	if err := rdb.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 { // keys on every master
+		if err := rdb.Set(ctx, "rawconn:"+strconv.Itoa(i), "v", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialed) < 3 {
+		t.Fatalf("%d node connections dialed; want one on each of at least 3 masters", len(dialed))
+	}
+	for i, c := range dialed {
+		if _, ok := c.(syscall.Conn); ok && runtime.GOOS == "linux" {
+			t.Errorf("node connection %d (%s) is not wrapped", i, c.RemoteAddr())
+		}
+	}
 }
