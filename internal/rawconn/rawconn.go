@@ -41,6 +41,8 @@ var ErrPeerClosed = fmt.Errorf("rawconn: the peer closed the connection before t
 // Wrap returns c with raw reads and writes when c is a socket the runtime
 // polls (TCP or Unix), and c itself otherwise (a TLS connection, a pipe)
 // or on systems other than Linux. Wrap TLS's underlying connection instead.
+// It is meant for protocols whose peer closes only to end the connection
+// (Redis, HTTP/1.1): a write after the peer's FIN is refused.
 func Wrap(c net.Conn) net.Conn { return wrap(c) }
 
 // Install makes c wrap every connection it dials from now on: through Hook,
