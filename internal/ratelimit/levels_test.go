@@ -222,53 +222,92 @@ func TestLevelsDeferSpreadsCallersTurnedAway(t *testing.T) {
 func TestLevelsJointLeasesKeepBothBounds(t *testing.T) {
 	t.Parallel()
 	const project, app = 800.0, 600.0
-	r := redistest.New(t)
-	var both []time.Time
-	var byApp [2][]time.Time
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	var appBurst, projectBurst int
-	for range 2 { // two processes: each its own client and Limiters on the shared keys
-		c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB})
-		t.Cleanup(func() { c.Close() })
-		p, err := New(c, Config{Key: "sinch:{p}", Rate: project})
-		if err != nil {
-			t.Fatal(err)
-		}
-		projectBurst = p.cfg.Burst
-		for i := range 2 {
-			a, err := New(c, Config{Key: "sinch:{p}:app" + string(rune('a'+i)), Rate: app})
-			if err != nil {
-				t.Fatal(err)
+	for _, tt := range []struct {
+		name string
+		cuts bool
+	}{
+		{name: "steady"},
+		// Each app's budget is cut every few tens of milliseconds, and each
+		// cut gives the process's leases back on both timelines (the
+		// project's too): no slot given back may be used twice. Small cuts
+		// and fast recovery keep the rates near their configured ones, so
+		// the bound is as tight as without cuts (the tokens a cut voids
+		// are lost, so the count is not checked).
+		{name: "cut often", cuts: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			appCfg := Config{Rate: app}
+			if tt.cuts {
+				appCfg = Config{Rate: app, MinRate: 0.9 * app, DecreaseFactor: 0.9, DecreaseCooldown: 3 * time.Millisecond,
+					RecoverStep: app, RecoverInterval: time.Millisecond}
 			}
-			appBurst = a.cfg.Burst
-			l := NewLevels(a, p)
-			for range 8 {
-				wg.Go(func() {
-					var mine []time.Time
-					for l.Wait(ctx) == nil {
-						mine = append(mine, time.Now())
+			r := redistest.New(t)
+			var both []time.Time
+			var byApp [2][]time.Time
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			var appBurst, projectBurst int
+			var apps []*Limiter
+			for range 2 { // two processes: each its own client and Limiters on the shared keys
+				c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB})
+				t.Cleanup(func() { c.Close() })
+				p, err := New(c, Config{Key: "sinch:{p}", Rate: project})
+				if err != nil {
+					t.Fatal(err)
+				}
+				projectBurst = p.cfg.Burst
+				for i := range 2 {
+					cfg := appCfg
+					cfg.Key = "sinch:{p}:app" + string(rune('a'+i))
+					a, err := New(c, cfg)
+					if err != nil {
+						t.Fatal(err)
 					}
-					mu.Lock()
-					byApp[i] = append(byApp[i], mine...)
-					both = append(both, mine...)
-					mu.Unlock()
-				})
+					appBurst = a.cfg.Burst
+					apps = append(apps, a)
+					l := NewLevels(a, p)
+					if tt.cuts {
+						throttleOften(ctx, t, &wg, l)
+					}
+					for range 8 {
+						wg.Go(func() {
+							var mine []time.Time
+							for l.Wait(ctx) == nil {
+								mine = append(mine, time.Now())
+							}
+							mu.Lock()
+							byApp[i] = append(byApp[i], mine...)
+							both = append(both, mine...)
+							mu.Unlock()
+						})
+					}
+				}
 			}
-		}
-	}
-	wg.Wait()
-	slices.SortFunc(both, time.Time.Compare)
-	t.Logf("%d tokens in 1.5s, %d and %d per app", len(both), len(byApp[0]), len(byApp[1]))
-	checkWindows(t, both, project, projectBurst)
-	for i := range byApp {
-		slices.SortFunc(byApp[i], time.Time.Compare)
-		checkWindows(t, byApp[i], app, appBurst)
-	}
-	if len(both) < int(project*1.5*0.8) {
-		t.Errorf("two apps at %v/s under a %v/s cap took %d tokens in 1.5s, want about %v", app, project, len(both), project*1.5)
+			wg.Wait()
+			var back int64
+			for _, a := range apps {
+				back += a.givenBack.Load()
+			}
+			slices.SortFunc(both, time.Time.Compare)
+			t.Logf("%d tokens in 1.5s, %d and %d per app; %d slots given back by cuts", len(both), len(byApp[0]), len(byApp[1]), back)
+			checkWindows(t, both, project, projectBurst)
+			for i := range byApp {
+				slices.SortFunc(byApp[i], time.Time.Compare)
+				checkWindows(t, byApp[i], app, appBurst)
+			}
+			if tt.cuts {
+				if back == 0 {
+					t.Error("no slots were given back: the test did not exercise the give-back")
+				}
+				return
+			}
+			if len(both) < int(project*1.5*0.8) {
+				t.Errorf("two apps at %v/s under a %v/s cap took %d tokens in 1.5s, want about %v", app, project, len(both), project*1.5)
+			}
+		})
 	}
 }
 

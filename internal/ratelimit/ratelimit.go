@@ -64,6 +64,7 @@ type Limiter struct {
 	rate         atomic.Uint64 // float64 bits of the effective rate last seen
 	reservations atomic.Int64  // Redis round trips made by reserve, for tests and benchmarks
 	dropped      atomic.Int64  // leased tokens dropped as too late, for tests
+	givenBack    atomic.Int64  // leased slots given back by rate cuts, for tests
 
 	mu          sync.Mutex
 	gen         uint64        // bumped when leased tokens become void
@@ -73,10 +74,16 @@ type Limiter struct {
 	joint       bool          // the lease drew within's tokens too
 	slack       time.Duration // how long after its release a leased token stays usable
 	pausedUntil time.Time     // set by Throttled with a Retry-After
-	waiting     int           // tokens wanted by callers that hold none
-	demand      float64       // tokens/s granted here, exponentially decayed
-	demandAt    time.Time     // when demand was last updated
-	fetching    bool          // a caller is reserving (or waiting until a reservation fits)
+	mark        leaseMark     // where this process's last leases sit on the shared timelines
+	// throttling counts Throttled calls in flight; a token due meanwhile
+	// is held until throttled is closed, since the call may void it and
+	// give its slot back.
+	throttling int
+	throttled  chan struct{}
+	waiting    int       // tokens wanted by callers that hold none
+	demand     float64   // tokens/s granted here, exponentially decayed
+	demandAt   time.Time // when demand was last updated
+	fetching   bool      // a caller is reserving (or waiting until a reservation fits)
 	// parked are the callers waiting for the reservation in flight, in
 	// arrival order. When it ends, only as many are woken as it brought
 	// tokens (one when it failed), not all of them: with hundreds of sends
@@ -174,6 +181,11 @@ func (l *Limiter) wait(ctx context.Context, want int) (joint bool, err error) {
 			if err != nil {
 				return false, err
 			}
+			for l.throttling > 0 && l.gen == gen {
+				if err := l.awaitThrottle(ctx); err != nil {
+					return false, err
+				}
+			}
 			if now := time.Now(); l.gen == gen && !now.After(deadline) {
 				l.decayDemand(now)
 				l.demand += 1 / demandDecay.Seconds()
@@ -183,6 +195,15 @@ func (l *Limiter) wait(ctx context.Context, want int) (joint bool, err error) {
 				l.dropped.Add(1)
 			}
 			continue // voided by Throttled, or too late: that slot passes unused
+		}
+
+		if l.throttling > 0 {
+			// A lease reserved now could be at the old rate, or move the
+			// timeline past the slots the cut gives back.
+			if err := l.awaitThrottle(ctx); err != nil {
+				return false, err
+			}
+			continue
 		}
 
 		if now.Before(l.pausedUntil) {
@@ -229,6 +250,19 @@ func (l *Limiter) wait(ctx context.Context, want int) (joint bool, err error) {
 		// (refused, or voided meanwhile) this caller reserves again itself.
 		l.wakeParked(l.left)
 	}
+}
+
+// awaitThrottle waits until the Throttled calls in flight have their
+// answer or ctx is done. Call with l.mu held; it is held again on return.
+func (l *Limiter) awaitThrottle(ctx context.Context) error {
+	done := l.throttled
+	l.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-done:
+	}
+	l.mu.Lock()
+	return ctx.Err()
 }
 
 // wakeParked wakes the first n parked callers. Call with l.mu held.
@@ -349,11 +383,13 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 	// The lease stays usable as long as no token in it is later than the
 	// lateness of a budget it was drawn on.
 	slack := l.lateness
+	var tats, froms [2]string
 	for i, b := range budgets {
-		j := 6 + 4*i
+		j := 6 + 6*i
 		change := rateChange{old: p.float(res, j), rate: p.float(res, j+1), reason: p.str(res, j+2), at: at}
 		if i == 0 || joint {
 			slack = min(slack, b.lateness-p.micros(res, j+3))
+			tats[i], froms[i] = p.str(res, j+4), p.str(res, j+5)
 		}
 		if p.err != nil {
 			return fmt.Errorf("ratelimit: reserve %q: %w", l.cfg.Key, p.err)
@@ -364,6 +400,7 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 	l.mu.Lock()
 	l.clock.update(at, sent, received)
 	if granted > 0 {
+		l.mark.add(at, granted, tats, froms)
 		// Release at the latest local instant the slot can be (never early);
 		// the deadline counts from the earliest (never late).
 		earliest, latest := l.clock.bounds(at, start)
@@ -386,40 +423,100 @@ func (l *Limiter) reserve(ctx context.Context, n int, gen uint64) error {
 // Throttled records that the API answered 429 Too Many Requests. It lowers
 // the effective rate shared by every process (once per DecreaseCooldown) and
 // restarts the recovery clock; a retryAfter > 0 pauses every process until it
-// has passed. This process pauses and drops its leased tokens even when Redis
-// cannot be reached, in which case the error is returned. Other processes
-// learn of the change at their next reservation: tokens they already hold
-// (slots at most 100ms ahead) still go out.
+// has passed. A cut voids this process's lease and gives its slots not yet
+// due back to the shared timeline (see throttleScript); its tokens due
+// meanwhile wait for the answer. This process pauses and drops its leased
+// tokens even when Redis cannot be reached, in which case the error is
+// returned. Other processes learn of the change at their next reservation:
+// tokens they already hold (slots at most 100ms ahead) still go out.
 func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error {
 	if l.cfg.OnThrottled != nil {
 		l.cfg.OnThrottled()
 	}
+	l.mu.Lock()
 	if retryAfter > 0 {
-		l.mu.Lock()
 		l.voidLease()
 		if until := time.Now().Add(retryAfter); until.After(l.pausedUntil) {
 			l.pausedUntil = until
 		}
-		l.mu.Unlock()
 	}
-	res, err := throttleScript.Run(ctx, l.rdb, []string{l.cfg.Key}, append(l.cfg.scriptArgs(),
-		l.cfg.DecreaseFactor, l.cfg.DecreaseCooldown.Microseconds(), max(0, retryAfter.Microseconds()),
-	)...).Slice()
+	mark := l.mark
+	if l.throttling++; l.throttling == 1 {
+		l.throttled = make(chan struct{})
+	}
+	l.mu.Unlock()
+
+	change, err := l.throttle(ctx, retryAfter, mark)
+	l.mu.Lock()
+	// A cut voids the leases reserved before it: their tokens would go out
+	// at the old rate, and their slots may have been given back.
+	if err == nil && change.reason == "throttled" && l.mark.at < change.at {
+		l.voidLease()
+	}
+	if l.throttling--; l.throttling == 0 {
+		close(l.throttled)
+	}
+	l.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("ratelimit: throttled %q: %w", l.cfg.Key, err)
 	}
-	var p replyParser
-	change := rateChange{old: p.float(res, 0), rate: p.float(res, 1), reason: p.str(res, 2), at: p.int(res, 3)}
-	if p.err != nil {
-		return fmt.Errorf("ratelimit: throttled %q: %w", l.cfg.Key, p.err)
-	}
-	if change.reason == "throttled" { // tokens leased at the old rate would go out too fast
-		l.mu.Lock()
-		l.voidLease()
-		l.mu.Unlock()
-	}
 	l.observe(change)
 	return nil
+}
+
+// throttle runs throttleScript for a 429, offering lease mark's slots back.
+func (l *Limiter) throttle(ctx context.Context, retryAfter time.Duration, mark leaseMark) (rateChange, error) {
+	keys := []string{l.cfg.Key}
+	args := append(l.cfg.scriptArgs(), l.cfg.DecreaseFactor, l.cfg.DecreaseCooldown.Microseconds(),
+		max(0, retryAfter.Microseconds()), mark.runs[0].n, mark.runs[0].tat, mark.runs[0].from)
+	if w := l.within; w != nil && mark.runs[1].n > 0 {
+		keys = append(keys, w.cfg.Key)
+		args = append(append(args, w.cfg.scriptArgs()...), mark.runs[1].n, mark.runs[1].tat, mark.runs[1].from)
+	}
+	res, err := throttleScript.Run(ctx, l.rdb, keys, args...).Slice()
+	if err != nil {
+		return rateChange{}, err
+	}
+	var p replyParser
+	change := rateChange{old: p.float(res, 0), rate: p.float(res, 1), reason: p.str(res, 2), at: p.int(res, 3)}
+	l.givenBack.Add(p.int(res, 4))
+	return change, p.err
+}
+
+// leaseMark is where this process's last leases were reserved on the
+// timelines of the budgets they drew from (the second: within's), as
+// reserveScript stored them, for throttleScript to find them again.
+type leaseMark struct {
+	at   int64 // Redis time of the last reservation, µs
+	runs [2]leaseRun
+}
+
+// leaseRun is a run of leases back to back on one timeline: with callers
+// waiting, a process reserves its next lease as the last is taken, and
+// its tokens taken but not yet due span several leases up to the horizon.
+type leaseRun struct {
+	n         int64  // slots
+	tat, from string // the timeline's tat after the run, and its first slot
+}
+
+// add extends the runs with a lease of n tokens reserved at at, which
+// drew on the timelines whose tats and froms are set. A lease that does
+// not start where the run ended (another process reserved between)
+// starts a new run.
+func (m *leaseMark) add(at, n int64, tats, froms [2]string) {
+	m.at = at
+	for i := range m.runs {
+		r := &m.runs[i]
+		switch {
+		case tats[i] == "":
+			continue // not drawn: the run on that timeline still stands
+		case r.n > 0 && r.tat == froms[i]:
+			r.n += n
+		default:
+			r.n, r.from = n, froms[i]
+		}
+		r.tat = tats[i]
+	}
 }
 
 // voidLease drops the lease and voids tokens already taken but not yet due.

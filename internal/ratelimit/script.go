@@ -123,8 +123,10 @@ end
 // It returns {granted, start−now (µs), token interval (µs), wait (µs), now
 // (µs), 1 when the second budget was drawn else 0} and for each budget
 // {old rate, rate, reason, late (µs): how long after its slot the last
-// token goes out}. granted is n or 0: a lease that does not fit within the
-// horizon is refused, and wait says how long until it would.
+// token goes out, tat after the lease, its first slot (µs)}; the last two,
+// as stored, let a rate cut give the lease's unused slots back
+// (throttleScript). granted is n or 0: a lease that does not fit within
+// the horizon is refused, and wait says how long until it would.
 var reserveScript = redis.NewScript(statePrelude + `
 local horizon = tonumber(ARGV[7])
 local window = tonumber(ARGV[8])
@@ -160,19 +162,21 @@ if KEYS[2] then
 end
 local n, interval, start = plan(b, lookback)
 local last = start + (n - 1) * interval
-local granted, wait, late = 0, 0, {}
+local granted, wait, late, from = 0, 0, {}, {}
 if last <= now + horizon then
   granted = n
   for i, s in ipairs(b) do
     local iv = 1000000 / s.rate
     local drift = (n - 1) * (interval - iv)
-    local from = math.max(s.tat, now - lookback[i], start + drift - lookback[i] / 2)
-    late[i] = start - from + drift
-    s.tat = from + n * iv
+    -- Stored as save writes it, so that throttleScript can tell this
+    -- lease's end from what it reads back.
+    from[i] = tonumber(string.format('%.3f', math.max(s.tat, now - lookback[i], start + drift - lookback[i] / 2)))
+    late[i] = start - from[i] + drift
+    s.tat = tonumber(string.format('%.3f', from[i] + n * iv))
     -- g counts slots from ws on, whenever they were granted; an empty
     -- window starts at its first slot (a burst reaches back before now).
-    if s.g == 0 and s.x == 0 and now >= s.ws and from < s.ws then s.ws = from end
-    local skip = math.max(0, math.ceil((s.ws - from) / iv))
+    if s.g == 0 and s.x == 0 and now >= s.ws and from[i] < s.ws then s.ws = from[i] end
+    local skip = math.max(0, math.ceil((s.ws - from[i]) / iv))
     if skip < n then s.g = s.g + n - skip end
   end
 else
@@ -184,7 +188,7 @@ local out = {granted, string.format('%.3f', start - now), string.format('%.3f', 
   string.format('%.3f', wait), string.format('%.0f', now), joint}
 for i, s in ipairs(b) do
   for _, v in ipairs({string.format('%.17g', s.old), string.format('%.17g', s.rate), s.reason,
-      string.format('%.3f', late[i] or 0)}) do
+      string.format('%.3f', late[i] or 0), string.format('%.3f', s.tat), string.format('%.3f', from[i] or 0)}) do
     out[#out + 1] = v
   end
 end
@@ -204,17 +208,57 @@ return out
 // cooldown after the last cut count too; some answer requests granted
 // before it, which only makes the measure cautious.
 //
-// ARGV[5] DecreaseFactor, ARGV[6] DecreaseCooldown (µs), ARGV[7] Retry-After (µs).
+// A cut (or a Retry-After) voids the calling process's leased tokens,
+// which would go out at the old rate. Their slots not yet due are given
+// back when nothing was reserved after them (the budget's tat is still
+// where the process's last leases, back to back, ended): the next lease
+// starts now at the new rate instead of after slots no one sends in.
+// Without that, each cut left up to a horizon (100 ms) of the timeline
+// unused, a gap in the sends of every process. The caller holds its
+// tokens while this runs, so none of them goes out in a slot given back.
+// Slots before now are kept: tokens are released no earlier than their
+// slot, so those may have gone out. Joint leases (KEYS[2], the project's
+// budget) are given back on that timeline too.
 //
-// It returns {old rate, rate, reason, now (µs)}.
+// ARGV[5] DecreaseFactor, ARGV[6] DecreaseCooldown (µs), ARGV[7] Retry-After
+// (µs), ARGV[8] the slots of the process's last leases on KEYS[1], back to
+// back (0: none), ARGV[9] and ARGV[10] their tat and first slot as
+// reserveScript returned them; with KEYS[2], ARGV[11..14] that budget's
+// Config and ARGV[15..17] the same for its timeline.
+//
+// It returns {old rate, rate, reason, now (µs), slots given back on KEYS[1]}.
 var throttleScript = redis.NewScript(statePrelude + `
 local factor = tonumber(ARGV[5])
 local cooldown = tonumber(ARGV[6])
 local retry = tonumber(ARGV[7])
 local s = budget(1, 1)
 
+-- giveBack returns the slots from now on of n leased from from to tat to
+-- budget b, keeping the grid of their slots, and uncounts those the
+-- measurement window counted.
+local function giveBack(b, n, tat, from)
+  if n < 1 or b.tat ~= tat or tat <= now then return 0 end
+  local iv = (tat - from) / n
+  local kept = math.max(0, math.ceil((now - from) / iv))
+  if kept >= n then return 0 end
+  b.tat = from + kept * iv
+  local counted = n - math.max(kept, math.max(0, math.ceil((b.ws - from) / iv)))
+  if counted > 0 then b.g = math.max(0, b.g - counted) end
+  return n - kept
+end
+
+local cutting = now - s.dec >= cooldown and s.rate > s.minRate
+local returned = 0
+if cutting or retry > 0 then
+  returned = giveBack(s, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]))
+  if KEYS[2] then
+    local p = budget(2, 11)
+    if giveBack(p, tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])) > 0 then save(p) end
+  end
+end
+
 if now >= s.ws then s.x = s.x + 1 end
-if now - s.dec >= cooldown and s.rate > s.minRate then
+if cutting then
   local cut = s.rate * factor
   local span = (now - s.ws) / 1000000
   -- Slots granted but still ahead (leases reach up to the horizon) were
@@ -252,5 +296,5 @@ if retry > 0 then
   s.ws, s.g, s.x = now + retry, 0, 0
 end
 save(s)
-return {string.format('%.17g', s.old), string.format('%.17g', s.rate), s.reason, string.format('%.0f', now)}
+return {string.format('%.17g', s.old), string.format('%.17g', s.rate), s.reason, string.format('%.0f', now), returned}
 `)
