@@ -310,10 +310,19 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		for j := range n {
 			wg.Add(1)
 			go func(p SendPayload, token string, j int) {
-				defer func() { <-h.inFlight; wg.Done() }()
+				held := true // this process's concurrency slot
+				defer func() {
+					if held {
+						<-h.inFlight
+					}
+					wg.Done()
+				}()
 				err := error(&deferred{err: claimErr, failure: true})
 				if claimErr == nil {
 					err = h.sendClaimed(ctx, p, token, claims[j], 0, true, b)
+				}
+				if wait, ok := retryHere(err); ok {
+					err, held = h.sendAgainAfter(ctx, limiter, p, err, wait)
 				}
 				switch {
 				case err == nil:
@@ -360,6 +369,50 @@ func (h *SendHandler) processChunk(ctx context.Context, t *asynq.Task) error {
 		return h.giveBack(ctx, c, rest)
 	}
 	return nil
+}
+
+// maxRetryHere is the longest Retry-After a chunk's recipient waits out
+// in the chunk before it is sent once more; a longer one makes it a task
+// of its own. Sinch answers 429 with 1 s when its token bucket refills in
+// milliseconds. As a task the recipient would come back only after the
+// forwarder's interval and a server's poll as well, up to another second,
+// and a campaign whose last recipients drew 429s would end that much
+// later.
+const maxRetryHere = time.Second
+
+// retryHere reports whether a recipient's send that ended with err (a 429
+// whose Retry-After is at most maxRetryHere) is sent again in the chunk,
+// and after how long.
+func retryHere(err error) (time.Duration, bool) {
+	d, ok := errors.AsType[*deferred](err)
+	if !ok || classify(err) != ClassRateLimited || d.delay > maxRetryHere {
+		return 0, false
+	}
+	return d.delay, true
+}
+
+// sendAgainAfter sends recipient p of a chunk once more after wait, its
+// first send having ended with err: it gives its concurrency slot back
+// meanwhile, so a recipient waiting out a 429 holds none, and takes one
+// again for the send. When the app is busy by then, it gives up and
+// returns err, so that p becomes a task of its own. held says whether it
+// returns holding a slot.
+func (h *SendHandler) sendAgainAfter(ctx context.Context, limiter sinchcall.Caller, p SendPayload, err error, wait time.Duration) (_ error, held bool) {
+	<-h.inFlight
+	t := time.NewTimer(wait)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err(), false
+	}
+	if _, busy := limiter.Busy(maxHold); busy || h.stopped() {
+		return err, false
+	}
+	if h.takeSlots(ctx, 1) == 0 {
+		return ctx.Err(), false
+	}
+	return h.send(ctx, p, 0, true), true
 }
 
 // takeSlots takes up to want of the process's concurrency slots for the

@@ -140,6 +140,45 @@ func TestChunkRecipientToRetryBecomesItsOwnTask(t *testing.T) {
 	}
 }
 
+// A recipient refused with a Retry-After of a second (Sinch's answer when
+// its bucket refills in milliseconds) is sent again within the chunk once
+// that has passed, not queued as a task of its own.
+func TestChunkRecipientRefusedForASecondIsSentAgainInTheChunk(t *testing.T) {
+	t.Parallel()
+	// Burst 3 at 2/s: the first three are accepted, the rest refused with
+	// Retry-After 1 s; a second later the bucket holds two again.
+	f := newFixture(t, sinchsim.Config{RateLimit: 2, RateBurst: 3})
+	ctx := context.Background()
+	c := f.chunkOf(t, 5)
+	start := time.Now()
+	if err := f.handler.ProcessTask(ctx, f.chunkTask(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	n, _ := f.store.Counters(ctx, "c")
+	pending, scheduled := f.spawned(t)
+	if n.Sent != 5 || n.RateLimited < 1 || len(pending)+len(scheduled) != 0 {
+		t.Fatalf("counters %+v, %d tasks queued: want all 5 sent after their 429s, none queued on its own", n, len(pending)+len(scheduled))
+	}
+	if took < time.Second {
+		t.Errorf("the chunk took %v: the refused were sent again before their Retry-After (1 s)", took)
+	}
+	var again int
+	for i := range c.Recipients {
+		p := c.Send(i)
+		rec, _ := f.store.Record(ctx, "c", p.Key)
+		if rec.MessageID == "" {
+			t.Errorf("recipient %d: no message ID", p.Row)
+		}
+		if rec.Attempts == 2 {
+			again++
+		}
+	}
+	if int64(again) != n.RateLimited {
+		t.Errorf("%d recipients sent on their second attempt, want the %d refused", again, n.RateLimited)
+	}
+}
+
 // A paused campaign's chunk is deferred whole (nothing sent, no task
 // queued), and sends everyone once resumed; a cancelled one's recipients
 // are cancelled without a call.
