@@ -99,6 +99,34 @@ func (s *simulator) limitedAt() string {
 		}
 	}
 	fmt.Fprintf(&b, "\naccepted per 10ms in the 200ms before the first 429: %v", buckets)
+	// Where a run below its limit lost its time: the acceptances of each
+	// second, and the last 429s (a recipient refused near the end is sent
+	// again after its Retry-After, and that can end the span).
+	last := first
+	for _, t := range s.accepts {
+		if t.After(last) {
+			last = t
+		}
+	}
+	perSecond := make([]int, int(last.Sub(first)/time.Second)+1)
+	for _, t := range s.accepts {
+		perSecond[int(t.Sub(first)/time.Second)]++
+	}
+	fmt.Fprintf(&b, "\naccepted per second: %v", perSecond)
+	b.WriteString("\nlast 429s (s before the last acceptance):")
+	for _, t := range s.limited[max(0, len(s.limited)-5):] {
+		fmt.Fprintf(&b, " %.3f", last.Sub(t).Seconds())
+	}
+	if len(s.limited) > 2 {
+		at := s.limited[len(s.limited)-2]
+		var around [30]int
+		for _, t := range s.accepts {
+			if d := t.Sub(at) + time.Second; d >= 0 && d < 3*time.Second {
+				around[int(d/(100*time.Millisecond))]++
+			}
+		}
+		fmt.Fprintf(&b, "\naccepted per 100 ms from 1 s before the last 429 but one: %v", around)
+	}
 	return b.String()
 }
 
