@@ -18,8 +18,9 @@ import (
 //
 // Records are grouped by when their calls to Sinch started, never by the
 // rate limit: the calls of one campaign that start within cohortWindow of
-// each other form a cohort, and when the last of them ends, the cohort's
-// accepted sends are recorded in one round trip. The limiter releases
+// each other form a cohort, and when the last of them has ended and the
+// window has closed, the cohort's accepted sends are recorded in one round
+// trip. The limiter releases
 // tokens together on a shared grid (20 ms apart at most), so a cohort is
 // the sends of one release, answered by Sinch a moment apart; a send waits
 // for its record no longer than for the slowest call of its cohort.
@@ -52,7 +53,8 @@ func (h *SendHandler) batchSize(app string) int {
 // at once.
 type batch struct {
 	campaignID string
-	users      int // chunks running with it (SendHandler.batches)
+	users      int           // chunks running with it (SendHandler.batches)
+	window     time.Duration // a cohort's: cohortWindow
 
 	mu   sync.Mutex
 	open *cohort // the cohort calls starting now join
@@ -61,7 +63,8 @@ type batch struct {
 // cohort is the calls of a batch that started together.
 type cohort struct {
 	start   time.Time
-	calls   int // calling Sinch now
+	calls   int  // calling Sinch now
+	timed   bool // a flush is due when the cohort's window closes
 	waiting []*waitingRecord
 }
 
@@ -85,7 +88,7 @@ func (b *batch) calling() *cohort {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.open
-	if c == nil || now.Sub(c.start) > cohortWindow {
+	if c == nil || now.Sub(c.start) > b.window {
 		c = &cohort{start: now}
 		b.open = c
 	}
@@ -122,17 +125,33 @@ func (b *batch) record(ctx context.Context, h *SendHandler, c *cohort, p SendPay
 }
 
 // flushLocked records cohort c's waiting sends once none of its calls is
-// in flight; it is called with b.mu held and releases it.
+// in flight and no more can join it; it is called with b.mu held and
+// releases it.
 func (b *batch) flushLocked(h *SendHandler, c *cohort) {
 	if c.calls > 0 || len(c.waiting) == 0 {
 		b.mu.Unlock()
 		return
 	}
-	ws := c.waiting
-	c.waiting = nil
 	if b.open == c {
+		// Calls of the same release may still start within the window:
+		// when Sinch answers faster than a release's callers wake (the
+		// simulator, a nearby region), the first answers would otherwise
+		// be recorded before the last calls start, a round trip each.
+		if wait := b.window - time.Since(c.start); wait > 0 {
+			if !c.timed {
+				c.timed = true
+				time.AfterFunc(wait, func() {
+					b.mu.Lock()
+					b.flushLocked(h, c)
+				})
+			}
+			b.mu.Unlock()
+			return
+		}
 		b.open = nil // calls starting now form a cohort of their own
 	}
+	ws := c.waiting
+	c.waiting = nil
 	b.mu.Unlock()
 	sends := make([]campaign.Accepted, len(ws))
 	for i, w := range ws {
@@ -157,7 +176,7 @@ func (h *SendHandler) batchFor(id string) *batch {
 	defer h.batchMu.Unlock()
 	b := h.batches[id]
 	if b == nil {
-		b = &batch{campaignID: id}
+		b = &batch{campaignID: id, window: cohortWindow}
 		h.batches[id] = b
 	}
 	b.users++

@@ -3,11 +3,13 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -138,5 +140,62 @@ func TestChunkClaimsAndRecordsItsRecipientsInBatches(t *testing.T) {
 	locks, err := rdb.Keys(ctx, keyspace.ForCampaign("c").Lock("*")).Result()
 	if err != nil || len(locks) != 0 {
 		t.Errorf("locks left after the chunk: got %v (%v), want none", locks, err)
+	}
+}
+
+// The calls of a cohort that start within its window are recorded in one
+// round trip even when Sinch answers the first before the last starts
+// (the simulator does, and so may a nearby region): the record waits for
+// the window to close.
+func TestCohortRecordsCallsStartedWithinItsWindowTogether(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sinchsim.Config{})
+	ctx := context.Background()
+	c := f.chunkOf(t, 2)
+	ps, locks, claims, err := f.handler.claimBatch(ctx, c, 0, 2)
+	if err != nil || claims[0].Claim != campaign.ClaimOK || claims[1].Claim != campaign.ClaimOK {
+		t.Fatalf("claims %+v (%v), want both ok", claims, err)
+	}
+	var calls storeCalls
+	f.store.Redis().(*redis.Client).AddHook(&calls)
+	// A window wide enough for a busy machine: the second call starts
+	// well within it.
+	b := &batch{campaignID: "c", window: 300 * time.Millisecond}
+	rec := func(i int) campaign.Record {
+		return campaign.Record{Row: ps[i].Row, Channel: ps[i].Channel, Identity: ps[i].Identity, Attempts: 1, MessageID: fmt.Sprintf("m%d", i)}
+	}
+	first := b.calling()
+	done := make(chan error, 1)
+	go func() { // Sinch answered the first call
+		_, err := b.record(ctx, f.handler, first, ps[0], locks[0].Token, rec(0))
+		done <- err
+	}()
+	for waiting := 0; waiting == 0; time.Sleep(time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("the first call's send was recorded (%v) before the cohort's window closed", err)
+		default:
+		}
+		b.mu.Lock()
+		waiting = len(first.waiting)
+		b.mu.Unlock()
+	}
+	second := b.calling()
+	if second != first {
+		t.Fatal("a call starting within the window began a cohort of its own")
+	}
+	if _, err := b.record(ctx, f.handler, second, ps[1], locks[1].Token, rec(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := calls.n.Load(); got != 1 {
+		t.Errorf("store round trips for the cohort's two records: got %d, want 1", got)
+	}
+	for _, p := range ps {
+		if st, _ := f.store.Status(ctx, "c", p.Key); st != campaign.StatusSent {
+			t.Errorf("recipient %d: status %q, want sent", p.Row, st)
+		}
 	}
 }
