@@ -464,6 +464,24 @@ func TestClaimChunkSendsAndFinishSentsTakeSeveralRecipients(t *testing.T) {
 	if n, _ := s.Counters(ctx, "c"); n.Sent != 3 {
 		t.Fatalf("sent after a second acceptance: got %d, want 3", n.Sent)
 	}
+	// The same recipient twice in one batch counts once, as in two
+	// batches; an accepted send of a key no one registered is recorded
+	// too (sent from no status).
+	extra, unknown := regs(8)[6], regs(9)[8]
+	s.Register(ctx, "c", "r3", []Registration{extra})
+	sent, err = s.FinishSents(ctx, "c", []Accepted{
+		{Lock{extra.Key, ""}, Record{MessageID: "m6"}}, {Lock{extra.Key, ""}, Record{MessageID: "m6b"}},
+		{Lock{unknown.Key, ""}, Record{MessageID: "m8"}},
+	})
+	if err != nil || !sent[0].Fresh || sent[1].Fresh || !sent[2].Fresh {
+		t.Fatalf("FinishSents with a recipient twice and an unregistered one: got %+v %v, want the second not fresh", sent, err)
+	}
+	if n, _ := s.Counters(ctx, "c"); n.Sent != 5 || n.Pending != 0 {
+		t.Fatalf("counters after it: got sent %d pending %d, want 5 and 0", n.Sent, n.Pending)
+	}
+	if rk, _ := s.KeyForMessage(ctx, "c", "m6"); rk != extra.Key {
+		t.Errorf("message m6 maps to %q, want %q (the first acceptance's record)", rk, extra.Key)
+	}
 
 	// A paused campaign pauses every recipient of the batch that is not
 	// final already.
