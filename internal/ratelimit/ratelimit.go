@@ -23,9 +23,11 @@
 // throttled request (HTTP 429) multiplies it by DecreaseFactor (at most once
 // per DecreaseCooldown, so a burst of 429s counts once), or, when the last
 // few seconds measured what Sinch accepted while the budget was saturated,
-// sets it just under that; a Retry-After moves TAT past it, pausing every
-// process; each RecoverInterval without a 429 adds RecoverStep back, up to
-// Rate. Recovery is computed lazily by the
+// sets it just under that; a cut voids the leased tokens of the process
+// that drew the 429 and gives their slots not yet due back to the timeline,
+// so the next lease starts at once at the new rate; a Retry-After moves TAT
+// past it, pausing every process; each RecoverInterval without a 429 adds
+// RecoverStep back, up to Rate. Recovery is computed lazily by the
 // scripts, so there are no background goroutines and nothing to close.
 package ratelimit
 
