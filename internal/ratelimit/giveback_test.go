@@ -47,6 +47,7 @@ func leaseOf(t *testing.T, l *Limiter, i int) (from, iv float64, n int64) {
 
 func micros(t time.Time) float64 { return float64(t.UnixMicro()) }
 
+// limiterOn is a Limiter of cfg on c that logs nothing.
 func limiterOn(t *testing.T, c redis.UniversalClient, cfg Config) *Limiter {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -76,8 +77,8 @@ func ahead(t *testing.T, l *Limiter) {
 func TestACutGivesTheLeasesUnusedSlotsBack(t *testing.T) {
 	ctx := t.Context()
 	t.Run("last lease", func(t *testing.T) {
-		m, c, t0, a := onMiniredisClock(t, 100)
-		a = limiterOn(t, c, Config{Key: testKey, Rate: 100, Lease: 5})
+		m, c, t0, _ := onMiniredisClock(t, 100)
+		a := limiterOn(t, c, Config{Key: testKey, Rate: 100, Lease: 5})
 		ahead(t, a)
 		from, iv, n := leaseOf(t, a, 0)
 		g := field(t, c, testKey, "g")

@@ -708,11 +708,7 @@ func onMiniredisClock(t *testing.T, rate float64) (*miniredis.Miniredis, *redis.
 	t.Cleanup(func() { c.Close() })
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	m.SetTime(t0)
-	l, err := New(c, Config{Key: testKey, Rate: rate, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return m, c, t0, l
+	return m, c, t0, limiterOn(t, c, Config{Key: testKey, Rate: rate})
 }
 
 // With --rate far above Sinch's real limit, repeated 429s must settle the
